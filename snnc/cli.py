@@ -1,0 +1,44 @@
+"""`snnc` command line. Each subcommand lives in the package that owns it."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from snnc.errors import SnncError
+
+# subcommand -> (module, function taking argv); modules import lazily so that
+# `snnc targets` does not pay for torch.
+COMMANDS = {
+    "targets": ("snnc.targets.cli", "cmd_targets", "list targets, limits and energy constants"),
+    "inspect": ("snnc.compiler.cli", "cmd_inspect", "show a .snnc file's nodes, sizes and bit widths"),
+    "simulate": ("snnc.runtime.cli", "cmd_simulate", "run a .snnc graph on spikes; report and plot"),
+    "demo": ("snnc.runtime.demo", "cmd_demo", "simulate built-in networks on every target"),
+    "train": ("snnc.train.cli", "cmd_train", "train an SBNN / binary / SG network from a TOML config"),
+    "estimators": ("snnc.train.analysis", "cmd_estimators", "bias/variance of the IW-ST estimator family"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        _usage(argv[0] if argv and argv[0] not in ("-h", "--help") else None)
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    module, func, _ = COMMANDS[argv[0]]
+    try:
+        return getattr(importlib.import_module(module), func)(argv[1:]) or 0
+    except SnncError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _usage(bad: str | None) -> None:
+    if bad:
+        print(f"error: unknown command '{bad}'", file=sys.stderr)
+    print("usage: snnc COMMAND [options]\n\ncommands:")
+    for name, (_, _, text) in COMMANDS.items():
+        print(f"  {name:<11} {text}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

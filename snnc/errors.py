@@ -1,0 +1,33 @@
+"""Exceptions with one-line messages: each names the file, node or parameter."""
+
+
+class SnncError(Exception):
+    """Base class; the CLI prints `error: <message>` and exits with status 2."""
+
+
+class GraphError(SnncError):
+    """A node or graph violates the IR's shape, dtype or range rules."""
+
+
+class FormatError(SnncError):
+    """A file is corrupt, foreign or of an unsupported format version."""
+
+
+class DesignRuleError(SnncError):
+    """A graph breaks a target's design rule (names rule, node and numbers)."""
+
+    def __init__(self, rule: str, node: str, detail: str):
+        self.rule, self.node, self.detail = rule, node, detail
+        super().__init__(f"design rule '{rule}' violated by node '{node}': {detail}")
+
+
+class InputError(SnncError):
+    """Simulation input has the wrong shape, dtype or values."""
+
+
+class ConfigError(SnncError):
+    """A training or compile configuration has a bad key or value."""
+
+
+class BackendUnavailable(SnncError):
+    """An optional external executor (Lava, xylosim) is not installed."""
