@@ -1,0 +1,202 @@
+"""The IW-ST estimator family: forward samples, backward formulas, limits of `iw`."""
+import math
+
+import pytest
+import torch
+
+from snnc.train import estimators as est
+from snnc.train.estimators import ESTIMATORS, firing_probability, spike
+
+NOISES = ("gaussian", "logistic")
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def _grads(estimator, x0, S0, n=4000, seed=0, **kw):
+    """(s, dL/du, dL/dS) per draw for L = sum(s), n independent units at u = x0, S = S0."""
+    u = torch.full((n,), float(x0), dtype=torch.float64, requires_grad=True)
+    S = torch.full((n,), float(S0), dtype=torch.float64, requires_grad=True)
+    s = spike(u, 0.0, S, estimator, generator=_gen(seed), **kw)
+    s.sum().backward()
+    return s.detach(), u.grad, S.grad
+
+
+def _phi(t):
+    return math.exp(-0.5 * t * t) / math.sqrt(2 * math.pi)
+
+
+# --- forward -------------------------------------------------------------------
+
+@pytest.mark.parametrize("noise", NOISES)
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_forward_is_hard_sample_with_the_firing_rate(estimator, noise):
+    u = torch.tensor([-1.0, -0.2, 0.0, 0.7]).repeat(20000, 1)
+    S = torch.tensor([0.5, 1.0, 2.0, 0.3])
+    s = spike(u, 0.1, S, estimator, noise=noise, generator=_gen(1))
+    assert set(s.unique().tolist()) <= {0.0, 1.0}
+    p = firing_probability(u[0], 0.1, S, noise=noise)
+    tol = 5 * torch.sqrt(p * (1 - p) / u.shape[0]) + 1e-3
+    assert torch.all((s.mean(0) - p).abs() < tol)
+
+
+def test_firing_probability_closed_forms():
+    x = torch.tensor([-1.0, 0.0, 2.0])
+    assert torch.allclose(firing_probability(x, 0.0, torch.tensor(2.0)), torch.special.ndtr(x / 2))
+    assert torch.allclose(firing_probability(x, 0.0, torch.tensor(2.0), noise="logistic"),
+                          torch.sigmoid(x / 2))
+    assert torch.equal(firing_probability(x, 0.0, 0), torch.tensor([0.0, 0.0, 1.0]))
+    S = torch.tensor([1.0, 0.0, 0.0])
+    assert torch.equal(firing_probability(x, 0.0, S)[1:], torch.tensor([0.0, 1.0]))
+
+
+# --- backward formulas -----------------------------------------------------------
+
+@pytest.mark.parametrize("noise", NOISES)
+def test_analytic_equals_autograd_of_firing_probability(noise):
+    u = torch.randn(7, 3, dtype=torch.float64, generator=_gen(2), requires_grad=True)
+    theta = torch.tensor([0.1, -0.3, 0.5], dtype=torch.float64, requires_grad=True)
+    S = torch.tensor([0.4, 1.0, 2.5], dtype=torch.float64, requires_grad=True)
+    w = torch.randn(7, 3, dtype=torch.float64, generator=_gen(3))
+    got = torch.autograd.grad((spike(u, theta, S, "analytic", noise=noise) * w).sum(), (u, theta, S))
+    want = torch.autograd.grad((firing_probability(u, theta, S, noise=noise) * w).sum(), (u, theta, S))
+    for g, h in zip(got, want):
+        assert torch.allclose(g, h, atol=1e-12)
+
+
+@pytest.mark.parametrize("noise", NOISES)
+def test_relaxed_is_derivative_of_relaxation_at_the_sampled_noise(noise):
+    u = torch.randn(50, dtype=torch.float64, generator=_gen(4), requires_grad=True)
+    S = torch.full((50,), 0.8, dtype=torch.float64, requires_grad=True)
+    tau = 0.3
+    s = spike(u, 0.2, S, "relaxed", tau=tau, noise=noise, generator=_gen(5))
+    gu, gS = torch.autograd.grad(s.sum(), (u, S))
+    z = est._draw((50,), u, noise, _gen(5))
+    v = u - 0.2 + S * z
+    assert torch.equal(s, (v > 0).double())
+    ru, rS = torch.autograd.grad(est._cdf(v / tau, noise).sum(), (u, S))
+    assert torch.allclose(gu, ru) and torch.allclose(gS, rS)
+
+
+def test_relaxed_mean_matches_finite_differences_of_smoothed_probability():
+    # Gaussian noise relaxed by Phi(./tau): E[D] = d/dx Phi(x/R), R = sqrt(S^2 + tau^2)
+    x0, S0, tau, h = 0.4, 0.7, 0.5, 1e-4
+    _, gu, gS = _grads("relaxed", x0, S0, n=200000, tau=tau)
+    R = lambda S: math.sqrt(S * S + tau * tau)
+    P = lambda x, S: 0.5 * math.erfc(-x / R(S) / math.sqrt(2))
+    assert gu.mean().item() == pytest.approx((P(x0 + h, S0) - P(x0 - h, S0)) / (2 * h), rel=0.02)
+    assert gS.mean().item() == pytest.approx((P(x0, S0 + h) - P(x0, S0 - h)) / (2 * h), rel=0.05)
+
+
+def test_analytic_matches_finite_differences_of_expected_spike():
+    x0, S0, h = -0.3, 0.6, 1e-5
+    _, gu, gS = _grads("analytic", x0, S0, n=3)
+    P = lambda x, S: firing_probability(torch.tensor(x, dtype=torch.float64), 0.0,
+                                        torch.tensor(S, dtype=torch.float64)).item()
+    assert gu[0].item() == pytest.approx((P(x0 + h, S0) - P(x0 - h, S0)) / (2 * h), rel=1e-6)
+    assert gS[0].item() == pytest.approx((P(x0, S0 + h) - P(x0, S0 - h)) / (2 * h), rel=1e-6)
+
+
+def test_straight_through_and_clipped():
+    u = torch.tensor([-2.0, -0.5, 0.0, 0.5, 2.0], requires_grad=True)
+    S = torch.full((5,), 1.0, requires_grad=True)
+    gu, gS = torch.autograd.grad(spike(u, 0.0, S, "st", generator=_gen(6)).sum(), (u, S))
+    z = est._draw((5,), u, "gaussian", _gen(6))
+    assert torch.equal(gu, torch.ones(5)) and torch.allclose(gS, z)
+    gu, gS = torch.autograd.grad(spike(u, 0.0, S, "st_clipped", generator=_gen(6)).sum(), (u, S))
+    assert torch.equal(gu, torch.tensor([0.0, 1.0, 1.0, 1.0, 0.0]))
+    assert torch.allclose(gS, z * gu)
+
+
+# --- shapes, broadcasting, theta -------------------------------------------------
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_broadcasting_and_theta_gradient(estimator):
+    u = torch.randn(4, 3, generator=_gen(7), requires_grad=True)
+    theta = torch.tensor([0.1, 0.2, 0.3], requires_grad=True)
+    S = torch.full((4, 1), 0.5, requires_grad=True)
+    s = spike(u, theta, S, estimator, generator=_gen(8))
+    assert s.shape == (4, 3) and s.dtype == u.dtype
+    gu, gt, gS = torch.autograd.grad(s.sum(), (u, theta, S))
+    assert gu.shape == u.shape and gt.shape == theta.shape and gS.shape == S.shape
+    assert torch.allclose(gt, -gu.sum(0))
+    assert all(torch.isfinite(g).all() for g in (gu, gt, gS))
+
+
+def test_no_std_gradient_requested():
+    u = torch.randn(10, requires_grad=True)
+    for e in ESTIMATORS:
+        (g,) = torch.autograd.grad(spike(u, 0.0, torch.tensor(0.5), e).sum(), (u,))
+        assert torch.isfinite(g).all()
+
+
+# --- deterministic mode -----------------------------------------------------------
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_deterministic_mode(estimator):
+    u = torch.tensor([-2.0, -0.3, 0.0, 0.3, 2.0], requires_grad=True)
+    s = spike(u, 0.0, 0, estimator, tau=0.4)
+    assert torch.equal(s, torch.tensor([0.0, 0.0, 0.0, 1.0, 1.0]))
+    (g,) = torch.autograd.grad(s.sum(), (u,))
+    want = {"st": torch.ones(5), "st_clipped": (u.abs() <= 1).float()}.get(
+        estimator, torch.exp(-0.5 * (u / 0.4) ** 2) / (0.4 * math.sqrt(2 * math.pi)))
+    assert torch.allclose(g, want.detach())
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_zero_elements_of_a_std_tensor_stay_finite(estimator):
+    u = torch.tensor([-0.5, 0.0, 0.5, 0.5], requires_grad=True)
+    S = torch.tensor([0.0, 0.0, 0.0, 1.0], requires_grad=True)
+    s = spike(u, 0.0, S, estimator, generator=_gen(9))
+    assert torch.equal(s[:3], torch.tensor([0.0, 0.0, 1.0]))
+    gu, gS = torch.autograd.grad(s.sum(), (u, S))
+    assert torch.isfinite(gu).all() and torch.isfinite(gS).all()
+
+
+# --- limits of iw -----------------------------------------------------------------
+
+def test_iw_k1_is_relaxed_at_an_independent_draw():
+    x0, S0, tau = -0.6, 1.0, 0.7
+    s, gu, gS = _grads("iw", x0, S0, n=100000, k=1, tau=tau)
+    R = math.sqrt(S0 ** 2 + tau ** 2)
+    assert gu.mean().item() == pytest.approx(_phi(x0 / R) / R, rel=0.02)
+    assert gS.mean().item() == pytest.approx(-x0 * S0 / R ** 3 * _phi(x0 / R), rel=0.05)
+    # independent of the drawn spike: same conditional mean for s = 1 and s = 0
+    assert gu[s > 0].mean().item() == pytest.approx(gu[s == 0].mean().item(), rel=0.03)
+
+
+@pytest.mark.parametrize("x0", [-1.0, 0.3])
+def test_iw_small_tau_large_k_approaches_analytic(x0):
+    s, gu, gS = _grads("iw", x0, 1.0, n=4000, k=1024, tau=0.02)
+    P = 0.5 * math.erfc(-x0 / math.sqrt(2))
+    assert gu.mean().item() == pytest.approx(_phi(x0), rel=0.03)
+    assert gS.mean().item() == pytest.approx(-x0 * _phi(x0), rel=0.05)
+    # conditional on the spike: analytic / (2 P(s)) (the trapezoid weighting)
+    assert gu[s > 0].mean().item() == pytest.approx(_phi(x0) / (2 * P), rel=0.03)
+    assert gu[s == 0].mean().item() == pytest.approx(_phi(x0) / (2 * (1 - P)), rel=0.03)
+
+
+@pytest.mark.parametrize("noise", NOISES)
+def test_iw_large_tau_is_straight_through_up_to_scale(noise):
+    tau = 1e3
+    f0 = 1 / math.sqrt(2 * math.pi) if noise == "gaussian" else 0.25
+    _, gu, _ = _grads("iw", 0.3, 0.5, n=100, k=16, tau=tau, noise=noise)
+    assert torch.allclose(gu * tau / f0, torch.ones_like(gu), atol=1e-4)
+
+
+def test_iw_weights_are_robust_in_the_far_tail():
+    _, gu, gS = _grads("iw", -40.0, 1.0, n=100, k=8, tau=0.1)
+    assert torch.isfinite(gu).all() and torch.isfinite(gS).all()
+
+
+# --- argument errors ----------------------------------------------------------------
+
+@pytest.mark.parametrize("kw, name", [
+    ({"estimator": "bogus"}, "estimator"), ({"noise": "uniform"}, "noise"),
+    ({"tau": 0.0}, "tau"), ({"k": 0}, "k"), ({"noise_std": -1.0}, "noise_std"),
+])
+def test_bad_arguments_name_themselves(kw, name):
+    args = {"noise_std": 0.5, **kw}
+    with pytest.raises(ValueError, match=name):
+        spike(torch.zeros(3), 0.0, **args)
