@@ -115,3 +115,338 @@ def test_bad_name_split_encoding_steps_are_one_line_config_errors():
         with pytest.raises(ConfigError) as err:
             case()
         assert "\n" not in str(err.value)
+
+
+def test_every_data_set_has_shape_and_classes():
+    shapes = {name: data.input_shape(name) for name in data.DATASETS}
+    assert shapes == {
+        "digits": (8, 64), "digits-seq": (8, 8), "shd": (100, 700),
+        "dvs": (49, 2, 32, 32), "cifar10": (1, 3, 32, 32),
+    }
+    assert [data.n_classes(name) for name in data.DATASETS] == [10, 10, 20, 11, 10]
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Any attempt to download (tonic goes through urllib) fails the test."""
+    import urllib.request
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a loader tried to download")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(urllib.request, "urlretrieve", refuse)
+
+
+def assert_one_line(err, *fragments):
+    message = str(err.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert str(fragment) in message, message
+
+
+# ---------------------------------------------------------------- SHD
+
+
+def write_shd(path, samples):
+    """An SHD-format HDF5 file: samples are (times in s, units, label)."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        times = f.create_dataset("spikes/times", (len(samples),), dtype=h5py.vlen_dtype(np.float16))
+        units = f.create_dataset("spikes/units", (len(samples),), dtype=h5py.vlen_dtype(np.uint16))
+        for i, (t, u, _) in enumerate(samples):
+            times[i], units[i] = np.asarray(t, np.float16), np.asarray(u, np.uint16)
+        f["labels"] = np.array([label for _, _, label in samples], np.uint16)
+        f["extra/speaker"] = np.arange(len(samples), dtype=np.uint16)
+        f["extra/keys"] = np.array([f"english-{i}".encode() for i in range(20)])
+        f["extra/meta_info/gender"] = np.array([b"female"] * 12)
+        f["extra/meta_info/age"] = np.full(12, 30, np.uint16)
+        f["extra/meta_info/body_height"] = np.full(12, 170, np.uint16)
+
+
+SHD_TRAIN = [
+    ([0.0, 0.5, 0.5, 1.39, 1.5], [0, 3, 3, 699, 5], 7),    # 1.5 s lies outside the window
+    ([0.25], [10], 19),
+    ([], [], 0),
+]
+
+
+@pytest.fixture
+def shd_root(tmp_path):
+    write_shd(tmp_path / "shd_train.h5", SHD_TRAIN)
+    write_shd(tmp_path / "shd_test.h5", SHD_TRAIN[:1])
+    return tmp_path
+
+
+def test_shd_bins_known_spikes(shd_root):
+    ds = data.load("shd", "train", root=shd_root)
+    assert len(ds) == 3
+    x, y = ds[0]
+    assert x.shape == (100, 700) and x.dtype == torch.float32 and y.dtype == torch.int64 and int(y) == 7
+    assert x[0, 0] == 1 and x[35, 3] == 2 and x[99, 699] == 1     # 0.5 s / 14 ms = bin 35
+    assert x.sum() == 4
+    x7 = data.load("shd", "train", root=shd_root, steps=7)[0][0]   # 200 ms bins
+    assert x7.shape == (7, 700) and x7[2, 3] == 2 and x7[6, 699] == 1
+    assert int(ds[1][1]) == 19 and ds[1][0][17, 10] == 1          # 0.25 s / 14 ms = 17.9
+    assert ds[2][0].sum() == 0 and ds[-1][0].shape == (100, 700)
+    assert data.load("shd", "train", root=shd_root, encoding="binary")[0][0][35, 3] == 1
+    assert len(data.load("shd", "test", root=shd_root)) == 1
+    assert len(data.load("shd", "train", root=shd_root, limit=2)) == 2
+
+
+def test_shd_reads_tonics_own_layout(tmp_path):
+    (tmp_path / "SHD").mkdir()
+    write_shd(tmp_path / "SHD" / "shd_test.h5", SHD_TRAIN[1:2])
+    assert int(data.load("shd", "test", root=tmp_path)[0][1]) == 19
+
+
+def test_shd_missing_files_say_where_to_put_them(tmp_path):
+    from snnc.errors import InputError
+
+    with pytest.raises(InputError) as err:
+        data.load("shd", "train", root=tmp_path / "nowhere")
+    assert_one_line(err, tmp_path / "nowhere" / "shd_train.h5", "put SHD's shd_train.h5")
+    write_shd(tmp_path / "shd_train.h5", SHD_TRAIN)      # the test file is still absent
+    with pytest.raises(InputError) as err:
+        data.load("shd", "test", root=tmp_path)
+    assert_one_line(err, tmp_path / "shd_test.h5")
+
+
+def test_shd_wrong_files_name_the_file(tmp_path):
+    import h5py
+
+    from snnc.errors import FormatError
+
+    def load_first(folder_name, write):
+        # a fresh folder per case: tonic leaves its HDF5 handles open until collected
+        path = tmp_path / folder_name / "shd_train.h5"
+        path.parent.mkdir()
+        write(path)
+        with pytest.raises(FormatError) as err:
+            data.load("shd", "train", root=path.parent)[0]
+        return path, err
+
+    def no_spikes(path):
+        with h5py.File(path, "w") as f:
+            f["labels"] = np.zeros(2, np.uint8)
+
+    path, err = load_first("keys", no_spikes)
+    assert_one_line(err, path, "spikes/times")
+    path, err = load_first("bytes", lambda path: path.write_bytes(b"not hdf5 at all"))
+    assert_one_line(err, path, "not an HDF5 file")
+    path, err = load_first("unit", lambda path: write_shd(path, [([0.1], [700], 0)]))  # 700 channels: 0..699
+    assert_one_line(err, path, "sample 0")
+    path, err = load_first("label", lambda path: write_shd(path, [([0.1], [1], 20)]))
+    assert_one_line(err, path, "labels")
+
+
+# ---------------------------------------------------------------- DVS Gesture
+
+
+def write_dvs_sample(path, events, dtype=np.int64):
+    """One tonic-preprocessed DVS Gesture sample: [N, 4] of x, y, p, t (ms)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, np.asarray(events, dtype=dtype))
+
+
+def ramp_events(n=50, step_ms=10):
+    """Events at t = 0, 10, ..., 490 ms; with 49 bins each 10 ms bin holds one."""
+    t = np.arange(n) * step_ms
+    return np.stack([(t // 10) % 128, np.full(n, 5), t % 2, t], axis=1)
+
+
+@pytest.fixture
+def dvs_root(tmp_path):
+    train = tmp_path / "ibmGestureTrain"
+    events = ramp_events()
+    events[25] = [64, 100, 1, 250]                        # the known event
+    write_dvs_sample(train / "user01_fluorescent" / "3.npy", events)
+    write_dvs_sample(train / "user01_fluorescent" / "10.npy", ramp_events())
+    write_dvs_sample(train / "user02_led" / "0.npy", ramp_events(), dtype=np.float64)
+    write_dvs_sample(tmp_path / "ibmGestureTest" / "user24_natural" / "5.npy", ramp_events())
+    return tmp_path
+
+
+def test_dvs_downsamples_and_bins_known_event(dvs_root):
+    ds = data.load("dvs", "train", root=dvs_root)
+    assert len(ds) == 3
+    x, y = ds[0]                                          # sorted: user01 .../10.npy first
+    assert int(y) == 10 and x.shape == (49, 2, 32, 32) and x.dtype == torch.float32
+    x, y = ds[1]
+    assert int(y) == 3
+    assert x[25, 1, 25, 16] == 1                          # t 250 ms -> bin 25; y 100 -> 25, x 64 -> 16
+    assert x.sum() == 49                                  # the event at 490 ms ends the last bin
+    assert torch.equal(x.sum(dim=(1, 2, 3)), torch.ones(49))
+    assert int(ds[2][1]) == 0 and ds[2][0].sum() == 49
+    assert data.load("dvs", "train", root=dvs_root, steps=7)[1][0].shape == (7, 2, 32, 32)
+    test = data.load("dvs", "test", root=dvs_root)
+    assert len(test) == 1 and int(test[0][1]) == 5
+    assert [int(y) for _, y in data.load("dvs", "train", root=dvs_root, limit=2)] == [10, 3]
+
+
+def test_dvs_missing_folder_says_where_to_put_files(tmp_path):
+    from snnc.errors import InputError
+
+    with pytest.raises(InputError) as err:
+        data.load("dvs", "train", root=tmp_path)
+    assert_one_line(err, tmp_path / "ibmGestureTrain", "userNN_<lighting>/<label>.npy")
+    (tmp_path / "ibmGestureTest").mkdir()                 # present but empty: tonic would download
+    with pytest.raises(InputError) as err:
+        data.load("dvs", "test", root=tmp_path)
+    assert_one_line(err, tmp_path / "ibmGestureTest")
+
+
+def test_dvs_wrong_files_name_the_file(tmp_path):
+    from snnc.errors import FormatError
+
+    bad = tmp_path / "ibmGestureTrain" / "user01_led" / "2.npy"
+    write_dvs_sample(bad, np.zeros((10, 3)))
+    with pytest.raises(FormatError) as err:
+        data.load("dvs", "train", root=tmp_path)[0]
+    assert_one_line(err, bad, "[N, 4]")
+    write_dvs_sample(bad, [[200, 0, 0, 0], [0, 0, 0, 10]])  # x beyond the 128x128 sensor
+    with pytest.raises(FormatError) as err:
+        data.load("dvs", "train", root=tmp_path)[0]
+    assert_one_line(err, bad)
+    write_dvs_sample(bad.with_name("12.npy"), ramp_events())
+    with pytest.raises(FormatError) as err:
+        data.load("dvs", "train", root=tmp_path)
+    assert_one_line(err, bad.with_name("12.npy"), "label")
+
+
+# ---------------------------------------------------------------- CIFAR-10
+
+
+def write_cifar_batch(path, labels, seed=0):
+    """A CIFAR-10 python batch: a pickled dict like the real ones."""
+    import pickle
+
+    rng = np.random.default_rng(seed)
+    batch = {
+        b"batch_label": b"testing batch 1 of 1",
+        b"labels": list(labels),
+        b"data": rng.integers(0, 256, (len(labels), 3072), dtype=np.uint8),
+        b"filenames": [f"img_{i}.png".encode() for i in range(len(labels))],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        pickle.dump(batch, f)
+    return batch
+
+
+@pytest.fixture
+def cifar_root(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    batches = [write_cifar_batch(folder / f"data_batch_{i}", [i, 9, 0], seed=i) for i in range(1, 6)]
+    batches.append(write_cifar_batch(folder / "test_batch", [3, 4], seed=9))
+    return tmp_path, batches
+
+
+def test_cifar_images_and_labels(cifar_root):
+    root, batches = cifar_root
+    ds = data.load("cifar10", "train", root=root)
+    assert len(ds) == 15
+    x, y = ds[3]                                          # first image of data_batch_2
+    assert x.shape == (1, 3, 32, 32) and x.dtype == torch.float32 and int(y) == 2
+    pixels = batches[1][b"data"][0]
+    assert x[0, 0, 0, 1] == pixels[1] / 255 and x[0, 1, 0, 0] == pixels[1024] / 255
+    assert x[0, 2, 31, 31] == pixels[3071] / 255 and 0 <= x.min() and x.max() <= 1
+    test = data.load("cifar10", "test", root=root)
+    assert [int(y) for _, y in test] == [3, 4]
+    assert len(data.load("cifar10", "train", root=root, limit=4)) == 4
+    assert data.load("cifar10", "test", root=root / "cifar-10-batches-py")[0][0].shape == (1, 3, 32, 32)
+
+
+def test_cifar_normalised_and_rate_codes(cifar_root):
+    root, _ = cifar_root
+    plain = data.load("cifar10", "train", root=root)[0][0]
+    normed = data.load("cifar10", "train", root=root, normalize=True)[0][0]
+    assert torch.allclose(normed[0, 0], (plain[0, 0] - 0.4914) / 0.2470)
+    rate = data.load("cifar10", "train", root=root, steps=4, encoding="rate", seed=1)
+    assert rate[0][0].shape == (4, 3, 32, 32) and set(rate[0][0].unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(rate[0][0], rate[0][0]) and not torch.equal(rate[0][0], rate[1][0])
+    with pytest.raises(ConfigError):
+        data.load("cifar10", "train", root=root, encoding="rate", normalize=True)
+
+
+def test_cifar_missing_files_say_where_to_put_them(tmp_path):
+    from snnc.errors import InputError
+
+    with pytest.raises(InputError) as err:
+        data.load("cifar10", "train", root=tmp_path)
+    assert_one_line(err, tmp_path / "cifar-10-batches-py", "cifar-10-python.tar.gz")
+    write_cifar_batch(tmp_path / "cifar-10-batches-py" / "data_batch_1", [0])
+    with pytest.raises(InputError) as err:
+        data.load("cifar10", "train", root=tmp_path)
+    assert_one_line(err, tmp_path / "cifar-10-batches-py" / "data_batch_2")
+
+
+def test_cifar_wrong_batch_names_the_file(tmp_path):
+    import pickle
+
+    from snnc.errors import FormatError
+
+    bad = tmp_path / "cifar-10-batches-py" / "test_batch"
+    bad.parent.mkdir()
+    for content, fragment in [
+        (pickle.dumps({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}), "[N, 3072]"),
+        (pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}), "b'labels'"),
+        (pickle.dumps([1, 2, 3]), "b'data'"),
+        (b"\x80\x04garbage", "not a CIFAR-10 python batch"),
+    ]:
+        bad.write_bytes(content)
+        with pytest.raises(FormatError) as err:
+            data.load("cifar10", "test", root=tmp_path)
+        assert_one_line(err, bad, fragment)
+
+
+class _Exploit:
+    """Unpickling this would run a shell command."""
+
+    def __reduce__(self):
+        import os
+
+        return os.system, ("touch pwned",)
+
+
+def test_cifar_refuses_a_malicious_pickle(tmp_path, monkeypatch):
+    import pickle
+
+    from snnc.errors import FormatError
+
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "cifar-10-batches-py" / "test_batch"
+    bad.parent.mkdir()
+    bad.write_bytes(pickle.dumps({b"data": _Exploit(), b"labels": [0]}))
+    with pytest.raises(FormatError) as err:
+        data.load("cifar10", "test", root=tmp_path)
+    assert_one_line(err, bad, "refused to unpickle", "system")
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_cifar_reads_python2_era_numpy_pickles(tmp_path):
+    """The real batches name numpy.core.multiarray and are protocol 2."""
+    import pickle
+
+    from snnc.train.data import cifar10
+
+    batch = {b"data": np.arange(3072 * 2, dtype=np.uint64).astype(np.uint8).reshape(2, 3072), b"labels": [1, 2]}
+    raw = pickle.dumps(batch, protocol=2).replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    path = tmp_path / "test_batch"
+    path.write_bytes(raw)
+    images, labels = cifar10.read_batch(path)
+    assert images.shape == (2, 3, 32, 32) and labels.tolist() == [1, 2]
+    np.testing.assert_array_equal(images.reshape(2, -1), batch[b"data"])
+
+
+@pytest.mark.parametrize("name", ["shd", "dvs", "cifar10"])
+def test_file_backed_data_sets_pickle_for_dataloader_workers(name, shd_root, dvs_root, cifar_root):
+    import pickle
+
+    root = {"shd": shd_root, "dvs": dvs_root, "cifar10": cifar_root[0]}[name]
+    ds = data.load(name, "train", root=root, encoding="binary" if name != "cifar10" else "rate")
+    clone = pickle.loads(pickle.dumps(ds))
+    assert torch.equal(clone[0][0], ds[0][0]) and len(clone) == len(ds)
+    batch, labels = next(iter(torch.utils.data.DataLoader(ds, batch_size=2)))
+    assert batch.shape == (2, *data.input_shape(name, ds[0][0].shape[0])) and labels.dtype == torch.int64

@@ -21,6 +21,9 @@ from snnc.train.data.digits import digits_split
 _MODULES = {
     "digits": "snnc.train.data.digits",
     "digits-seq": "snnc.train.data.digits_seq",
+    "shd": "snnc.train.data.shd",
+    "dvs": "snnc.train.data.dvs",
+    "cifar10": "snnc.train.data.cifar10",
 }
 DATASETS = tuple(_MODULES)
 SPLITS = ("train", "test")

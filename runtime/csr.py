@@ -1,0 +1,63 @@
+"""Sparse structures for the event-driven core: fan-out CSR and spike event lists."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """Synapses grouped by presynaptic neuron: row j lists j's targets.
+
+    indptr (n_pre + 1,), post (nnz,), weight (nnz,): post ids ascending per row.
+    """
+
+    indptr: np.ndarray
+    post: np.ndarray
+    weight: np.ndarray
+
+    @property
+    def row_lengths(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+
+def fan_out(weights: np.ndarray) -> FanOut:
+    """CSR by source of an (n_post, n_pre) weight matrix, zeros dropped."""
+    w_t = np.ascontiguousarray(weights.T)
+    pre, post = np.nonzero(w_t)
+    indptr = np.zeros(w_t.shape[0] + 1, np.int64)
+    np.cumsum(np.bincount(pre, minlength=w_t.shape[0]), out=indptr[1:])
+    return FanOut(indptr, post.astype(np.int64), w_t[pre, post])
+
+
+@dataclass(frozen=True)
+class Events:
+    """Nonzero spike counts of a [B, T, n] array, sorted by (b, t, neuron).
+
+    ptr (B*T + 1,): events of step (b, t) are [ptr[b*T + t], ptr[b*T + t + 1]).
+    """
+
+    ptr: np.ndarray
+    neuron: np.ndarray
+    count: np.ndarray
+
+
+def events(spikes: np.ndarray) -> Events:
+    """Event list of a [B, T, n] count array (work afterwards grows with spikes)."""
+    b_steps = spikes.shape[0] * spikes.shape[1]
+    flat = spikes.reshape(b_steps, spikes.shape[2])
+    step, neuron = np.nonzero(flat)
+    ptr = np.zeros(b_steps + 1, np.int64)
+    np.cumsum(np.bincount(step, minlength=b_steps), out=ptr[1:])
+    return Events(ptr, neuron.astype(np.int64), flat[step, neuron].astype(np.int64))
+
+
+def delayed(spikes: np.ndarray, delay: int) -> np.ndarray:
+    """Spikes as they arrive `delay` steps later (zeros shifted in)."""
+    if delay == 0:
+        return spikes
+    out = np.zeros_like(spikes)
+    if delay < spikes.shape[1]:
+        out[:, delay:] = spikes[:, :-delay]
+    return out

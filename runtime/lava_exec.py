@@ -1,0 +1,167 @@
+"""Lava itself as snnc's independent Loihi reference executor.
+
+Lava (lava-nc 0.10.0) imports only on Python 3.10, so the chains run in the
+side environment `.venv-lava` through `lava_worker.py`, fed and read back by
+`.npz` files (never pickles). Layers use Lava's own names: `weights`
+(out x in), `weight_exp`, `du`, `dv`, `vth`, `bias_mant`, `bias_exp`; they
+reach `Dense` and `LIF` unchanged, so Lava applies its own weight clipping,
+truncation and dtype wraps.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from snnc.errors import BackendUnavailable, InputError, SnncError
+
+LAYER_KEYS = ("weights", "weight_exp", "du", "dv", "vth", "bias_mant", "bias_exp")
+OPTIONAL_KEYS = ("num_weight_bits",)
+RECORDABLE = ("v", "u", "weights")
+DEFAULT_TIMEOUT_S = 600.0
+WORKER = Path(__file__).resolve().with_name("lava_worker.py")
+
+
+def lava_python() -> Path:
+    """Python of the Lava side environment: $SNNC_LAVA_PYTHON or .venv-lava."""
+    env = os.environ.get("SNNC_LAVA_PYTHON")
+    path = Path(env) if env else WORKER.parent.parent / ".venv-lava" / "bin" / "python"
+    if not path.exists():
+        raise BackendUnavailable(
+            f"Lava backend unavailable: no Python 3.10 with lava-nc at {path} "
+            "(run `make install`, or set SNNC_LAVA_PYTHON)")
+    return path
+
+
+def check_spikes(spikes, case: int) -> np.ndarray:
+    """Input spikes must be a binary [T, n_in] array."""
+    spikes = np.asarray(spikes)
+    if spikes.ndim != 2 or spikes.shape[0] < 1:
+        raise InputError(f"case {case}: spikes must have shape [T, n_in], got {spikes.shape}")
+    if not np.isin(spikes, (0, 1)).all():
+        raise InputError(f"case {case}: Lava's RingBuffer -> Dense input spikes must be 0/1")
+    return spikes.astype(np.int64)
+
+
+def check_layer(layer: dict, n_in: int, where: str) -> dict:
+    """Layer has Lava's keys, integer weights and fan-in n_in; returns arrays."""
+    missing = [k for k in LAYER_KEYS if k not in layer]
+    if missing:
+        raise InputError(f"{where}: missing Lava parameter(s) {', '.join(missing)}")
+    weights = np.asarray(layer["weights"])
+    if weights.ndim != 2 or weights.shape[1] != n_in:
+        raise InputError(f"{where}: weights must be [out, {n_in}], got {weights.shape}")
+    if not np.issubdtype(weights.dtype, np.integer):
+        raise InputError(f"{where}: weights must be integers, got {weights.dtype}")
+    keys = LAYER_KEYS + tuple(k for k in OPTIONAL_KEYS if k in layer)
+    return {k: np.asarray(layer[k], dtype=np.int64) for k in keys}
+
+
+def pack_cases(cases, record) -> dict:
+    """Flatten validated cases into the worker's `case{i}__...` npz keys."""
+    bad = [r for r in record if r not in RECORDABLE]
+    if bad:
+        raise InputError(f"record: unknown Lava state(s) {bad}; choose from {RECORDABLE}")
+    packed = {"n_cases": np.int64(len(cases)),
+              "record": np.array(list(record), dtype="U8")}
+    for i, (layers, spikes) in enumerate(cases):
+        spikes = check_spikes(spikes, i)
+        packed[f"case{i}__spikes"] = spikes
+        packed[f"case{i}__n_layers"] = np.int64(len(layers))
+        n_in = spikes.shape[1]
+        for k, layer in enumerate(layers):
+            for key, val in check_layer(layer, n_in, f"case {i} layer {k}").items():
+                packed[f"case{i}__layer{k}__{key}"] = val
+            n_in = packed[f"case{i}__layer{k}__weights"].shape[0]
+    return packed
+
+
+def call_worker(packed: dict, args=(), timeout: float = DEFAULT_TIMEOUT_S) -> dict:
+    """Run lava_worker.py on `packed`; return its output arrays."""
+    python = lava_python()
+    with tempfile.TemporaryDirectory(prefix="snnc-lava-") as tmp:
+        src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
+        np.savez(src, **packed)
+        run_subprocess([str(python), str(WORKER), str(src), str(dst), *args], timeout)
+        with np.load(dst, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+
+
+def run_subprocess(cmd: list[str], timeout: float) -> None:
+    """Run cmd in its own session so a timeout also ends Lava's child processes."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise SnncError(f"Lava worker timed out after {timeout:g} s") from None
+    if proc.returncode != 0:
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        last = lines[-1].strip() if lines else f"exit status {proc.returncode}"
+        raise SnncError(f"Lava worker failed: {last}")
+
+
+def unpack_case(out: dict, i: int, n_layers: int) -> dict:
+    """Per-layer dicts `lif{k}` (spikes, v, u) and `dense{k}` (weights) of case i."""
+    result = {}
+    for key, val in out.items():
+        prefix, _, rest = key.partition("__")
+        if prefix == f"case{i}" and "__" in rest:
+            block, _, name = rest.partition("__")
+            result.setdefault(block, {})[name] = val.astype(np.int64)
+    missing = [f"lif{k}" for k in range(n_layers) if f"lif{k}" not in result]
+    if missing:
+        raise SnncError(f"Lava worker returned no {', '.join(missing)} for case {i}")
+    return result
+
+
+def run_lava_chains(cases: list[tuple[list[dict], np.ndarray]], record=("v", "u"),
+                    timeout: float = DEFAULT_TIMEOUT_S) -> list[dict]:
+    """Run each (layers, spikes [T, n_in]) chain in Lava, all in one worker.
+
+    Returns per case `{"lif0": {"spikes", "v", "u"}, ...}`: int64 [T, n], the
+    values after each step as Lava's Monitor reports them (`record` may drop
+    "v"/"u"; "weights" adds `{"dense{k}": {"weights"}}`, what Lava used).
+    """
+    out = call_worker(pack_cases(cases, record), timeout=timeout)
+    return [unpack_case(out, i, len(layers)) for i, (layers, _) in enumerate(cases)]
+
+
+def run_lava_chain(layers: list[dict], spikes: np.ndarray, record=("v", "u"),
+                   timeout: float = DEFAULT_TIMEOUT_S) -> dict:
+    """One chain through `run_lava_chains`."""
+    return run_lava_chains([(layers, spikes)], record=record, timeout=timeout)[0]
+
+
+def time_lava_run(layers: list[dict], spikes: np.ndarray,
+                  timeout: float = DEFAULT_TIMEOUT_S) -> float:
+    """Seconds of Lava's `run()` alone (no Monitors, compile and start-up excluded)."""
+    packed = pack_cases([(layers, spikes)], record=())
+    out = call_worker(packed, args=("--time-only",), timeout=timeout)
+    return float(out["case0__run_seconds"])
+
+
+def benchmark_case(sizes=(700, 256, 256, 20), steps: int = 100, rate: float = 0.05,
+                   seed: int = 0) -> tuple[list[dict], np.ndarray]:
+    """A Poisson-driven chain with about 2-15 % hidden spikes per step, for timing.
+
+    Weights are uniform in [-64, 72) for the input layer and [-64, 76) after
+    it (a slight excitatory bias that keeps deeper layers from going silent at
+    lower input rates); du=1024, dv=512 (time constants of ~4 and ~8 steps);
+    vth=3000, i.e. 192000 after Lava's << 6. Tuned for the default sizes.
+    """
+    rng = np.random.default_rng(seed)
+    spikes = (rng.random((steps, sizes[0])) < rate).astype(np.int64)
+    layers = []
+    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        high = 72 if k == 0 else 76
+        layers.append(dict(weights=rng.integers(-64, high, size=(n_out, n_in)),
+                           weight_exp=0, du=1024, dv=512, vth=3000,
+                           bias_mant=0, bias_exp=0))
+    return layers, spikes

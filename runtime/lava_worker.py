@@ -1,0 +1,170 @@
+"""Run Dense->LIF chains in Lava itself: snnc's independent Loihi reference.
+
+Standalone script for the Lava side environment (Python 3.10, lava-nc
+0.10.0); it imports nothing from snnc because snnc needs Python 3.11 and Lava
+fails to import there. The main package calls it as a subprocess:
+
+    python lava_worker.py IN.npz OUT.npz [--time-only]
+
+Input keys (all plain arrays, read with ``allow_pickle=False``):
+
+    n_cases                         scalar
+    record                          str array, subset of ("v", "u", "weights")
+    case{i}__spikes                 [T, n_in] binary input spikes
+    case{i}__n_layers               scalar
+    case{i}__layer{k}__weights      [out, in] integers, passed to Lava as is
+    case{i}__layer{k}__weight_exp   scalar (may be negative)
+    case{i}__layer{k}__du / __dv / __vth          scalars
+    case{i}__layer{k}__bias_mant / __bias_exp     scalar or [n]
+    case{i}__layer{k}__num_weight_bits            optional scalar
+
+Output keys (int64 unless noted):
+
+    case{i}__lif{k}__spikes / __v / __u   [T, n] after each step, from Monitors
+    case{i}__dense{k}__weights            weights Lava used (if "weights" recorded)
+    case{i}__models                       str array: chosen ProcessModel classes
+    case{i}__run_seconds                  float64: wall time of run() alone
+
+Each case is ``RingBuffer -> Dense -> LIF -> Dense -> LIF ...`` compiled with
+``Loihi2SimCfg(select_tag="fixed_pt")``, i.e. ``PyDenseModelBitAcc`` and
+``PyLifModelBitAcc``. With ``--time-only`` no Monitors are attached, so
+run_seconds measures the network alone.
+"""
+import sys
+import time
+import traceback
+
+import numpy as np
+
+LIF_KEYS = ("du", "dv", "vth", "bias_mant", "bias_exp")
+
+
+def read_cases(path):
+    """Read the input npz into (record, [(layers, spikes), ...])."""
+    with np.load(path, allow_pickle=False) as f:
+        data = {k: f[k] for k in f.files}
+    record = tuple(str(r) for r in data.get("record", np.array(["v", "u"])))
+    cases = []
+    for i in range(int(data["n_cases"])):
+        pre = f"case{i}__"
+        layers = []
+        for k in range(int(data[pre + "n_layers"])):
+            lp = f"{pre}layer{k}__"
+            layers.append({key[len(lp):]: val for key, val in data.items()
+                           if key.startswith(lp)})
+        cases.append((layers, data[pre + "spikes"]))
+    return record, cases
+
+
+def as_lava_value(x):
+    """A 0-d array becomes a Python int (Lava's scalar Vars expect one)."""
+    x = np.asarray(x)
+    return int(x) if x.ndim == 0 else x.astype(np.int64)
+
+
+def build_chain(layers, spikes):
+    """Build RingBuffer -> (Dense -> LIF)*; return (source, denses, lifs)."""
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.lif.process import LIF
+
+    source = RingBuffer(data=np.asarray(spikes, dtype=np.int32).T)
+    port, denses, lifs = source.s_out, [], []
+    for layer in layers:
+        extra = {}
+        if "num_weight_bits" in layer:
+            extra["num_weight_bits"] = int(layer["num_weight_bits"])
+        dense = Dense(weights=np.asarray(layer["weights"]),
+                      weight_exp=int(layer["weight_exp"]), **extra)
+        lif = LIF(shape=(dense.a_out.shape[0],),
+                  **{k: as_lava_value(layer[k]) for k in LIF_KEYS})
+        port.connect(dense.s_in)
+        dense.a_out.connect(lif.a_in)
+        port = lif.s_out
+        denses.append(dense)
+        lifs.append(lif)
+    return source, denses, lifs
+
+
+def attach_monitors(lifs, steps, record):
+    """One Monitor per probed target (Lava's Monitor holds one target each)."""
+    from lava.proc.monitor.process import Monitor
+
+    probes = []
+    for k, lif in enumerate(lifs):
+        targets = [("spikes", lif.s_out)]
+        targets += [(name, getattr(lif, name)) for name in ("v", "u")
+                    if name in record]
+        for name, target in targets:
+            monitor = Monitor()
+            monitor.probe(target=target, num_steps=steps)
+            probes.append((k, name, monitor, target))
+    return probes
+
+
+# What select_tag="fixed_pt" must pick; anything else is not the reference.
+EXPECTED_MODELS = {"RingBuffer": "PySendModelFixed", "Dense": "PyDenseModelBitAcc",
+                   "LIF": "PyLifModelBitAcc"}
+
+
+def chosen_models(processes):
+    """`Process:Model` names the compiler picked; fail unless bit-accurate."""
+    names = []
+    for proc in processes:
+        kind, model = type(proc).__name__, proc.model_class.__name__
+        if model != EXPECTED_MODELS[kind]:
+            raise RuntimeError(f"Lava chose {model} for {kind}, expected the "
+                               f"bit-accurate {EXPECTED_MODELS[kind]}")
+        names.append(f"{kind}:{model}")
+    return names
+
+
+def run_case(layers, spikes, record, time_only=False):
+    """Compile, run for T steps and read back one chain; returns output dict."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+
+    steps = int(np.shape(spikes)[0])
+    source, denses, lifs = build_chain(layers, spikes)
+    probes = [] if time_only else attach_monitors(lifs, steps, record)
+    source.create_runtime(run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+    out = {}
+    try:
+        out["models"] = np.array(chosen_models([source, *denses, *lifs]))
+        start = time.perf_counter()
+        source.run(condition=RunSteps(num_steps=steps))
+        out["run_seconds"] = np.float64(time.perf_counter() - start)
+        for k, name, monitor, target in probes:
+            data = monitor.get_data()[target.process.name][target.name]
+            out[f"lif{k}__{name}"] = np.rint(data).astype(np.int64)
+        if "weights" in record:
+            for k, dense in enumerate(denses):
+                out[f"dense{k}__weights"] = dense.weights.get().astype(np.int64)
+    finally:
+        source.stop()
+    return out
+
+
+def main(argv):
+    """Run every case of argv[1], write argv[2]; one-line error on failure."""
+    if len(argv) < 3:
+        sys.exit("usage: lava_worker.py IN.npz OUT.npz [--time-only]")
+    record, cases = read_cases(argv[1])
+    time_only = "--time-only" in argv[3:]
+    result = {}
+    for i, (layers, spikes) in enumerate(cases):
+        for key, val in run_case(layers, spikes, record, time_only).items():
+            result[f"case{i}__{key}"] = val
+    np.savez(argv[2], **result)
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv)
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001  (reported to the parent)
+        traceback.print_exc()
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"lava_worker: {type(exc).__name__}: {msg}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,130 @@
+"""Public entry point: `snnc.runtime.simulate(graph, spikes, record=())`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.compiler.ir import Graph, check_graph
+from snnc.errors import InputError
+from snnc.runtime import event, reference
+from snnc.runtime.energy import energy_report
+from snnc.targets import get as get_target
+from snnc.targets import xylo
+
+ENGINES = {"event": event.run, "reference": reference.run}
+STATE_ALIASES = {"i_syn": "u", "u": "i_syn"}  # Loihi's u is its synaptic current
+COUNTERS = ("spikes", "synaptic_events", "neuron_updates", "overflow_events")
+
+
+@dataclass
+class SimResult:
+    """Spikes, recorded states, counters and energy of one simulation."""
+
+    target: str
+    steps: int
+    batch: int | None                         # None when the input was [T, N]
+    spikes: dict[str, np.ndarray]             # node -> [T, n] or [B, T, n]
+    state: dict[str, dict[str, np.ndarray]]   # node -> var -> [.., n] (values after each step)
+    stats: dict[str, dict[str, int]]          # node -> counters
+    totals: dict[str, int] = field(default_factory=dict)
+    energy: dict = field(default_factory=dict)  # total_j, terms, per_node, sources
+
+    def rates(self) -> dict[str, float]:
+        """Mean spikes per neuron per step, per population."""
+        return {n: float(np.mean(s)) for n, s in self.spikes.items()}
+
+    def summary(self) -> dict:
+        """JSON-ready report without the big arrays."""
+        return {"target": self.target, "steps": self.steps, "batch": self.batch,
+                "rates": self.rates(), "stats": self.stats, "totals": self.totals, "energy": self.energy}
+
+
+def simulate(graph: Graph, spikes, record=(), engine: str = "event") -> SimResult:
+    """Run `graph` on input spike counts `[T, N]` or `[B, T, N]`.
+
+    record: state variables to keep per step ("v", "u"/"i_syn").
+    engine: "event" (event-driven, default) or "reference" (dense stepper).
+    """
+    if engine not in ENGINES:
+        raise InputError(f"engine '{engine}' unknown (choose from {', '.join(ENGINES)})")
+    check_graph(graph)
+    target = get_target(graph.target)
+    target.check(graph)
+    x, batched = _as_batch(spikes)
+    inputs, input_overflow = _split_inputs(graph, x)
+    runs = ENGINES[engine](graph, inputs, _record_set(record))
+    return _result(graph, runs, batched, x.shape[1], input_overflow, record)
+
+
+def _as_batch(spikes) -> tuple[np.ndarray, bool]:
+    x = np.asarray(spikes)
+    if x.dtype.kind == "b":
+        x = x.astype(np.int64)
+    if x.dtype.kind == "f" and np.all(np.isfinite(x)) and np.all(x == np.round(x)):
+        x = x.astype(np.int64)
+    if x.dtype.kind not in "iu":
+        raise InputError(f"input spikes must be integer counts, got dtype {x.dtype}")
+    if x.ndim not in (2, 3) or 0 in x.shape:
+        raise InputError(f"input spikes must have shape [T, N] or [B, T, N], got {x.shape}")
+    if x.size and x.min() < 0:
+        raise InputError(f"input spikes must be >= 0, got minimum {x.min()}")
+    batched = x.ndim == 3
+    return np.ascontiguousarray(x if batched else x[None]).astype(np.int64), batched
+
+
+def _split_inputs(graph: Graph, x: np.ndarray):
+    """Columns of x go to the Input nodes in graph order; check counts per target."""
+    sizes = {n: node.size for n, node in graph.inputs.items()}
+    if x.shape[2] != sum(sizes.values()):
+        names = ", ".join(f"'{n}' ({s})" for n, s in sizes.items())
+        raise InputError(f"input has {x.shape[2]} channels but the graph's input {names} expects "
+                         f"{sum(sizes.values())}")
+    if graph.target == "loihi" and x.max(initial=0) > 1:
+        raise InputError(f"loihi input spikes are binary (0/1); got counts up to {x.max()}")
+    if graph.target == "xylo" and x.max(initial=0) > 255:
+        raise InputError(f"xylo input counts are uint8 (<= 255); got {x.max()}")
+    inputs, start, overflow = {}, 0, {}
+    for name, size in sizes.items():
+        inputs[name] = x[:, :, start:start + size]
+        cap = xylo.MAX_INPUT_SPIKES if graph.target == "xylo" else np.iinfo(np.int64).max
+        overflow[name] = int(np.sum(inputs[name] > cap))
+        start += size
+    return inputs, overflow
+
+
+def _record_set(record) -> set[str]:
+    record = {record} if isinstance(record, str) else set(record)
+    unknown = record - {"v", "u", "i_syn"}
+    if unknown:
+        raise InputError(f"record: unknown state variable(s) {sorted(unknown)} (known: v, u, i_syn)")
+    return record | {STATE_ALIASES[r] for r in record if r in STATE_ALIASES}
+
+
+def _result(graph, runs, batched, steps, input_overflow, record) -> SimResult:
+    squeeze = (lambda a: a) if batched else (lambda a: a[0])
+    spikes = {n: squeeze(r.spikes) for n, r in runs.items()}
+    requested = {record} if isinstance(record, str) else set(record)
+    state = {n: {v: squeeze(runs[n].state[_own(node, v)]) for v in requested if _own(node, v) in runs[n].state}
+             for n, node in graph.neurons.items()}
+    stats = _stats(graph, runs, input_overflow)
+    totals = {c: int(sum(s.get(c, 0) for s in stats.values())) for c in COUNTERS}
+    totals["spikes"] = int(sum(stats[n]["spikes"] for n in graph.neurons))
+    return SimResult(graph.target, steps, runs[next(iter(graph.inputs))].spikes.shape[0] if batched else None,
+                     spikes, state, stats, totals, energy_report(graph, stats))
+
+
+def _own(node, var: str) -> str:
+    """The node's own name for a requested state variable (u <-> i_syn alias)."""
+    return var if var in node.state_vars else STATE_ALIASES.get(var, var)
+
+
+def _stats(graph, runs, input_overflow) -> dict[str, dict[str, int]]:
+    stats = {n: {"spikes": int(runs[n].spikes.sum()), "synaptic_events": 0, "neuron_updates": 0,
+                 "overflow_events": input_overflow[n]} for n in graph.inputs}
+    for name, node in graph.neurons.items():
+        r = runs[name]
+        stats[name] = {"spikes": int(r.spikes.sum()), "synaptic_events": int(sum(r.synaptic_events.values())),
+                       "neuron_updates": int(r.spikes.shape[0] * r.spikes.shape[1] * node.size),
+                       "overflow_events": int(r.overflow_events)}
+    return stats

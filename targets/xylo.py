@@ -1,0 +1,220 @@
+"""`xylo`: SynSense Xylo v2, bit-accurate with xylosim's `XyloLayer.evolve`.
+
+Reference: xylosim 0.1.3 (PyPI), src/v2/cpp/XyloLayer.cpp and XyloIAFNeuron.cpp.
+These functions are the one definition of the semantics; the event-driven
+simulator and the dense reference both call them.
+
+Per step (xylosim's order):
+ 1. input spikes (count clipped to 15 per channel) add `wrap16(w_in << shift_in)`
+    to the hidden neurons' synaptic states, one saturating add per spike;
+ 2. the hidden spikes of the previous step (<= 31) add `wrap16(w_rec << shift_rec)`;
+ 3. the same previous hidden spikes add `wrap16(w_out << shift_out)` to readout;
+ 4. every neuron evolves: i_k -= decay(i_k, dash_syn_k);
+    v <- sat16(v + sat16(sat16(wrap16(-decay(v, dash_mem)) + sum_k i_k) + bias));
+    while v >= threshold and spikes < max_spikes: spikes += 1, v -= threshold.
+`decay(x, dash) = x >> dash`, or sign(x) when that is 0 (minimum step 1).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from snnc.targets.kernel import kernel
+
+from snnc.compiler.ir import Graph, Input, Output, Synapse, XyloIAF
+from snnc.errors import DesignRuleError, GraphError
+from snnc.targets.base import EnergyConstant, Target
+from snnc.targets.registry import register
+
+STATE_MIN, STATE_MAX = -(2**15), 2**15 - 1
+MAX_INPUT_SPIKES = 15    # per input channel per step (MAX_NUM_INP_SPIKES)
+MAX_HIDDEN_SPIKES = 31   # MAX_NUM_SPIKES
+MAX_OUTPUT_SPIKES = 1    # MAX_NUM_OUT_SPIKES
+LIMITS = {"inputs": 16, "hidden": 1000, "outputs": 8, "fan_out": 64, "synaptic_states": 2,
+          "weight_bits": 8, "weight_shift_max": 7, "dash_max": 15}
+
+
+# --- integer semantics (numba-compatible: used by both simulators) -----------
+
+@kernel
+def wrap16(x):
+    return ((x + 32768) & 65535) - 32768
+
+
+@kernel
+def sat16(x):
+    """xylosim's safe_add result: clamp to the 16-bit state range."""
+    return np.minimum(np.maximum(x, STATE_MIN), STATE_MAX)
+
+
+@kernel
+def bitshift_decay(x, dash):
+    """x >> dash, but at least one step toward zero (sign(x)) when that is 0."""
+    d = x >> dash
+    return np.where(d == 0, np.sign(x), d)
+
+
+@kernel
+def synaptic_weight(w, shift):
+    """The int16 a presynaptic spike adds: `int16(w << weight_shift)`."""
+    return wrap16(w << shift)
+
+
+@kernel
+def iaf_step(v, i_syn, threshold, bias, dash_mem, dash_syn, max_spikes):
+    """One XyloIAFNeuron.evolve for a population, in place; returns (spikes, n_saturated)."""
+    i_syn -= bitshift_decay(i_syn, dash_syn)
+    i_sum = i_syn.sum(axis=1)
+    dv0 = wrap16(-bitshift_decay(v, dash_mem))
+    dv1 = sat16(dv0 + i_sum)
+    dv2 = sat16(dv1 + bias)
+    v_new = sat16(v + dv2)
+    n_sat = np.sum(dv1 != dv0 + i_sum) + np.sum(dv2 != dv1 + bias) + np.sum(v_new != v + dv2)
+    spikes = np.where(v_new >= threshold, np.minimum(v_new // threshold, max_spikes), 0)
+    v[:] = v_new - spikes * threshold
+    return spikes, n_sat
+
+
+# --- graph construction from xylosim's parameter names ----------------------
+
+def graph_from_xylo(w_in, w_rec, w_out, threshold, threshold_out, bias=0, bias_out=0,
+                    weight_shift_in=0, weight_shift_rec=0, weight_shift_out=0,
+                    dash_mem=0, dash_mem_out=0, dash_syn=0, dash_syn_out=0) -> Graph:
+    """One Xylo population `hidden` (recurrent) and a `readout`, xylosim's shapes.
+
+    w_in (n_in, n_hid, n_syn), w_rec (n_hid, n_hid, n_syn), w_out (n_hid, n_out),
+    dash_syn (n_hid, n_syn), dash_syn_out (n_out, 1); scalars broadcast.
+    """
+    w_in, w_rec = _weights3("w_in", w_in), _weights3("w_rec", w_rec)
+    w_out = _weights2("w_out", w_out)
+    n_in, n_hid, n_syn = w_in.shape
+    n_out = w_out.shape[1]
+    _expect("w_rec", w_rec.shape, (n_hid, n_hid, n_syn))
+    _expect("w_out", w_out.shape, (n_hid, n_out))
+    hidden = XyloIAF(n_hid, threshold=threshold, bias=bias, dash_mem=dash_mem,
+                     dash_syn=np.broadcast_to(np.asarray(dash_syn), (n_hid, n_syn)),
+                     max_spikes=MAX_HIDDEN_SPIKES)
+    readout = XyloIAF(n_out, threshold=threshold_out, bias=bias_out, dash_mem=dash_mem_out,
+                      dash_syn=np.broadcast_to(np.asarray(dash_syn_out), (n_out, 1)),
+                      max_spikes=MAX_OUTPUT_SPIKES)
+    graph = Graph(target="xylo", metadata={"source": "xylosim-params"})
+    graph.add("input", Input(n_in))
+    graph.add("hidden", hidden)
+    graph.add("readout", readout)
+    for k in range(n_syn):  # input before recurrent: xylosim's delivery order
+        graph.add(_syn_name("w_in", k), Synapse(w_in[:, :, k].T, int(weight_shift_in), 0, k), ["input"])
+        graph.connect(_syn_name("w_in", k), "hidden")
+    for k in range(n_syn):
+        graph.add(_syn_name("w_rec", k), Synapse(w_rec[:, :, k].T, int(weight_shift_rec), 1, k), ["hidden"])
+        graph.connect(_syn_name("w_rec", k), "hidden")
+    graph.add("w_out", Synapse(w_out.T, int(weight_shift_out), 1, 0), ["hidden"])
+    graph.connect("w_out", "readout")
+    graph.add("output", Output(n_out), ["readout"])
+    from snnc.compiler.ir import check_graph
+    check_graph(graph)
+    XYLO.check(graph)
+    return graph
+
+
+def _syn_name(base: str, k: int) -> str:
+    return base if k == 0 else f"{base}_syn{k + 1}"
+
+
+def _weights3(name, w):
+    w = np.asarray(w)
+    if w.ndim == 2:
+        w = w[:, :, None]
+    if w.ndim != 3 or w.shape[2] not in (1, 2):
+        raise GraphError(f"parameter '{name}' must have shape (n_pre, n_post, n_syn<=2), got {w.shape}")
+    return _int8(name, w)
+
+
+def _weights2(name, w):
+    w = np.asarray(w)
+    if w.ndim == 3 and w.shape[2] == 1:
+        w = w[:, :, 0]
+    if w.ndim != 2:
+        raise GraphError(f"parameter '{name}' must have shape (n_hid, n_out), got {w.shape}")
+    return _int8(name, w)
+
+
+def _int8(name, w):
+    if w.dtype.kind not in "iu" and not (w.dtype.kind == "f" and np.all(w == np.round(w))):
+        raise GraphError(f"parameter '{name}' must be integer, got dtype {w.dtype}")
+    if w.size and (w.min() < -128 or w.max() > 127):
+        raise GraphError(f"parameter '{name}' must be int8 [-128, 127], got [{w.min()}, {w.max()}]")
+    return w.astype(np.int64)
+
+
+def _expect(name, shape, want):
+    if tuple(shape) != tuple(want):
+        raise GraphError(f"parameter '{name}' must have shape {want}, got {tuple(shape)}")
+
+
+# --- design rules -----------------------------------------------------------
+
+def rule_sizes(graph: Graph) -> None:
+    for name, node in graph.inputs.items():
+        if node.size > LIMITS["inputs"]:
+            raise DesignRuleError("max-inputs", name, f"{node.size} input channels > {LIMITS['inputs']}")
+    outputs = {n for o in graph.outputs for n in graph.predecessors(o)}
+    for name, node in graph.neurons.items():
+        limit = LIMITS["outputs"] if name in outputs else LIMITS["hidden"]
+        if node.size > limit:
+            raise DesignRuleError("max-outputs" if name in outputs else "max-hidden", name,
+                                  f"{node.size} neurons > {limit}")
+
+
+def rule_fan_out(graph: Graph) -> None:
+    for name in list(graph.inputs) + list(graph.neurons):
+        targets = np.zeros(graph.nodes[name].out_size, np.int64)
+        for syn_name in graph.successors(name):
+            syn = graph.nodes[syn_name]
+            if isinstance(syn, Synapse):
+                targets += np.count_nonzero(syn.weights, axis=0)
+        if targets.size and targets.max() > LIMITS["fan_out"]:
+            j = int(targets.argmax())
+            raise DesignRuleError("max-fan-out", name,
+                                  f"neuron {j} has fan-out {targets.max()} > {LIMITS['fan_out']}")
+
+
+def rule_weights(graph: Graph) -> None:
+    for name, syn in graph.of_type(Synapse).items():
+        w = syn.weights
+        if w.dtype.kind == "f" or (w.size and (w.min() < -128 or w.max() > 127)):
+            raise DesignRuleError("weight-int8", name, "weights must be int8 [-128, 127]")
+        if not 0 <= syn.weight_exp <= LIMITS["weight_shift_max"]:
+            raise DesignRuleError("weight-shift", name,
+                                  f"weight shift {syn.weight_exp} outside [0, {LIMITS['weight_shift_max']}]")
+
+
+def rule_delays(graph: Graph) -> None:
+    for name, syn in graph.of_type(Synapse).items():
+        src = graph.synapse_source(name)
+        want = 0 if isinstance(graph.nodes[src], Input) else 1
+        if syn.delay != want:
+            raise DesignRuleError("delivery-order", name,
+                                  f"delay {syn.delay}; Xylo delivers input at once and hidden spikes one step later")
+
+
+# --- energy -----------------------------------------------------------------
+
+_EST = ("estimate: no per-operation figure is published for Xylo; order of magnitude for a 28 nm "
+        "digital SNN core (Xylo Audio 2 measures 93 uW dynamic inference power, Bos & Muir, "
+        "arXiv:2208.12991)")
+ENERGY = {
+    "synaptic_op": EnergyConstant(10e-12, _EST, estimate=True),
+    "neuron_update": EnergyConstant(5e-12, _EST, estimate=True),
+    "spike_extra": EnergyConstant(2e-12, _EST, estimate=True),
+}
+
+XYLO = register(Target(
+    name="xylo",
+    description="SynSense Xylo Audio 2 SNN core, bit-accurate with xylosim v2 (XyloLayer.evolve)",
+    neuron_kinds=("XyloIAF",),
+    widths={"weight": 8, "i_syn": 16, "v": 16, "threshold": 16, "bias": 16, "dash": 4},
+    overflow="saturate (16-bit states)",
+    limits=LIMITS,
+    energy=ENERGY,
+    rules=(rule_sizes, rule_fan_out, rule_weights, rule_delays),
+    reference_executor="xylosim 0.1.3 (xylosim.v2.XyloLayer)",
+))

@@ -1,0 +1,220 @@
+"""Bias and variance of the IW-ST estimator family against an exact gradient.
+
+A tiny network of noisy binary units (the ``snnc estimators`` command)::
+
+    h1 = H(x W1^T + b1 + S1 z1)          x: [B, 4], h1: [B, 6]
+    h2 = H(h1 W2^T + b2 + S2 z2)         h2: [B, 6]
+    L  = mean_b CE(h2 Wr^T + br, y_b)    3 classes
+
+Its expected loss is a finite sum over the 2^6 x 2^6 hidden configurations::
+
+    E[L] = mean_b sum_{a, c} P(h1 = a | x_b) P(h2 = c | a) CE(c, y_b),
+    P(h = a | u) = prod_i p_i^a_i (1 - p_i)^(1 - a_i),  p = Phi(u / S)
+
+so the exact gradient ``g* = dE[L]/dW1`` comes from autograd through the
+enumeration.  Each estimator gives per-draw gradients ``g_n`` (n = 1..N, the
+draws batched along a leading dim, one copy of W1 per draw), summarised as::
+
+    bias     = ||mean_n g_n - g*|| / ||g*||
+    cosine   = cos(mean_n g_n, g*)
+    variance = mean_n ||g_n - mean g||^2 / ||g*||^2
+    mc_error = sqrt(variance / N)   (Monte Carlo error of `bias`: biases
+                                     below it are not resolved)
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm
+
+from snnc.errors import ConfigError
+from snnc.io import atomic_path, write_json
+from snnc.train.estimators import spike
+
+TAUS = (0.1, 0.3, 1.0, 3.0)
+KS = (1, 4, 16, 64)
+DTYPE = torch.float64
+_CHUNK_ELEMENTS = 4_000_000  # draws x batch x units x K per chunk: bounds iw's memory
+
+
+@dataclass(frozen=True)
+class TinyNet:
+    """Fixed inputs, labels, weights and per-layer noise stds of the test network."""
+
+    x: torch.Tensor    # [B, 4] inputs
+    y: torch.Tensor    # [B] labels in 0..2
+    W1: torch.Tensor   # [6, 4] first-layer weights (the gradient is taken here)
+    b1: torch.Tensor   # [6]
+    W2: torch.Tensor   # [6, 6]
+    b2: torch.Tensor   # [6]
+    Wr: torch.Tensor   # [3, 6] readout
+    br: torch.Tensor   # [3]
+    S1: float          # noise std of layer 1
+    S2: float          # noise std of layer 2
+
+
+def make_net(seed: int = 0, batch: int = 8, S1: float = 0.5, S2: float = 0.5) -> TinyNet:
+    """Weights ``U(+-1/sqrt(fan_in))`` as in the authors' init; a larger readout."""
+    g = torch.Generator().manual_seed(seed)
+
+    def uniform(*shape, fan_in):
+        return (2 * torch.rand(shape, generator=g, dtype=DTYPE) - 1) / fan_in ** 0.5
+
+    x = torch.randn(batch, 4, generator=g, dtype=DTYPE)
+    y = torch.randint(0, 3, (batch,), generator=g)
+    return TinyNet(x, y, uniform(6, 4, fan_in=4), uniform(6, fan_in=4),
+                   2 * uniform(6, 6, fan_in=6), uniform(6, fan_in=6),
+                   3 * uniform(3, 6, fan_in=6), uniform(3, fan_in=6), S1, S2)
+
+
+# --- exact expected loss ----------------------------------------------------------
+
+def configurations(n: int) -> torch.Tensor:
+    """All 2^n binary vectors, [2^n, n]."""
+    return torch.tensor(list(itertools.product((0.0, 1.0), repeat=n)), dtype=DTYPE)
+
+
+def config_probability(p: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
+    """P(h = H_c) = prod_i p_i^H_ci (1 - p_i)^(1 - H_ci): p [..., n], H [C, n] -> [..., C]."""
+    p = p.unsqueeze(-2)
+    return torch.where(H > 0, p, 1 - p).prod(-1)
+
+
+def expected_loss(net: TinyNet, W1: torch.Tensor) -> torch.Tensor:
+    """E[L] = mean_b sum_{a,c} P(a | x_b) P(c | a) CE(c, y_b), exactly."""
+    H = configurations(6)
+    normal = torch.distributions.Normal(torch.zeros((), dtype=DTYPE), torch.ones((), dtype=DTYPE))
+    P1 = config_probability(normal.cdf((net.x @ W1.T + net.b1) / net.S1), H)   # [B, 64]
+    P2 = config_probability(normal.cdf((H @ net.W2.T + net.b2) / net.S2), H)   # [64, 64]
+    logits = H @ net.Wr.T + net.br                                             # [64, 3]
+    ce = -torch.log_softmax(logits, -1)[:, net.y]                              # [64, B]
+    return torch.einsum("ba,ac,cb->b", P1, P2, ce).mean()
+
+
+def exact_gradient(net: TinyNet) -> torch.Tensor:
+    """g* = dE[L]/dW1 through the enumeration."""
+    W1 = net.W1.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(expected_loss(net, W1), (W1,))
+    return g
+
+
+# --- sampled gradients --------------------------------------------------------------
+
+def sampled_loss(net: TinyNet, W1n: torch.Tensor, estimator: str, params: dict, generator) -> torch.Tensor:
+    """Per-draw loss L_n with W1n [N, 6, 4] (one copy of W1 per draw): [N]."""
+    kw = dict(params, generator=generator)
+    u1 = torch.einsum("bi,noi->nbo", net.x, W1n) + net.b1
+    h1 = spike(u1, 0.0, net.S1, estimator, **kw)
+    h2 = spike(h1 @ net.W2.T + net.b2, 0.0, net.S2, estimator, **kw)
+    logits = h2 @ net.Wr.T + net.br
+    return -torch.log_softmax(logits, -1)[..., torch.arange(len(net.y)), net.y].mean(-1)
+
+
+def sampled_gradients(net: TinyNet, estimator: str, params: dict, draws: int, generator) -> torch.Tensor:
+    """g_n = dL_n/dW1 for n = 1..draws, [draws, 6*4], batched in chunks."""
+    per_draw = len(net.y) * 6 * params.get("k", 1)
+    chunk = max(1, _CHUNK_ELEMENTS // per_draw)
+    out = []
+    for start in range(0, draws, chunk):
+        n = min(chunk, draws - start)
+        W1n = net.W1.expand(n, -1, -1).clone().requires_grad_(True)
+        loss = sampled_loss(net, W1n, estimator, params, generator)
+        (g,) = torch.autograd.grad(loss.sum(), (W1n,))
+        out.append(g.reshape(n, -1))
+    return torch.cat(out)
+
+
+def gradient_stats(G: torch.Tensor, g_star: torch.Tensor) -> dict:
+    """bias, cosine, variance (relative to ||g*||) and mc_error of per-draw gradients G [N, D]."""
+    g_star = g_star.reshape(-1)
+    mean = G.mean(0)
+    norm2 = g_star.square().sum()
+    variance = (G - mean).square().sum(1).mean() / norm2
+    return {"bias": float((mean - g_star).norm() / norm2.sqrt()),
+            "cosine": float(torch.nn.functional.cosine_similarity(mean, g_star, dim=0)),
+            "variance": float(variance),
+            "mc_error": float((variance / G.shape[0]).sqrt())}
+
+
+# --- the sweep ----------------------------------------------------------------------
+
+def estimator_grid(taus=TAUS, ks=KS) -> list[tuple[str, dict]]:
+    """(estimator, params) rows: st, st_clipped, analytic; relaxed per tau; iw per (tau, K)."""
+    rows = [("st", {}), ("st_clipped", {}), ("analytic", {})]
+    rows += [("relaxed", {"tau": t}) for t in taus]
+    rows += [("iw", {"tau": t, "k": k}) for t in taus for k in ks]
+    return rows
+
+
+def run_rows(net: TinyNet, draws: int, seed: int, grid=None, progress=True) -> list[dict]:
+    """One stats row per (estimator, params), each with its own seeded generator."""
+    g_star = exact_gradient(net)
+    rows = []
+    for i, (estimator, params) in enumerate(tqdm(grid or estimator_grid(), desc="estimators",
+                                                 unit="row", disable=not progress)):
+        gen = torch.Generator().manual_seed(seed * 1000 + i)
+        G = sampled_gradients(net, estimator, params, draws, gen)
+        rows.append({"estimator": estimator, "params": params, **gradient_stats(G, g_star)})
+    return rows
+
+
+def _label(row: dict) -> str:
+    params = ",".join(f"{k}={v:g}" for k, v in row["params"].items())
+    return f"{row['estimator']}({params})" if params else row["estimator"]
+
+
+def plot_tradeoff(rows: list[dict], path) -> None:
+    """Log-log scatter of relative bias against relative variance, one labelled point a row."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 6))
+    colours = {}
+    for i, row in enumerate(rows):
+        c = colours.setdefault(row["estimator"], f"C{len(colours)}")
+        ax.scatter(row["variance"], row["bias"], color=c, s=18)
+        # staggered offsets: rows of one tau sit on top of each other
+        ax.annotate(_label(row), (row["variance"], row["bias"]), fontsize=6,
+                    xytext=(3, 7 * (i % 4) - 10), textcoords="offset points")
+    for name, c in colours.items():
+        ax.scatter([], [], color=c, label=name)
+    ax.set(xscale="log", yscale="log", xlabel="relative variance E||g - E g||^2 / ||g*||^2",
+           ylabel="relative bias ||E g - g*|| / ||g*||", title="IW-ST family: bias-variance trade-off")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="snnc estimators", description=__doc__.splitlines()[0])
+    ap.add_argument("--json", required=True, help="output rows (JSON list)")
+    ap.add_argument("--plot", help="PNG of the bias-variance trade-off")
+    ap.add_argument("--draws", type=int, default=10_000, help="stochastic gradients per row")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    if args.draws < 2:
+        raise ConfigError(f"--draws must be an integer >= 2, got {args.draws}")
+    return args
+
+
+def cmd_estimators(argv: list[str]) -> int:
+    """`snnc estimators --json F [--plot P] [--draws N] [--seed S]`."""
+    args = _parse(argv)
+    threads, start = torch.get_num_threads(), time.perf_counter()
+    torch.set_num_threads(1)  # sized for one core; the draws are batched, not threaded
+    try:
+        rows = run_rows(make_net(args.seed), args.draws, args.seed)
+    finally:
+        torch.set_num_threads(threads)
+    write_json(args.json, rows)
+    if args.plot:
+        plot_tradeoff(rows, args.plot)
+    print(f"{len(rows)} rows, {args.draws} draws each, {time.perf_counter() - start:.1f} s -> {args.json}")
+    return 0

@@ -1,0 +1,203 @@
+"""Training configuration: TOML sections mapped onto dataclasses with defaults.
+
+    [data]      name, steps, encoding, root, limit
+    [model]     name, neuron, hidden, widths, blocks, tau_mem, theta, reset, init, snr, ...
+    [method]    name ("sbnn" | "sg"), estimator, tau, k, noise, surrogate_width, batchnorm
+    [loss]      kl_weight, bias_lambda, rate_weight, rate_target
+    [train]     epochs, batch_size, lr, sigma_lr, schedule, seed, device, eval_samples
+    [baseline]  sg (train the SG baseline on the same net too), lr, batchnorm
+
+An unknown section or key, or a value of the wrong type or outside its range,
+raises `ConfigError` with one line naming it (`model.hiden: unknown key`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from snnc.errors import ConfigError
+
+CHOICES = {
+    "data.name": ("digits", "digits-seq", "shd", "dvs", "cifar10"),
+    "data.encoding": ("rate", "latency", "direct"),
+    "model.name": ("mlp", "srnn", "resnet"),
+    "model.neuron": ("lif", "binary"),
+    "model.reset": ("soft", "zero"),
+    "model.init": ("noise_aware", "authors"),
+    "model.posterior": ("layer", "weight"),
+    "method.name": ("sbnn", "sg"),
+    "method.estimator": ("st", "st_clipped", "relaxed", "analytic", "iw"),
+    "method.noise": ("gaussian", "logistic"),
+    "train.schedule": ("cosine", "constant"),
+    "train.device": ("auto", "cpu", "cuda"),
+}
+POSITIVE = {"data.steps", "data.limit", "model.tau_mem", "model.snr", "model.prior_scale",
+            "method.tau", "method.k", "method.surrogate_width", "train.epochs",
+            "train.batch_size", "train.lr", "train.sigma_lr", "baseline.lr"}
+NON_NEGATIVE = {"model.theta", "loss.kl_weight", "loss.bias_lambda", "loss.rate_weight",
+                "loss.rate_target", "train.weight_decay", "train.eval_samples", "train.seed",
+                "train.grad_clip"}
+
+
+@dataclass
+class DataConfig:
+    name: str = "digits"
+    steps: int | None = None          # None: the data set's default
+    encoding: str | None = None       # None: the data set's default
+    root: str | None = None           # folder of local files (not digits)
+    limit: int | None = None          # first N samples of each split (smoke tests)
+
+
+@dataclass
+class ModelConfig:
+    name: str = "mlp"
+    neuron: str = "lif"
+    hidden: list[int] = field(default_factory=lambda: [128])   # mlp / srnn
+    widths: list[int] = field(default_factory=lambda: [16, 32, 64])  # resnet stages
+    blocks: list[int] = field(default_factory=lambda: [4, 3, 3])     # resnet blocks per stage
+    image_shape: list[int] | None = None  # resnet: per-step [C, H, W] of flat samples
+    tau_mem: float = 10.0
+    theta: float = 1.0
+    reset: str = "soft"
+    init: str = "noise_aware"
+    snr: float = 4.0                  # initial std(w)/sigma per layer
+    data_init: bool = True            # scale the first layer by 1/rms(input)
+    posterior: str = "layer"
+    prior_scale: float = 1.0          # prior std = prior_scale / sqrt(fan_in)
+
+
+@dataclass
+class MethodConfig:
+    name: str = "sbnn"
+    estimator: str = "analytic"
+    tau: float = 0.5
+    k: int = 8
+    noise: str = "gaussian"
+    surrogate_width: float = 0.4      # sg: width of the Gaussian-pdf surrogate
+    batchnorm: bool = False           # sg only
+
+
+@dataclass
+class LossConfig:
+    kl_weight: float = 1.0            # ELBO: CE + kl_weight * KL / N_data
+    bias_lambda: float = 0.0          # auxiliary bias loss lambda * mean ((u - theta)/S)^2
+    rate_weight: float = 0.0          # spike-rate regulariser weight
+    rate_target: float = 0.0          # penalise mean layer rates above this
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 5e-3
+    sigma_lr: float = 0.05            # lr of the posterior std parameters (rho)
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    grad_clip: float = 0.0            # 0: off
+    seed: int = 0
+    device: str = "auto"
+    eval_samples: int = 8             # posterior samples for test_accuracy_sampled
+
+
+@dataclass
+class BaselineConfig:
+    sg: bool = False                  # also train the SG baseline on the same net
+    lr: float = 1e-3
+    batchnorm: bool = False
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(Config)}
+
+
+def _type_ok(value, hint) -> bool:
+    """Whether a TOML value fits a field's annotation (int counts as float)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType")):
+        return value is None or any(_type_ok(value, a) for a in args if a is not type(None))
+    if origin is list:
+        return isinstance(value, list) and all(_type_ok(v, args[0]) for v in value)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _check_value(key: str, value, hint) -> object:
+    if not _type_ok(value, hint):
+        raise ConfigError(f"{key}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
+    if key in CHOICES and value is not None and value not in CHOICES[key]:
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(CHOICES[key])}")
+    numbers = value if isinstance(value, list) else [value]
+    for v in numbers:
+        if v is None:
+            continue
+        if key in POSITIVE and v <= 0 or key in NON_NEGATIVE and v < 0:
+            raise ConfigError(f"{key}: must be {'> 0' if key in POSITIVE else '>= 0'}, got {v!r}")
+    if key in ("model.hidden", "model.widths", "model.blocks") and (not value or min(value) < 1):
+        raise ConfigError(f"{key}: needs positive integers, got {value!r}")
+    return float(value) if hint is float else value
+
+
+def _section(name: str, table) -> object:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{name}: expected a [{name}] table, got {table!r}")
+    obj = SECTIONS[name]()
+    hints = typing.get_type_hints(type(obj))
+    for key, value in table.items():
+        if key not in hints:
+            raise ConfigError(f"{name}.{key}: unknown key")
+        setattr(obj, key, _check_value(f"{name}.{key}", value, hints[key]))
+    return obj
+
+
+def from_dict(raw: dict) -> Config:
+    """A `Config` from nested dicts (TOML tables); `ConfigError` on a bad key or value."""
+    sections = {}
+    for name, table in raw.items():
+        if name not in SECTIONS:
+            raise ConfigError(f"{name}: unknown section; choose from {', '.join(SECTIONS)}")
+        sections[name] = _section(name, table)
+    cfg = Config(**sections)
+    _check_consistency(cfg)
+    return cfg
+
+
+def _check_consistency(cfg: Config) -> None:
+    if cfg.model.name == "srnn" and cfg.model.neuron != "lif":
+        raise ConfigError(f"model.neuron: srnn needs 'lif', got {cfg.model.neuron!r}")
+    if cfg.model.name == "resnet" and len(cfg.model.widths) != len(cfg.model.blocks):
+        raise ConfigError("model.blocks: needs one entry per model.widths entry")
+    if cfg.model.image_shape is not None and len(cfg.model.image_shape) != 3:
+        raise ConfigError(f"model.image_shape: expected [C, H, W], got {cfg.model.image_shape!r}")
+
+
+def load(path: str | Path) -> Config:
+    """Read and check a TOML config; errors name the file and the key."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    try:
+        return from_dict(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
