@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import tonic
 
-from snnc.errors import ConfigError, FormatError
+from snnc.errors import ConfigError, FormatError, InputError
 from snnc.train.data.events import FramesDataset, LocalFolder
 from snnc.train.data.files import first_existing, one_line, require
 
@@ -73,7 +73,7 @@ def find_folder(root, split: str) -> Path:
     found = first_existing([root / name, root / "DVSGesture" / name])
     folder = found or require(root / name, f"the userNN_<lighting>/<label>.npy files of tonic's {name}.tar.gz")
     if not any(folder.glob("user*_*/*.npy")):
-        require(folder / "user01_fluorescent" / "0.npy", f"{EXPECTED} (one userNN_<lighting>/<label>.npy per sample)")
+        raise InputError(f"{folder}: no userNN_<lighting>/<label>.npy event files; put those of tonic's {name}.tar.gz there")
     return folder.parent
 
 
