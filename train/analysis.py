@@ -38,7 +38,7 @@ from snnc.train.estimators import spike
 TAUS = (0.1, 0.3, 1.0, 3.0)
 KS = (1, 4, 16, 64)
 DTYPE = torch.float64
-_CHUNK_ELEMENTS = 4_000_000  # draws x batch x units x K per chunk: bounds iw's memory
+_CHUNK_ELEMENTS = 1_000_000  # draws x batch x units x K per chunk: bounds iw's memory
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,65 @@
+"""Hard-coded value sequences for each target's arithmetic (computed by hand
+from Lava's and xylosim's source, independent of our code)."""
+import numpy as np
+
+import snnc
+from snnc.targets import loihi, xylo
+
+
+def test_loihi_lif_sequence_with_dense_delay():
+    # one input -> one LIF; w=10, du=2048 (u keeps 2047/4096), dv=1024, vth=5 (320 scaled)
+    g = loihi.graph_from_lava_layers([dict(weights=[[10]], du=2048, dv=1024, vth=5)], 1)
+    res = snnc.runtime.simulate(g, [[1], [0], [0], [0]], record=("u", "v"))
+    assert res.state["lif0"]["u"][:, 0].tolist() == [0, 640, 319, 159]
+    assert res.state["lif0"]["v"][:, 0].tolist() == [0, 0, 319, 0]
+    assert res.spikes["lif0"][:, 0].tolist() == [0, 1, 0, 1]
+
+
+def test_loihi_decay_truncates_toward_zero():
+    u = np.array([-640, 640, -1], np.int64)
+    assert loihi.decay12(u, 2049).tolist() == [-319, 319, 0]
+
+
+def test_loihi_u_wrap_follows_lava_literally():
+    # c > 2^23 loses 2^24 once, even if the result is still out of range
+    u, v = np.array([0, 0], np.int64), np.array([0, 0], np.int64)
+    a = np.array([2**18, 2**25 >> 6], np.int64)       # << 6 gives 2^24 and 2^25
+    loihi.lif_step(u, v, a, np.array([0, 0]), np.array([0, 0]), np.array([0, 0]), np.array([2**30, 2**30]))
+    assert u.tolist() == [0, 2**25 - 2**24]
+    assert v.tolist() == [0, 2**23 - 1]                # v saturates at 2^23 - 1
+
+
+def test_loihi_weight_preprocessing_matches_lava_rules():
+    assert loihi.effective_weights([[300, -3, 5]]).tolist() == [[254, -4, 4]]   # mixed: clip, even
+    assert loihi.effective_weights([[300, 7]]).tolist() == [[255, 7]]            # excitatory
+    assert loihi.effective_weights([[-300, -7]]).tolist() == [[-255, -7]]        # inhibitory
+
+
+def test_loihi_dense_output_shifts():
+    assert loihi.dense_output(np.array([-7, 7]), -1).tolist() == [-4, 3]   # arithmetic >> floors
+    assert loihi.dense_output(np.array([2**31]), 0).tolist() == [-(2**31)]  # int32 port wraps
+
+
+def test_xylo_multi_spike_sequence():
+    g = xylo.graph_from_xylo(w_in=[[[100]]], w_rec=[[[0]]], w_out=[[0]], threshold=100, threshold_out=10,
+                             weight_shift_in=2, dash_syn=1, dash_mem=0)
+    res = snnc.runtime.simulate(g, [[3], [0], [0]], record=("v", "i_syn"))
+    # 3 spikes x (100 << 2) = 1200, decays by >> 1 before integrating: 600, 300, 150
+    assert res.state["hidden"]["i_syn"][:, 0, 0].tolist() == [600, 300, 150]
+    assert res.spikes["hidden"][:, 0].tolist() == [6, 3, 1]
+    assert res.state["hidden"]["v"][:, 0].tolist() == [0, 0, 50]
+
+
+def test_xylo_saturation_and_input_cap():
+    g = xylo.graph_from_xylo(w_in=[[[127]]], w_rec=[[[0]]], w_out=[[0]], threshold=32767, threshold_out=10,
+                             weight_shift_in=7, dash_syn=15, dash_mem=15)
+    res = snnc.runtime.simulate(g, [[20]], record=("i_syn",))
+    # 15 (capped) x 16256 saturates at 32767, then decays by the minimum step 1
+    assert res.state["hidden"]["i_syn"][0, 0, 0] == 32766
+    assert res.stats["input"]["overflow_events"] == 1
+    assert res.stats["hidden"]["overflow_events"] >= 1
+
+
+def test_xylo_bitshift_decay_minimum_step():
+    x = np.array([5, -5, 0, 40], np.int64)
+    assert xylo.bitshift_decay(x, np.array([4, 4, 4, 2])).tolist() == [1, -1, 0, 10]
