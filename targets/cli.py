@@ -1,0 +1,41 @@
+"""`snnc targets`: the table of targets, their limits and energy constants with sources."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from snnc.targets import all_targets
+
+
+def cmd_targets(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="snnc targets", description=__doc__)
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    args = parser.parse_args(argv)
+    targets = all_targets()
+    if args.json:
+        print(json.dumps({n: _as_dict(t) for n, t in targets.items()}, indent=2))
+        return 0
+    for name, t in targets.items():
+        print(f"{name}: {t.description}")
+        print(f"  neurons: {', '.join(t.neuron_kinds)}; overflow: {t.overflow}; reference: {t.reference_executor}")
+        print(f"  widths: {_kv(t.widths)}")
+        if t.limits:
+            print(f"  limits: {_kv(t.limits)}")
+        print(f"  design rules: {', '.join(r.__name__.removeprefix('rule_') for r in t.rules)}")
+        for term, c in t.energy.items():
+            flag = " [estimate]" if c.estimate else ""
+            print(f"  energy {term:<14} {c.joules * 1e12:8.2f} pJ{flag}  ({c.source})")
+        print()
+    return 0
+
+
+def _kv(d: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in d.items())
+
+
+def _as_dict(t) -> dict:
+    return {"description": t.description, "neuron_kinds": list(t.neuron_kinds), "widths": t.widths,
+            "overflow": t.overflow, "limits": t.limits, "reference_executor": t.reference_executor,
+            "design_rules": [r.__name__ for r in t.rules],
+            "energy": {k: {"joules": c.joules, "source": c.source, "estimate": c.estimate}
+                       for k, c in t.energy.items()}}
