@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 
@@ -45,12 +46,28 @@ class Events:
 
 def events(spikes: np.ndarray) -> Events:
     """Event list of a [B, T, n] count array (work afterwards grows with spikes)."""
-    b_steps = spikes.shape[0] * spikes.shape[1]
-    flat = spikes.reshape(b_steps, spikes.shape[2])
-    step, neuron = np.nonzero(flat)
-    ptr = np.zeros(b_steps + 1, np.int64)
-    np.cumsum(np.bincount(step, minlength=b_steps), out=ptr[1:])
-    return Events(ptr, neuron.astype(np.int64), flat[step, neuron].astype(np.int64))
+    flat = np.ascontiguousarray(spikes, dtype=np.int64).reshape(-1, spikes.shape[2])
+    return Events(*_scan_events(flat))
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan_events(flat):
+    """One pass over [B*T, n] counts: step pointers, neuron ids and counts of nonzeros."""
+    steps, n = flat.shape
+    ptr = np.zeros(steps + 1, np.int64)
+    for i in range(steps):
+        nnz = 0
+        for j in range(n):
+            nnz += flat[i, j] != 0
+        ptr[i + 1] = ptr[i] + nnz
+    neuron, count = np.empty(ptr[steps], np.int64), np.empty(ptr[steps], np.int64)
+    e = 0
+    for i in range(steps):
+        for j in range(n):
+            if flat[i, j] != 0:
+                neuron[e], count[e] = j, flat[i, j]
+                e += 1
+    return ptr, neuron, count
 
 
 def delayed(spikes: np.ndarray, delay: int) -> np.ndarray:

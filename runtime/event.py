@@ -15,6 +15,7 @@ from snnc.compiler.ir import FloatLIF, Graph, Input, LoihiLIF, Synapse, XyloIAF
 from snnc.errors import GraphError
 from snnc.runtime import kernels
 from snnc.runtime.csr import delayed, events, fan_out
+from snnc.runtime.plan import prepare
 from snnc.targets import loihi, xylo
 
 
@@ -28,13 +29,14 @@ class PopulationRun:
 
 def run(graph: Graph, inputs: dict[str, np.ndarray], record: set[str]) -> dict[str, PopulationRun]:
     """Simulate every neuron population; `inputs` maps Input names to [B, T, n]."""
+    plan = prepare(graph)
     runs: dict[str, PopulationRun] = {name: PopulationRun(x) for name, x in inputs.items()}
     B, T = next(iter(inputs.values())).shape[:2]
     for name in graph.neuron_order():
         node = graph.nodes[name]
         ext = [(s, syn, runs[src]) for s, syn, src in graph.incoming(name) if src != name]
         rec = [(s, syn) for s, syn, src in graph.incoming(name) if src == name]
-        runs[name] = RUNNERS[type(node)](node, ext, rec, record, (B, T), _input_flags(graph, ext))
+        runs[name] = RUNNERS[type(node)](node, ext, rec, record, (B, T), _input_flags(graph, ext), plan)
     return runs
 
 
@@ -42,26 +44,38 @@ def _input_flags(graph, ext):
     return [isinstance(graph.nodes[graph.synapse_source(s)], Input) for s, _, _ in ext]
 
 
-def _single_recurrent(rec):
+def _accumulate(acc, spikes, plan, syn_name) -> int:
+    """Add every spike's fan-out into acc [B, T, n_post]; returns synaptic events."""
+    ev, fo, dense = events(spikes), plan.fan_outs[syn_name], plan.dense_rows[syn_name]
+    if dense is not None:
+        w_t = dense.astype(acc.dtype, copy=False)
+        return int(kernels.accumulate_dense(acc, ev.ptr, ev.neuron, ev.count, w_t, fo.row_lengths))
+    weight = fo.weight.astype(acc.dtype, copy=False)
+    return int(kernels.accumulate(acc, ev.ptr, ev.neuron, ev.count, fo.indptr, fo.post, weight))
+
+
+_NO_FAN_OUT = fan_out(np.zeros((1, 1), np.int64))
+
+
+def _single_recurrent(rec, plan):
     if len(rec) > 1:
         raise GraphError(f"population has {len(rec)} recurrent synapses; this target allows one")
     if not rec:
-        return fan_out(np.zeros((1, 1), np.int64)), 0, 0, None
+        return _NO_FAN_OUT, 0, 0, None
     name, syn = rec[0]
-    return fan_out(syn.weights), syn.weight_exp, syn.delay, name
+    return plan.fan_outs[name], syn.weight_exp, syn.delay, name
 
 
-def run_loihi(node: LoihiLIF, ext, rec, record, shape, source_is_input) -> PopulationRun:
+def run_loihi(node: LoihiLIF, ext, rec, record, shape, source_is_input, plan) -> PopulationRun:
     """Dense outputs per synapse (delayed events accumulated, shifted, int32), summed."""
     B, T = shape
     a_in = np.zeros((B, T, node.size), np.int64)
     syn_events = {}
     for name, syn, src in ext:
-        ev, fo = events(delayed(src.spikes, syn.delay)), fan_out(syn.weights)
         acc = np.zeros((B, T, node.size), np.int64)
-        syn_events[name] = kernels.accumulate(acc, ev.ptr, ev.neuron, ev.count, fo.indptr, fo.post, fo.weight)
+        syn_events[name] = _accumulate(acc, delayed(src.spikes, syn.delay), plan, name)
         a_in = loihi.wrap(a_in + loihi.dense_output(acc, syn.weight_exp), 32)
-    fo, rec_exp, rec_delay, rec_name = _single_recurrent(rec)
+    fo, rec_exp, rec_delay, rec_name = _single_recurrent(rec, plan)
     vth_scaled = node.vth << loihi.ACT_SHIFT
     bias = loihi.effective_bias(node.bias_mant, node.bias_exp)
     spikes, u_tr, v_tr, n_over, n_rec = kernels.loihi_loop(
@@ -73,16 +87,15 @@ def run_loihi(node: LoihiLIF, ext, rec, record, shape, source_is_input) -> Popul
     return PopulationRun(spikes, state, int(n_over), syn_events)
 
 
-def run_float(node: FloatLIF, ext, rec, record, shape, source_is_input) -> PopulationRun:
+def run_float(node: FloatLIF, ext, rec, record, shape, source_is_input, plan) -> PopulationRun:
     B, T = shape
     a_in = np.zeros((B, T, node.size), np.float64)
     syn_events = {}
     for name, syn, src in ext:
-        ev, fo = events(delayed(src.spikes, syn.delay)), fan_out(syn.weights.astype(np.float64))
         acc = np.zeros((B, T, node.size), np.float64)
-        syn_events[name] = kernels.accumulate(acc, ev.ptr, ev.neuron, ev.count, fo.indptr, fo.post, fo.weight)
+        syn_events[name] = _accumulate(acc, delayed(src.spikes, syn.delay), plan, name)
         a_in += acc * 2.0 ** syn.weight_exp
-    fo, rec_exp, rec_delay, rec_name = _single_recurrent(rec)
+    fo, rec_exp, rec_delay, rec_name = _single_recurrent(rec, plan)
     spikes, v_tr, n_rec = kernels.float_loop(
         a_in, node.beta, node.vth, node.bias, node.reset == "soft", fo.indptr, fo.post,
         fo.weight.astype(np.float64), 2.0 ** rec_exp, rec_delay, "v" in record)
@@ -91,13 +104,13 @@ def run_float(node: FloatLIF, ext, rec, record, shape, source_is_input) -> Popul
     return PopulationRun(spikes, {"v": v_tr} if "v" in record else {}, 0, syn_events)
 
 
-def run_xylo(node: XyloIAF, ext, rec, record, shape, source_is_input) -> PopulationRun:
+def run_xylo(node: XyloIAF, ext, rec, record, shape, source_is_input, plan) -> PopulationRun:
     """External projections merged into one fan-out (delivery order kept), then recurrent."""
     B, T = shape
     x = _merged_external(ext, source_is_input, (B, T, 0))
     ev = events(x)
-    e_ptr, e_post, e_w, e_port = _merged_fan_out([syn for _, syn, _ in ext])
-    r_ptr, r_post, r_w, r_port = _merged_fan_out([syn for _, syn in rec])
+    e_ptr, e_post, e_w, e_port = _merged_fan_out([(s, syn) for s, syn, _ in ext], plan)
+    r_ptr, r_post, r_w, r_port = _merged_fan_out(rec, plan)
     r_delay = np.array([syn.delay for _, syn in rec], np.int64)
     spikes, v_tr, i_tr, n_sat, n_ev = kernels.xylo_loop(
         ev.ptr, ev.neuron, ev.count, e_ptr, e_post, e_w, e_port, r_ptr, r_post, r_w, r_port, r_delay,
@@ -116,11 +129,11 @@ def _merged_external(ext, source_is_input, ext_shape):
     return np.ascontiguousarray(np.concatenate(parts, axis=2))
 
 
-def _merged_fan_out(synapses: list[Synapse]):
+def _merged_fan_out(synapses: list[tuple[str, Synapse]], plan):
     """One CSR over stacked presynaptic rows; weights pre-shifted to Xylo's int16."""
     indptr, post, weight, port = [np.zeros(1, np.int64)], [], [], []
-    for syn in synapses:
-        fo = fan_out(syn.weights)
+    for name, syn in synapses:
+        fo = plan.fan_outs[name]
         indptr.append(fo.indptr[1:] + indptr[-1][-1])
         post.append(fo.post)
         weight.append(xylo.synaptic_weight(fo.weight, syn.weight_exp))

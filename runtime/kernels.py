@@ -31,6 +31,22 @@ def accumulate(acc, ptr, neuron, count, indptr, post, weight):
 
 
 @jit
+def accumulate_dense(acc, ptr, neuron, count, w_t, row_nnz):
+    """Like `accumulate` for dense fan-out rows w_t (n_pre, n_post): contiguous, vectorised adds."""
+    B, T, n_post = acc.shape
+    n_events = 0
+    for bt in range(B * T):
+        b, t = bt // T, bt % T
+        for e in range(ptr[bt], ptr[bt + 1]):
+            j, c = neuron[e], count[e]
+            row = acc[b, t]
+            for k in range(n_post):
+                row[k] += c * w_t[j, k]
+            n_events += c * row_nnz[j]
+    return n_events
+
+
+@jit
 def _recurrent_sum(acc, spikes_prev, indptr, post, weight):
     """acc[post] += w over the population's own earlier spikes; returns events."""
     n_events = 0

@@ -5,11 +5,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from snnc.compiler.ir import Graph, check_graph
+from snnc.compiler.ir import Graph
 from snnc.errors import InputError
 from snnc.runtime import event, reference
 from snnc.runtime.energy import energy_report
-from snnc.targets import get as get_target
+from snnc.runtime.plan import prepare
 from snnc.targets import xylo
 
 ENGINES = {"event": event.run, "reference": reference.run}
@@ -48,9 +48,7 @@ def simulate(graph: Graph, spikes, record=(), engine: str = "event") -> SimResul
     """
     if engine not in ENGINES:
         raise InputError(f"engine '{engine}' unknown (choose from {', '.join(ENGINES)})")
-    check_graph(graph)
-    target = get_target(graph.target)
-    target.check(graph)
+    prepare(graph)
     x, batched = _as_batch(spikes)
     inputs, input_overflow = _split_inputs(graph, x)
     runs = ENGINES[engine](graph, inputs, _record_set(record))

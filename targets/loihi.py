@@ -63,17 +63,26 @@ def dense_output(acc, weight_exp):
 
 
 @kernel
-def lif_step(u, v, a_in, du, dv, bias, vth_scaled):
-    """One PyLifModelBitAcc step, in place on u, v; returns (spikes, n_overflow)."""
+def lif_neuron(u, v, a_in, du, dv, bias, vth_scaled):
+    """One PyLifModelBitAcc step of one neuron: (u, v, spike, n_overflow)."""
     c = wrap(decay12(u, du + 1) + wrap(a_in << ACT_SHIFT, 32), 32)
-    w = np.where(c > MAX_UV, c - 2 * MAX_UV, c)
-    w = np.where(w <= -MAX_UV, c + 2 * MAX_UV, w)
-    u[:] = wrap(w, 32)
+    w = c - 2 * MAX_UV if c > MAX_UV else c
+    w = c + 2 * MAX_UV if w <= -MAX_UV else w
+    u = wrap(w, 32)
     upd = wrap(wrap(decay12(v, dv) + u, 32) + bias, 32)
-    clipped = np.minimum(np.maximum(upd, -MAX_UV + 1), MAX_UV - 1)
-    spikes = clipped > vth_scaled
-    v[:] = np.where(spikes, 0, clipped)
-    n_overflow = np.sum(c != w) + np.sum(upd != clipped)
+    clipped = min(max(upd, -MAX_UV + 1), MAX_UV - 1)
+    spike = clipped > vth_scaled
+    return u, 0 if spike else clipped, spike, (c != w) + (upd != clipped)
+
+
+@kernel
+def lif_step(u, v, a_in, du, dv, bias, vth_scaled):
+    """One step of a population, in place on u, v; returns (spikes, n_overflow)."""
+    spikes = np.zeros(u.shape[0], np.bool_)
+    n_overflow = 0
+    for i in range(u.shape[0]):
+        u[i], v[i], spikes[i], n_o = lif_neuron(u[i], v[i], a_in[i], du[i], dv[i], bias[i], vth_scaled[i])
+        n_overflow += n_o
     return spikes, n_overflow
 
 

@@ -42,15 +42,15 @@ def wrap16(x):
 
 @kernel
 def sat16(x):
-    """xylosim's safe_add result: clamp to the 16-bit state range."""
+    """xylosim's safe_add result: clamp to the 16-bit state range (scalar or array)."""
     return np.minimum(np.maximum(x, STATE_MIN), STATE_MAX)
 
 
 @kernel
 def bitshift_decay(x, dash):
-    """x >> dash, but at least one step toward zero (sign(x)) when that is 0."""
+    """x >> dash, but at least one step toward zero (sign(x)) when that is 0 (scalars)."""
     d = x >> dash
-    return np.where(d == 0, np.sign(x), d)
+    return np.sign(x) if d == 0 else d
 
 
 @kernel
@@ -60,17 +60,30 @@ def synaptic_weight(w, shift):
 
 
 @kernel
-def iaf_step(v, i_syn, threshold, bias, dash_mem, dash_syn, max_spikes):
-    """One XyloIAFNeuron.evolve for a population, in place; returns (spikes, n_saturated)."""
-    i_syn -= bitshift_decay(i_syn, dash_syn)
-    i_sum = i_syn.sum(axis=1)
+def iaf_neuron(v, i_syn, threshold, bias, dash_mem, dash_syn, max_spikes):
+    """One XyloIAFNeuron.evolve: decays i_syn in place; returns (v, spikes, n_saturated)."""
+    i_sum, n_sat = 0, 0
+    for k in range(i_syn.shape[0]):
+        i_syn[k] -= bitshift_decay(i_syn[k], dash_syn[k])
+        i_sum += i_syn[k]
     dv0 = wrap16(-bitshift_decay(v, dash_mem))
     dv1 = sat16(dv0 + i_sum)
     dv2 = sat16(dv1 + bias)
     v_new = sat16(v + dv2)
-    n_sat = np.sum(dv1 != dv0 + i_sum) + np.sum(dv2 != dv1 + bias) + np.sum(v_new != v + dv2)
-    spikes = np.where(v_new >= threshold, np.minimum(v_new // threshold, max_spikes), 0)
-    v[:] = v_new - spikes * threshold
+    n_sat = (dv1 != dv0 + i_sum) + (dv2 != dv1 + bias) + (v_new != v + dv2)
+    spikes = min(v_new // threshold, max_spikes) if v_new >= threshold else 0
+    return v_new - spikes * threshold, spikes, n_sat
+
+
+@kernel
+def iaf_step(v, i_syn, threshold, bias, dash_mem, dash_syn, max_spikes):
+    """One step of a population, in place on v, i_syn; returns (spikes, n_saturated)."""
+    spikes = np.zeros(v.shape[0], np.int64)
+    n_sat = 0
+    for i in range(v.shape[0]):
+        v[i], spikes[i], n_s = iaf_neuron(v[i], i_syn[i], threshold[i], bias[i], dash_mem[i], dash_syn[i],
+                                          max_spikes)
+        n_sat += n_s
     return spikes, n_sat
 
 

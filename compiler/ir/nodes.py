@@ -22,8 +22,20 @@ def register_node(cls):
     return cls
 
 
+def _frozen(arr: np.ndarray) -> np.ndarray:
+    """Read-only, so a validated node cannot change behind the simulator's caches."""
+    arr.flags.writeable = False
+    return arr
+
+
+def _is_frozen(arr, dtype, shape) -> bool:
+    return isinstance(arr, np.ndarray) and not arr.flags.writeable and arr.dtype == dtype and arr.shape == shape
+
+
 def _int_vector(name: str, value, size: int, lo: int, hi: int) -> np.ndarray:
     """Broadcast `value` to an int64 vector of `size`, checking [lo, hi]."""
+    if _is_frozen(value, np.int64, (size,)):
+        return value
     arr = np.asarray(value)
     if arr.dtype.kind not in "iub" and not (arr.dtype.kind == "f" and np.all(arr == np.round(arr))):
         raise GraphError(f"parameter '{name}' must be integer, got dtype {arr.dtype}")
@@ -32,16 +44,18 @@ def _int_vector(name: str, value, size: int, lo: int, hi: int) -> np.ndarray:
     arr = np.broadcast_to(arr.astype(np.int64), (size,)).copy()
     if arr.size and (arr.min() < lo or arr.max() > hi):
         raise GraphError(f"parameter '{name}' must lie in [{lo}, {hi}], got [{arr.min()}, {arr.max()}]")
-    return arr
+    return _frozen(arr)
 
 
 def _float_vector(name: str, value, size: int) -> np.ndarray:
+    if _is_frozen(value, np.float32, (size,)):
+        return value
     arr = np.asarray(value, dtype=np.float32)
     if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] not in (1, size)):
         raise GraphError(f"parameter '{name}' must be a scalar or shape ({size},), got {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise GraphError(f"parameter '{name}' must be finite")
-    return np.broadcast_to(arr, (size,)).copy()
+    return _frozen(np.broadcast_to(arr, (size,)).copy())
 
 
 @dataclass(eq=False)
@@ -101,17 +115,23 @@ class Synapse(Node):
     port: int = 0
 
     def check(self):
-        w = np.asarray(self.weights)
+        w = self.weights
+        if isinstance(w, np.ndarray) and not w.flags.writeable and w.dtype in (np.int64, np.float32) and w.ndim == 2:
+            return self._check_scalars()
+        w = np.asarray(w)
         if w.ndim != 2:
             raise GraphError(f"Synapse weights must be 2-D (n_post, n_pre), got shape {w.shape}")
         if w.dtype.kind == "f":
             if not np.all(np.isfinite(w)):
                 raise GraphError("Synapse weights must be finite")
-            self.weights = w.astype(np.float32)
+            self.weights = _frozen(w.astype(np.float32))
         elif w.dtype.kind in "iub":
-            self.weights = w.astype(np.int64)
+            self.weights = _frozen(w.astype(np.int64))
         else:
             raise GraphError(f"Synapse weights must be integer or float, got dtype {w.dtype}")
+        self._check_scalars()
+
+    def _check_scalars(self):
         for name in ("weight_exp", "delay", "port"):
             setattr(self, name, int(getattr(self, name)))
         if self.delay < 0 or self.port < 0:
@@ -192,7 +212,7 @@ class XyloIAF(Neuron):
             raise GraphError(f"parameter 'dash_syn' must have shape ({self.size}, 1 or 2), got {dash_syn.shape}")
         if dash_syn.min() < 0 or dash_syn.max() > 15:
             raise GraphError(f"parameter 'dash_syn' must lie in [0, 15], got [{dash_syn.min()}, {dash_syn.max()}]")
-        self.dash_syn = dash_syn.astype(np.int64)
+        self.dash_syn = dash_syn if _is_frozen(dash_syn, np.int64, dash_syn.shape) else _frozen(dash_syn.astype(np.int64))
         self.max_spikes = int(self.max_spikes)
         if not 1 <= self.max_spikes <= 31:
             raise GraphError(f"parameter 'max_spikes' must lie in [1, 31], got {self.max_spikes}")

@@ -61,5 +61,5 @@ def test_xylo_saturation_and_input_cap():
 
 
 def test_xylo_bitshift_decay_minimum_step():
-    x = np.array([5, -5, 0, 40], np.int64)
-    assert xylo.bitshift_decay(x, np.array([4, 4, 4, 2])).tolist() == [1, -1, 0, 10]
+    pairs = [(5, 4, 1), (-5, 4, -1), (0, 4, 0), (40, 2, 10), (-40, 2, -10)]
+    assert [xylo.bitshift_decay(x, d) for x, d, _ in pairs] == [want for _, _, want in pairs]

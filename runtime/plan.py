@@ -1,0 +1,48 @@
+"""Per-graph preparation, done once: validation, design rules and fan-out tables.
+
+A graph's plan is cached on the graph and rebuilt when any node, array
+(validated arrays are read-only, so they can only be replaced) or edge
+changes. Repeated simulations of one graph then pay only for the spikes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.compiler.ir import Graph, Synapse, check_graph
+from snnc.runtime.csr import FanOut, fan_out
+from snnc.targets import get as get_target
+
+DENSE_ROWS_MIN_DENSITY = 0.3  # above this a fan-out row is added as a contiguous vector
+
+
+@dataclass
+class Plan:
+    signature: tuple
+    fan_outs: dict[str, FanOut] = field(default_factory=dict)
+    dense_rows: dict[str, np.ndarray | None] = field(default_factory=dict)  # (n_pre, n_post) or None
+
+
+def prepare(graph: Graph) -> Plan:
+    """Validated plan of `graph`, from cache when nothing changed."""
+    cached = graph.__dict__.get("_plan")
+    if cached is not None and cached.signature == signature(graph):
+        return cached
+    check_graph(graph)
+    get_target(graph.target).check(graph)
+    plan = Plan(signature(graph))
+    for name, syn in graph.of_type(Synapse).items():
+        plan.fan_outs[name] = fan_out(syn.weights)
+        dense = np.count_nonzero(syn.weights) >= DENSE_ROWS_MIN_DENSITY * syn.weights.size
+        plan.dense_rows[name] = np.ascontiguousarray(syn.weights.T) if dense else None
+    graph.__dict__["_plan"] = plan
+    return plan
+
+
+def signature(graph: Graph) -> tuple:
+    """Identity of everything that affects a simulation (arrays by identity: they are read-only)."""
+    nodes = tuple((name, id(node), tuple((k, id(v) if isinstance(v, np.ndarray) else v)
+                                         for k, v in node.fields().items()))
+                  for name, node in graph.nodes.items())
+    return graph.target, nodes, tuple(graph.edges)
