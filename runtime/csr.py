@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
+
+from snnc.targets.kernel import kernel
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def events(spikes: np.ndarray) -> Events:
     return Events(*_scan_events(flat))
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _scan_events(flat):
     """One pass over [B*T, n] counts: step pointers, neuron ids and counts of nonzeros."""
     steps, n = flat.shape

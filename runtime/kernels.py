@@ -5,14 +5,14 @@ neuron arithmetic is the target's own `@kernel` functions, not a copy.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from snnc.targets.ideal import float_lif_step
+from snnc.targets.kernel import kernel
 from snnc.targets.loihi import dense_output, lif_step, wrap
 from snnc.targets.xylo import iaf_step, sat16
 
-jit = numba.njit(cache=True, nogil=True)
+jit = kernel
 
 
 @jit

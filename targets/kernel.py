@@ -3,7 +3,48 @@
 The function is compiled with numba so that the event-driven core can call
 it inside its loops; plain Python callers (the dense reference, tests) get
 the same compiled code, so both simulators run literally the same arithmetic.
+
+numba's on-disk cache is keyed on each function's own file, so a loop in
+runtime/kernels.py would keep running a stale copy of an edited target
+function. Our kernels therefore cache under a folder named by a hash of every
+file that defines or inlines them: any edit compiles afresh.
 """
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from pathlib import Path
+
 import numba
 
-kernel = numba.njit(cache=True, nogil=True)
+_ROOT = Path(__file__).resolve().parent.parent
+_SOURCES = sorted(Path(__file__).resolve().parent.glob("*.py")) + [
+    _ROOT / "runtime" / "kernels.py", _ROOT / "runtime" / "csr.py"]
+
+
+def _cache_dir() -> str:
+    digest = hashlib.sha256()
+    for path in _SOURCES:
+        digest.update(path.read_bytes() if path.exists() else b"")
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "snnc" / "numba"
+    return str(base / digest.hexdigest()[:16])
+
+
+CACHE_DIR = _cache_dir()
+
+
+@contextlib.contextmanager
+def _our_cache_dir():
+    previous = numba.config.CACHE_DIR
+    numba.config.CACHE_DIR = CACHE_DIR
+    try:
+        yield
+    finally:
+        numba.config.CACHE_DIR = previous
+
+
+def kernel(fn):
+    """numba.njit(cache=True) with the cache in our source-hashed folder."""
+    with _our_cache_dir():
+        return numba.njit(cache=True, nogil=True)(fn)

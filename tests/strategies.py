@@ -81,3 +81,25 @@ def recurrent_loihi_graph(seed: int, n_in: int = 6, n: int = 9) -> Graph:
     g.add("lif1", LoihiLIF(3, du=100, dv=4095, vth=20), ["dense1"])
     g.add("output", Output(3), ["lif1"])
     return g
+
+
+def random_lava_case(rng: np.random.Generator, max_layers=3, max_size=24, max_inputs=20, steps=40):
+    """One Lava chain and its binary input, with parameters drawn from the whole
+    legal range and biased toward the edges (wrap, clip, truncation)."""
+    n_in = int(rng.integers(1, max_inputs + 1))
+    sizes = [n_in] + list(rng.integers(1, max_size + 1, int(rng.integers(1, max_layers + 1))))
+    pick = lambda options: options[int(rng.integers(len(options)))]  # noqa: E731
+    layers = []
+    for n_pre, n_post in zip(sizes[:-1], sizes[1:]):
+        w_max = pick([3, 255, 600, 2**20])
+        w = rng.integers(-w_max, w_max + 1, (int(n_post), int(n_pre)))
+        sign = pick(["mixed", "mixed", "exc", "inh"])
+        w = np.abs(w) if sign == "exc" else -np.abs(w) if sign == "inh" else w
+        layers.append(dict(
+            weights=w, weight_exp=int(rng.integers(-8, 8)),
+            du=pick(EDGE_DECAYS + [int(rng.integers(0, 4096))]), dv=pick(EDGE_DECAYS + [int(rng.integers(0, 4096))]),
+            vth=pick([0, 1, 100, 2**17 - 1, int(rng.integers(0, 2**17))]),
+            bias_mant=rng.integers(-4096, 4096, int(n_post)) * pick([0, 1]),
+            bias_exp=pick([0, 7, int(rng.integers(0, 8))])))
+    density = pick([0.05, 0.3, 1.0])
+    return layers, n_in, (rng.random((steps, n_in)) < density).astype(np.int64)

@@ -29,6 +29,14 @@ def test_loihi_u_wrap_follows_lava_literally():
     assert v.tolist() == [0, 2**23 - 1]                # v saturates at 2^23 - 1
 
 
+def test_loihi_u_wrap_boundaries():
+    # exactly 2^23 stays (Lava wraps only values above it); exactly -2^23 becomes +2^23
+    for a_in, want in ((2**17, 2**23), (-(2**17), 2**23), (2**17 + 1, 2**23 + 64 - 2**24)):
+        u, v = np.array([0], np.int64), np.array([0], np.int64)
+        loihi.lif_step(u, v, np.array([a_in]), np.array([0]), np.array([0]), np.array([0]), np.array([2**30]))
+        assert u[0] == want, a_in
+
+
 def test_loihi_weight_preprocessing_matches_lava_rules():
     assert loihi.effective_weights([[300, -3, 5]]).tolist() == [[254, -4, 4]]   # mixed: clip, even
     assert loihi.effective_weights([[300, 7]]).tolist() == [[255, 7]]            # excitatory
