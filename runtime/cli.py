@@ -21,7 +21,7 @@ def cmd_simulate(argv: list[str]) -> int:
     parser.add_argument("--engine", default="event", choices=sorted(ENGINES))
     args = parser.parse_args(argv)
     graph = load(args.file)
-    result = simulate(graph, load_spikes(args.input))
+    result = simulate(graph, load_spikes(args.input), progress=True)
     print_summary(result)
     if args.report:
         write_report(result, args.report)

@@ -9,6 +9,7 @@ from snnc.compiler.ir import Graph
 from snnc.errors import InputError
 from snnc.runtime import event, reference
 from snnc.runtime.energy import energy_report
+from snnc.runtime.event import PopulationRun
 from snnc.runtime.plan import prepare
 from snnc.targets import xylo
 
@@ -40,19 +41,42 @@ class SimResult:
                 "rates": self.rates(), "stats": self.stats, "totals": self.totals, "energy": self.energy}
 
 
-def simulate(graph: Graph, spikes, record=(), engine: str = "event") -> SimResult:
+def simulate(graph: Graph, spikes, record=(), engine: str = "event", progress: bool = False,
+             chunk: int = 256) -> SimResult:
     """Run `graph` on input spike counts `[T, N]` or `[B, T, N]`.
 
     record: state variables to keep per step ("v", "u"/"i_syn").
     engine: "event" (event-driven, default) or "reference" (dense stepper).
+    progress: show a progress bar over batch chunks of `chunk` samples.
     """
     if engine not in ENGINES:
         raise InputError(f"engine '{engine}' unknown (choose from {', '.join(ENGINES)})")
     prepare(graph)
     x, batched = _as_batch(spikes)
     inputs, input_overflow = _split_inputs(graph, x)
-    runs = ENGINES[engine](graph, inputs, _record_set(record))
+    runs = _run_chunks(ENGINES[engine], graph, inputs, _record_set(record), progress, chunk)
     return _result(graph, runs, batched, x.shape[1], input_overflow, record)
+
+
+def _run_chunks(engine, graph, inputs, record, progress, chunk):
+    """Samples are independent: run the batch in chunks (with a bar) and join them."""
+    B = next(iter(inputs.values())).shape[0]
+    starts = range(0, B, chunk)
+    if progress and len(starts) > 1:
+        from tqdm import tqdm
+        starts = tqdm(starts, desc=f"simulate ({graph.target})", unit="chunk")
+    parts = [engine(graph, {k: v[s:s + chunk] for k, v in inputs.items()}, record) for s in starts]
+    return parts[0] if len(parts) == 1 else {name: _join([p[name] for p in parts]) for name in parts[0]}
+
+
+def _join(runs: list[PopulationRun]) -> PopulationRun:
+    events: dict[str, int] = {}
+    for r in runs:
+        for k, v in r.synaptic_events.items():
+            events[k] = events.get(k, 0) + v
+    return PopulationRun(np.concatenate([r.spikes for r in runs]),
+                         {k: np.concatenate([r.state[k] for r in runs]) for k in runs[0].state},
+                         sum(r.overflow_events for r in runs), events)
 
 
 def _as_batch(spikes) -> tuple[np.ndarray, bool]:

@@ -60,3 +60,14 @@ def test_ideal_float(seed, T, reset):
     g.connect("rec0", "lif0")
     g.add("output", Output(7), ["lif0"])
     assert_same(g, binary_input(seed, 2, T, 5, 0.5), ("v",))
+
+
+def test_chunked_batches_equal_one_batch():
+    layers, n_in = [dict(weights=np.arange(12).reshape(3, 4) - 5, vth=1, du=100)], 4
+    graph = loihi.graph_from_lava_layers(layers, n_in)
+    x = binary_input(3, 10, 12, n_in, 0.5)
+    whole = snnc.runtime.simulate(graph, x, record=("v",))
+    parts = snnc.runtime.simulate(graph, x, record=("v",), chunk=3, progress=True)
+    np.testing.assert_array_equal(whole.spikes["lif0"], parts.spikes["lif0"])
+    np.testing.assert_array_equal(whole.state["lif0"]["v"], parts.state["lif0"]["v"])
+    assert whole.stats == parts.stats
