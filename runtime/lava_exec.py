@@ -47,18 +47,45 @@ def check_spikes(spikes, case: int) -> np.ndarray:
     return spikes.astype(np.int64)
 
 
+# PyLifModelBitAcc's documented precisions; Lava itself does not check them.
+LIF_RANGES = {"du": (0, 4095), "dv": (0, 4095), "vth": (0, 131071),
+              "bias_mant": (-4096, 4095), "bias_exp": (0, 7)}
+PER_NEURON = ("bias_mant", "bias_exp")
+
+
 def check_layer(layer: dict, n_in: int, where: str) -> dict:
-    """Layer has Lava's keys, integer weights and fan-in n_in; returns arrays."""
+    """Layer has Lava's keys, integer weights [out, n_in] and in-range LIF
+    parameters; returns int64 arrays. Checked here because Lava checks none
+    of it: it accepts arrays for its single-valued du/dv/vth Vars and hangs
+    (a worker process dies) on a bias of the wrong length."""
     missing = [k for k in LAYER_KEYS if k not in layer]
     if missing:
         raise InputError(f"{where}: missing Lava parameter(s) {', '.join(missing)}")
     weights = np.asarray(layer["weights"])
-    if weights.ndim != 2 or weights.shape[1] != n_in:
-        raise InputError(f"{where}: weights must be [out, {n_in}], got {weights.shape}")
+    if weights.ndim != 2 or weights.shape[1] != n_in or weights.shape[0] < 1:
+        raise InputError(f"{where}: weights must be [out >= 1, {n_in}], got {weights.shape}")
     if not np.issubdtype(weights.dtype, np.integer):
         raise InputError(f"{where}: weights must be integers, got {weights.dtype}")
     keys = LAYER_KEYS + tuple(k for k in OPTIONAL_KEYS if k in layer)
-    return {k: np.asarray(layer[k], dtype=np.int64) for k in keys}
+    params = {k: np.asarray(layer[k]) for k in keys}
+    for key, val in params.items():
+        check_param(key, val, weights.shape[0], where)
+    return {k: v.astype(np.int64) for k, v in params.items()}
+
+
+def check_param(key: str, val: np.ndarray, n_out: int, where: str) -> None:
+    """One scalar (or per-neuron bias) integer parameter within its range."""
+    if key == "weights":
+        return
+    shapes = [(), (n_out,)] if key in PER_NEURON else [()]
+    if val.shape not in shapes:
+        raise InputError(f"{where}: {key} must have shape {' or '.join(map(str, shapes))}, "
+                         f"got {val.shape}")
+    if not (np.issubdtype(val.dtype, np.integer) or np.all(np.mod(val, 1) == 0)):
+        raise InputError(f"{where}: {key} must be an integer, got {val}")
+    lo, hi = LIF_RANGES.get(key, (-np.inf, np.inf))
+    if np.any(val < lo) or np.any(val > hi):
+        raise InputError(f"{where}: {key} must lie in [{lo}, {hi}], got {val}")
 
 
 def pack_cases(cases, record) -> dict:
