@@ -43,6 +43,6 @@ def prepare(graph: Graph) -> Plan:
 def signature(graph: Graph) -> tuple:
     """Identity of everything that affects a simulation (arrays by identity: they are read-only)."""
     nodes = tuple((name, id(node), tuple((k, id(v) if isinstance(v, np.ndarray) else v)
-                                         for k, v in node.fields().items()))
+                                         for k, v in vars(node).items()))
                   for name, node in graph.nodes.items())
     return graph.target, nodes, tuple(graph.edges)
