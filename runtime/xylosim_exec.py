@@ -45,10 +45,12 @@ def xylosim_v2():
 
 
 def checked(params: dict, key: str, shape: tuple, bounds: tuple) -> np.ndarray:
-    """params[key] as int64 of `shape` with values in `bounds`, else InputError."""
+    """params[key] (a scalar broadcasts) as int64 of `shape` within `bounds`, else InputError."""
     if key not in params:
         raise InputError(f"xylosim params: missing '{key}'")
     val = np.asarray(params[key])
+    if val.ndim == 0 and shape:  # a scalar stands for every neuron, as in graph_from_xylo
+        val = np.broadcast_to(val, shape)
     if val.shape != shape:
         raise InputError(f"xylosim params: '{key}' must have shape {shape}, got {val.shape}")
     if val.size and not (np.issubdtype(val.dtype, np.integer) or np.all(np.mod(val, 1) == 0)):
@@ -69,14 +71,15 @@ def with_syn_axis(params: dict, key: str, n_syn: int) -> dict:
 
 
 def population_sizes(params: dict) -> tuple[int, int, int]:
-    """(n_hid, n_syn, n_out), read from dash_syn and threshold_out."""
-    dash_syn = np.asarray(params.get("dash_syn", []))
-    if dash_syn.ndim != 2 or dash_syn.shape[1] not in (1, 2):
-        raise InputError(f"xylosim params: 'dash_syn' must be [n_hid, 1 or 2], got {dash_syn.shape}")
-    threshold_out = np.asarray(params.get("threshold_out", []))
-    if threshold_out.ndim != 1:
-        raise InputError(f"xylosim params: 'threshold_out' must be [n_out], got {threshold_out.shape}")
-    return dash_syn.shape[0], dash_syn.shape[1], threshold_out.shape[0]
+    """(n_hid, n_syn, n_out), read from w_rec and w_out (other params may be scalars)."""
+    w_rec, w_out = np.asarray(params.get("w_rec", [])), np.asarray(params.get("w_out", []))
+    if w_rec.ndim == 2:
+        w_rec = w_rec[..., None]
+    if w_rec.ndim != 3 or w_rec.shape[0] != w_rec.shape[1] or w_rec.shape[2] not in (1, 2):
+        raise InputError(f"xylosim params: 'w_rec' must be [n_hid, n_hid, 1 or 2], got {w_rec.shape}")
+    if w_out.ndim not in (2, 3) or w_out.shape[0] != w_rec.shape[0]:
+        raise InputError(f"xylosim params: 'w_out' must be [n_hid, n_out], got {w_out.shape}")
+    return w_rec.shape[0], w_rec.shape[2], w_out.shape[1]
 
 
 def check_params(params: dict, n_in: int) -> dict:
