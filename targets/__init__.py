@@ -1,5 +1,19 @@
-"""Targets: one file each; importing this package registers all of them."""
-from snnc.targets import ideal, loihi, xylo  # noqa: F401  (explicit: each registers itself)
+"""Targets: one file each, registering itself; this package imports every one.
+
+Adding a target is adding one module here that calls `registry.register`.
+Import errors are not caught: a broken target file fails loudly.
+"""
+import importlib
+import pkgutil
+
 from snnc.targets.registry import all_targets, get, register
+
+_NOT_TARGETS = {"base", "registry", "kernel", "cli"}
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    if _module not in _NOT_TARGETS:
+        importlib.import_module(f"{__name__}.{_module}")
+
+from snnc.targets import ideal, loihi, xylo  # noqa: E402  (named for `from snnc.targets import loihi`)
 
 __all__ = ["ideal", "loihi", "xylo", "all_targets", "get", "register"]
