@@ -44,6 +44,14 @@ def _input_flags(graph, ext):
     return [isinstance(graph.nodes[graph.synapse_source(s)], Input) for s, _, _ in ext]
 
 
+def _external_sums(ext, plan, shape, dtype, syn_events):
+    """Per external synapse: (name, synapse, delayed weight sums [B, T, n_post]); counts events."""
+    for name, syn, src in ext:
+        acc = np.zeros(shape, dtype)
+        syn_events[name] = _accumulate(acc, delayed(src.spikes, syn.delay), plan, name)
+        yield name, syn, acc
+
+
 def _accumulate(acc, spikes, plan, syn_name) -> int:
     """Add every spike's fan-out into acc [B, T, n_post]; returns synaptic events."""
     ev, fo, dense = events(spikes), plan.fan_outs[syn_name], plan.dense_rows[syn_name]
@@ -68,12 +76,8 @@ def _single_recurrent(rec, plan):
 
 def run_loihi(node: LoihiLIF, ext, rec, record, shape, source_is_input, plan) -> PopulationRun:
     """Dense outputs per synapse (delayed events accumulated, shifted, int32), summed."""
-    B, T = shape
-    a_in = np.zeros((B, T, node.size), np.int64)
-    syn_events = {}
-    for name, syn, src in ext:
-        acc = np.zeros((B, T, node.size), np.int64)
-        syn_events[name] = _accumulate(acc, delayed(src.spikes, syn.delay), plan, name)
+    a_in, syn_events = np.zeros(shape + (node.size,), np.int64), {}
+    for name, syn, acc in _external_sums(ext, plan, shape + (node.size,), np.int64, syn_events):
         a_in = loihi.wrap(a_in + loihi.dense_output(acc, syn.weight_exp), 32)
     fo, rec_exp, rec_delay, rec_name = _single_recurrent(rec, plan)
     vth_scaled = node.vth << loihi.ACT_SHIFT
@@ -88,12 +92,9 @@ def run_loihi(node: LoihiLIF, ext, rec, record, shape, source_is_input, plan) ->
 
 
 def run_float(node: FloatLIF, ext, rec, record, shape, source_is_input, plan) -> PopulationRun:
-    B, T = shape
-    a_in = np.zeros((B, T, node.size), np.float64)
-    syn_events = {}
-    for name, syn, src in ext:
-        acc = np.zeros((B, T, node.size), np.float64)
-        syn_events[name] = _accumulate(acc, delayed(src.spikes, syn.delay), plan, name)
+    """Float64 sums per synapse, scaled by 2^weight_exp, into a float32 LIF."""
+    a_in, syn_events = np.zeros(shape + (node.size,), np.float64), {}
+    for name, syn, acc in _external_sums(ext, plan, shape + (node.size,), np.float64, syn_events):
         a_in += acc * 2.0 ** syn.weight_exp
     fo, rec_exp, rec_delay, rec_name = _single_recurrent(rec, plan)
     spikes, v_tr, n_rec = kernels.float_loop(
