@@ -22,7 +22,6 @@ from snnc.errors import ConfigError
 
 CHOICES = {
     "data.name": ("digits", "digits-seq", "shd", "dvs", "cifar10"),
-    "data.encoding": ("rate", "latency", "direct"),
     "model.name": ("mlp", "srnn", "resnet"),
     "model.neuron": ("lif", "binary"),
     "model.reset": ("soft", "zero"),
@@ -38,7 +37,7 @@ POSITIVE = {"data.steps", "data.limit", "model.tau_mem", "model.snr", "model.pri
             "method.tau", "method.k", "method.surrogate_width", "train.epochs",
             "train.batch_size", "train.lr", "train.sigma_lr", "baseline.lr"}
 NON_NEGATIVE = {"model.theta", "loss.kl_weight", "loss.bias_lambda", "loss.rate_weight",
-                "loss.rate_target", "train.weight_decay", "train.eval_samples", "train.seed",
+                "loss.rate_target", "train.weight_decay", "train.threads", "train.eval_samples", "train.seed",
                 "train.grad_clip"}
 
 
@@ -99,6 +98,7 @@ class TrainConfig:
     grad_clip: float = 0.0            # 0: off
     seed: int = 0
     device: str = "auto"
+    threads: int = 0                  # CPU threads for torch; 0: torch's default
     eval_samples: int = 8             # posterior samples for test_accuracy_sampled
 
 

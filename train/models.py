@@ -143,10 +143,11 @@ class StepAffine(nn.Module):
         self.scale = nn.Parameter(torch.ones(steps, channels))
         self.bias = nn.Parameter(torch.zeros(steps, channels))
 
-    def forward(self, mu: torch.Tensor, var: torch.Tensor):
-        """mu, var: [T, B, C, H, W] (var may have C = 1)."""
+    def forward(self, mu: torch.Tensor, var: torch.Tensor | None = None):
+        """mu, var: [T, B, C, H, W] (var may have C = 1, or be None)."""
         scale = self.scale[: mu.shape[0], None, :, None, None]
-        return mu * scale + self.bias[: mu.shape[0], None, :, None, None], var * scale ** 2
+        mu = mu * scale + self.bias[: mu.shape[0], None, :, None, None]
+        return mu, (None if var is None else var * scale ** 2)
 
 
 class ConvUnit(nn.Module):
