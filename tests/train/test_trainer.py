@@ -1,0 +1,138 @@
+"""Trainer and CLI: tiny runs (seconds each), resume equality, config errors, 2-process DDP."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from snnc.cli import main
+from snnc.errors import ConfigError
+from snnc.train import config as config_mod
+from snnc.train.trainer import fit, load_model
+
+TINY = """
+[data]
+name = "digits"
+steps = 4
+limit = 120
+
+[model]
+name = "mlp"
+hidden = [16]
+
+[loss]
+kl_weight = 0.01
+rate_weight = 1.0
+rate_target = 0.1
+
+[train]
+epochs = 3
+batch_size = 32
+threads = 1
+eval_samples = 2
+"""
+
+
+def _write(tmp_path, text=TINY, name="tiny.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_cli_train_writes_metrics_checkpoint_and_summary(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(_write(tmp_path)), "--out", str(out), "--quiet"]) == 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("test_accuracy", "test_accuracy_sampled", "hidden_spike_rate", "epochs", "seconds", "device"):
+        assert summary[key] is not None, key
+    assert summary["device"] == "cpu" and summary["epochs"] == 3
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert ckpt["epoch"] == 3 and ckpt["config"]["model"]["hidden"] == [16]
+    model, cfg = load_model(out / "checkpoint.pt")
+    assert cfg.data.limit == 120 and hasattr(model.fcs[0], "posterior_mean")
+    assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    cfg = config_mod.from_dict({"data": {"name": "digits", "steps": 4, "limit": 100},
+                                "model": {"hidden": [12]}, "method": {"estimator": "iw", "k": 2},
+                                "train": {"epochs": 4, "batch_size": 25, "threads": 1, "eval_samples": 0}})
+    fit(cfg, tmp_path / "a", progress=False)
+    assert fit(cfg, tmp_path / "b", stop_after=1, progress=False) == {"stopped_at_epoch": 1}
+    assert fit(cfg, tmp_path / "b", resume=True, stop_after=2, progress=False) == {"stopped_at_epoch": 3}
+    fit(cfg, tmp_path / "b", resume=True, progress=False)
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert a["model"].keys() == b["model"].keys()
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    rows_b = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["epoch"] for r in rows_b] == [1, 2, 3, 4]
+
+
+def test_cli_resume_flag(tmp_path):
+    cfg_path = _write(tmp_path)
+    out = tmp_path / "run"
+    cfg = config_mod.load(cfg_path)
+    fit(cfg, out, stop_after=2, progress=False)
+    assert main(["train", "--config", str(cfg_path), "--out", str(out), "--resume", "--quiet"]) == 0
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("[model]\nhiden = [3]\n", "model.hiden: unknown key"),
+    ("[modle]\n", "modle: unknown section"),
+    ("[train]\nepochs = 'ten'\n", "train.epochs: expected int"),
+    ("[train]\nlr = -1.0\n", "train.lr: must be > 0"),
+    ("[method]\nestimator = 'magic'\n", "method.estimator: 'magic' is not one of"),
+    ("[model]\nhidden = []\n", "model.hidden"),
+])
+def test_bad_config_gives_one_line_naming_the_key(tmp_path, capsys, text, needle):
+    path = _write(tmp_path, text, "bad.toml")
+    with pytest.raises(ConfigError) as err:
+        config_mod.load(path)
+    assert needle in str(err.value) and "\n" not in str(err.value)
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "o")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and str(path) in lines[0]
+
+
+def test_sg_method_trains_and_reports_no_sampled_accuracy(tmp_path):
+    cfg = config_mod.from_dict(config_mod.tomllib.loads(TINY))
+    cfg.method.name = "sg"
+    summary = fit(cfg, tmp_path / "sg", progress=False)
+    assert summary["test_accuracy_sampled"] is None and summary["method"] == "sg"
+
+
+def test_sg_baseline_reported_side_by_side(tmp_path):
+    from snnc.train.trainer import run
+
+    cfg = config_mod.from_dict({
+        "data": {"name": "digits", "steps": 1, "encoding": "direct", "limit": 80},
+        "model": {"name": "resnet", "neuron": "binary", "theta": 0.0, "widths": [4, 8],
+                  "blocks": [1, 1], "image_shape": [1, 8, 8]},
+        "train": {"epochs": 1, "threads": 1, "eval_samples": 1},
+        "baseline": {"sg": True, "lr": 2e-3},
+    })
+    summary = run(cfg, tmp_path / "res", progress=False)
+    stored = json.loads((tmp_path / "res" / "summary.json").read_text())
+    assert stored["sg_baseline_lr"] == 2e-3 and "sg_baseline_test_accuracy" in stored
+    assert stored["lr"] == cfg.train.lr and summary["conv_layers"] == 5
+
+
+def test_two_process_ddp_run_with_gloo(tmp_path):
+    cfg_path = _write(tmp_path)
+    out = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc_per_node=2", "-m", "snnc.cli", "train", "--config", str(cfg_path),
+                           "--out", str(out), "--quiet"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs"] == 3 and 0.0 <= summary["test_accuracy"] <= 1.0
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3

@@ -1,0 +1,420 @@
+"""Training loop: SBNN (negative ELBO) or SG baseline, resumable, DDP-aware.
+
+Outputs in the run folder:
+
+- `metrics.jsonl`  one JSON object per epoch (losses, accuracies, rates, lr, seconds)
+- `checkpoint.pt`  written atomically after every epoch; loadable with
+  `torch.load(path, weights_only=True)`: `model` (state dict, posterior means
+  and `rho`), `config` (nested dict), `in_shape`, `n_classes`, `method`, plus
+  the optimizer, scheduler, epoch, elapsed seconds and every rank's RNG state
+  so that `--resume` continues bit-identically.
+- `summary.json`   `test_accuracy` (posterior mean, eps = 0), `test_accuracy_sampled`
+  (softmax average of `train.eval_samples` posterior weight draws, each run
+  deterministically), `hidden_spike_rate`, `epochs`, `seconds`, `device`, ...
+
+Multi-process: launched by `torchrun`, each rank trains on its shard of every
+epoch's permutation (DistributedDataParallel; NCCL on CUDA, gloo on CPU); rank 0
+writes the files.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from snnc.io import atomic_path, write_json
+from snnc.train import config as config_mod
+from snnc.train import data as data_mod
+from snnc.train.bayes import bayes_layers, sampled_states, total_kl
+from snnc.train.losses import sbnn_loss
+from snnc.train.models import build_model, set_deterministic
+from snnc.train.neurons import Firing
+
+CHECKPOINT_FORMAT = "snnc.train/1"
+
+
+# --- process group and device -----------------------------------------------------
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device_pref: str) -> Dist:
+    """Join the torchrun process group when WORLD_SIZE > 1; else a single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    use_cuda = device_pref != "cpu" and torch.cuda.is_available()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def resolve_device(pref: str, ddp: Dist) -> torch.device:
+    """CUDA when present (or asked for), else CPU."""
+    if pref == "cuda" and not torch.cuda.is_available():
+        raise config_mod.ConfigError("train.device: 'cuda' asked for but CUDA is not available")
+    if pref != "cpu" and torch.cuda.is_available():
+        return torch.device("cuda", ddp.local_rank)
+    return torch.device("cpu")
+
+
+# --- data -------------------------------------------------------------------------
+
+def load_data(cfg) -> tuple:
+    d = cfg.data
+    kw = dict(root=d.root, steps=d.steps, encoding=d.encoding, limit=d.limit)
+    return data_mod.load(d.name, "train", **kw), data_mod.load(d.name, "test", **kw)
+
+
+def batches(dataset, indices: torch.Tensor, batch_size: int, device):
+    """(x, y) batches of `dataset` in the order of `indices`, moved to `device`."""
+    tensors = getattr(dataset, "tensors", None)
+    for i in range(0, len(indices), batch_size):
+        idx = indices[i:i + batch_size]
+        if tensors is not None:
+            x, y = tensors[0][idx], tensors[1][idx]
+        else:
+            items = [dataset[int(j)] for j in idx]
+            x = torch.stack([a for a, _ in items])
+            y = torch.as_tensor([int(b) for _, b in items])
+        yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+def epoch_indices(n: int, seed: int, epoch: int, ddp: Dist) -> torch.Tensor:
+    """This rank's shard of the epoch's permutation (a function of seed and epoch only)."""
+    gen = torch.Generator().manual_seed(seed * 100003 + epoch)
+    perm = torch.randperm(n, generator=gen)
+    per_rank = n // ddp.world
+    return perm[ddp.rank * per_rank:(ddp.rank + 1) * per_rank] if ddp.world > 1 else perm
+
+
+def input_rms(dataset, n: int = 1024) -> float:
+    x = torch.stack([dataset[i][0] for i in range(min(n, len(dataset)))])
+    return float(x.pow(2).mean().sqrt().clamp_min(1e-6))
+
+
+# --- model, optimiser --------------------------------------------------------------
+
+def make_model(cfg, in_shape, n_classes: int) -> nn.Module:
+    """The net of `cfg`: an SBNN (`method.name = "sbnn"`) or its SG twin."""
+    if cfg.method.name == "sg":
+        from snnc.train.sg import build_sg_model
+        return build_sg_model(cfg.model, in_shape, n_classes, width=cfg.method.surrogate_width,
+                              batchnorm=cfg.method.batchnorm)
+    m = cfg.method
+    fire = Firing(estimator=m.estimator, tau=m.tau, k=m.k, noise=m.noise)
+    return build_model(cfg.model, tuple(in_shape), n_classes, fire)
+
+
+def make_optimizer(model: nn.Module, tcfg):
+    """AdamW with the posterior-std parameters (`rho`) in their own group at `sigma_lr`."""
+    rho = [p for n, p in model.named_parameters() if n.endswith("rho")]
+    rest = [p for n, p in model.named_parameters() if not n.endswith("rho")]
+    groups = [{"params": rest, "lr": tcfg.lr, "weight_decay": tcfg.weight_decay}]
+    if rho:
+        groups.append({"params": rho, "lr": tcfg.sigma_lr, "weight_decay": 0.0})
+    opt = torch.optim.AdamW(groups)
+    if tcfg.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=tcfg.epochs)
+    else:
+        sched = torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=0)
+    return opt, sched
+
+
+# --- evaluation -------------------------------------------------------------------
+
+@contextmanager
+def deterministic(model: nn.Module):
+    """eps = 0 in every noisy unit (no-op for SG nets), eval mode, no grad."""
+    core = getattr(model, "module", model)
+    old = set_deterministic(core, True) if hasattr(core, "fire") else None
+    was_training = core.training
+    core.eval()
+    try:
+        with torch.no_grad():
+            yield core
+    finally:
+        core.train(was_training)
+        if old is not None:
+            set_deterministic(core, old)
+
+
+def predict(model: nn.Module, dataset, batch_size: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(softmax [N, K], labels [N], mean spike rate per layer) of a deterministic pass."""
+    probs, labels, rates, n = [], [], 0.0, 0
+    with deterministic(model) as core:
+        for x, y in batches(dataset, torch.arange(len(dataset)), batch_size, device):
+            out = core(x)
+            probs.append(torch.softmax(out.logits.float(), 1).cpu())
+            labels.append(y.cpu())
+            rates = rates + out.rates.detach().cpu() * len(y)
+            n += len(y)
+    return torch.cat(probs), torch.cat(labels), rates / max(n, 1)
+
+
+def accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((probs.argmax(1) == labels).float().mean())
+
+
+def sampled_accuracy(model: nn.Module, dataset, k: int, seed: int, batch_size: int, device) -> float:
+    """Accuracy of the average softmax of `k` posterior weight draws, each deterministic."""
+    core = getattr(model, "module", model)
+    mean_state = {n: t.clone() for n, t in core.state_dict().items()}
+    total = None
+    try:
+        for state in sampled_states(core, k, seed):
+            core.load_state_dict(state)
+            probs, labels, _ = predict(core, dataset, batch_size, device)
+            total = probs if total is None else total + probs
+    finally:
+        core.load_state_dict(mean_state)
+    return accuracy(total, labels)
+
+
+# --- one epoch ---------------------------------------------------------------------
+
+def train_epoch(model, core, opt, train_set, cfg, epoch: int, ddp: Dist, device, progress: bool) -> dict:
+    """One pass over this rank's shard; returns mean losses and the noisy train accuracy."""
+    from tqdm import tqdm
+
+    model.train()
+    idx = epoch_indices(len(train_set), cfg.train.seed, epoch, ddp)
+    n_batches = math.ceil(len(idx) / cfg.train.batch_size)
+    sums = {"loss": 0.0, "ce": 0.0, "kl": 0.0, "bias": 0.0, "rate_penalty": 0.0, "correct": 0.0}
+    rates, seen = 0.0, 0
+    bar = tqdm(batches(train_set, idx, cfg.train.batch_size, device), total=n_batches,
+               desc=f"epoch {epoch + 1}/{cfg.train.epochs}", leave=False,
+               disable=not (progress and ddp.main and sys.stderr.isatty()), dynamic_ncols=True)
+    is_sbnn = cfg.method.name == "sbnn"
+    for x, y in bar:
+        out = model(x)
+        kl = total_kl(core) if is_sbnn else out.logits.new_zeros(())
+        L = cfg.loss
+        terms = sbnn_loss(out, y, kl, len(train_set), kl_weight=L.kl_weight if is_sbnn else 0.0,
+                          bias_lambda=L.bias_lambda if is_sbnn else 0.0,
+                          rate_weight=L.rate_weight, rate_target=L.rate_target)
+        opt.zero_grad(set_to_none=True)
+        terms.total.backward()
+        if cfg.train.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+        opt.step()
+        b = len(y)
+        for key, val in zip(("loss", "ce", "kl", "bias", "rate_penalty"), terms):
+            sums[key] += float(val.detach()) * b
+        sums["correct"] += float((out.logits.argmax(1) == y).sum())
+        rates = rates + out.rates.detach().cpu() * b
+        seen += b
+        bar.set_postfix(loss=f"{float(terms.total.detach()):.3f}")
+    stats = {k: v / max(seen, 1) for k, v in sums.items()}
+    stats["train_accuracy"] = stats.pop("correct")
+    stats["train_spike_rate"] = float(rates.mean()) / max(seen, 1) if seen else 0.0
+    return stats
+
+
+# --- checkpoints -------------------------------------------------------------------
+
+def rng_states(ddp: Dist) -> list:
+    """Every rank's torch (and CUDA) RNG state, gathered on all ranks."""
+    mine = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        mine["cuda"] = torch.cuda.get_rng_state()
+    if ddp.world == 1:
+        return [mine]
+    gathered = [None] * ddp.world
+    dist.all_gather_object(gathered, mine)
+    return gathered
+
+
+def restore_rng(states: list, ddp: Dist) -> None:
+    mine = states[ddp.rank] if ddp.rank < len(states) else states[0]
+    torch.set_rng_state(mine["cpu"])
+    if "cuda" in mine and torch.cuda.is_available():
+        torch.cuda.set_rng_state(mine["cuda"])
+
+
+def save_checkpoint(path: Path, *, core, opt, sched, cfg, epoch, seconds, in_shape, n_classes, rng):
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "method": cfg.method.name,
+        "config": cfg.to_dict(),
+        "model": {k: v.detach().cpu() for k, v in core.state_dict().items()},
+        "in_shape": list(in_shape),
+        "n_classes": int(n_classes),
+        "epoch": int(epoch),
+        "seconds": float(seconds),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "rng": rng,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_model(path) -> tuple[nn.Module, config_mod.Config]:
+    """The trained net of a checkpoint (posterior means loaded) and its config."""
+    ckpt = load_checkpoint(path)
+    cfg = config_mod.from_dict(ckpt["config"])
+    model = make_model(cfg, tuple(ckpt["in_shape"]), ckpt["n_classes"])
+    model.load_state_dict(ckpt["model"])
+    return model, cfg
+
+
+# --- the run -----------------------------------------------------------------------
+
+def fit(cfg, out_dir: Path, *, resume: bool = False, stop_after: int | None = None,
+        progress: bool = True, files: bool = True, ddp: Dist | None = None) -> dict:
+    """Train `cfg` in `out_dir`; returns the result (also `summary.json` when finished).
+
+    stop_after: stop after this many epochs of this call (simulates an interruption).
+    files: False trains without writing anything (the SG baseline inside a run).
+    """
+    ddp = ddp or init_distributed(cfg.train.device)
+    if cfg.train.threads > 0:
+        torch.set_num_threads(cfg.train.threads)
+    device = resolve_device(cfg.train.device, ddp)
+    out_dir = Path(out_dir)
+    ckpt_path, metrics_path = out_dir / "checkpoint.pt", out_dir / "metrics.jsonl"
+    torch.manual_seed(cfg.train.seed)
+    train_set, test_set = load_data(cfg)
+    in_shape = tuple(train_set[0][0].shape)
+    n_classes = data_mod.n_classes(cfg.data.name)
+    core = make_model(cfg, in_shape, n_classes)
+    if cfg.model.data_init and hasattr(core, "scale_input_layer"):
+        core.scale_input_layer(1.0 / input_rms(train_set))
+    core.to(device)
+    opt, sched = make_optimizer(core, cfg.train)
+    start, elapsed = 0, 0.0
+    if resume and ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path)
+        core.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        start, elapsed = ckpt["epoch"], ckpt["seconds"]
+        restore_rng(ckpt["rng"], ddp)
+        if files and ddp.main:
+            _truncate_metrics(metrics_path, start)
+    elif files and ddp.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        metrics_path.write_text("")
+    if ddp.world > 1:
+        if start == 0:  # same init on every rank (above); different noise from here on
+            torch.manual_seed(cfg.train.seed + 7919 * ddp.rank)
+        model = nn.parallel.DistributedDataParallel(core, device_ids=[device.index] if device.type == "cuda" else None)
+    else:
+        model = core
+    t0 = time.time() - elapsed
+    epoch = start
+    for epoch in range(start, cfg.train.epochs):
+        if stop_after is not None and epoch - start >= stop_after:
+            return {"stopped_at_epoch": epoch}
+        stats = train_epoch(model, core, opt, train_set, cfg, epoch, ddp, device, progress)
+        lr = opt.param_groups[0]["lr"]
+        sched.step()
+        probs, labels, rates = predict(core, test_set, 256, device)
+        row = {"epoch": epoch + 1, **stats, "test_accuracy": accuracy(probs, labels),
+               "test_spike_rate": float(rates.mean()), "lr": lr,
+               "seconds": round(time.time() - t0, 3), **_posterior_stats(core)}
+        rng = rng_states(ddp)
+        if files and ddp.main:
+            with open(metrics_path, "a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            save_checkpoint(ckpt_path, core=core, opt=opt, sched=sched, cfg=cfg, epoch=epoch + 1,
+                            seconds=time.time() - t0, in_shape=in_shape, n_classes=n_classes, rng=rng)
+        if progress and ddp.main:
+            _print_epoch(row)
+    seconds = time.time() - t0
+    return _summarise(core, cfg, test_set, device, seconds, out_dir, files and ddp.main)
+
+
+def _summarise(core, cfg, test_set, device, seconds, out_dir, write: bool) -> dict:
+    probs, labels, rates = predict(core, test_set, 256, device)
+    summary = {
+        "test_accuracy": accuracy(probs, labels),
+        "test_accuracy_sampled": None,
+        "hidden_spike_rate": float(rates.mean()),
+        "layer_spike_rates": [round(float(r), 5) for r in rates],
+        "epochs": cfg.train.epochs,
+        "seconds": round(seconds, 2),
+        "device": str(device),
+        "method": cfg.method.name,
+        "model": cfg.model.name,
+        "data": cfg.data.name,
+        "lr": cfg.train.lr,
+        "n_parameters": sum(p.numel() for p in core.parameters()),
+    }
+    if cfg.method.name == "sbnn":
+        summary["estimator"] = cfg.method.estimator
+        if cfg.train.eval_samples > 0:
+            summary["test_accuracy_sampled"] = sampled_accuracy(
+                core, test_set, cfg.train.eval_samples, cfg.train.seed, 256, device)
+        summary.update(_posterior_stats(core))
+    if cfg.model.name == "resnet":
+        summary["conv_layers"] = 1 + 2 * sum(cfg.model.blocks)
+    if write:
+        write_json(out_dir / "summary.json", summary)
+    return summary
+
+
+def _posterior_stats(core) -> dict:
+    layers = bayes_layers(core)
+    if not layers:
+        return {}
+    return {"posterior_std_mean": float(torch.stack([m.posterior_std.detach().mean() for _, m in layers]).mean()),
+            "snr_min": round(min(m.mean_snr() for _, m in layers), 4)}
+
+
+def _truncate_metrics(path: Path, epochs: int) -> None:
+    """Keep the first `epochs` rows: rows after the checkpoint were never saved."""
+    if not path.exists():
+        return
+    rows = [line for line in path.read_text().splitlines() if line.strip()]
+    path.write_text("".join(line + "\n" for line in rows[:epochs]))
+
+
+def _print_epoch(row: dict) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(f"epoch {row['epoch']:>3}  loss {row['loss']:.4f}  train {row['train_accuracy']:.3f}  "
+               f"test {row['test_accuracy']:.3f}  rate {row['test_spike_rate']:.3f}  {row['seconds']:.1f}s")
+
+
+def run(cfg, out_dir, *, resume: bool = False, progress: bool = True) -> dict:
+    """`fit`, then the side-by-side SG baseline on the same net when `baseline.sg` is set."""
+    ddp = init_distributed(cfg.train.device)
+    summary = fit(cfg, out_dir, resume=resume, progress=progress, ddp=ddp)
+    if cfg.baseline.sg and cfg.method.name == "sbnn":
+        base = config_mod.from_dict(cfg.to_dict())
+        base.method.name, base.method.batchnorm, base.train.lr = "sg", cfg.baseline.batchnorm, cfg.baseline.lr
+        result = fit(base, out_dir, progress=progress, files=False, ddp=ddp)
+        summary.update({"sg_baseline_test_accuracy": result["test_accuracy"],
+                        "sg_baseline_lr": cfg.baseline.lr,
+                        "sg_baseline_batchnorm": cfg.baseline.batchnorm,
+                        "sg_baseline_hidden_spike_rate": result["hidden_spike_rate"],
+                        "sg_baseline_seconds": result["seconds"]})
+        if ddp.main:
+            write_json(Path(out_dir) / "summary.json", summary)
+    if ddp.world > 1 and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    return summary
