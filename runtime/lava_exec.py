@@ -20,7 +20,7 @@ import numpy as np
 from snnc.errors import BackendUnavailable, InputError, SnncError
 
 LAYER_KEYS = ("weights", "weight_exp", "du", "dv", "vth", "bias_mant", "bias_exp")
-OPTIONAL_KEYS = ("num_weight_bits",)
+OPTIONAL_KEYS = ("num_weight_bits", "rec_weights", "rec_weight_exp")
 RECORDABLE = ("v", "u", "weights")
 DEFAULT_TIMEOUT_S = 600.0
 WORKER = Path(__file__).resolve().with_name("lava_worker.py")
@@ -76,6 +76,10 @@ def check_layer(layer: dict, n_in: int, where: str) -> dict:
 def check_param(key: str, val: np.ndarray, n_out: int, where: str) -> None:
     """One scalar (or per-neuron bias) integer parameter within its range."""
     if key == "weights":
+        return
+    if key == "rec_weights":
+        if val.shape != (n_out, n_out) or not np.issubdtype(val.dtype, np.integer):
+            raise InputError(f"{where}: rec_weights must be integer [{n_out}, {n_out}], got {val.dtype} {val.shape}")
         return
     shapes = [(), (n_out,)] if key in PER_NEURON else [()]
     if val.shape not in shapes:

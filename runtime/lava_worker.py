@@ -17,6 +17,7 @@ Input keys (all plain arrays, read with ``allow_pickle=False``):
     case{i}__layer{k}__du / __dv / __vth          scalars
     case{i}__layer{k}__bias_mant / __bias_exp     scalar or [n]
     case{i}__layer{k}__num_weight_bits            optional scalar
+    case{i}__layer{k}__rec_weights / __rec_weight_exp  optional recurrent Dense [n, n]
 
 Output keys (int64 unless noted):
 
@@ -80,6 +81,11 @@ def build_chain(layers, spikes):
                   **{k: as_lava_value(layer[k]) for k in LIF_KEYS})
         port.connect(dense.s_in)
         dense.a_out.connect(lif.a_in)
+        if "rec_weights" in layer:  # a recurrent Dense from the LIF to itself
+            rec = Dense(weights=np.asarray(layer["rec_weights"]),
+                        weight_exp=int(layer.get("rec_weight_exp", 0)))
+            lif.s_out.connect(rec.s_in)
+            rec.a_out.connect(lif.a_in)
         port = lif.s_out
         denses.append(dense)
         lifs.append(lif)

@@ -117,6 +117,8 @@ def graph_from_lava_layers(layers: list[dict], n_inputs: int) -> Graph:
     Each layer dict uses Lava's names: `weights` (out x in), `weight_exp`,
     `du`, `dv`, `vth`, `bias_mant`, `bias_exp`. Weights are clipped and
     truncated exactly as Lava's PyDenseModelBitAcc does on its first step.
+    Optional `rec_weights` (out x out) and `rec_weight_exp` add a recurrent
+    Dense `rec{k}` from `lif{k}` to itself (delivered one step later).
     """
     graph = Graph(target="loihi", metadata={"source": "lava-layers"})
     prev = graph.add("input", Input(int(n_inputs)))
@@ -132,6 +134,11 @@ def graph_from_lava_layers(layers: list[dict], n_inputs: int) -> Graph:
                        vth=layer.get("vth", 10), bias_mant=layer.get("bias_mant", 0),
                        bias_exp=layer.get("bias_exp", 0))
         prev = graph.add(f"lif{k}", lif, [dense])
+        if "rec_weights" in layer:
+            rec = Synapse(effective_weights(np.asarray(layer["rec_weights"])),
+                          weight_exp=int(layer.get("rec_weight_exp", 0)), delay=DENSE_DELAY)
+            graph.add(f"rec{k}", rec, [prev])
+            graph.connect(f"rec{k}", prev)
     graph.add("output", Output(graph.nodes[prev].size), [prev])
     from snnc.compiler.ir import check_graph
     check_graph(graph)
@@ -139,7 +146,7 @@ def graph_from_lava_layers(layers: list[dict], n_inputs: int) -> Graph:
     return graph
 
 
-_LAYER_KEYS = {"weights", "weight_exp", "du", "dv", "vth", "bias_mant", "bias_exp"}
+_LAYER_KEYS = {"weights", "weight_exp", "du", "dv", "vth", "bias_mant", "bias_exp", "rec_weights", "rec_weight_exp"}
 
 
 def _check_layer_keys(k: int, layer: dict) -> None:

@@ -101,5 +101,9 @@ def random_lava_case(rng: np.random.Generator, max_layers=3, max_size=24, max_in
             vth=pick([0, 1, 100, 2**17 - 1, int(rng.integers(0, 2**17))]),
             bias_mant=rng.integers(-4096, 4096, int(n_post)) * pick([0, 1]),
             bias_exp=pick([0, 7, int(rng.integers(0, 8))])))
+        if rng.random() < 0.4:  # a recurrent Dense on this layer
+            w_rec = pick([3, 255, 600])
+            layers[-1].update(rec_weights=rng.integers(-w_rec, w_rec + 1, (int(n_post), int(n_post))),
+                              rec_weight_exp=int(rng.integers(-8, 8)))
     density = pick([0.05, 0.3, 1.0])
     return layers, n_in, (rng.random((steps, n_in)) < density).astype(np.int64)

@@ -58,3 +58,17 @@ def test_extremes_match_lava():
         cases.append(([layer, dict(layer, weights=rng.integers(-255, 256, (5, 16)), bias_mant=-4096)], 20,
                       np.ones((30, 20), np.int64)))
     compare(cases, 7)
+
+
+def test_recurrent_dense_matches_lava():
+    """A recurrent Dense on each LIF (Lava sums both Dense outputs at the LIF's a_in)."""
+    rng = np.random.default_rng(11)
+    layers = [dict(weights=rng.integers(-200, 255, (12, 8)), weight_exp=0, du=300, dv=100, vth=60,
+                   bias_mant=0, bias_exp=0, rec_weights=rng.integers(-255, 255, (12, 12)), rec_weight_exp=-1),
+              dict(weights=rng.integers(-100, 255, (4, 12)), weight_exp=1, du=4095, dv=2000, vth=30,
+                   bias_mant=5, bias_exp=3, rec_weights=rng.integers(0, 255, (4, 4)), rec_weight_exp=2)]
+    graph = loihi.graph_from_lava_layers(layers, 8)
+    assert "rec0" in graph.nodes and graph.synapse_source("rec0") == "lif0"
+    x = (rng.random((50, 8)) < 0.3).astype(np.int64)
+    assert snnc.runtime.simulate(graph, x).stats["lif0"]["synaptic_events"] > 0
+    compare([(layers, 8, x)], 11)
