@@ -27,13 +27,14 @@ CHOICES = {
     "model.reset": ("soft", "zero"),
     "model.init": ("noise_aware", "authors"),
     "model.posterior": ("layer", "weight"),
+    "model.readout": ("mean", "leaky"),
     "method.name": ("sbnn", "sg"),
     "method.estimator": ("st", "st_clipped", "relaxed", "analytic", "iw"),
     "method.noise": ("gaussian", "logistic"),
     "train.schedule": ("cosine", "constant"),
     "train.device": ("auto", "cpu", "cuda"),
 }
-POSITIVE = {"data.steps", "data.limit", "model.tau_mem", "model.snr", "model.prior_scale",
+POSITIVE = {"data.steps", "data.limit", "model.tau_mem", "model.snr", "model.prior_scale", "model.readout_tau",
             "method.tau", "method.k", "method.surrogate_width", "train.epochs",
             "train.batch_size", "train.lr", "train.sigma_lr", "baseline.lr"}
 NON_NEGATIVE = {"model.theta", "loss.kl_weight", "loss.bias_lambda", "loss.rate_weight",
@@ -66,6 +67,8 @@ class ModelConfig:
     data_init: bool = True            # scale the first layer by 1/rms(input)
     posterior: str = "layer"
     prior_scale: float = 1.0          # prior std = prior_scale / sqrt(fan_in)
+    readout: str = "mean"             # "mean" over steps, or "leaky" (last step of a leaky integrator)
+    readout_tau: float = 5.0          # leaky readout time constant (steps)
 
 
 @dataclass

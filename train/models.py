@@ -3,7 +3,8 @@
 
 Every model maps x [B, T, ...] to a `ModelOutput`: logits [B, n_classes] from a
 non-spiking readout (a Bayesian linear layer applied to the time-mean of the
-last spikes: by linearity the time-mean of per-step logits), the auxiliary bias
+last spikes: by linearity the time-mean of per-step logits; `readout="leaky"`
+weights late steps more, as the final membrane of a leaky integrator), the auxiliary bias
 term (sum over spiking layers of the mean of ((u - theta)/S)^2: the per-neuron
 scaling of the authors' `sum_neurons (mu/S)^2`), and each spiking layer's mean
 spike rate (a tensor with gradients, for the rate regulariser).
@@ -58,19 +59,51 @@ def make_neuron(kind: str, fire: Firing, *, tau_mem: float, theta: float, reset:
     return LIFNeuron(fire, tau_mem=tau_mem, theta=theta, reset=reset)
 
 
-class Readout(nn.Module):
-    """Non-spiking readout: logits = FC(time-mean of x); weight noise by local reparameterisation."""
+READOUTS = ("mean", "leaky")
 
-    def __init__(self, in_features: int, n_classes: int, fire: Firing, **bkw):
+
+def readout_weights(steps: int, kind: str = "mean", tau: float = 5.0) -> torch.Tensor:
+    """Weights w_t (summing to 1) of the readout's average over time.
+
+    "mean": 1/T. "leaky": the last-step membrane of a non-spiking leaky
+    integrator y_t = beta y_{t-1} + FC(s_t), beta = exp(-1/tau), normalised by
+    sum_t beta^t: w_t = beta^(T-1-t) / sum. The FC bias is unchanged by either.
+    """
+    if kind not in READOUTS:
+        raise ValueError(f"readout must be one of {READOUTS}, got {kind!r}")
+    if kind == "mean":
+        return torch.full((steps,), 1.0 / steps)
+    w = torch.exp(-torch.arange(steps - 1, -1, -1, dtype=torch.float32) / tau)
+    return w / w.sum()
+
+
+def time_average(x_seq: torch.Tensor, kind: str, tau: float) -> torch.Tensor:
+    """Weighted mean over the leading time axis of x [T, B, ...]."""
+    if kind == "mean":
+        return x_seq.mean(0)
+    w = readout_weights(x_seq.shape[0], kind, tau).to(x_seq)
+    return torch.tensordot(w, x_seq, dims=1)
+
+
+class Readout(nn.Module):
+    """Non-spiking readout: logits = FC(weighted time-mean of x) = weighted mean of per-step
+    logits; weight noise by local reparameterisation."""
+
+    def __init__(self, in_features: int, n_classes: int, fire: Firing, kind: str = "mean",
+                 tau: float = 5.0, **bkw):
         super().__init__()
+        readout_weights(1, kind, tau)  # validates
         self.fc = BayesLinear(in_features, n_classes, **bkw)
-        self.fire = fire
+        self.fire, self.kind, self.tau = fire, kind, tau
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        mu, var = self.fc(x_seq.mean(0))
+        mu, var = self.fc(time_average(x_seq, self.kind, self.tau))
         if self.fire.deterministic:
             return mu
         return mu + noise_std(var) * torch.randn_like(mu)
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind}, tau={self.tau}"
 
 
 class _SBNN(nn.Module):
@@ -104,7 +137,8 @@ class MLP(_SBNN):
     def __init__(self, in_features: int, hidden: list[int], n_classes: int, *, fire: Firing,
                  neuron: str = "lif", recurrent: bool = False, tau_mem: float = 10.0,
                  theta: float = 1.0, reset: str = "soft", init: str = "noise_aware",
-                 snr: float = 4.0, posterior: str = "layer", prior_scale: float = 1.0):
+                 snr: float = 4.0, posterior: str = "layer", prior_scale: float = 1.0,
+                 readout: str = "mean", readout_tau: float = 5.0):
         super().__init__()
         if recurrent and neuron != "lif":
             raise ValueError("a recurrent net needs neuron = 'lif'")
@@ -118,7 +152,7 @@ class MLP(_SBNN):
                                          for n in hidden)
         else:
             self.neurons = nn.ModuleList(make_neuron(neuron, fire, **nkw) for _ in hidden)
-        self.readout = Readout(sizes[-1], n_classes, fire, **bkw)
+        self.readout = Readout(sizes[-1], n_classes, fire, readout, readout_tau, **bkw)
 
     def input_layer(self):
         return self.fcs[0]
@@ -204,7 +238,7 @@ class ResNet(_SBNN):
                  n_classes: int, steps: int, *, fire: Firing, neuron: str = "binary",
                  tau_mem: float = 10.0, theta: float = 0.0, reset: str = "soft",
                  init: str = "noise_aware", snr: float = 4.0, posterior: str = "layer",
-                 prior_scale: float = 1.0):
+                 prior_scale: float = 1.0, readout: str = "mean", readout_tau: float = 5.0):
         super().__init__()
         bkw = bayes_kwargs(init, snr, posterior, prior_scale)
         self.image_shape, self.fire = tuple(image_shape), fire
@@ -220,7 +254,7 @@ class ResNet(_SBNN):
                 layers.append(ResBlock(cin, width, stride, steps, neuron_fn, bkw))
                 cin = width
         self.blocks = nn.ModuleList(layers)
-        self.readout = Readout(cin, n_classes, fire, **bkw)
+        self.readout = Readout(cin, n_classes, fire, readout, readout_tau, **bkw)
 
     @property
     def n_conv_layers(self) -> int:
@@ -244,7 +278,8 @@ def build_model(model_cfg, in_shape: tuple[int, ...], n_classes: int, fire: Firi
     """The SBNN described by a `ModelConfig` for samples of shape `in_shape` = [T, ...]."""
     m = model_cfg
     common = dict(fire=fire, tau_mem=m.tau_mem, theta=m.theta, reset=m.reset, init=m.init,
-                  snr=m.snr, posterior=m.posterior, prior_scale=m.prior_scale)
+                  snr=m.snr, posterior=m.posterior, prior_scale=m.prior_scale,
+                  readout=m.readout, readout_tau=m.readout_tau)
     steps, features = in_shape[0], math.prod(in_shape[1:])
     if m.name in ("mlp", "srnn"):
         return MLP(features, list(m.hidden), n_classes, neuron=m.neuron,

@@ -37,6 +37,8 @@ class Firing:
 
     estimator, tau, k, noise: passed to `estimators.spike`.
     deterministic: eps = 0 (evaluation of the posterior mean or of a weight sample).
+    margins: compute `(u - theta)/S` for the auxiliary bias loss (off: saves the
+      ops when its lambda is 0).
     """
 
     estimator: str = "analytic"
@@ -44,6 +46,7 @@ class Firing:
     k: int = 8
     noise: str = "gaussian"
     deterministic: bool = False
+    margins: bool = True
 
     def __post_init__(self):
         if self.estimator not in ESTIMATORS:
@@ -55,6 +58,8 @@ class Firing:
             return spike(u, theta, 0, self.estimator, tau=self.tau, k=self.k, noise=self.noise), None
         std = noise_std(var)
         s = spike(u, theta, std, self.estimator, tau=self.tau, k=self.k, noise=self.noise)
+        if not self.margins:
+            return s, None
         margin = torch.where(std > 0, (u - theta) / std.clamp_min(1e-6), torch.zeros_like(u))
         return s, margin
 

@@ -18,7 +18,7 @@ import torch
 from snntorch import surrogate
 from torch import nn
 
-from snnc.train.models import ModelOutput, StepAffine, shortcut
+from snnc.train.models import ModelOutput, StepAffine, shortcut, time_average
 from snnc.train.neurons import beta_from_tau
 
 
@@ -92,9 +92,11 @@ class SGMLP(_SGNet):
     """Dense SG net (`recurrent=True`: the SHD-style srnn), time-mean linear readout."""
 
     def __init__(self, in_features, hidden, n_classes, *, neuron="lif", recurrent=False,
-                 tau_mem=10.0, theta=1.0, reset="soft", init="noise_aware", width=0.4):
+                 tau_mem=10.0, theta=1.0, reset="soft", init="noise_aware", width=0.4,
+                 readout="mean", readout_tau=5.0):
         super().__init__()
         grad = gaussian_surrogate(width)
+        self.readout_kind, self.readout_tau = readout, readout_tau
         sizes = [in_features] + list(hidden)
         self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
         for fc in self.fcs:
@@ -117,7 +119,7 @@ class SGMLP(_SGNet):
         for fc, neuron in zip(self.fcs, self.neurons):
             h = neuron(fc(h))
             rates.append(h.mean())
-        logits = self.readout(h.mean(0))
+        logits = self.readout(time_average(h, self.readout_kind, self.readout_tau))
         return ModelOutput(logits, logits.new_zeros(()), torch.stack(rates))
 
 
@@ -159,10 +161,11 @@ class SGResNet(_SGNet):
 
     def __init__(self, image_shape, widths, blocks, n_classes, steps, *, neuron="binary",
                  tau_mem=10.0, theta=0.0, reset="soft", init="noise_aware", width=0.4,
-                 batchnorm=False):
+                 batchnorm=False, readout="mean", readout_tau=5.0):
         super().__init__()
         grad = gaussian_surrogate(width)
         self.image_shape = tuple(image_shape)
+        self.readout_kind, self.readout_tau = readout, readout_tau
 
         def neuron_fn():
             return SGNeuron(neuron, grad, tau_mem=tau_mem, theta=theta, reset=reset)
@@ -188,7 +191,7 @@ class SGResNet(_SGNet):
         h = self.stem(h, rates)
         for block in self.blocks:
             h = block(h, rates)
-        logits = self.readout(h.mean((3, 4)).mean(0))
+        logits = self.readout(time_average(h.mean((3, 4)), self.readout_kind, self.readout_tau))
         return ModelOutput(logits, logits.new_zeros(()), torch.stack(rates))
 
 
@@ -196,7 +199,8 @@ def build_sg_model(model_cfg, in_shape, n_classes: int, *, width: float = 0.4,
                    batchnorm: bool = False) -> nn.Module:
     """The SG twin of `models.build_model` for the same `ModelConfig`."""
     m = model_cfg
-    common = dict(tau_mem=m.tau_mem, theta=m.theta, reset=m.reset, init=m.init, width=width)
+    common = dict(tau_mem=m.tau_mem, theta=m.theta, reset=m.reset, init=m.init, width=width,
+                  readout=m.readout, readout_tau=m.readout_tau)
     if m.name in ("mlp", "srnn"):
         return SGMLP(math.prod(in_shape[1:]), list(m.hidden), n_classes, neuron=m.neuron,
                      recurrent=m.name == "srnn", **common)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from snnc.train.config import ModelConfig
-from snnc.train.models import ResNet, build_model, set_deterministic
+from snnc.train.models import ResNet, build_model, readout_weights, set_deterministic, time_average
 from snnc.train.neurons import (BinaryNeuron, Firing, LIFNeuron, LIFParams, LIFState, lif_step,
                                 run_neuron)
 from snnc.train.sg import build_sg_model
@@ -70,6 +70,7 @@ MODELS = [
     (_cfg(name="mlp", hidden=[16]), (4, 64)),
     (_cfg(name="mlp", neuron="binary", theta=0.0, hidden=[16, 8]), (1, 64)),
     (_cfg(name="srnn", hidden=[12, 10]), (5, 8)),
+    (_cfg(name="srnn", hidden=[6], readout="leaky", tau_mem=1.0), (8, 8)),
     (_cfg(name="resnet", neuron="binary", theta=0.0, widths=[4, 8], blocks=[1, 1],
           image_shape=[1, 8, 8]), (2, 64)),
     (_cfg(name="resnet", neuron="lif", widths=[4], blocks=[1]), (3, 2, 6, 6)),
@@ -125,3 +126,18 @@ def test_scale_input_layer_keeps_snr():
     before = model.fcs[0].mean_snr()
     model.scale_input_layer(0.25)
     assert model.fcs[0].mean_snr() == pytest.approx(before, rel=1e-3)
+
+
+def test_readout_weights_mean_and_leaky():
+    assert torch.allclose(readout_weights(4, "mean"), torch.full((4,), 0.25))
+    w = readout_weights(3, "leaky", tau=1.0)
+    b = math.exp(-1.0)
+    assert torch.allclose(w, torch.tensor([b * b, b, 1.0]) / (1 + b + b * b))
+    x = torch.rand(3, 2, 5)
+    # the last-step membrane of y_t = b y_{t-1} + x_t, normalised
+    y = torch.zeros(2, 5)
+    for t in range(3):
+        y = b * y + x[t]
+    assert torch.allclose(time_average(x, "leaky", 1.0), y / (1 + b + b * b), atol=1e-6)
+    with pytest.raises(ValueError):
+        readout_weights(3, "max")
