@@ -149,6 +149,11 @@ class LIFNeuron(nn.Module):
         return f"beta={p.beta:.4f}, theta={p.theta}, reset={p.reset}"
 
 
+def _zeros_state(mu_seq: torch.Tensor, var_seq: torch.Tensor) -> torch.Tensor:
+    """Zeros of one step's full shape (mu and var broadcast), outside the autograd graph."""
+    return mu_seq.new_zeros(torch.broadcast_shapes(mu_seq.shape[1:], var_seq.shape[1:]))
+
+
 def run_neuron(neuron, mu_seq: torch.Tensor, var_seq: torch.Tensor):
     """The time loop, written once: spikes [T, ...] of `neuron` driven by mu/var [T, ...].
 
@@ -159,10 +164,11 @@ def run_neuron(neuron, mu_seq: torch.Tensor, var_seq: torch.Tensor):
     if not neuron.stateful:  # memoryless: all steps at once
         s, _, margin = neuron.step(mu_seq, var_seq, None)
         return s, (None if margin is None else (margin ** 2).mean())
-    state = neuron.init_state(mu_seq[0] + torch.zeros_like(var_seq[0]))
+    state = neuron.init_state(_zeros_state(mu_seq, var_seq))
     out, bias = [], None
-    for t in range(mu_seq.shape[0]):
-        s, state, margin = neuron.step(mu_seq[t], var_seq[t], state)
+    # unbind, not mu_seq[t]: each select's backward would fill a whole [T, ...] zero tensor
+    for mu, var in zip(mu_seq.unbind(0), var_seq.unbind(0)):
+        s, state, margin = neuron.step(mu, var, state)
         if margin is not None:
             term = (margin ** 2).mean()
             bias = term if bias is None else bias + term
@@ -186,12 +192,12 @@ class RecurrentLIF(nn.Module):
 
     def run(self, mu_seq: torch.Tensor, var_seq: torch.Tensor):
         """(spikes [T, B, n], bias_term) for feed-forward mu/var [T, B, n]."""
-        state = self.neuron.init_state(mu_seq[0] + torch.zeros_like(var_seq[0]))
-        s = torch.zeros_like(mu_seq[0])
+        state = self.neuron.init_state(_zeros_state(mu_seq, var_seq))
+        s = mu_seq.new_zeros(mu_seq.shape[1:])
         out, bias = [], None
-        for t in range(mu_seq.shape[0]):
+        for mu, var in zip(mu_seq.unbind(0), var_seq.unbind(0)):
             r_mu, r_var = self.rec(s)
-            s, state, margin = self.neuron.step(mu_seq[t] + r_mu, var_seq[t] + r_var, state)
+            s, state, margin = self.neuron.step(mu + r_mu, var + r_var, state)
             if margin is not None:
                 term = (margin ** 2).mean()
                 bias = term if bias is None else bias + term

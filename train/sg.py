@@ -55,8 +55,8 @@ class SGNeuron(nn.Module):
         if self.kind == "binary":
             return self.spike_grad(cur - self.theta)
         mem, out = torch.zeros_like(cur[0]), []
-        for t in range(cur.shape[0]):
-            spk, mem = self.lif(cur[t], mem)
+        for cur_t in cur.unbind(0):  # unbind: cur[t]'s backward would fill a [T, ...] tensor per step
+            spk, mem = self.lif(cur_t, mem)
             out.append(spk)
         return torch.stack(out)
 
@@ -73,8 +73,8 @@ class SGRecurrent(nn.Module):
 
     def forward(self, cur: torch.Tensor) -> torch.Tensor:
         spk, mem, out = torch.zeros_like(cur[0]), torch.zeros_like(cur[0]), []
-        for t in range(cur.shape[0]):
-            spk, mem = self.rlif(cur[t], spk, mem)
+        for cur_t in cur.unbind(0):
+            spk, mem = self.rlif(cur_t, spk, mem)
             out.append(spk)
         return torch.stack(out)
 
