@@ -136,3 +136,28 @@ def test_two_process_ddp_run_with_gloo(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epochs"] == 3 and 0.0 <= summary["test_accuracy"] <= 1.0
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_sigint_then_cli_resume_matches_uninterrupted_run(tmp_path):
+    import signal
+    import time
+
+    text = TINY.replace("limit = 120", "limit = 600").replace("steps = 4", "steps = 16") \
+               .replace("hidden = [16]", "hidden = [64]").replace("epochs = 3", "epochs = 4")
+    cfg_path = _write(tmp_path, text, "slow.toml")
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "snnc.cli", "train", "--config", str(cfg_path), "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (out / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    interrupted_at = torch.load(out / "checkpoint.pt", weights_only=True)["epoch"]
+    assert interrupted_at < 4, "the run finished before it could be interrupted"
+    assert not (out / "summary.json").exists()
+    assert subprocess.run(cmd + ["--resume"], capture_output=True).returncode == 0
+    fit(config_mod.load(cfg_path), tmp_path / "straight", progress=False)
+    a = torch.load(out / "checkpoint.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
