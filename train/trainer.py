@@ -12,6 +12,15 @@ Outputs in the run folder:
   (softmax average of `train.eval_samples` posterior weight draws, each run
   deterministically), `hidden_spike_rate`, `epochs`, `seconds`, `device`, ...
 
+For the compiler: `load_model(path)` rebuilds the net (`model.fire.deterministic
+= True` gives the posterior-mean graph; `bayes.sampled_states(model, k, seed)`
+the K sampled ones). The data-aware input scaling is already folded into the
+first layer's weights. Parameter names: `fcs.{i}.weight/bias` (+ `rho`),
+`neurons.{i}.rec.weight` (srnn), `stem.conv.weight`, `stem.affine.scale/bias`
+([T, C]), `blocks.{i}.unit{1,2}.conv.weight` / `.affine.*` (resnet),
+`readout.fc.weight/bias`; neuron constants come from `config["model"]`
+(beta = exp(-1/tau_mem), theta, reset, readout, readout_tau).
+
 Multi-process: launched by `torchrun`, each rank trains on its shard of every
 epoch's permutation (DistributedDataParallel; NCCL on CUDA, gloo on CPU); rank 0
 writes the files.
@@ -283,19 +292,25 @@ def load_model(path) -> tuple[nn.Module, config_mod.Config]:
 
 # --- the run -----------------------------------------------------------------------
 
-def fit(cfg, out_dir: Path, *, resume: bool = False, stop_after: int | None = None,
-        progress: bool = True, files: bool = True, ddp: Dist | None = None) -> dict:
-    """Train `cfg` in `out_dir`; returns the result (also `summary.json` when finished).
+@dataclass
+class Setup:
+    """Everything one training run holds."""
 
-    stop_after: stop after this many epochs of this call (simulates an interruption).
-    files: False trains without writing anything (the SG baseline inside a run).
-    """
-    ddp = ddp or init_distributed(cfg.train.device)
+    device: torch.device
+    train_set: object
+    test_set: object
+    in_shape: tuple
+    n_classes: int
+    core: nn.Module
+    opt: torch.optim.Optimizer
+    sched: object
+
+
+def build_setup(cfg, ddp: Dist) -> Setup:
+    """Data, the model at its (seeded, data-aware) init on its device, optimiser, schedule."""
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
     device = resolve_device(cfg.train.device, ddp)
-    out_dir = Path(out_dir)
-    ckpt_path, metrics_path = out_dir / "checkpoint.pt", out_dir / "metrics.jsonl"
     torch.manual_seed(cfg.train.seed)
     train_set, test_set = load_data(cfg)
     in_shape = tuple(train_set[0][0].shape)
@@ -305,47 +320,74 @@ def fit(cfg, out_dir: Path, *, resume: bool = False, stop_after: int | None = No
         core.scale_input_layer(1.0 / input_rms(train_set))
     core.to(device)
     opt, sched = make_optimizer(core, cfg.train)
+    return Setup(device, train_set, test_set, in_shape, n_classes, core, opt, sched)
+
+
+def restore(setup: Setup, ckpt_path: Path, ddp: Dist) -> tuple[int, float]:
+    """Load weights, optimiser, schedule and RNG states; returns (epochs done, seconds spent)."""
+    ckpt = load_checkpoint(ckpt_path)
+    setup.core.load_state_dict(ckpt["model"])
+    setup.opt.load_state_dict(ckpt["optimizer"])
+    setup.sched.load_state_dict(ckpt["scheduler"])
+    restore_rng(ckpt["rng"], ddp)
+    return ckpt["epoch"], ckpt["seconds"]
+
+
+def wrap_ddp(setup: Setup, cfg, ddp: Dist, fresh: bool) -> nn.Module:
+    if ddp.world == 1:
+        return setup.core
+    if fresh:  # same init on every rank (seeded above); different noise from here on
+        torch.manual_seed(cfg.train.seed + 7919 * ddp.rank)
+    ids = [setup.device.index] if setup.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(setup.core, device_ids=ids)
+
+
+def fit(cfg, out_dir: Path, *, resume: bool = False, stop_after: int | None = None,
+        progress: bool = True, files: bool = True, ddp: Dist | None = None) -> dict:
+    """Train `cfg` in `out_dir`; returns the result (also `summary.json` when finished).
+
+    stop_after: stop after this many epochs of this call (simulates an interruption).
+    files: False trains without writing anything (the SG baseline inside a run).
+    """
+    ddp = ddp or init_distributed(cfg.train.device)
+    out_dir = Path(out_dir)
+    ckpt_path, metrics_path = out_dir / "checkpoint.pt", out_dir / "metrics.jsonl"
+    writes = files and ddp.main
+    su = build_setup(cfg, ddp)
     start, elapsed = 0, 0.0
     if resume and ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path)
-        core.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        start, elapsed = ckpt["epoch"], ckpt["seconds"]
-        restore_rng(ckpt["rng"], ddp)
-        if files and ddp.main:
+        start, elapsed = restore(su, ckpt_path, ddp)
+        if writes:
             _truncate_metrics(metrics_path, start)
-    elif files and ddp.main:
+    elif writes:
         out_dir.mkdir(parents=True, exist_ok=True)
         metrics_path.write_text("")
-    if ddp.world > 1:
-        if start == 0:  # same init on every rank (above); different noise from here on
-            torch.manual_seed(cfg.train.seed + 7919 * ddp.rank)
-        model = nn.parallel.DistributedDataParallel(core, device_ids=[device.index] if device.type == "cuda" else None)
-    else:
-        model = core
+    model = wrap_ddp(su, cfg, ddp, fresh=start == 0)
     t0 = time.time() - elapsed
-    epoch = start
     for epoch in range(start, cfg.train.epochs):
         if stop_after is not None and epoch - start >= stop_after:
             return {"stopped_at_epoch": epoch}
-        stats = train_epoch(model, core, opt, train_set, cfg, epoch, ddp, device, progress)
-        lr = opt.param_groups[0]["lr"]
-        sched.step()
-        probs, labels, rates = predict(core, test_set, 256, device)
-        row = {"epoch": epoch + 1, **stats, "test_accuracy": accuracy(probs, labels),
-               "test_spike_rate": float(rates.mean()), "lr": lr,
-               "seconds": round(time.time() - t0, 3), **_posterior_stats(core)}
+        stats = train_epoch(model, su.core, su.opt, su.train_set, cfg, epoch, ddp, su.device, progress)
+        row = _epoch_row(su, epoch, stats, t0)
+        su.sched.step()
         rng = rng_states(ddp)
-        if files and ddp.main:
+        if writes:
             with open(metrics_path, "a") as fh:
                 fh.write(json.dumps(row) + "\n")
-            save_checkpoint(ckpt_path, core=core, opt=opt, sched=sched, cfg=cfg, epoch=epoch + 1,
-                            seconds=time.time() - t0, in_shape=in_shape, n_classes=n_classes, rng=rng)
+            save_checkpoint(ckpt_path, core=su.core, opt=su.opt, sched=su.sched, cfg=cfg,
+                            epoch=epoch + 1, seconds=time.time() - t0, in_shape=su.in_shape,
+                            n_classes=su.n_classes, rng=rng)
         if progress and ddp.main:
             _print_epoch(row)
-    seconds = time.time() - t0
-    return _summarise(core, cfg, test_set, device, seconds, out_dir, files and ddp.main)
+    return _summarise(su.core, cfg, su.test_set, su.device, time.time() - t0, out_dir, writes)
+
+
+def _epoch_row(su: Setup, epoch: int, stats: dict, t0: float) -> dict:
+    """One metrics.jsonl row: training stats and the deterministic test pass."""
+    probs, labels, rates = predict(su.core, su.test_set, 256, su.device)
+    return {"epoch": epoch + 1, **stats, "test_accuracy": accuracy(probs, labels),
+            "test_spike_rate": float(rates.mean()), "lr": su.opt.param_groups[0]["lr"],
+            "seconds": round(time.time() - t0, 3), **_posterior_stats(su.core)}
 
 
 def _summarise(core, cfg, test_set, device, seconds, out_dir, write: bool) -> dict:
