@@ -38,7 +38,7 @@ POSITIVE = {"data.steps", "data.limit", "model.tau_mem", "model.snr", "model.pri
             "method.tau", "method.k", "method.surrogate_width", "train.epochs",
             "train.batch_size", "train.lr", "train.sigma_lr", "baseline.lr"}
 NON_NEGATIVE = {"model.theta", "loss.kl_weight", "loss.bias_lambda", "loss.rate_weight",
-                "loss.rate_target", "train.weight_decay", "train.threads", "train.eval_samples", "train.seed",
+                "loss.rate_target", "train.weight_decay", "train.threads", "train.workers", "train.eval_samples", "train.seed",
                 "train.grad_clip"}
 
 
@@ -102,6 +102,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int = 0                  # CPU threads for torch; 0: torch's default
+    workers: int = 0                  # DataLoader processes for file-backed data sets
     eval_samples: int = 8             # posterior samples for test_accuracy_sampled
 
 

@@ -39,6 +39,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.utils.data import DataLoader, Subset
 
 from snnc.io import atomic_path, write_json
 from snnc.train import config as config_mod
@@ -92,18 +93,22 @@ def load_data(cfg) -> tuple:
     return data_mod.load(d.name, "train", **kw), data_mod.load(d.name, "test", **kw)
 
 
-def batches(dataset, indices: torch.Tensor, batch_size: int, device):
-    """(x, y) batches of `dataset` in the order of `indices`, moved to `device`."""
+def batches(dataset, indices: torch.Tensor, batch_size: int, device, workers: int = 0):
+    """(x, y) batches of `dataset` in the order of `indices`, moved to `device`.
+
+    In-memory `TensorDataset`s are sliced directly; lazy ones (SHD, DVS, CIFAR-10
+    files) go through a DataLoader with `workers` processes.
+    """
     tensors = getattr(dataset, "tensors", None)
+    if tensors is None:
+        loader = DataLoader(Subset(dataset, indices.tolist()), batch_size=batch_size, shuffle=False,
+                            num_workers=workers, pin_memory=device.type == "cuda")
+        for x, y in loader:
+            yield x.to(device, non_blocking=True), torch.as_tensor(y).to(device, non_blocking=True)
+        return
     for i in range(0, len(indices), batch_size):
         idx = indices[i:i + batch_size]
-        if tensors is not None:
-            x, y = tensors[0][idx], tensors[1][idx]
-        else:
-            items = [dataset[int(j)] for j in idx]
-            x = torch.stack([a for a, _ in items])
-            y = torch.as_tensor([int(b) for _, b in items])
-        yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        yield tensors[0][idx].to(device, non_blocking=True), tensors[1][idx].to(device, non_blocking=True)
 
 
 def epoch_indices(n: int, seed: int, epoch: int, ddp: Dist) -> torch.Tensor:
@@ -166,11 +171,11 @@ def deterministic(model: nn.Module):
             set_deterministic(core, old)
 
 
-def predict(model: nn.Module, dataset, batch_size: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def predict(model: nn.Module, dataset, batch_size: int, device, workers: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(softmax [N, K], labels [N], mean spike rate per layer) of a deterministic pass."""
     probs, labels, rates, n = [], [], 0.0, 0
     with deterministic(model) as core:
-        for x, y in batches(dataset, torch.arange(len(dataset)), batch_size, device):
+        for x, y in batches(dataset, torch.arange(len(dataset)), batch_size, device, workers):
             out = core(x)
             probs.append(torch.softmax(out.logits.float(), 1).cpu())
             labels.append(y.cpu())
@@ -209,7 +214,7 @@ def train_epoch(model, core, opt, train_set, cfg, epoch: int, ddp: Dist, device,
     n_batches = math.ceil(len(idx) / cfg.train.batch_size)
     sums = {"loss": 0.0, "ce": 0.0, "kl": 0.0, "bias": 0.0, "rate_penalty": 0.0, "correct": 0.0}
     rates, seen = 0.0, 0
-    bar = tqdm(batches(train_set, idx, cfg.train.batch_size, device), total=n_batches,
+    bar = tqdm(batches(train_set, idx, cfg.train.batch_size, device, cfg.train.workers), total=n_batches,
                desc=f"epoch {epoch + 1}/{cfg.train.epochs}", leave=False,
                disable=not (progress and ddp.main and sys.stderr.isatty()), dynamic_ncols=True)
     is_sbnn = cfg.method.name == "sbnn"

@@ -161,3 +161,82 @@ def test_sigint_then_cli_resume_matches_uninterrupted_run(tmp_path):
     a = torch.load(out / "checkpoint.pt", weights_only=True)["model"]
     b = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_batches_of_a_lazy_dataset_match_the_tensor_path():
+    from torch.utils.data import Dataset, TensorDataset
+
+    from snnc.train.trainer import batches
+
+    x, y = torch.rand(10, 3, 4), torch.arange(10)
+
+    class Lazy(Dataset):
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, i):
+            return x[i], int(y[i])
+
+    order = torch.tensor([3, 1, 4, 0, 9, 2, 6])
+    eager = list(batches(TensorDataset(x, y), order, 3, torch.device("cpu")))
+    lazy = list(batches(Lazy(), order, 3, torch.device("cpu")))
+    assert len(eager) == len(lazy) == 3
+    for (xa, ya), (xb, yb) in zip(eager, lazy):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
+def _write_shd(path, n, seed=0):
+    """A tiny SHD-format HDF5 file (spikes/times, spikes/units, labels)."""
+    import h5py
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    with h5py.File(path, "w") as f:
+        times = f.create_dataset("spikes/times", (n,), dtype=h5py.vlen_dtype(np.float16))
+        units = f.create_dataset("spikes/units", (n,), dtype=h5py.vlen_dtype(np.uint16))
+        for i in range(n):
+            k = int(rng.integers(5, 40))
+            times[i] = np.sort(rng.uniform(0, 1.3, k)).astype(np.float16)
+            units[i] = rng.integers(0, 700, k).astype(np.uint16)
+        f["labels"] = rng.integers(0, 20, n).astype(np.uint16)
+        f["extra/speaker"] = np.zeros(n, np.uint16)
+        f["extra/keys"] = np.array([f"english-{i}".encode() for i in range(20)])
+        for key, value in (("gender", np.array([b"female"])), ("age", np.full(1, 30, np.uint16)),
+                           ("body_height", np.full(1, 170, np.uint16))):
+            f[f"extra/meta_info/{key}"] = value
+
+
+def test_srnn_trains_on_shd_format_files(tmp_path):
+    pytest.importorskip("h5py")
+    _write_shd(tmp_path / "shd_train.h5", 12)
+    _write_shd(tmp_path / "shd_test.h5", 4, seed=1)
+    cfg = config_mod.from_dict({
+        "data": {"name": "shd", "steps": 10, "root": str(tmp_path)},
+        "model": {"name": "srnn", "hidden": [8, 8], "init": "authors", "data_init": False},
+        "loss": {"bias_lambda": 0.01},
+        "train": {"epochs": 1, "batch_size": 4, "threads": 1, "eval_samples": 1},
+    })
+    summary = fit(cfg, tmp_path / "run", progress=False)
+    assert summary["epochs"] == 1 and len(summary["layer_spike_rates"]) == 2
+
+
+def test_resnet_trains_on_cifar_format_batches(tmp_path):
+    import pickle
+
+    import numpy as np
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name, n in [(f"data_batch_{i}", 2) for i in range(1, 6)] + [("test_batch", 3)]:
+        batch = {b"batch_label": b"b", b"labels": list(rng.integers(0, 10, n)),
+                 b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                 b"filenames": [b"x.png"] * n}
+        (folder / name).write_bytes(pickle.dumps(batch))
+    cfg = config_mod.from_dict({
+        "data": {"name": "cifar10", "root": str(tmp_path)},
+        "model": {"name": "resnet", "neuron": "binary", "theta": 0.0, "widths": [4, 8], "blocks": [1, 1]},
+        "train": {"epochs": 1, "batch_size": 5, "threads": 1, "eval_samples": 1},
+    })
+    summary = fit(cfg, tmp_path / "run", progress=False)
+    assert summary["conv_layers"] == 5 and summary["device"] == "cpu"
