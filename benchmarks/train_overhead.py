@@ -59,15 +59,15 @@ def time_step(step, warmup: int, steps: int) -> float:
     return statistics.median(times)
 
 
-def build(kind: str, device):
+def build(kind: str, device, k: int = 8):
     in_shape = (SHAPE["steps"], SHAPE["inputs"])
     if kind == "sg":
         return build_sg_model(shd_model_config(), in_shape, SHAPE["classes"]).to(device)
-    fire = Firing(estimator=kind, k=8, tau=0.5, margins=False)  # bias_lambda = 0 here
+    fire = Firing(estimator=kind, k=k, tau=0.5, margins=False)  # bias_lambda = 0 here
     return build_model(shd_model_config(), in_shape, SHAPE["classes"], fire).to(device)
 
 
-def measure(device: str = "cpu", warmup: int = 2, steps: int = 5, seed: int = 0) -> dict:
+def measure(device: str = "cpu", warmup: int = 2, steps: int = 5, seed: int = 0, k: int = 8) -> dict:
     torch.manual_seed(seed)
     device = torch.device(device)
     gen = torch.Generator().manual_seed(seed)
@@ -76,17 +76,17 @@ def measure(device: str = "cpu", warmup: int = 2, steps: int = 5, seed: int = 0)
     result = {"sbnn_step_s": {}, "ratio": {}}
     # interleave the three so that a burst of load on a shared machine hits all of them
     kinds = ["sg", "iw", "analytic"]
-    steps_fn = {k: make_step(build(k, device), k != "sg", x, y) for k in kinds}
-    samples = {k: [] for k in kinds}
+    steps_fn = {kind: make_step(build(kind, device, k), kind != "sg", x, y) for kind in kinds}
+    samples = {kind: [] for kind in kinds}
     for _ in range(steps):
-        for k in kinds:
-            samples[k].append(time_step(steps_fn[k], warmup if not samples[k] else 0, 1))
+        for kind in kinds:
+            samples[kind].append(time_step(steps_fn[kind], warmup if not samples[kind] else 0, 1))
     result["sg_step_s"] = round(statistics.median(samples["sg"]), 5)
-    for k in ("iw", "analytic"):
-        result["sbnn_step_s"][k] = round(statistics.median(samples[k]), 5)
-        result["ratio"][k] = round(result["sbnn_step_s"][k] / result["sg_step_s"], 3)
+    for kind in ("iw", "analytic"):
+        result["sbnn_step_s"][kind] = round(statistics.median(samples[kind]), 5)
+        result["ratio"][kind] = round(result["sbnn_step_s"][kind] / result["sg_step_s"], 3)
     result.update({"device": str(device), "threads": torch.get_num_threads(), "shape": SHAPE,
-                   "steps_timed": steps})
+                   "iw_k": k, "steps_timed": steps})
     return result
 
 
@@ -97,10 +97,11 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--k", type=int, default=8, help="importance draws of the iw estimator")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = measure(args.device, args.warmup, args.steps)
+    result = measure(args.device, args.warmup, args.steps, k=args.k)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
