@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from snnc.train.bayes import BayesLinear
@@ -64,9 +65,24 @@ class Firing:
         return s, margin
 
 
+class _SafeSqrt(torch.autograd.Function):
+    """sqrt(var) whose derivative is 0, not inf, at var = 0 (a neuron with no input)."""
+
+    @staticmethod
+    def forward(ctx, var):
+        std = var.clamp_min(0.0).sqrt()
+        ctx.save_for_backward(std)
+        return std
+
+    @staticmethod
+    def backward(ctx, grad):
+        (std,) = ctx.saved_tensors
+        return torch.where(std > 0, grad * 0.5 / std.clamp_min(1e-30), torch.zeros_like(grad))
+
+
 def noise_std(var: torch.Tensor) -> torch.Tensor:
     """sqrt(var) with a finite gradient at var = 0 (an input without spikes)."""
-    return torch.where(var > 0, var.clamp_min(1e-20).sqrt(), torch.zeros_like(var))
+    return _SafeSqrt.apply(var)
 
 
 class LIFParams(NamedTuple):
@@ -190,13 +206,22 @@ class RecurrentLIF(nn.Module):
         self.neuron = neuron
         self.rec = BayesLinear(n, n, bias=False, **bayes_kwargs)
 
+    def _recurrent_moments(self):
+        """s -> (R s, var): `self.rec`, with sigma^2 hoisted out of the time loop and
+        sum(s^2) = sum(s) for a per-layer posterior (spikes are 0/1)."""
+        if self.rec.posterior != "layer":
+            return self.rec
+        weight, sigma2 = self.rec.weight, self.rec.posterior_std ** 2
+        return lambda s: (F.linear(s, weight), sigma2 * s.detach().sum(-1, keepdim=True))
+
     def run(self, mu_seq: torch.Tensor, var_seq: torch.Tensor):
         """(spikes [T, B, n], bias_term) for feed-forward mu/var [T, B, n]."""
         state = self.neuron.init_state(_zeros_state(mu_seq, var_seq))
         s = mu_seq.new_zeros(mu_seq.shape[1:])
         out, bias = [], None
+        rec = self._recurrent_moments()
         for mu, var in zip(mu_seq.unbind(0), var_seq.unbind(0)):
-            r_mu, r_var = self.rec(s)
+            r_mu, r_var = rec(s)
             s, state, margin = self.neuron.step(mu + r_mu, var + r_var, state)
             if margin is not None:
                 term = (margin ** 2).mean()

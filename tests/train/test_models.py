@@ -141,3 +141,20 @@ def test_readout_weights_mean_and_leaky():
     assert torch.allclose(time_average(x, "leaky", 1.0), y / (1 + b + b * b), atol=1e-6)
     with pytest.raises(ValueError):
         readout_weights(3, "max")
+
+
+def test_recurrent_shortcut_moments_equal_the_bayes_layer_on_spikes():
+    from snnc.train.neurons import RecurrentLIF
+
+    layer = RecurrentLIF(6, LIFNeuron(Firing()), sigma_init=1.0)
+    s = (torch.rand(4, 6) > 0.5).float()
+    fast, slow = layer._recurrent_moments()(s), layer.rec(s)
+    assert torch.allclose(fast[0], slow[0]) and torch.allclose(fast[1], slow[1])
+
+
+def test_noise_std_gradient_is_finite_at_zero_variance():
+    from snnc.train.neurons import noise_std
+
+    var = torch.tensor([0.0, 4.0], requires_grad=True)
+    noise_std(var).sum().backward()
+    assert var.grad.tolist() == [0.0, 0.25]
