@@ -106,7 +106,8 @@ def exact_gradient(net: TinyNet) -> torch.Tensor:
 
 def sampled_loss(net: TinyNet, W1n: torch.Tensor, estimator: str, params: dict, generator) -> torch.Tensor:
     """Per-draw loss L_n with W1n [N, 6, 4] (one copy of W1 per draw): [N]."""
-    kw = dict(params, generator=generator)
+    # dim 0 holds independent draws here, not a batch: iw must not share its K draws across it
+    kw = dict(params, generator=generator, share_draws=False)
     u1 = torch.einsum("bi,noi->nbo", net.x, W1n) + net.b1
     h1 = spike(u1, 0.0, net.S1, estimator, **kw)
     h2 = spike(h1 @ net.W2.T + net.b2, 0.0, net.S2, estimator, **kw)

@@ -2,7 +2,7 @@
 
     [data]      name, steps, encoding, root, limit
     [model]     name, neuron, hidden, widths, blocks, tau_mem, theta, reset, init, snr, ...
-    [method]    name ("sbnn" | "sg"), estimator, tau, k, noise, surrogate_width, batchnorm
+    [method]    name ("sbnn" | "sg"), estimator, tau, k, noise, relaxation, surrogate_width, batchnorm
     [loss]      kl_weight, bias_lambda, rate_weight, rate_target
     [train]     epochs, batch_size, lr, sigma_lr, schedule, seed, device, eval_samples
     [baseline]  sg (train the SG baseline on the same net too), lr, batchnorm
@@ -31,6 +31,7 @@ CHOICES = {
     "method.name": ("sbnn", "sg"),
     "method.estimator": ("st", "st_clipped", "relaxed", "analytic", "iw"),
     "method.noise": ("gaussian", "logistic"),
+    "method.relaxation": ("sigmoid", "normal"),
     "train.schedule": ("cosine", "constant"),
     "train.device": ("auto", "cpu", "cuda"),
 }
@@ -78,6 +79,7 @@ class MethodConfig:
     tau: float = 0.5
     k: int = 8
     noise: str = "gaussian"
+    relaxation: str = "sigmoid"       # relaxed/iw kernel: sigmoid(v/tau) or Phi(v/tau)
     surrogate_width: float = 0.4      # sg: width of the Gaussian-pdf surrogate
     batchnorm: bool = False           # sg only
 

@@ -36,7 +36,7 @@ RESETS = ("soft", "zero")
 class Firing:
     """How every noisy unit of a model fires; shared by its neurons.
 
-    estimator, tau, k, noise: passed to `estimators.spike`.
+    estimator, tau, k, noise, relaxation: passed to `estimators.spike`.
     deterministic: eps = 0 (evaluation of the posterior mean or of a weight sample).
     margins: compute `(u - theta)/S` for the auxiliary bias loss (off: saves the
       ops when its lambda is 0).
@@ -46,6 +46,7 @@ class Firing:
     tau: float = 0.5
     k: int = 8
     noise: str = "gaussian"
+    relaxation: str = "sigmoid"
     deterministic: bool = False
     margins: bool = True
 
@@ -53,12 +54,15 @@ class Firing:
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
 
+    def _options(self) -> dict:
+        return dict(tau=self.tau, k=self.k, noise=self.noise, relaxation=self.relaxation)
+
     def __call__(self, u: torch.Tensor, var: torch.Tensor, theta: float):
         """Spikes and the standardised margin `(u - theta)/S` (None when deterministic)."""
         if self.deterministic:
-            return spike(u, theta, 0, self.estimator, tau=self.tau, k=self.k, noise=self.noise), None
+            return spike(u, theta, 0, self.estimator, **self._options()), None
         std = noise_std(var)
-        s = spike(u, theta, std, self.estimator, tau=self.tau, k=self.k, noise=self.noise)
+        s = spike(u, theta, std, self.estimator, **self._options())
         if not self.margins:
             return s, None
         margin = torch.where(std > 0, (u - theta) / std.clamp_min(1e-6), torch.zeros_like(u))

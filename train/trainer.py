@@ -133,7 +133,7 @@ def make_model(cfg, in_shape, n_classes: int) -> nn.Module:
         return build_sg_model(cfg.model, in_shape, n_classes, width=cfg.method.surrogate_width,
                               batchnorm=cfg.method.batchnorm)
     m = cfg.method
-    fire = Firing(estimator=m.estimator, tau=m.tau, k=m.k, noise=m.noise,
+    fire = Firing(estimator=m.estimator, tau=m.tau, k=m.k, noise=m.noise, relaxation=m.relaxation,
                   margins=cfg.loss.bias_lambda > 0)
     return build_model(cfg.model, tuple(in_shape), n_classes, fire)
 

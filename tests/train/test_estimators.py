@@ -65,24 +65,25 @@ def test_analytic_equals_autograd_of_firing_probability(noise):
         assert torch.allclose(g, h, atol=1e-12)
 
 
+@pytest.mark.parametrize("relaxation", est.RELAXATIONS)
 @pytest.mark.parametrize("noise", NOISES)
-def test_relaxed_is_derivative_of_relaxation_at_the_sampled_noise(noise):
+def test_relaxed_is_derivative_of_relaxation_at_the_sampled_noise(noise, relaxation):
     u = torch.randn(50, dtype=torch.float64, generator=_gen(4), requires_grad=True)
     S = torch.full((50,), 0.8, dtype=torch.float64, requires_grad=True)
     tau = 0.3
-    s = spike(u, 0.2, S, "relaxed", tau=tau, noise=noise, generator=_gen(5))
+    s = spike(u, 0.2, S, "relaxed", tau=tau, noise=noise, generator=_gen(5), relaxation=relaxation)
     gu, gS = torch.autograd.grad(s.sum(), (u, S))
     z = est._draw((50,), u, noise, _gen(5))
     v = u - 0.2 + S * z
     assert torch.equal(s, (v > 0).double())
-    ru, rS = torch.autograd.grad(est._cdf(v / tau, noise).sum(), (u, S))
+    ru, rS = torch.autograd.grad(est._kernel_cdf(v / tau, relaxation).sum(), (u, S))
     assert torch.allclose(gu, ru) and torch.allclose(gS, rS)
 
 
 def test_relaxed_mean_matches_finite_differences_of_smoothed_probability():
     # Gaussian noise relaxed by Phi(./tau): E[D] = d/dx Phi(x/R), R = sqrt(S^2 + tau^2)
     x0, S0, tau, h = 0.4, 0.7, 0.5, 1e-4
-    _, gu, gS = _grads("relaxed", x0, S0, n=200000, tau=tau)
+    _, gu, gS = _grads("relaxed", x0, S0, n=200000, tau=tau, relaxation="normal")
     R = lambda S: math.sqrt(S * S + tau * tau)
     P = lambda x, S: 0.5 * math.erfc(-x / R(S) / math.sqrt(2))
     assert gu.mean().item() == pytest.approx((P(x0 + h, S0) - P(x0 - h, S0)) / (2 * h), rel=0.02)
@@ -158,7 +159,7 @@ def test_zero_elements_of_a_std_tensor_stay_finite(estimator):
 
 def test_iw_k1_is_relaxed_at_an_independent_draw():
     x0, S0, tau = -0.6, 1.0, 0.7
-    s, gu, gS = _grads("iw", x0, S0, n=100000, k=1, tau=tau)
+    s, gu, gS = _grads("iw", x0, S0, n=100000, k=1, tau=tau, relaxation="normal")
     R = math.sqrt(S0 ** 2 + tau ** 2)
     assert gu.mean().item() == pytest.approx(_phi(x0 / R) / R, rel=0.02)
     assert gS.mean().item() == pytest.approx(-x0 * S0 / R ** 3 * _phi(x0 / R), rel=0.05)
@@ -177,12 +178,35 @@ def test_iw_small_tau_large_k_approaches_analytic(x0):
     assert gu[s == 0].mean().item() == pytest.approx(_phi(x0) / (2 * (1 - P)), rel=0.03)
 
 
+@pytest.mark.parametrize("relaxation", est.RELAXATIONS)
 @pytest.mark.parametrize("noise", NOISES)
-def test_iw_large_tau_is_straight_through_up_to_scale(noise):
+def test_iw_large_tau_is_straight_through_up_to_scale(noise, relaxation):
     tau = 1e3
-    f0 = 1 / math.sqrt(2 * math.pi) if noise == "gaussian" else 0.25
-    _, gu, _ = _grads("iw", 0.3, 0.5, n=100, k=16, tau=tau, noise=noise)
+    f0 = 1 / math.sqrt(2 * math.pi) if relaxation == "normal" else 0.25
+    _, gu, _ = _grads("iw", 0.3, 0.5, n=100, k=16, tau=tau, noise=noise, relaxation=relaxation)
     assert torch.allclose(gu * tau / f0, torch.ones_like(gu), atol=1e-4)
+
+
+def test_iw_sigmoid_k1_is_the_mean_of_relaxed():
+    x0, S0, tau = -0.6, 1.0, 0.7
+    _, g_iw, gS_iw = _grads("iw", x0, S0, n=200000, k=1, tau=tau)
+    _, g_rel, gS_rel = _grads("relaxed", x0, S0, n=200000, tau=tau, seed=1)
+    assert g_iw.mean().item() == pytest.approx(g_rel.mean().item(), rel=0.02)
+    assert gS_iw.mean().item() == pytest.approx(gS_rel.mean().item(), rel=0.05)
+
+
+def test_iw_draws_shared_across_the_batch_only():
+    x = torch.zeros(6, 5, requires_grad=True)
+    S = torch.full((6, 5), 1.0)
+    s = spike(x, 0.0, S, "iw", generator=_gen(3))
+    (g,) = torch.autograd.grad((s * 0 + 1).sum(), (x,))  # same upstream gradient for all
+    same_spike = s == s[0]
+    # elements of one column that drew the same spike got the same draws, so the same D
+    for col in range(5):
+        rows = same_spike[:, col]
+        assert torch.allclose(g[rows, col], g[rows, col][0].expand(int(rows.sum())))
+    (g_free,) = torch.autograd.grad(spike(x, 0.0, S, "iw", generator=_gen(3), share_draws=False).sum(), (x,))
+    assert len(set(g_free[:, 0].tolist())) > 1
 
 
 def test_iw_weights_are_robust_in_the_far_tail():
@@ -195,6 +219,7 @@ def test_iw_weights_are_robust_in_the_far_tail():
 @pytest.mark.parametrize("kw, name", [
     ({"estimator": "bogus"}, "estimator"), ({"noise": "uniform"}, "noise"),
     ({"tau": 0.0}, "tau"), ({"k": 0}, "k"), ({"noise_std": -1.0}, "noise_std"),
+    ({"relaxation": "tanh"}, "relaxation"),
 ])
 def test_bad_arguments_name_themselves(kw, name):
     args = {"noise_std": 0.5, **kw}
