@@ -86,3 +86,12 @@ def test_console_script_and_xylo_file(tmp_path):
                            "--input", str(tmp_path / "in.npy")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "hidden" in proc.stdout and "readout" in proc.stdout
+
+
+def test_demo_simulates_and_verifies(tmp_path, capsys):
+    code, out, _ = run(["demo", "--no-train", "--out", str(tmp_path), "--samples", "3"], capsys)
+    assert code == 0
+    assert out.count("event-driven == dense reference (spikes and v, every step): yes") == 2
+    assert "snnc == Lava (spikes and v, every step): yes" in out
+    assert "snnc == xylosim (spikes and v, every step): yes" in out
+    assert (tmp_path / "loihi.png").is_file() and (tmp_path / "xylo.json").is_file()
