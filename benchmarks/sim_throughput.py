@@ -12,7 +12,6 @@ caches), on one thread; Lava's row is the best of 3 timed `run()` calls.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 

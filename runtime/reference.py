@@ -17,8 +17,7 @@ from snnc.targets import ideal, loihi, xylo
 
 def run(graph: Graph, inputs: dict[str, np.ndarray], record: set[str]) -> dict[str, PopulationRun]:
     B, T = next(iter(inputs.values())).shape[:2]
-    return {**{k: PopulationRun(v) for k, v in inputs.items()},
-            **{b_name: r for b_name, r in _run_batch(graph, inputs, record, B, T).items()}}
+    return {**{k: PopulationRun(v) for k, v in inputs.items()}, **_run_batch(graph, inputs, record, B, T)}
 
 
 def _run_batch(graph, inputs, record, B, T):
@@ -104,5 +103,3 @@ def _xylo_deliver(graph, state, spikes, t, syn_name, syn, src, run):
 def _count(run, syn_name, n):
     run.synaptic_events[syn_name] = run.synaptic_events.get(syn_name, 0) + n
 
-
-RUNNERS = {LoihiLIF: "loihi", XyloIAF: "xylo", FloatLIF: "ideal"}

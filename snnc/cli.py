@@ -1,7 +1,6 @@
 """`snnc` command line. Each subcommand lives in the package that owns it."""
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 

@@ -183,14 +183,14 @@ def rule_dense_delay(graph: Graph) -> None:
 
 
 def rule_neurons_per_core(graph: Graph) -> None:
-    """Populations larger than a core are split by the mapper; warn-free up to 128 cores."""
+    """A population may span cores (the mapper splits it) but not exceed one chip's 128 cores."""
     for name, node in graph.neurons.items():
         if node.size > NEURONS_PER_CORE * 128:
             raise DesignRuleError("neurons-per-chip", name,
                                   f"{node.size} neurons exceed 128 cores x {NEURONS_PER_CORE}")
 
 
-def rule_binary_spikes(graph: Graph) -> None:
+def rule_single_port(graph: Graph) -> None:
     for name, syn in graph.of_type(Synapse).items():
         if syn.port != 0:
             raise DesignRuleError("single-port", name, f"port {syn.port}: Loihi LIF has one input port")
@@ -218,6 +218,6 @@ LOIHI = register(Target(
     limits={"neurons_per_core": NEURONS_PER_CORE, "cores": 128, "weight_exp_min": WEIGHT_EXP_RANGE[0],
             "weight_exp_max": WEIGHT_EXP_RANGE[1], "vth_max": 2**17 - 1, "synaptic_delay": DENSE_DELAY},
     energy=ENERGY,
-    rules=(rule_weight_exp, rule_weight_format, rule_dense_delay, rule_neurons_per_core, rule_binary_spikes),
+    rules=(rule_weight_exp, rule_weight_format, rule_dense_delay, rule_neurons_per_core, rule_single_port),
     reference_executor="Lava (lava-nc 0.10.0, Loihi2SimCfg(select_tag='fixed_pt'))",
 ))
