@@ -10,17 +10,15 @@ import pytest
 
 from snnc.errors import BackendUnavailable, InputError, SnncError
 from snnc.runtime import lava_exec
+from tests.backends import require
 
 pytestmark = pytest.mark.lava
 
 
 @pytest.fixture(scope="module", autouse=True)
 def lava_env():
-    """Skip only where the Lava side environment is truly absent."""
-    try:
-        return lava_exec.lava_python()
-    except BackendUnavailable as exc:
-        pytest.skip(str(exc))
+    """Lava must run here; skip only elsewhere, where it is truly absent."""
+    return require("Lava", lava_exec.lava_python)
 
 
 def one_neuron(weight, **overrides):

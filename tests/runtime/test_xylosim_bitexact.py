@@ -2,20 +2,23 @@
 v and i_syn at every step, on random populations that saturate the 16-bit
 states, cap input counts at 15, fire up to 31 spikes per step and use both
 synaptic states. Hypothesis draws fresh networks on every run."""
-import os
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import snnc
+from snnc.runtime import xylosim_exec
 from snnc.targets import xylo
+from tests.backends import require
 from tests.strategies import xylo_fanout_ok, xylo_params
 
-xylosim_exec = pytest.importorskip("snnc.runtime.xylosim_exec") if not os.environ.get("CI") else \
-    __import__("snnc.runtime.xylosim_exec", fromlist=["run_xylosim"])
 pytestmark = pytest.mark.xylosim
+
+
+@pytest.fixture(scope="module", autouse=True)
+def xylosim_available():
+    require("xylosim", xylosim_exec.xylosim_v2)
 
 
 def assert_matches_xylosim(params, x):

@@ -10,10 +10,15 @@ import pytest
 
 from snnc.errors import InputError
 
-pytest.importorskip("xylosim.v2", reason="xylosim is not installed (pip install xylosim)")
-from snnc.runtime.xylosim_exec import run_xylosim  # noqa: E402
+from snnc.runtime.xylosim_exec import run_xylosim, xylosim_v2
+from tests.backends import require
 
 pytestmark = pytest.mark.xylosim
+
+
+@pytest.fixture(scope="module", autouse=True)
+def xylosim_available():
+    require("xylosim", xylosim_v2)
 
 
 def one_neuron(w_in, shift_in, dash_syn, threshold, w_out=50, threshold_out=40):
