@@ -15,7 +15,7 @@ from snnc.compiler.ir import FloatLIF, Graph, Input, LoihiLIF, Synapse, XyloIAF
 from snnc.errors import GraphError
 from snnc.runtime import kernels
 from snnc.runtime.csr import delayed, events, fan_out
-from snnc.runtime.plan import prepare
+from snnc.runtime.plan import Plan
 from snnc.targets import loihi, xylo
 
 
@@ -27,9 +27,8 @@ class PopulationRun:
     synaptic_events: dict[str, int] = field(default_factory=dict)  # by synapse node
 
 
-def run(graph: Graph, inputs: dict[str, np.ndarray], record: set[str]) -> dict[str, PopulationRun]:
+def run(graph: Graph, plan: Plan, inputs: dict[str, np.ndarray], record: set[str]) -> dict[str, PopulationRun]:
     """Simulate every neuron population; `inputs` maps Input names to [B, T, n]."""
-    plan = prepare(graph)
     runs: dict[str, PopulationRun] = {name: PopulationRun(x) for name, x in inputs.items()}
     B, T = next(iter(inputs.values())).shape[:2]
     for name in graph.neuron_order():
@@ -125,8 +124,7 @@ def _merged_external(ext, source_is_input, ext_shape):
     """Concatenate delayed source spikes along neurons; cap counts as Xylo does (15 in, 31 hidden)."""
     parts = [np.zeros(ext_shape, np.int64)]
     for (_, syn, src), from_input in zip(ext, source_is_input):
-        cap = xylo.MAX_INPUT_SPIKES if from_input else xylo.MAX_HIDDEN_SPIKES
-        parts.append(delayed(np.minimum(src.spikes, cap), syn.delay))
+        parts.append(delayed(np.minimum(src.spikes, xylo.delivery_cap(from_input)), syn.delay))
     return np.ascontiguousarray(np.concatenate(parts, axis=2))
 
 

@@ -15,7 +15,8 @@ from snnc.runtime.event import PopulationRun
 from snnc.targets import ideal, loihi, xylo
 
 
-def run(graph: Graph, inputs: dict[str, np.ndarray], record: set[str]) -> dict[str, PopulationRun]:
+def run(graph: Graph, plan, inputs: dict[str, np.ndarray], record: set[str]) -> dict[str, PopulationRun]:
+    """Same contract as the event-driven `run`; needs nothing from the plan."""
     B, T = next(iter(inputs.values())).shape[:2]
     return {**{k: PopulationRun(v) for k, v in inputs.items()}, **_run_batch(graph, inputs, record, B, T)}
 
@@ -87,7 +88,7 @@ def _step(graph, name, state, spikes, t, run):
 
 def _xylo_deliver(graph, state, spikes, t, syn_name, syn, src, run):
     """Each presynaptic neuron in turn: count x int16 weight, saturating per add."""
-    cap = xylo.MAX_INPUT_SPIKES if isinstance(graph.nodes[src], Input) else xylo.MAX_HIDDEN_SPIKES
+    cap = xylo.delivery_cap(isinstance(graph.nodes[src], Input))
     s_pre = _presynaptic(graph, src, spikes, t, syn.delay)
     w = xylo.synaptic_weight(syn.weights, syn.weight_exp)
     n_sat = 0

@@ -11,7 +11,7 @@ from snnc.runtime import event, reference
 from snnc.runtime.energy import energy_report
 from snnc.runtime.event import PopulationRun
 from snnc.runtime.plan import prepare
-from snnc.targets import xylo
+from snnc.targets import get as get_target
 
 ENGINES = {"event": event.run, "reference": reference.run}
 STATE_ALIASES = {"i_syn": "u", "u": "i_syn"}  # Loihi's u is its synaptic current
@@ -51,21 +51,21 @@ def simulate(graph: Graph, spikes, record=(), engine: str = "event", progress: b
     """
     if engine not in ENGINES:
         raise InputError(f"engine '{engine}' unknown (choose from {', '.join(ENGINES)})")
-    prepare(graph)
+    plan = prepare(graph)
     x, batched = _as_batch(spikes)
     inputs, input_overflow = _split_inputs(graph, x)
-    runs = _run_chunks(ENGINES[engine], graph, inputs, _record_set(record), progress, chunk)
+    runs = _run_chunks(ENGINES[engine], graph, plan, inputs, _record_set(record), progress, chunk)
     return _result(graph, runs, batched, x.shape[1], input_overflow, record)
 
 
-def _run_chunks(engine, graph, inputs, record, progress, chunk):
+def _run_chunks(engine, graph, plan, inputs, record, progress, chunk):
     """Samples are independent: run the batch in chunks (with a bar) and join them."""
     B = next(iter(inputs.values())).shape[0]
     starts = range(0, B, chunk)
     if progress and len(starts) > 1:
         from tqdm import tqdm
         starts = tqdm(starts, desc=f"simulate ({graph.target})", unit="chunk")
-    parts = [engine(graph, {k: v[s:s + chunk] for k, v in inputs.items()}, record) for s in starts]
+    parts = [engine(graph, plan, {k: v[s:s + chunk] for k, v in inputs.items()}, record) for s in starts]
     return parts[0] if len(parts) == 1 else {name: _join([p[name] for p in parts]) for name in parts[0]}
 
 
@@ -102,15 +102,13 @@ def _split_inputs(graph: Graph, x: np.ndarray):
         names = ", ".join(f"'{n}' ({s})" for n, s in sizes.items())
         raise InputError(f"input has {x.shape[2]} channels but the graph's input {names} expects "
                          f"{sum(sizes.values())}")
-    if graph.target == "loihi" and x.max(initial=0) > 1:
-        raise InputError(f"loihi input spikes are binary (0/1); got counts up to {x.max()}")
-    if graph.target == "xylo" and x.max(initial=0) > 255:
-        raise InputError(f"xylo input counts are uint8 (<= 255); got {x.max()}")
+    target = get_target(graph.target)
+    if target.input_max is not None and x.max(initial=0) > target.input_max:
+        raise InputError(f"{target.name} input spikes are {target.input_format}; got counts up to {x.max()}")
     inputs, start, overflow = {}, 0, {}
     for name, size in sizes.items():
         inputs[name] = x[:, :, start:start + size]
-        cap = xylo.MAX_INPUT_SPIKES if graph.target == "xylo" else np.iinfo(np.int64).max
-        overflow[name] = int(np.sum(inputs[name] > cap))
+        overflow[name] = int(np.sum(inputs[name] > target.input_cap)) if target.input_cap is not None else 0
         start += size
     return inputs, overflow
 

@@ -31,6 +31,9 @@ class Target:
     energy: dict[str, EnergyConstant]
     rules: tuple[DesignRule, ...] = field(default=())
     reference_executor: str = ""
+    input_max: int | None = None   # largest input count per channel and step it accepts
+    input_format: str = ""         # how its inputs are encoded, for the error message
+    input_cap: int | None = None   # counts above this are clipped by the hardware (overflow events)
 
     def check(self, graph) -> None:
         """Run every design rule; the first violation raises DesignRuleError."""

@@ -220,4 +220,6 @@ LOIHI = register(Target(
     energy=ENERGY,
     rules=(rule_weight_exp, rule_weight_format, rule_dense_delay, rule_neurons_per_core, rule_single_port),
     reference_executor="Lava (lava-nc 0.10.0, Loihi2SimCfg(select_tag='fixed_pt'))",
+    input_max=1,
+    input_format="binary (0/1)",
 ))

@@ -53,6 +53,11 @@ def bitshift_decay(x, dash):
     return np.sign(x) if d == 0 else d
 
 
+def delivery_cap(from_input: bool) -> int:
+    """Spikes one presynaptic neuron delivers per step: 15 from an input channel, else 31."""
+    return MAX_INPUT_SPIKES if from_input else MAX_HIDDEN_SPIKES
+
+
 @kernel
 def synaptic_weight(w, shift):
     """The int16 a presynaptic spike adds: `int16(w << weight_shift)`."""
@@ -230,4 +235,7 @@ XYLO = register(Target(
     energy=ENERGY,
     rules=(rule_sizes, rule_fan_out, rule_weights, rule_delays),
     reference_executor="xylosim 0.1.3 (xylosim.v2.XyloLayer)",
+    input_max=255,
+    input_format="uint8 counts (<= 255)",
+    input_cap=MAX_INPUT_SPIKES,
 ))
