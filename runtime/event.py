@@ -96,12 +96,14 @@ def run_float(node: FloatLIF, ext, rec, record, shape, source_is_input, plan) ->
     for name, syn, acc in _external_sums(ext, plan, shape + (node.size,), np.float64, syn_events):
         a_in += acc * 2.0 ** syn.weight_exp
     fo, rec_exp, rec_delay, rec_name = _single_recurrent(rec, plan)
-    spikes, v_tr, n_rec = kernels.float_loop(
-        a_in, node.beta, node.vth, node.bias, node.reset == "soft", fo.indptr, fo.post,
-        fo.weight.astype(np.float64), 2.0 ** rec_exp, rec_delay, "v" in record)
+    spikes, v_tr, i_tr, n_rec = kernels.float_loop(
+        a_in, node.beta, node.alpha, node.vth, node.bias, node.reset == "soft", node.max_spikes,
+        fo.indptr, fo.post, fo.weight.astype(np.float64), 2.0 ** rec_exp, rec_delay,
+        "v" in record, "i_syn" in record)
     if rec_name:
         syn_events[rec_name] = int(n_rec)
-    return PopulationRun(spikes, {"v": v_tr} if "v" in record else {}, 0, syn_events)
+    state = {k: tr for k, tr in (("v", v_tr), ("i_syn", i_tr)) if k in record}
+    return PopulationRun(spikes, state, 0, syn_events)
 
 
 def run_xylo(node: XyloIAF, ext, rec, record, shape, source_is_input, plan) -> PopulationRun:

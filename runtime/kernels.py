@@ -87,25 +87,29 @@ def loihi_loop(a_in, du, dv, bias, vth_scaled, rec_indptr, rec_post, rec_w, rec_
 
 
 @jit
-def float_loop(a_in, beta, vth, bias, soft_reset, rec_indptr, rec_post, rec_w, rec_scale, rec_delay, keep_v):
+def float_loop(a_in, beta, alpha, vth, bias, soft_reset, max_spikes, rec_indptr, rec_post, rec_w, rec_scale,
+               rec_delay, keep_v, keep_i):
     """Run a FloatLIF population over [B, T]; a_in is float64 delayed synaptic input."""
     B, T, n = a_in.shape
     spikes = np.zeros((B, T, n), np.int64)
     v_tr = np.zeros((B, T, n) if keep_v else (0, 0, 0), np.float32)
+    i_tr = np.zeros((B, T, n) if keep_i else (0, 0, 0), np.float32)
     n_events = 0
     for b in range(B):
-        v = np.zeros(n, np.float32)
+        v, i_syn = np.zeros(n, np.float32), np.zeros(n, np.float32)
         for t in range(T):
             a = a_in[b, t].copy()
             if rec_delay > 0 and t >= rec_delay:
                 acc = np.zeros(n, np.float64)
                 n_events += _recurrent_sum(acc, spikes[b, t - rec_delay], rec_indptr, rec_post, rec_w)
                 a += acc * rec_scale
-            s, _ = float_lif_step(v, a, beta, vth, bias, soft_reset)
+            s, _ = float_lif_step(v, i_syn, a, beta, alpha, vth, bias, soft_reset, max_spikes)
             spikes[b, t] = s
             if keep_v:
                 v_tr[b, t] = v
-    return spikes, v_tr, n_events
+            if keep_i:
+                i_tr[b, t] = i_syn
+    return spikes, v_tr, i_tr, n_events
 
 
 @jit

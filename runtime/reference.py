@@ -39,7 +39,8 @@ def _run_batch(graph, inputs, record, B, T):
 
 def _empty_run(node, B, T, record):
     dtype = np.float32 if isinstance(node, FloatLIF) else np.int64
-    shapes = {"u": (node.size,), "v": (node.size,), "i_syn": (node.size, getattr(node, "n_syn", 1))}
+    shapes = {"u": (node.size,), "v": (node.size,),
+              "i_syn": (node.size, node.n_syn) if isinstance(node, XyloIAF) else (node.size,)}
     state = {v: np.zeros((B, T) + shapes[v], dtype) for v in node.state_vars if v in record}
     return PopulationRun(np.zeros((B, T, node.size), np.int64), state, 0, {})
 
@@ -48,7 +49,7 @@ def _initial_state(node):
     if isinstance(node, XyloIAF):
         return {"v": np.zeros(node.size, np.int64), "i_syn": np.zeros((node.size, node.n_syn), np.int64)}
     if isinstance(node, FloatLIF):
-        return {"v": np.zeros(node.size, np.float32)}
+        return {"v": np.zeros(node.size, np.float32), "i_syn": np.zeros(node.size, np.float32)}
     return {"u": np.zeros(node.size, np.int64), "v": np.zeros(node.size, np.int64)}
 
 
@@ -81,7 +82,8 @@ def _step(graph, name, state, spikes, t, run):
             s_pre = _presynaptic(graph, src, spikes, t, syn.delay)
             a += (syn.weights.astype(np.float64) @ s_pre) * 2.0 ** syn.weight_exp
             _count(run, syn_name, int(np.count_nonzero(syn.weights, axis=0) @ s_pre))
-        s, n_o = ideal.float_lif_step(state["v"], a, node.beta, node.vth, node.bias, node.reset == "soft")
+        s, n_o = ideal.float_lif_step(state["v"], state["i_syn"], a, node.beta, node.alpha, node.vth, node.bias,
+                                      node.reset == "soft", node.max_spikes)
     state["s"] = s
     run.overflow_events += int(n_o)
 

@@ -1,7 +1,8 @@
 """`ideal`: float32, no quantisation; the yardstick for quantisation loss.
 
 Per step: a = sum_syn scale * (W @ s_pre[t - delay]) (float64 sum, float32 result);
-v <- beta * v + a + bias; s = v > vth; v <- v - vth * s (soft) or 0 (zero).
+i <- alpha * i + a; v <- beta * v + i + bias; n spikes (n = 1 when v > vth,
+more when v > k vth and max_spikes > 1); v <- v - vth * n (soft) or 0 (zero).
 """
 from __future__ import annotations
 
@@ -16,14 +17,28 @@ from snnc.targets.registry import register
 
 
 @kernel
-def float_lif_step(v, a_in, beta, vth, bias, soft_reset):
-    """One float32 LIF step in place; returns (spikes, 0)."""
-    v[:] = (beta * v + a_in.astype(np.float32) + bias).astype(np.float32)
-    spikes = v > vth
-    if soft_reset:
-        v[:] = np.where(spikes, v - vth, v).astype(np.float32)
-    else:
-        v[:] = np.where(spikes, np.float32(0.0), v)
+def spike_count(v, vth, max_spikes):
+    """#{k in 1..max_spikes : v > k vth}, computed as the training neuron does:
+    0 unless v > vth, else 1 + clip(ceil(v / vth) - 2, 0, max_spikes - 1) (float32)."""
+    if not v > vth:
+        return 0
+    if max_spikes == 1:
+        return 1
+    extra = np.ceil(np.float32(v / vth)) - 2
+    return 1 + int(min(max(extra, 0), max_spikes - 1))
+
+
+@kernel
+def float_lif_step(v, i_syn, a_in, beta, alpha, vth, bias, soft_reset, max_spikes):
+    """One float32 CUBA LIF step in place on v, i_syn; returns (spike counts, 0)."""
+    i_syn[:] = (alpha * i_syn + a_in.astype(np.float32)).astype(np.float32)
+    v[:] = (beta * v + i_syn + bias).astype(np.float32)
+    spikes = np.zeros(v.shape[0], np.int64)
+    for j in range(v.shape[0]):
+        n = spike_count(v[j], vth[j], max_spikes)
+        spikes[j] = n
+        if n > 0:
+            v[j] = np.float32(v[j] - np.float32(vth[j] * np.float32(n))) if soft_reset else np.float32(0.0)
     return spikes, 0
 
 

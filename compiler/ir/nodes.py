@@ -47,6 +47,17 @@ def _int_vector(name: str, value, size: int, lo: int, hi: int) -> np.ndarray:
     return _frozen(arr)
 
 
+def _integer(name: str, value, lo: int, hi: int) -> int:
+    """A Python int in [lo, hi]; bools and fractional numbers are refused."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        if not (isinstance(value, (float, np.floating)) and float(value).is_integer()):
+            raise GraphError(f"parameter '{name}' must be an integer, got {value!r}")
+    value = int(value)
+    if not lo <= value <= hi:
+        raise GraphError(f"parameter '{name}' must lie in [{lo}, {hi}], got {value}")
+    return value
+
+
 def _float_vector(name: str, value, size: int) -> np.ndarray:
     if _is_frozen(value, np.float32, (size,)):
         return value
@@ -225,35 +236,69 @@ class XyloIAF(Neuron):
 @register_node
 @dataclass(eq=False)
 class FloatLIF(Neuron):
-    """Float32 LIF of the `ideal` target (the yardstick for quantisation loss).
+    """Float32 current-based LIF of the `ideal` target (the yardstick for quantisation loss).
 
-    v <- beta * v + a_in + bias; s = v > vth; v <- v - vth * s (soft) or 0 (zero reset).
+    i <- alpha * i + a_in                 (alpha = 0: no synaptic state, i = a_in)
+    v <- beta * v + i + bias
+    n = #{k in 1..max_spikes : v > k * vth}   (max_spikes = 1: s = v > vth)
+    v <- v - vth * n (soft) or 0 where n > 0 (zero reset).
+    beta = 0, alpha = 0, zero reset is the memoryless binary threshold unit;
+    vth = NON_SPIKING makes a non-spiking readout (a leaky integrator).
     """
 
     beta: np.ndarray = 1.0
     vth: np.ndarray = 1.0
     bias: np.ndarray = 0.0
     reset: str = "soft"
-    state_vars = ("v",)
+    alpha: np.ndarray = 0.0      # synaptic current decay per step
+    max_spikes: int = 1          # spikes per step (Xylo: 31)
+    state_vars = ("v", "i_syn")
 
     def check(self):
         self.size = int(self.size)
         self.beta = _float_vector("beta", self.beta, self.size)
         self.vth = _float_vector("vth", self.vth, self.size)
         self.bias = _float_vector("bias", self.bias, self.size)
+        self.alpha = _float_vector("alpha", self.alpha, self.size)
         if self.reset not in ("soft", "zero"):
             raise GraphError(f"parameter 'reset' must be 'soft' or 'zero', got '{self.reset}'")
+        self.max_spikes = _integer("max_spikes", self.max_spikes, 1, 31)
+
+
+NON_SPIKING = float(np.finfo(np.float32).max)  # a FloatLIF threshold no membrane reaches
+
+
+READS = ("v", "spike_count")
 
 
 @register_node
 @dataclass(eq=False)
 class Output(Node):
-    """Marks a neuron population whose spikes (and states) are the graph's result."""
+    """Marks a neuron population whose spikes (and states) are the graph's result.
+
+    Host-side decoding of class scores (logits) from it, per sample:
+      read = "v":           logits = gain * v[step] + offset
+      read = "spike_count": logits = gain * (spikes summed over all steps) + offset
+    `step` counts from 0 (negative: from the end); `offset` [size] float32.
+    The compiler sets these so that the deployed logits match the trained ones
+    (the step absorbs the target's latency, gain and offset its scales).
+    """
 
     size: int
+    read: str = "spike_count"
+    step: int = -1
+    gain: float = 1.0
+    offset: np.ndarray = 0.0
 
     def check(self):
         self.size = int(self.size)
+        if self.read not in READS:
+            raise GraphError(f"Output parameter 'read' must be one of {READS}, got '{self.read}'")
+        self.step = _integer("step", self.step, -(2**31), 2**31 - 1)
+        self.gain = float(self.gain)
+        if not np.isfinite(self.gain) or self.gain <= 0:
+            raise GraphError(f"Output parameter 'gain' must be finite and > 0, got {self.gain}")
+        self.offset = _float_vector("offset", self.offset, self.size)
 
     in_size = property(lambda self: self.size)
     out_size = property(lambda self: self.size)
