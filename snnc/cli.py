@@ -11,6 +11,7 @@ from snnc.errors import SnncError
 COMMANDS = {
     "targets": ("snnc.targets.cli", "cmd_targets", "list targets, limits and energy constants"),
     "inspect": ("snnc.compiler.cli", "cmd_inspect", "show a .snnc file's nodes, sizes and bit widths"),
+    "compile": ("snnc.compiler.cli", "cmd_compile", "compile a trained checkpoint for loihi, xylo or ideal"),
     "simulate": ("snnc.runtime.cli", "cmd_simulate", "run a .snnc graph on spikes; report and plot"),
     "demo": ("snnc.runtime.demo", "cmd_demo", "simulate built-in networks on every target"),
     "train": ("snnc.train.cli", "cmd_train", "train an SBNN / binary / SG network from a TOML config"),

@@ -31,3 +31,7 @@ class ConfigError(SnncError):
 
 class BackendUnavailable(SnncError):
     """An optional external executor (Lava, xylosim) is not installed."""
+
+
+class CompileError(SnncError):
+    """A checkpoint or graph cannot be compiled for the asked target (names what and why)."""

@@ -1,0 +1,171 @@
+"""checkpoint.pt -> deployed integer graph for a target, with its compile report.
+
+    compile_checkpoint(ckpt, "loihi", mode="mean") -> Compiled(graph, report, ...)
+
+Flow: frontend (float graph on `ideal`, reproducing the PyTorch model) ->
+float passes (map the neuron to the target's dynamics, delays, layout) ->
+integer passes (quantise with calibration on training samples, design rules).
+The report measures each step's effect on the test split: the float graph,
+the float graph with the target's dynamics, the deployed integer graph.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.compiler.frontend import FloatNet, float_net
+from snnc.compiler.ir import Graph, Synapse
+from snnc.compiler.passes import FLOWS, CompileContext, run_flow
+from snnc.compiler.passes.base import copy_graph
+from snnc.errors import CompileError
+from snnc.runtime import deploy
+from snnc.runtime.datasets import load_split
+from snnc.runtime.metrics import scores, softmax
+
+DEFAULT_CALIBRATION = 256   # training samples for the state peaks
+
+
+@dataclass
+class Compiled:
+    graph: Graph                 # the integer graph for the target
+    mapped: Graph                # float graph with the target's dynamics (on `ideal`)
+    front: FloatNet              # the frontend's float graph
+    report: dict = field(default_factory=dict)
+
+
+def lower(front: FloatNet, target: str, calibrate: int = DEFAULT_CALIBRATION) -> Compiled:
+    """Run `target`'s flow on a float net; no evaluation."""
+    if target not in FLOWS:
+        raise CompileError(f"target '{target}' has no compile flow (choose from {', '.join(FLOWS)})")
+    if calibrate < 1:
+        raise CompileError(f"--calibrate must be >= 1 training samples, got {calibrate}")
+    float_passes, int_passes = FLOWS[target]
+    x_cal, _ = load_split(front.data, "train", limit=calibrate)
+    ctx = CompileContext(target, front.steps, calib_x=x_cal)
+    mapped = run_flow(copy_graph(front.graph), float_passes, ctx)
+    graph = run_flow(copy_graph(mapped), int_passes, ctx)
+    graph.metadata.update(front.graph.metadata, steps=front.steps, data=_json_data(front.data),
+                          pad_steps=mapped.metadata.get("pad_steps", 0), target=target,
+                          compile={"target": target, "mode": front.mode, "k": front.k, "calibrate": calibrate})
+    report = {"target": target, "mode": front.mode, "k": front.k, "calibrate": calibrate,
+              "checkpoint_sha256": front.info.get("sha256"), "steps": front.steps,
+              "latency_steps": mapped.metadata.get("pad_steps", 0), "notes": ctx.notes,
+              "layers": layer_rows(graph, ctx), "usage": usage(graph)}
+    return Compiled(graph, mapped, front, report)
+
+
+def compile_checkpoint(checkpoint, target: str, mode: str = "mean", k: int = 8,
+                       calibrate: int = DEFAULT_CALIBRATION, seed: int = 0, evaluate: bool = True) -> Compiled:
+    """Compile, then (evaluate=True) measure accuracies on the test split into the report."""
+    front = float_net(checkpoint, mode=mode, k=k, seed=seed)
+    compiled = lower(front, target, calibrate)
+    compiled.report["checkpoint"] = str(checkpoint)
+    compiled.graph.metadata["checkpoint"] = str(checkpoint)
+    if evaluate:
+        compiled.report["accuracy"] = evaluate_all(compiled, checkpoint, seed)
+        if mode == "samples":
+            compiled.report["k_curve"] = k_curve(checkpoint, target, k, calibrate, seed)
+    return compiled
+
+
+def evaluate_all(c: Compiled, checkpoint, seed: int) -> dict:
+    """Test-split scores: PyTorch model, float graph, float with target dynamics, deployed."""
+    x, y = load_split(c.front.data, "test")
+    torch_probs = torch_probabilities(checkpoint, c.front.mode, c.front.k, seed)
+    out = {"split": "test", "samples": int(len(y)), "float_torch": scores(torch_probs, y)}
+    for key, graph in (("float_graph", c.front.graph), ("target_dynamics", c.mapped), ("deployed", c.graph)):
+        logits, _ = deploy.run(graph, x)
+        out[key] = scores(softmax(logits), y)
+    return out
+
+
+def torch_probabilities(checkpoint, mode: str, k: int, seed: int) -> np.ndarray:
+    """Softmax of the PyTorch model on the test split: posterior mean, or the mean of
+    the K draws' softmax (the trainer's sampled ensemble)."""
+    import torch
+
+    from snnc.train.bayes import sampled_states
+    from snnc.train.trainer import load_model, predict
+    from snnc.train import data as data_mod
+
+    model, cfg = load_model(checkpoint)
+    d = cfg.data
+    test = data_mod.load(d.name, "test", **_loader_kwargs(d))
+    if mode == "mean":
+        return predict(model, test, 256, torch.device("cpu"))[0].numpy()
+    total = 0.0
+    for state in sampled_states(model, k, seed):
+        model.load_state_dict(state)
+        total = total + predict(model, test, 256, torch.device("cpu"))[0].numpy()
+    return total / k
+
+
+def k_curve(checkpoint, target: str, k: int, calibrate: int, seed: int) -> list[dict]:
+    """Deployed and float-graph accuracy (and NLL, ECE) of ensembles of 1, 2, 4, ... K draws."""
+    rows = []
+    for kk in sorted({1 << i for i in range(int(math.log2(k)) + 1)} | {k}):
+        c = lower(float_net(checkpoint, mode="samples", k=kk, seed=seed), target, calibrate)
+        x, y = load_split(c.front.data, "test")
+        row = {"k": kk}
+        for key, graph in (("float_graph", c.front.graph), ("deployed", c.graph)):
+            logits, _ = deploy.run(graph, x)
+            row[key] = scores(softmax(logits), y)
+        rows.append(row)
+    return rows
+
+
+def _loader_kwargs(d) -> dict:
+    keys = ("root", "steps", "encoding", "limit", "classes", "max_count")
+    return {k: getattr(d, k) for k in keys if getattr(d, k, None) is not None and k != "limit"}
+
+
+def _json_data(data: dict) -> dict:
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def layer_rows(graph: Graph, ctx: CompileContext) -> list[dict]:
+    """One row per synapse and population: sizes, bit widths, exponents, errors, memory."""
+    from snnc.compiler.cli import node_row
+
+    rows = []
+    for name, node in graph.nodes.items():
+        base = node_row(graph, name, node)
+        if base["type"] in ("Input", "Output"):
+            continue
+        rows.append({**base, **{k: _plain(v) for k, v in ctx.layers.get(name, {}).items()}})
+    return rows
+
+
+def usage(graph: Graph) -> dict:
+    """Resources used against the target's limits."""
+    from snnc.targets import get as get_target
+
+    limits = get_target(graph.target).limits
+    neurons = {n: node.size for n, node in graph.neurons.items()}
+    if graph.target == "loihi":
+        cores = sum(math.ceil(s / limits["neurons_per_core"]) for s in neurons.values())
+        return {"cores": cores, "cores_limit": limits["cores"], "neurons": sum(neurons.values())}
+    if graph.target == "xylo":
+        (inp,) = graph.inputs
+        return {"inputs": graph.nodes[inp].size, "inputs_limit": limits["inputs"],
+                "hidden": neurons.get("hidden", 0), "hidden_limit": limits["hidden"],
+                "outputs": neurons.get("readout", 0), "outputs_limit": limits["outputs"]}
+    return {"neurons": sum(neurons.values()),
+            "synapses": int(sum(np.count_nonzero(s.weights) for s in graph.of_type(Synapse).values()))}
+
+
+def _plain(v):
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    return v
+
+
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,163 @@
+"""checkpoint.pt -> float front-level graph on `ideal` that reproduces the PyTorch model.
+
+The graph uses the IR's float nodes (NIR-aligned): `Synapse` (affine, float32
+weights), `FloatLIF` (one-state or current-based LIF, soft or zero reset; with
+beta = alpha = 0 and zero reset it is the memoryless binary threshold unit; with
+threshold NON_SPIKING it is the non-spiking readout integrator) and `Output`
+(host-side decoding: logits = gain * v[step] + offset, the readout bias being the
+offset). Feed-forward synapses have delay 0 (the trained net has no synaptic
+delay); recurrent ones delay 1 (mu_t += R s_{t-1}).
+
+mode="mean": posterior-mean weights, noise off: the deterministic forward of the
+trained model (`model.fire.deterministic = True`).
+mode="samples", k=K: K posterior weight draws (`bayes.sampled_states`, the draws
+`summary.json`'s sampled accuracy uses) side by side as K sub-networks that share
+the input: hidden populations are stacked (first layer) or block-diagonal (later
+and recurrent layers), and the K readouts are summed into one with weights / K,
+so the logits are the mean of the K sub-networks' logits.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.compiler.ir import FloatLIF, Graph, Input, Output, Synapse, check_graph
+from snnc.compiler.ir.nodes import NON_SPIKING
+from snnc.errors import CompileError
+
+MODES = ("mean", "samples")
+
+
+@dataclass
+class FloatNet:
+    """The float graph of a checkpoint and what a deployment needs to know about it."""
+
+    graph: Graph
+    steps: int                      # T of the trained net
+    n_classes: int
+    data: dict                      # the checkpoint's [data] config (name, encoding, classes, ...)
+    mode: str
+    k: int
+    layers: list[str] = field(default_factory=list)   # neuron populations, input to readout
+    info: dict = field(default_factory=dict)           # checkpoint provenance
+
+
+def float_net(checkpoint, mode: str = "mean", k: int = 8, seed: int = 0) -> FloatNet:
+    """Read `checkpoint` (a path) and build its float graph (see module docstring)."""
+    from snnc.train.trainer import checkpoint_info, load_model
+
+    if mode not in MODES:
+        raise CompileError(f"mode '{mode}' unknown (choose from {', '.join(MODES)})")
+    if mode == "samples" and not 1 <= int(k) <= 64:
+        raise CompileError(f"--k must lie in [1, 64] posterior samples, got {k}")
+    model, cfg = load_model(checkpoint)
+    info = checkpoint_info(checkpoint)
+    _check_compilable(cfg, checkpoint)
+    states = _states(model, mode, int(k), seed)
+    steps = int(info["in_shape"][0])
+    graph, layers = _mlp_graph(cfg.model, states, int(np.prod(info["in_shape"][1:])), steps)
+    graph.metadata.update({"source": "checkpoint", "checkpoint_sha256": info["sha256"], "mode": mode,
+                           "k": len(states) if mode == "samples" else 1, "seed": seed, "steps": steps})
+    check_graph(graph)
+    return FloatNet(graph, steps, int(info["n_classes"]), dict(cfg.data.__dict__), mode,
+                    len(states), layers, info)
+
+
+def _check_compilable(cfg, path) -> None:
+    if cfg.method.name != "sbnn":
+        raise CompileError(f"{path}: method '{cfg.method.name}' checkpoints are not compiled "
+                           "(only SBNN posteriors: method.name = 'sbnn')")
+    if cfg.model.name not in ("mlp", "srnn"):
+        raise CompileError(f"{path}: model '{cfg.model.name}' cannot be compiled yet "
+                           "(conv2d, pool and residual add lowering are missing; mlp and srnn can)")
+    if cfg.data.encoding == "direct":
+        raise CompileError(f"{path}: layer 'fcs.0' takes analog input (data.encoding = 'direct'); "
+                           "a spiking target needs spike-coded input: train with encoding 'rate' or 'latency'")
+    if getattr(cfg.model, "syn_beta", 0.0) > 0 and getattr(cfg.model, "bias", True):
+        raise CompileError(f"{path}: hidden biases with a synaptic state (model.syn_beta > 0) have no "
+                           "IR form (the bias would pass the synaptic filter); train with model.bias = false")
+
+
+def _states(model, mode, k, seed) -> list[dict]:
+    from snnc.train.bayes import posterior_mean_state, sampled_states
+
+    states = [posterior_mean_state(model)] if mode == "mean" else sampled_states(model, k, seed)
+    return [{n: t.detach().cpu().numpy().astype(np.float32) for n, t in s.items()} for s in states]
+
+
+def neuron_params(m) -> dict:
+    """FloatLIF parameters of the trained hidden neuron of model config `m`."""
+    if m.neuron == "binary":  # memoryless threshold unit
+        return dict(beta=0.0, alpha=0.0, vth=m.theta, reset="zero", max_spikes=1)
+    beta = m.beta if getattr(m, "beta", None) is not None else float(np.exp(-1.0 / m.tau_mem))
+    return dict(beta=beta, alpha=getattr(m, "syn_beta", 0.0), vth=m.theta, reset=m.reset,
+                max_spikes=getattr(m, "max_spikes", 1))
+
+
+def readout_params(m, steps: int) -> tuple[dict, float, float]:
+    """(FloatLIF params, input weight scale, decoding gain) of the trained readout.
+
+    The float readout integrates the per-step FC output; the model's logits are
+    sum_t w_t FC(s_t) with `readout_weights` w_t; the readout's last-step v is
+    sum_t h_t FC(s_t) with h its impulse response, so gain = w_{T-1} / h_{T-1}.
+    """
+    from snnc.train.models import readout_weights
+
+    kind = m.readout
+    if kind == "mean":
+        params, scale = dict(beta=1.0, alpha=0.0), 1.0
+    elif kind == "leaky":
+        params, scale = dict(beta=float(np.exp(-1.0 / m.readout_tau)), alpha=0.0), 1.0
+    elif kind == "cuba":  # i = a (i + x), y = y + i: weights a W into a current with decay a
+        a = m.readout_alpha
+        params, scale = dict(beta=1.0, alpha=a), a
+    else:
+        raise CompileError(f"readout '{kind}' has no float IR form")
+    w = readout_weights(steps, kind, tau=m.readout_tau, alpha=getattr(m, "readout_alpha", 0.5))
+    gain = float(w[-1]) / scale
+    return {**params, "vth": NON_SPIKING, "reset": "zero", "max_spikes": 1}, scale, gain
+
+
+def _block_diag(blocks: list[np.ndarray]) -> np.ndarray:
+    rows, cols = sum(b.shape[0] for b in blocks), sum(b.shape[1] for b in blocks)
+    out = np.zeros((rows, cols), np.float32)
+    r = c = 0
+    for b in blocks:
+        out[r:r + b.shape[0], c:c + b.shape[1]] = b
+        r, c = r + b.shape[0], c + b.shape[1]
+    return out
+
+
+def _mlp_graph(m, states: list[dict], in_features: int, steps: int) -> tuple[Graph, list[str]]:
+    """Input -> [fc_i -> lif_i (-> rec_i)]* -> fc_out -> readout -> output."""
+    graph, layers = Graph(target="ideal"), []
+    prev = graph.add("input", Input(in_features))
+    p = neuron_params(m)
+    n_hidden = len(list(m.hidden))
+    for i in range(n_hidden):
+        ws = [s[f"fcs.{i}.weight"] for s in states]
+        w = np.concatenate(ws) if i == 0 else _block_diag(ws)
+        bias = np.concatenate([s.get(f"fcs.{i}.bias", np.zeros(len(s[f"fcs.{i}.weight"]), np.float32))
+                               for s in states])
+        alpha = p["alpha"]
+        syn = graph.add(f"fc{i}", Synapse(_scaled(w, alpha), delay=0), [prev])
+        prev = graph.add(f"lif{i}", FloatLIF(w.shape[0], bias=bias, **p), [syn])
+        layers.append(prev)
+        rec_key = f"neurons.{i}.rec.weight"
+        if rec_key in states[0]:
+            rec = _block_diag([s[rec_key] for s in states])
+            graph.add(f"rec{i}", Synapse(_scaled(rec, alpha), delay=1), [prev])
+            graph.connect(f"rec{i}", prev)
+    rp, scale, gain = readout_params(m, steps)
+    w_out = np.concatenate([s["readout.fc.weight"] for s in states], axis=1) / len(states)
+    b_out = np.mean([s["readout.fc.bias"] for s in states], axis=0)
+    graph.add("fc_out", Synapse(_scaled(w_out, scale), delay=0), [prev])
+    layers.append(graph.add("readout", FloatLIF(w_out.shape[0], **rp), ["fc_out"]))
+    graph.add("output", Output(w_out.shape[0], read="v", step=steps - 1, gain=gain, offset=b_out), ["readout"])
+    return graph, layers
+
+
+def _scaled(w: np.ndarray, alpha: float) -> np.ndarray:
+    """Weights into a current-based neuron: i = alpha (i + W x) is alpha i + (alpha W) x."""
+    return (w * np.float32(alpha)).astype(np.float32) if alpha > 0 else w.astype(np.float32)

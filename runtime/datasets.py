@@ -1,0 +1,34 @@
+"""Evaluation data of a compiled graph: the checkpoint's own data set, encoding,
+class subset and split, as integer spike counts [B, T, C] for the simulator."""
+from __future__ import annotations
+
+import numpy as np
+
+from snnc.errors import InputError
+
+DATA_KEYS = ("name", "steps", "encoding", "root", "classes", "max_count")
+
+
+def load_split(data: dict, split: str = "test", limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(spike counts int64 [B, T, C], labels int64 [B]) of `split`."""
+    from snnc.train import data as data_mod
+
+    kwargs = {k: data[k] for k in DATA_KEYS if k in data and k != "name" and data[k] is not None}
+    dataset = data_mod.load(data["name"], split, limit=limit, **kwargs)
+    x = np.stack([np.asarray(dataset[i][0]) for i in range(len(dataset))])
+    y = np.asarray([int(dataset[i][1]) for i in range(len(dataset))], np.int64)
+    x = x.reshape(x.shape[0], x.shape[1], -1)
+    if not np.all(x == np.round(x)) or x.min(initial=0) < 0:
+        raise InputError(f"data set '{data['name']}' ({data.get('encoding')}) is not spike counts: "
+                         "a compiled graph needs spike-coded input")
+    return x.astype(np.int64), y
+
+
+def data_from_graph(graph, name: str | None = None, split: str = "test") -> dict:
+    """The data config a graph was compiled with, or `name` with its defaults."""
+    data = dict(graph.metadata.get("data", {}))
+    if name is not None and name != data.get("name"):
+        data = {"name": name, "steps": graph.metadata.get("steps")}
+    if not data.get("name"):
+        raise InputError("this graph carries no data set (not compiled from a checkpoint): pass --data NAME")
+    return data
