@@ -47,6 +47,9 @@ class Events:
 
 def events(spikes: np.ndarray) -> Events:
     """Event list of a [B, T, n] count array (work afterwards grows with spikes)."""
+    if spikes.shape[2] == 0:  # a population fed by nothing outside itself
+        empty = np.zeros(0, np.int64)
+        return Events(np.zeros(spikes.shape[0] * spikes.shape[1] + 1, np.int64), empty, empty)
     flat = np.ascontiguousarray(spikes, dtype=np.int64).reshape(-1, spikes.shape[2])
     return Events(*_scan_events(flat))
 

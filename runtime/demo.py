@@ -1,119 +1,112 @@
-"""`snnc demo`: the main job on the embedded default, scikit-learn's digits.
+"""`snnc demo`: the whole job on the embedded default, scikit-learn's digits.
 
-1. trains the spiking Bayesian MLP of configs/digits_sbnn.toml (IW-ST, CPU);
-2. simulates built-in integer networks on every hardware target, driven by
-   the digits, reports spikes and energy, and checks them bit for bit against
-   the dense reference, Lava and xylosim.
-
-Compiling the trained checkpoint into those integer graphs is the compiler's
-job (frontend and passes); until it lands the simulated networks are
-fixed-seed random integer networks.
+1. train `configs/digits_loihi.toml` (rate-coded digits, a decay and reset Loihi
+   runs), compile its posterior mean and K = 8 posterior samples for `loihi`,
+   verify both against the event simulator, the dense reference and Lava;
+2. train `configs/digits_seq_xylo.toml` (row-sequential digits 0-7, <= 16 input
+   channels, Xylo's bit-shift decays), compile for `xylo`, verify against
+   xylosim on the whole test split;
+3. print one summary table (float and deployed accuracy, agreement, energy per
+   inference, latency) and write JSON reports and PNG plots under --out.
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from snnc.errors import BackendUnavailable
-from snnc.runtime.cli import print_summary
-from snnc.runtime.report import plot_report, write_report
-from snnc.runtime.simulate import simulate
-from snnc.targets import loihi, xylo
+from snnc.io import write_json
 
-
-def digits_spikes(n_samples: int, steps: int, channels: str = "pixels", seed: int = 0) -> np.ndarray:
-    """Rate-coded digits [B, T, 64] (binary) or row-sequential [B, 8, 8] counts."""
-    from sklearn.datasets import load_digits
-    images = load_digits().images[:n_samples]
-    if channels == "rows":
-        return images.astype(np.int64)  # row = step, column = channel, intensity 0..16 = count
-    rng = np.random.default_rng(seed)
-    p = images.reshape(n_samples, 1, 64) / 16.0
-    return (rng.random((n_samples, steps, 64)) < p).astype(np.int64)
-
-
-def demo_loihi_layers(seed: int = 0) -> list[dict]:
-    """64 -> 48 -> 10 LIF chain with Lava's parameter names."""
-    rng = np.random.default_rng(seed)
-    common = dict(du=1024, dv=256, bias_mant=0, bias_exp=0)
-    return [dict(weights=rng.integers(-60, 100, (48, 64)), weight_exp=0, vth=10000, **common),
-            dict(weights=rng.integers(-80, 120, (10, 48)), weight_exp=1, vth=4000, **common)]
-
-
-def demo_xylo_params(seed: int = 0, n_hid: int = 32, n_out: int = 4) -> dict:
-    """8-input recurrent Xylo population with two synaptic states."""
-    rng = np.random.default_rng(seed)
-    sparse = lambda *s: rng.integers(-40, 60, s) * (rng.random(s) < 0.3)  # noqa: E731
-    return dict(w_in=sparse(8, n_hid, 2), w_rec=sparse(n_hid, n_hid, 2), w_out=sparse(n_hid, n_out),
-                threshold=8000, threshold_out=4000, bias=0, bias_out=0, weight_shift_in=3,
-                weight_shift_rec=3, weight_shift_out=3, dash_mem=2, dash_mem_out=2,
-                dash_syn=np.tile([1, 3], (n_hid, 1)), dash_syn_out=1)
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+JOBS = (  # (name, config, target, mode, k, external backend, samples it runs)
+    ("loihi-mean", "digits_loihi.toml", "loihi", "mean", 1, "lava", 100),
+    ("loihi-k8", "digits_loihi.toml", "loihi", "samples", 8, "lava", 100),
+    ("xylo-mean", "digits_seq_xylo.toml", "xylo", "mean", 1, "xylosim", 10_000),
+)
 
 
 def cmd_demo(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="snnc demo", description=__doc__)
-    parser.add_argument("--out", default="build/demo", help="folder for JSON reports and PNG plots")
-    parser.add_argument("--samples", type=int, default=16)
-    parser.add_argument("--no-train", action="store_true", help="skip the training step")
+    parser = argparse.ArgumentParser(prog="snnc demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="build/demo", help="folder for checkpoints, graphs, reports, plots")
+    parser.add_argument("--epochs", type=int, help="override the configs' epochs (a quick look)")
+    parser.add_argument("--samples", type=int, help="cap the samples run on Lava / xylosim")
+    parser.add_argument("--no-external", action="store_true", help="skip Lava and xylosim")
     args = parser.parse_args(argv)
     out = Path(args.out)
-    if not args.no_train:
-        _train_digits(out / "train")
-    layers = demo_loihi_layers()
-    loihi_graph, loihi_x = loihi.graph_from_lava_layers(layers, 64), digits_spikes(args.samples, 32)
-    xylo_p = demo_xylo_params()
-    xylo_graph, xylo_x = xylo.graph_from_xylo(**xylo_p), digits_spikes(args.samples, 8, "rows")
-    for name, graph, x in (("loihi", loihi_graph, loihi_x), ("xylo", xylo_graph, xylo_x)):
-        print(f"\n=== {name}: {graph.summary()} on {x.shape[0]} digits ===")
-        result = simulate(graph, x, record=("v",))
-        print_summary(result)
-        _check_reference(graph, x, result)
-        write_report(result, out / f"{name}.json")
-        plot_report(result, out / f"{name}.png")
-        print(f"report {out / f'{name}.json'}, plot {out / f'{name}.png'}")
-    _check_external("Lava", lambda: _lava_agrees(loihi_graph, layers, loihi_x[:2]))
-    _check_external("xylosim", lambda: _xylosim_agrees(xylo_graph, xylo_p, xylo_x[:4]))
-    return 0
+    rows, ckpts = [], {}
+    for name, config, target, mode, k, backend, samples in JOBS:
+        if config not in ckpts:
+            ckpts[config] = _train(CONFIGS / config, out / config.removesuffix(".toml"), args.epochs)
+        backends = ["sim", "reference"] + ([] if args.no_external else [backend])
+        n = min(samples, args.samples) if args.samples else samples
+        rows.append(_compile_and_verify(name, ckpts[config], target, mode, k, backends, n, out))
+    _print_table(rows)
+    write_json(out / "summary.json", rows)
+    print(f"\nsummary: {out / 'summary.json'}; reports and plots in {out}/")
+    return 0 if all(r["agreement_ok"] for r in rows) else 1
 
 
-def _train_digits(out: Path) -> None:
-    config = Path(__file__).resolve().parent.parent / "configs" / "digits_sbnn.toml"
-    if not config.is_file():
-        print(f"training step skipped: {config} not found (run from a source checkout)")
-        return
-    print(f"=== train: spiking Bayesian MLP on digits ({config.name}) -> {out} ===")
-    from snnc.train.cli import cmd_train
-    cmd_train(["--config", str(config), "--out", str(out)])
+def _train(config: Path, run_dir: Path, epochs: int | None) -> Path:
+    from snnc.train import config as config_mod
+    from snnc.train.trainer import run
+
+    cfg = config_mod.load(config)
+    if epochs:
+        cfg.train.epochs = epochs
+    print(f"\n=== train {config.name} -> {run_dir} ===")
+    summary = run(cfg, run_dir)
+    print(f"posterior-mean test accuracy {summary['test_accuracy']:.4f} in {summary['seconds']:.0f} s")
+    return run_dir / "checkpoint.pt"
 
 
-def _check_reference(graph, x, result) -> None:
-    ref = simulate(graph, x, record=("v",), engine="reference")
-    same = all(np.array_equal(result.spikes[n], ref.spikes[n]) and
-               np.array_equal(result.state[n]["v"], ref.state[n]["v"]) for n in graph.neurons)
-    print(f"event-driven == dense reference (spikes and v, every step): {'yes' if same else 'NO'}")
+def _compile_and_verify(name, ckpt, target, mode, k, backends, samples, out: Path) -> dict:
+    from snnc.compiler.cli import print_compile_report
+    from snnc.compiler.compile import compile_checkpoint
+    from snnc.compiler.ir import save
+    from snnc.runtime import deploy
+    from snnc.runtime.datasets import load_split
+    from snnc.runtime.per_inference import energy
+    from snnc.runtime.report import plot_report
+    from snnc.runtime.verify import print_verify, verify
 
-
-def _check_external(name, check) -> None:
+    print(f"\n=== compile {name}: {ckpt} -> {target}, mode {mode}" + (f", K = {k}" if mode == "samples" else ""))
+    compiled = compile_checkpoint(ckpt, target, mode, k)
+    save(compiled.graph, out / f"{name}.snnc")
+    write_json(out / f"{name}.report.json", compiled.report)
+    print_compile_report(compiled.report)
+    print(f"--- verify {name}: {', '.join(backends)}")
     try:
-        print(f"snnc == {name} (spikes and v, every step): {'yes' if check() else 'NO'}")
+        report = verify(compiled.graph, compiled.graph.metadata["data"], ckpt, backends, samples)
     except BackendUnavailable as exc:
-        print(f"{name} check skipped: {exc}")
+        print(f"external check skipped: {exc}")
+        report = verify(compiled.graph, compiled.graph.metadata["data"], ckpt, backends[:2], samples)
+    write_json(out / f"{name}.verify.json", report)
+    print_verify(report)
+    x, _ = load_split(compiled.graph.metadata["data"], "test", limit=8)
+    _, result = deploy.run(compiled.graph, x)
+    plot_report(result, out / f"{name}.png", per_inference=energy(compiled.graph, result.spikes), title=name)
+    return _row(name, compiled.report, report)
 
 
-def _lava_agrees(graph, layers, x) -> bool:
-    from snnc.runtime.lava_exec import run_lava_chains
-    outs = run_lava_chains([(layers, sample) for sample in x])
-    ours = simulate(graph, x, record=("v",))
-    return all(np.array_equal(ours.spikes[n][b], out[n]["spikes"]) and
-               np.array_equal(ours.state[n]["v"][b], out[n]["v"])
-               for b, out in enumerate(outs) for n in graph.neurons)
+def _row(name, compiled: dict, v: dict) -> dict:
+    acc = compiled["accuracy"]
+    return {"job": name, "target": compiled["target"], "float": v["float_accuracy"],
+            "float_sampled": v["float_accuracy_sampled"], "target_dynamics": acc["target_dynamics"]["accuracy"],
+            "deployed": v["deployed"]["sim"], "agreement": v["agreement"],
+            "agreement_samples": v.get("agreement_samples", {}),
+            "agreement_ok": all(a == 1.0 for a in v["agreement"].values()),
+            "energy_per_inference_j": v["energy_per_inference_j"]["mean"],
+            "synaptic_events_per_inference": v["synaptic_events_per_inference"],
+            "latency_steps": v["latency_steps"], "steps": v["steps"],
+            "deployed_ece": acc["deployed"]["ece"], "deployed_nll": acc["deployed"]["nll"]}
 
 
-def _xylosim_agrees(graph, params, x) -> bool:
-    from snnc.runtime.xylosim_exec import run_xylosim
-    ref = run_xylosim(params, x)
-    ours = simulate(graph, x, record=("v",))
-    return all(np.array_equal(ours.spikes[n], ref[n]["spikes"]) and
-               np.array_equal(ours.state[n]["v"], ref[n]["v"]) for n in ("hidden", "readout"))
+def _print_table(rows) -> None:
+    print("\n=== summary (test split) ===")
+    print(f"{'job':<11}{'float':>7}{'deployed':>10}{'agreement (samples)':>40}{'energy/inf':>12}"
+          f"{'syn ev/inf':>11}{'latency':>9}")
+    for r in rows:
+        agree = ", ".join(f"{b} {a:.3f} ({r['agreement_samples'][b]})" for b, a in r["agreement"].items())
+        print(f"{r['job']:<11}{r['float']:>7.4f}{r['deployed']:>10.4f}{agree:>40}"
+              f"{r['energy_per_inference_j']:>10.3g} J{r['synaptic_events_per_inference']:>11.0f}"
+              f"{r['latency_steps']:>6} st")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snnc.compiler.ir import Graph, Synapse, check_graph
+from snnc.errors import DesignRuleError
 from snnc.runtime.csr import FanOut, fan_out
 from snnc.targets import get as get_target
 
@@ -22,16 +23,29 @@ class Plan:
     signature: tuple
     fan_outs: dict[str, FanOut] = field(default_factory=dict)
     dense_rows: dict[str, np.ndarray | None] = field(default_factory=dict)  # (n_pre, n_post) or None
+    violations: list = field(default_factory=list)  # broken capacity rules (DesignRuleError)
 
 
-def prepare(graph: Graph) -> Plan:
-    """Validated plan of `graph`, from cache when nothing changed."""
+def prepare(graph: Graph, check: str = "error") -> Plan:
+    """Validated plan of `graph`, from cache when nothing changed.
+
+    check="error" raises the first broken capacity rule; "warn" keeps them
+    in `plan.violations`. Other design rules always raise.
+    """
+    plan = _cached_or_new(graph)
+    if check == "error" and plan.violations:
+        first = plan.violations[0]  # a fresh exception: the cached one would pile up tracebacks
+        raise DesignRuleError(first.rule, first.node, first.detail)
+    return plan
+
+
+def _cached_or_new(graph: Graph) -> Plan:
     cached = graph.__dict__.get("_plan")
     if cached is not None and cached.signature == signature(graph):
         return cached
     check_graph(graph)
-    get_target(graph.target).check(graph)
-    plan = Plan(signature(graph))
+    # Capacity violations are kept, not raised, so one cached plan serves both modes.
+    plan = Plan(signature(graph), violations=get_target(graph.target).check(graph, capacity="warn"))
     for name, syn in graph.of_type(Synapse).items():
         plan.fan_outs[name] = fan_out(syn.weights)
         dense = np.count_nonzero(syn.weights) >= DENSE_ROWS_MIN_DENSITY * syn.weights.size

@@ -1,6 +1,7 @@
 """Public entry point: `snnc.runtime.simulate(graph, spikes, record=())`."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,10 +13,15 @@ from snnc.runtime.energy import energy_report
 from snnc.runtime.event import PopulationRun
 from snnc.runtime.plan import prepare
 from snnc.targets import get as get_target
+from snnc.targets.base import CHECK_MODES
 
 ENGINES = {"event": event.run, "reference": reference.run}
 STATE_ALIASES = {"i_syn": "u", "u": "i_syn"}  # Loihi's u is its synaptic current
 COUNTERS = ("spikes", "synaptic_events", "neuron_updates", "overflow_events")
+
+
+class DesignRuleWarning(UserWarning):
+    """A capacity design rule is broken but the simulation runs (check="warn")."""
 
 
 @dataclass
@@ -30,6 +36,7 @@ class SimResult:
     stats: dict[str, dict[str, int]]          # node -> counters
     totals: dict[str, int] = field(default_factory=dict)
     energy: dict = field(default_factory=dict)  # total_j, terms, per_node, sources
+    violations: list[dict] = field(default_factory=list)  # capacity rules broken (check="warn"): rule, node, detail
 
     def rates(self) -> dict[str, float]:
         """Mean spikes per neuron per step, per population."""
@@ -38,24 +45,34 @@ class SimResult:
     def summary(self) -> dict:
         """JSON-ready report without the big arrays."""
         return {"target": self.target, "steps": self.steps, "batch": self.batch,
-                "rates": self.rates(), "stats": self.stats, "totals": self.totals, "energy": self.energy}
+                "rates": self.rates(), "stats": self.stats, "totals": self.totals, "energy": self.energy,
+                "violations": self.violations}
 
 
 def simulate(graph: Graph, spikes, record=(), engine: str = "event", progress: bool = False,
-             chunk: int = 256) -> SimResult:
+             chunk: int = 256, check: str = "error") -> SimResult:
     """Run `graph` on input spike counts `[T, N]` or `[B, T, N]`.
 
     record: state variables to keep per step ("v", "u"/"i_syn").
     engine: "event" (event-driven, default) or "reference" (dense stepper).
     progress: show a progress bar over batch chunks of `chunk` samples.
+    check: "error" refuses a graph that breaks a design rule; "warn" runs one that
+    breaks only capacity rules (sizes, fan-out, cores), warns and lists them in
+    `violations`. Other rules (weight format, delays, ports, neuron kind) always raise.
     """
     if engine not in ENGINES:
         raise InputError(f"engine '{engine}' unknown (choose from {', '.join(ENGINES)})")
-    plan = prepare(graph)
+    if check not in CHECK_MODES:
+        raise InputError(f"check '{check}' unknown (choose from {', '.join(CHECK_MODES)})")
+    plan = prepare(graph, check)
+    for v in plan.violations:
+        warnings.warn(str(v), DesignRuleWarning, stacklevel=2)
     x, batched = _as_batch(spikes)
     inputs, input_overflow = _split_inputs(graph, x)
     runs = _run_chunks(ENGINES[engine], graph, plan, inputs, _record_set(record), progress, chunk)
-    return _result(graph, runs, batched, x.shape[1], input_overflow, record)
+    result = _result(graph, runs, batched, x.shape[1], input_overflow, record)
+    result.violations = [{"rule": v.rule, "node": v.node, "detail": v.detail} for v in plan.violations]
+    return result
 
 
 def _run_chunks(engine, graph, plan, inputs, record, progress, chunk):

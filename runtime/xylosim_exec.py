@@ -209,3 +209,16 @@ def run_xylosim(params: dict, spikes: np.ndarray) -> dict:
     if spikes.ndim == 2:
         return evolve(net, spikes)
     return stack([evolve(net, sample) for sample in spikes])
+
+
+def run_xylosim_graph(graph, spikes) -> dict:
+    """Run a `.snnc` Xylo graph (graph_from_xylo's shape, any node names) in xylosim.
+
+    Returns `{hidden name: {"spikes", "v", "i_syn"}, readout name: {...}}` as
+    int64 [B, T, ...] for spikes [B, T, n_in] ([T, ...] for [T, n_in]), the
+    layout of `run_xylosim`. Design rules are not checked: xylosim runs any size.
+    """
+    from snnc.targets.xylo import params_from_graph, xylo_populations
+    _, hidden, readout = xylo_populations(graph)
+    out = run_xylosim(params_from_graph(graph), spikes)
+    return {hidden: out["hidden"], readout: out["readout"]}

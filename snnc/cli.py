@@ -13,6 +13,7 @@ COMMANDS = {
     "inspect": ("snnc.compiler.cli", "cmd_inspect", "show a .snnc file's nodes, sizes and bit widths"),
     "compile": ("snnc.compiler.cli", "cmd_compile", "compile a trained checkpoint for loihi, xylo or ideal"),
     "simulate": ("snnc.runtime.cli", "cmd_simulate", "run a .snnc graph on spikes; report and plot"),
+    "verify": ("snnc.runtime.verify", "cmd_verify", "accuracy and spike agreement of a compiled graph on every executor"),
     "demo": ("snnc.runtime.demo", "cmd_demo", "simulate built-in networks on every target"),
     "train": ("snnc.train.cli", "cmd_train", "train an SBNN / binary / SG network from a TOML config"),
     "estimators": ("snnc.train.analysis", "cmd_estimators", "bias/variance of the IW-ST estimator family"),

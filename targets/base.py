@@ -7,6 +7,19 @@ from typing import Callable
 from snnc.errors import DesignRuleError
 
 DesignRule = Callable[["object"], None]  # rule(graph) raises DesignRuleError
+CHECK_MODES = ("error", "warn")
+
+
+def capacity_rule(rule: DesignRule) -> DesignRule:
+    """Mark `rule` as a capacity rule (sizes, fan-out, cores): the graph is still
+    well defined when it breaks one, only too big for the chip, so a simulation
+    may run it when asked (`check="warn"`). Other rules guard the semantics."""
+    rule.capacity = True
+    return rule
+
+
+def is_capacity_rule(rule: DesignRule) -> bool:
+    return getattr(rule, "capacity", False)
 
 
 @dataclass(frozen=True)
@@ -35,11 +48,27 @@ class Target:
     input_format: str = ""         # how its inputs are encoded, for the error message
     input_cap: int | None = None   # counts above this are clipped by the hardware (overflow events)
 
-    def check(self, graph) -> None:
-        """Run every design rule; the first violation raises DesignRuleError."""
+    capacity_rule = staticmethod(capacity_rule)  # `@Target.capacity_rule` where only Target is imported
+
+    def check(self, graph, capacity: str = "error") -> list[DesignRuleError]:
+        """Run every design rule and return the capacity violations.
+
+        A broken non-capacity rule always raises DesignRuleError. A broken
+        capacity rule raises too (capacity="error"), or is returned
+        (capacity="warn"): the first violation of each such rule.
+        """
+        if capacity not in CHECK_MODES:
+            raise ValueError(f"capacity must be one of {CHECK_MODES}, got {capacity!r}")
         for name, node in graph.neurons.items():
             if type(node).__name__ not in self.neuron_kinds:
                 raise DesignRuleError("neuron-kind", name, f"{type(node).__name__} does not run on "
                                       f"'{self.name}' (expects {', '.join(self.neuron_kinds)})")
+        violations = []
         for rule in self.rules:
-            rule(graph)
+            try:
+                rule(graph)
+            except DesignRuleError as exc:
+                if capacity == "error" or not is_capacity_rule(rule):
+                    raise
+                violations.append(exc)
+        return violations

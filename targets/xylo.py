@@ -22,15 +22,38 @@ from snnc.targets.kernel import kernel
 
 from snnc.compiler.ir import Graph, Input, Output, Synapse, XyloIAF
 from snnc.errors import DesignRuleError, GraphError
-from snnc.targets.base import EnergyConstant, Target
+from snnc.targets.base import EnergyConstant, Target, capacity_rule
 from snnc.targets.registry import register
 
 STATE_MIN, STATE_MAX = -(2**15), 2**15 - 1
 MAX_INPUT_SPIKES = 15    # per input channel per step (MAX_NUM_INP_SPIKES)
 MAX_HIDDEN_SPIKES = 31   # MAX_NUM_SPIKES
 MAX_OUTPUT_SPIKES = 1    # MAX_NUM_OUT_SPIKES
-LIMITS = {"inputs": 16, "hidden": 1000, "outputs": 8, "fan_out": 64, "synaptic_states": 2,
-          "weight_bits": 8, "weight_shift_max": 7, "dash_max": 15}
+# Sources of LIMITS:
+# [R] Rockpool documentation, "Overview of the Xylo family",
+#     https://rockpool.ai/devices/xylo-overview.html, table "Xylo family members",
+#     column XyloAudio 2: "Num. SNN input channels 16", "Num. hidden neurons 1000",
+#     "Num. Syn. states 2", "Num. output neurons 8", "Max. fanout 64",
+#     "Avg. fanout 32+32 (Syn1 and Syn2)", "Max. input projection: to 1000 hidden
+#     neurons", "Max. output projection: from 1000 hidden neurons"; and its
+#     architecture list: "8-bit input expansion weights W_in", "8-bit recurrent
+#     weights W_rec", "8-bit readout weights W_out".
+#     The fan-out of 64 is a hidden neuron's recurrent (W_rec) entries, both
+#     synaptic states counted (32+32); an input channel may project to all 1000
+#     hidden neurons and readout weights come from all 1000, so neither is limited.
+# [X] xylosim 0.1.3 code constants (src/v2/cpp/XyloIAFNeuron.h).
+LIMITS = {
+    "inputs": 16,            # [R] Num. SNN input channels
+    "hidden": 1000,          # [R] Num. hidden neurons (all hidden populations together)
+    "outputs": 8,            # [R] Num. output neurons
+    "fan_out": 64,           # [R] Max. fanout: recurrent targets of one hidden neuron
+    "synaptic_states": 2,    # [R] Num. Syn. states (enforced by XyloIAF's dash_syn shape)
+    "weight_bits": 8,        # [R] 8-bit W_in / W_rec / W_out; [X] BITS_WEIGHT 8
+    "weight_shift_max": 7,   # [X] no published limit: xylosim passes `weight << shift` as
+                             # int16 (receiveSpike(int16_t weight)); 7 is the largest shift
+                             # at which an int8 weight does not wrap
+    "dash_max": 15,          # [X] "uint8_t dash_mem; // should be 4 bits" (dash_syns too)
+}
 
 
 # --- integer semantics (numba-compatible: used by both simulators) -----------
@@ -118,7 +141,7 @@ def graph_from_xylo(w_in, w_rec, w_out, threshold, threshold_out, bias=0, bias_o
     graph.add("input", Input(n_in))
     graph.add("hidden", hidden)
     graph.add("readout", readout)
-    for k in range(n_syn):  # input before recurrent: xylosim's delivery order
+    for k in range(n_syn):  # any edge order would do: Graph.incoming delivers input first
         graph.add(_syn_name("w_in", k), Synapse(w_in[:, :, k].T, int(weight_shift_in), 0, k), ["input"])
         graph.connect(_syn_name("w_in", k), "hidden")
     for k in range(n_syn):
@@ -168,31 +191,146 @@ def _expect(name, shape, want):
         raise GraphError(f"parameter '{name}' must have shape {want}, got {tuple(shape)}")
 
 
+# --- xylosim parameters from a graph (the inverse of graph_from_xylo) -------
+
+def params_from_graph(graph: Graph) -> dict:
+    """xylosim's parameters of a graph shaped like graph_from_xylo's (any node names).
+
+    Input -> w_in synapse(s) (delay 0) -> one hidden XyloIAF (31 spikes) with
+    recurrent synapse(s) (delay 1) -> one w_out synapse (delay 1) -> readout
+    XyloIAF (1 spike, one synaptic state) -> Output. One synapse per synaptic
+    port and matrix, sharing the matrix's weight shift; absent ones are zeros.
+    Returns graph_from_xylo's keyword arguments as int64 arrays and int shifts:
+    w_in [n_in, n_hid, n_syn], w_rec [n_hid, n_hid, n_syn], w_out [n_hid, n_out],
+    dash_syn [n_hid, n_syn], dash_syn_out [n_out, 1]. Other shapes: GraphError naming the node.
+    """
+    inp, hid, out = xylo_populations(graph)
+    hidden, readout = graph.nodes[hid], graph.nodes[out]
+    n_in, n_hid, n_out, n_syn = graph.nodes[inp].size, hidden.size, readout.size, hidden.n_syn
+    by_source = {inp: [], hid: []}
+    for name, syn, src in graph.incoming(hid):
+        by_source[src].append((name, syn))
+    w_in, shift_in = _stack_ports(by_source[inp], (n_in, n_hid, n_syn), 0, "input")
+    w_rec, shift_rec = _stack_ports(by_source[hid], (n_hid, n_hid, n_syn), 1, "recurrent")
+    w_out, shift_out = _stack_ports([(n, s) for n, s, _ in graph.incoming(out)], (n_hid, n_out, 1), 1, "readout")
+    return dict(w_in=w_in, w_rec=w_rec, w_out=w_out[:, :, 0],
+                threshold=hidden.threshold.copy(), threshold_out=readout.threshold.copy(),
+                bias=hidden.bias.copy(), bias_out=readout.bias.copy(),
+                weight_shift_in=shift_in, weight_shift_rec=shift_rec, weight_shift_out=shift_out,
+                dash_mem=hidden.dash_mem.copy(), dash_mem_out=readout.dash_mem.copy(),
+                dash_syn=hidden.dash_syn.copy(), dash_syn_out=readout.dash_syn.copy())
+
+
+def xylo_populations(graph: Graph) -> tuple[str, str, str]:
+    """(input, hidden, readout) node names of a graph that xylosim's XyloLayer can run."""
+    from snnc.compiler.ir import check_graph
+    check_graph(graph)
+    if graph.target != "xylo":
+        raise GraphError(f"graph targets '{graph.target}'; xylosim runs 'xylo' graphs")
+    (inp, *more_in), outputs = list(graph.inputs), list(graph.outputs)
+    if more_in:
+        raise GraphError(f"Input '{more_in[0]}': xylosim takes one input vector, the graph has {1 + len(more_in)}")
+    if len(outputs) != 1:
+        raise GraphError(f"Output '{outputs[-1]}': xylosim has one readout, the graph has {len(outputs)} Outputs")
+    out = graph.predecessors(outputs[0])[0]
+    hidden = [n for n in graph.neurons if n != out]
+    if len(hidden) != 1:
+        raise GraphError(f"population '{(hidden or [out])[-1]}': xylosim runs one hidden and one readout "
+                         f"population, the graph has {len(graph.neurons)}")
+    hid = hidden[0]
+    for name, max_spikes, n_syn in ((hid, MAX_HIDDEN_SPIKES, None), (out, MAX_OUTPUT_SPIKES, 1)):
+        _expect_population(graph, name, max_spikes, n_syn)
+    _expect_sources(graph, hid, {inp, hid})
+    _expect_sources(graph, out, {hid})
+    return inp, hid, out
+
+
+def _expect_population(graph: Graph, name: str, max_spikes: int, n_syn) -> None:
+    node = graph.nodes[name]
+    if not isinstance(node, XyloIAF):
+        raise GraphError(f"population '{name}' is a {type(node).__name__}; xylosim runs XyloIAF")
+    if node.max_spikes != max_spikes:
+        raise GraphError(f"population '{name}' has max_spikes {node.max_spikes}; xylosim's is {max_spikes} there")
+    if n_syn is not None and node.n_syn != n_syn:
+        raise GraphError(f"population '{name}' has {node.n_syn} synaptic states; xylosim's readout has {n_syn}")
+
+
+def _expect_sources(graph: Graph, name: str, allowed: set[str]) -> None:
+    for syn_name, _, src in graph.incoming(name):
+        if src not in allowed:
+            raise GraphError(f"synapse '{syn_name}' feeds '{name}' from '{src}'; xylosim has no such weights")
+
+
+def _stack_ports(synapses, shape, delay: int, what: str) -> tuple[np.ndarray, int]:
+    """[n_pre, n_post, n_ports] int8 weights from one synapse per port, and their shared shift."""
+    w, first = np.zeros(shape, np.int64), {}
+    for name, syn in synapses:
+        lo, hi = (int(syn.weights.min()), int(syn.weights.max())) if syn.weights.size else (0, 0)
+        if syn.weights.dtype.kind == "f" or lo < -128 or hi > 127:
+            raise GraphError(f"synapse '{name}' ({what}) has weights {syn.weights.dtype} in [{lo}, {hi}]; "
+                             "xylosim takes int8")
+        if syn.delay != delay:
+            raise GraphError(f"synapse '{name}' ({what}) has delay {syn.delay}; xylosim delivers it after {delay}")
+        if syn.port in first:
+            raise GraphError(f"synapse '{name}' ({what}) targets port {syn.port} like '{first[syn.port][0]}'; "
+                             "xylosim has one matrix per synaptic state")
+        other = next(iter(first.values()), (name, syn))
+        if syn.weight_exp != other[1].weight_exp:
+            raise GraphError(f"synapse '{name}' ({what}) has weight shift {syn.weight_exp} but '{other[0]}' "
+                             f"{other[1].weight_exp}; xylosim has one shift per matrix")
+        first[syn.port] = (name, syn)
+        w[:, :, syn.port] = syn.weights.T
+    shift = next(iter(first.values()))[1].weight_exp if first else 0
+    return w, shift
+
+
 # --- design rules -----------------------------------------------------------
 
+@capacity_rule
 def rule_sizes(graph: Graph) -> None:
-    for name, node in graph.inputs.items():
-        if node.size > LIMITS["inputs"]:
-            raise DesignRuleError("max-inputs", name, f"{node.size} input channels > {LIMITS['inputs']}")
-    outputs = {n for o in graph.outputs for n in graph.predecessors(o)}
-    for name, node in graph.neurons.items():
-        limit = LIMITS["outputs"] if name in outputs else LIMITS["hidden"]
-        if node.size > limit:
-            raise DesignRuleError("max-outputs" if name in outputs else "max-hidden", name,
-                                  f"{node.size} neurons > {limit}")
+    """Input channels, hidden and output neurons, each summed over the chip's nodes."""
+    _running_total(graph.inputs, LIMITS["inputs"], "max-inputs", "input channels")
+    readouts = readout_populations(graph)
+    _running_total({n: p for n, p in graph.neurons.items() if n not in readouts}, LIMITS["hidden"],
+                   "max-hidden", "hidden neurons")
+    _running_total({n: graph.nodes[n] for n in readouts}, LIMITS["outputs"], "max-outputs", "output neurons")
 
 
+def _running_total(nodes: dict, limit: int, rule: str, what: str) -> None:
+    """Raise naming the node at which the running total of sizes passes `limit`."""
+    total = 0
+    for name, node in nodes.items():
+        total += node.size
+        if total > limit:
+            raise DesignRuleError(rule, name, f"{total} {what} in all > {limit}")
+
+
+def readout_populations(graph: Graph) -> set[str]:
+    """Populations an Output reads: Xylo's readout neurons; the others are hidden."""
+    return {n for o in graph.outputs for n in graph.predecessors(o)}
+
+
+@capacity_rule
 def rule_fan_out(graph: Graph) -> None:
-    for name in list(graph.inputs) + list(graph.neurons):
-        targets = np.zeros(graph.nodes[name].out_size, np.int64)
+    """A hidden neuron reaches at most 64 (target, synaptic state) pairs through W_rec.
+
+    Synapses between hidden populations (a feed-forward stack maps onto one
+    recurrent population as block matrices) are W_rec too; synapses into a
+    readout population are W_out and those from an Input are W_in, neither
+    limited beyond the neuron counts (rule_sizes). Each synaptic port counts
+    on its own, as Rockpool's "Avg. fanout 32+32 (Syn1 and Syn2)" does.
+    """
+    readouts = readout_populations(graph)
+    for name, node in graph.neurons.items():
+        targets = np.zeros(node.size, np.int64)
         for syn_name in graph.successors(name):
             syn = graph.nodes[syn_name]
-            if isinstance(syn, Synapse):
+            if isinstance(syn, Synapse) and graph.successors(syn_name)[0] not in readouts:
                 targets += np.count_nonzero(syn.weights, axis=0)
         if targets.size and targets.max() > LIMITS["fan_out"]:
             j = int(targets.argmax())
-            raise DesignRuleError("max-fan-out", name,
-                                  f"neuron {j} has fan-out {targets.max()} > {LIMITS['fan_out']}")
+            raise DesignRuleError("max-fan-out", name, f"hidden neuron {j} has {targets[j]} recurrent targets "
+                                  f"(synaptic states counted apart) > {LIMITS['fan_out']}")
 
 
 def rule_weights(graph: Graph) -> None:

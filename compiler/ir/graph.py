@@ -9,10 +9,14 @@ from snnc.errors import GraphError
 
 @dataclass(eq=False)
 class Graph:
-    """Nodes by name, edges as (source, destination) pairs, in delivery order.
+    """Nodes by name, edges as (source, destination) pairs.
 
-    Edge order matters: a neuron receives its synapses in the order their
-    edges were added (Xylo delivers input before recurrent spikes).
+    Delivery order is canonical, whatever the order in which edges were added
+    (`incoming`): a population receives first the synapses from Input nodes,
+    then those from other populations, then its own recurrent synapses, each
+    group in edge order. This is Xylo's order (xylosim's XyloLayer.evolve:
+    input, then recurrent, then readout, which is a population fed by another)
+    and it matters where additions saturate; both simulators follow it.
     """
 
     target: str
@@ -63,8 +67,12 @@ class Graph:
         return src
 
     def incoming(self, neuron: str) -> list[tuple[str, Synapse, str]]:
-        """(synapse name, synapse, source population) feeding `neuron`, in edge order."""
-        return [(s, self.nodes[s], self.synapse_source(s)) for s in self.predecessors(neuron)]
+        """(synapse name, synapse, source) feeding `neuron`, in canonical delivery order:
+        from Inputs, from other populations, then recurrent; edge order within each."""
+        found = [(s, self.nodes[s], self.synapse_source(s)) for s in self.predecessors(neuron)]
+        def group(item):
+            return 0 if isinstance(self.nodes[item[2]], Input) else 2 if item[2] == neuron else 1
+        return sorted(found, key=group)  # sorted is stable: edge order within a group
 
     def neuron_order(self) -> list[str]:
         """Neuron populations in dependency order; self-loops are allowed, other cycles not."""

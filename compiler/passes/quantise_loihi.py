@@ -32,6 +32,7 @@ VTH_MAX = 2**17 - 1        # LoihiLIF vth mantissa (17 bits)
 STATE_MAX = 2**23          # u, v are 24-bit
 MARGIN = 2.0               # estimate: headroom over the calibration peaks for unseen inputs
 BIAS_MANT_MAX = 2**12 - 1  # 13-bit signed bias mantissa
+MIN_WEIGHT_LEVELS = 8      # our choice: fewer integer levels than this for the largest weight is no network
 
 
 class QuantiseLoihi(Pass):
@@ -67,6 +68,12 @@ class QuantiseLoihi(Pass):
         if theta < NON_SPIKING and round(theta * scale / 64.0) < 1:
             raise DesignRuleError("vth-range", name, f"threshold {theta:g} rounds to 0 at the largest scale "
                                   f"the {binding} allow ({scale:.3g})")
+        for syn_name, syn, _ in incoming:
+            levels = float(np.abs(syn.weights).max()) * scale / 64.0 * 2.0 ** -WEIGHT_EXP_RANGE[0]
+            if 0 < levels < MIN_WEIGHT_LEVELS:
+                raise DesignRuleError("vth-range", name, f"threshold {theta:g} needs vth <= {VTH_MAX} (17 bits), "
+                                      f"which leaves the weights of '{syn_name}' {levels:.2g} integer levels "
+                                      f"at weight_exp {WEIGHT_EXP_RANGE[0]} (need >= {MIN_WEIGHT_LEVELS})")
         return scale
 
     def _synapse(self, name, syn: Synapse, scale: float, ctx) -> Synapse:

@@ -89,10 +89,13 @@ def test_console_script_and_xylo_file(tmp_path):
     assert "hidden" in proc.stdout and "readout" in proc.stdout
 
 
-def test_demo_simulates_and_verifies(tmp_path, capsys):
-    code, out, _ = run(["demo", "--no-train", "--out", str(tmp_path), "--samples", "3"], capsys)
-    assert code == 0
-    assert out.count("event-driven == dense reference (spikes and v, every step): yes") == 2
-    assert "snnc == Lava (spikes and v, every step): yes" in out
-    assert "snnc == xylosim (spikes and v, every step): yes" in out
-    assert (tmp_path / "loihi.png").is_file() and (tmp_path / "xylo.json").is_file()
+def test_demo_trains_compiles_and_verifies(tmp_path, capsys):
+    """The whole job, at one epoch per config: train -> compile -> verify on every executor."""
+    code, out, _ = run(["demo", "--epochs", "1", "--out", str(tmp_path), "--samples", "12"], capsys)
+    assert code == 0, out[-3000:]
+    assert "=== summary (test split) ===" in out
+    for job in ("loihi-mean", "loihi-k8", "xylo-mean"):
+        assert (tmp_path / f"{job}.snnc").is_file() and (tmp_path / f"{job}.png").is_file()
+        report = json.loads((tmp_path / f"{job}.verify.json").read_text())
+        backend = "xylosim" if job.startswith("xylo") else "lava"
+        assert report["agreement"] == {"reference": 1.0, backend: 1.0}

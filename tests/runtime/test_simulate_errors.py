@@ -48,8 +48,8 @@ def test_wrong_shaped_xylo_weight():
 def test_xylo_design_rules():
     with pytest.raises(DesignRuleError, match="max-inputs"):
         xylo.graph_from_xylo(np.ones((17, 3, 1), int), np.zeros((3, 3, 1), int), np.ones((3, 2), int), 10, 10)
-    with pytest.raises(DesignRuleError, match="max-fan-out"):
-        xylo.graph_from_xylo(np.ones((2, 65, 1), int), np.zeros((65, 65, 1), int), np.zeros((65, 2), int), 10, 10)
+    with pytest.raises(DesignRuleError, match="max-fan-out"):  # 66 recurrent targets per hidden neuron
+        xylo.graph_from_xylo(np.zeros((2, 66, 1), int), np.ones((66, 66, 1), int), np.zeros((66, 2), int), 10, 10)
     with pytest.raises(DesignRuleError, match="weight-shift"):
         xylo.graph_from_xylo(np.ones((2, 3, 1), int), np.zeros((3, 3, 1), int), np.ones((3, 2), int), 10, 10,
                              weight_shift_in=8)

@@ -8,9 +8,10 @@ hand-computed values follow its C++ (XyloIAFNeuron::evolve), per step:
 import numpy as np
 import pytest
 
-from snnc.errors import InputError
+import snnc
+from snnc.errors import GraphError, InputError
 
-from snnc.runtime.xylosim_exec import run_xylosim, xylosim_v2
+from snnc.runtime.xylosim_exec import run_xylosim, run_xylosim_graph, xylosim_v2
 from tests.backends import require
 
 pytestmark = pytest.mark.xylosim
@@ -109,3 +110,65 @@ def test_bad_inputs_are_one_line_input_errors():
             run_xylosim(bad, np.zeros((2, 1), np.uint8))
     with pytest.raises(InputError, match="spikes"):
         run_xylosim(params, np.full((2, 1), 300))
+
+
+# --- run_xylosim_graph: any .snnc graph of graph_from_xylo's shape -----------------
+
+def random_xylo_graph(rng):
+    """A Xylo graph built with the IR directly: own node names, 1 or 2 ports,
+    input on either port, recurrent synapses present or not, edges in random order."""
+    from snnc.compiler.ir import Graph, Input, Output, Synapse, XyloIAF
+    n_in, n_hid, n_out, n_syn = (int(v) for v in (rng.integers(1, 17), rng.integers(1, 40),
+                                                  rng.integers(1, 9), rng.integers(1, 3)))
+    density = rng.choice([0.1, 0.5, 1.0])
+    w = lambda *shape: rng.integers(-128, 128, shape) * (rng.random(shape) < density)  # noqa: E731
+    g = Graph(target="xylo", metadata={"built": "ir"})
+    g.add("spk", Input(n_in))
+    g.add("pop", XyloIAF(n_hid, threshold=rng.integers(1, 3000, n_hid), bias=rng.integers(-100, 100, n_hid),
+                         dash_mem=rng.integers(0, 16, n_hid), dash_syn=rng.integers(0, 16, (n_hid, n_syn))))
+    g.add("cls", XyloIAF(n_out, threshold=rng.integers(1, 3000, n_out), bias=rng.integers(-100, 100, n_out),
+                         dash_mem=rng.integers(0, 16, n_out), dash_syn=rng.integers(0, 16, (n_out, 1)), max_spikes=1))
+    shifts = rng.integers(0, 8, 3)
+    in_ports = [[0], [1], [0, 1]][int(rng.integers(3))] if n_syn == 2 else [0]
+    synapses = [(f"in{k}", "spk", "pop", Synapse(w(n_hid, n_in), int(shifts[0]), 0, k)) for k in in_ports]
+    synapses += [(f"rec{k}", "pop", "pop", Synapse(w(n_hid, n_hid) * (rng.random((n_hid, n_hid)) < 0.5),
+                                                   int(shifts[1]), 1, k))
+                 for k in range(n_syn) if rng.random() < 0.7]
+    synapses.append(("ro", "pop", "cls", Synapse(w(n_out, n_hid), int(shifts[2]), 1, 0)))
+    for i in rng.permutation(len(synapses)):
+        name, src, dst, syn = synapses[i]
+        g.add(name, syn, [src])
+        g.connect(name, dst)
+    g.add("logits", Output(n_out), ["cls"])
+    return g
+
+
+@pytest.mark.parametrize("seed", list(range(12)) + [None])
+def test_run_xylosim_graph_equals_simulate_on_ir_built_graphs(seed):
+    seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed  # None: a fresh one
+    print(f"seed {seed}")  # shown by pytest if anything below fails
+    rng = np.random.default_rng(seed)
+    graph = random_xylo_graph(rng)
+    x = rng.integers(0, int(rng.choice([2, 5, 40])), (int(rng.integers(4, 7)), int(rng.integers(1, 40)),
+                                                      graph.nodes["spk"].size))
+    ref = run_xylosim_graph(graph, x)
+    ours = snnc.runtime.simulate(graph, x, record=("v", "i_syn"))
+    assert set(ref) == {"pop", "cls"}
+    for node in ref:
+        for var, mine in (("spikes", ours.spikes[node]), ("v", ours.state[node]["v"]),
+                          ("i_syn", ours.state[node]["i_syn"])):
+            assert ref[node][var].dtype == np.int64 and ref[node][var].shape == mine.shape
+            where = np.argwhere(mine != ref[node][var])
+            assert where.size == 0, (f"seed {seed}: {node}.{var} differs first at {tuple(where[0])}: "
+                                     f"snnc {mine[tuple(where[0])]}, xylosim {ref[node][var][tuple(where[0])]}")
+
+
+def test_run_xylosim_graph_refuses_another_shape():
+    from snnc.compiler.ir import Graph, Input, LoihiLIF, Output, Synapse
+    g = Graph(target="loihi")
+    g.add("i", Input(2))
+    g.add("d", Synapse(np.ones((3, 2), int)), ["i"])
+    g.add("lif", LoihiLIF(3), ["d"])
+    g.add("o", Output(3), ["lif"])
+    with pytest.raises(GraphError, match="targets 'loihi'"):
+        run_xylosim_graph(g, np.zeros((2, 2), int))

@@ -1,0 +1,166 @@
+"""`verify`: is what runs on the target what was trained, and do all executors agree?
+
+Accuracy: the PyTorch model (posterior mean, and its sampled ensemble) against
+the deployed graph on the event simulator. Agreement: per backend, the fraction
+of samples whose spike trains (every population, every step) and readout
+membrane equal the event simulator's; the first divergence (sample, step, node,
+neuron, both values) when any differ. Backends: `sim` (event-driven core),
+`reference` (dense stepper, whole split), `lava` (Lava itself, loihi graphs),
+`xylosim` (SynSense's simulator, xylo graphs); the external ones run the first
+`samples` samples.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from snnc.compiler.ir import Graph
+from snnc.errors import InputError
+from snnc.runtime import deploy
+from snnc.runtime.datasets import load_split
+from snnc.runtime.metrics import scores, softmax
+from snnc.runtime.per_inference import energy
+
+BACKENDS = ("sim", "reference", "lava", "xylosim")
+EXTERNAL = {"lava": "loihi", "xylosim": "xylo"}
+
+
+def verify(graph: Graph, data: dict, checkpoint=None, backends=("sim", "reference"), samples: int = 100,
+           split: str = "test", progress: bool = True) -> dict:
+    """The verify report (see module docstring) as a JSON-ready dict."""
+    _check_backends(graph, backends)
+    x, y = load_split(data, split)
+    logits, sim = deploy.run(graph, x, progress=progress)
+    sim_trains = _trains(graph, sim.spikes, sim.state)
+    report = {"target": graph.target, "split": split, "samples": int(len(y)),
+              "latency_steps": int(graph.metadata.get("pad_steps", 0)),
+              "steps": int(x.shape[1] + graph.metadata.get("pad_steps", 0)),
+              "deployed": {"sim": scores(softmax(logits), y)["accuracy"]}, "agreement": {},
+              "divergence": {}, "overflow_events": int(sim.totals.get("overflow_events", 0))}
+    report.update(energy(graph, sim.spikes))
+    if checkpoint is not None:
+        report.update(_float_scores(checkpoint, graph))
+    for backend in backends:
+        if backend == "sim":
+            continue
+        n = len(y) if backend == "reference" else min(samples, len(y))
+        trains, their_logits = _run_backend(backend, graph, x[:n], progress)
+        report["deployed"][backend] = scores(softmax(their_logits), y[:n])["accuracy"]
+        agree, first = _compare(sim_trains, trains, n)
+        report["agreement"][backend] = agree
+        report["agreement_samples"] = {**report.get("agreement_samples", {}), backend: n}
+        if first:
+            report["divergence"][backend] = first
+    return report
+
+
+def _check_backends(graph, backends) -> None:
+    for b in backends:
+        if b not in BACKENDS:
+            raise InputError(f"backend '{b}' unknown (choose from {', '.join(BACKENDS)})")
+        if b in EXTERNAL and graph.target != EXTERNAL[b]:
+            raise InputError(f"backend '{b}' runs {EXTERNAL[b]} graphs; this graph is for '{graph.target}'")
+
+
+def _float_scores(checkpoint, graph) -> dict:
+    from snnc.compiler.compile import torch_probabilities
+    from snnc.train.trainer import checkpoint_info
+
+    data = graph.metadata.get("data", {})
+    x_labels = load_split(data, "test")[1]
+    k = int(graph.metadata.get("k", 1))
+    seed = int(graph.metadata.get("seed", 0))
+    mean = scores(torch_probabilities(checkpoint, "mean", 1, seed), x_labels)
+    sampled = scores(torch_probabilities(checkpoint, "samples", max(k, 8), seed), x_labels)
+    sha = checkpoint_info(checkpoint)["sha256"]
+    out = {"float_accuracy": mean["accuracy"], "float_accuracy_sampled": sampled["accuracy"],
+           "float": {"mean": mean, "sampled": sampled}}
+    if graph.metadata.get("checkpoint_sha256") not in (None, sha):
+        out["warning"] = "the checkpoint is not the one this graph was compiled from (sha256 differs)"
+    return out
+
+
+def _trains(graph, spikes, state) -> dict[str, np.ndarray]:
+    """What must agree: every population's spikes, and the decoded population's v."""
+    _, _, pop = deploy.output_node(graph)
+    trains = {f"{n}.spikes": np.asarray(spikes[n]) for n in graph.neurons}
+    trains[f"{pop}.v"] = np.asarray(state[pop]["v"])
+    return trains
+
+
+def _run_backend(backend, graph, x, progress):
+    padded = deploy.pad_input(graph, x)
+    if backend == "reference":
+        logits, res = deploy.run(graph, x, engine="reference", progress=progress)
+        return _trains(graph, res.spikes, res.state), logits
+    if backend == "lava":
+        from snnc.runtime.lava_exec import run_lava_graph
+        out = run_lava_graph(graph, padded, record=("v",))
+    else:
+        from snnc.runtime.xylosim_exec import run_xylosim_graph
+        out = run_xylosim_graph(graph, padded)
+    spikes = {n: out[n]["spikes"] for n in graph.neurons}
+    state = {n: {"v": out[n]["v"]} for n in graph.neurons}
+    return _trains(graph, spikes, state), deploy.decode(graph, spikes, state)
+
+
+def _compare(ours: dict, theirs: dict, n: int) -> tuple[float, dict | None]:
+    """Fraction of the first n samples equal in every train; the first divergence."""
+    equal = np.ones(n, bool)
+    first = None
+    for key, a in ours.items():
+        a, b = a[:n], np.asarray(theirs[key])[:n]
+        same = (a == b).reshape(n, -1).all(axis=1)
+        equal &= same
+        if not same.all():
+            s = int(np.flatnonzero(~same)[0])
+            t, j = (int(i) for i in np.argwhere(a[s] != b[s])[0][:2])
+            cand = {"sample": s, "step": t, "node": key.split(".")[0], "what": key.split(".")[1],
+                    "neuron": j, "sim": a[s, t, j].item(), "backend": b[s, t, j].item()}
+            if first is None or (s, t) < (first["sample"], first["step"]):
+                first = cand
+    return float(equal.mean()), first
+
+
+def cmd_verify(argv: list[str]) -> int:
+    """`snnc verify F.snnc --checkpoint CKPT --backends sim,reference,lava --samples N --json v.json`."""
+    import argparse
+
+    from snnc.compiler.ir import load
+    from snnc.io import write_json
+    from snnc.runtime.datasets import data_from_graph
+
+    parser = argparse.ArgumentParser(prog="snnc verify", description=__doc__.splitlines()[0])
+    parser.add_argument("file", help="compiled graph (.snnc)")
+    parser.add_argument("--checkpoint", help="the checkpoint it was compiled from (float accuracies)")
+    parser.add_argument("--data", help="data set (default: the checkpoint's own, with its encoding and classes)")
+    parser.add_argument("--split", default="test", choices=("train", "test"))
+    parser.add_argument("--backends", default="sim,reference", help=f"comma-separated: {', '.join(BACKENDS)}")
+    parser.add_argument("--samples", type=int, default=100, help="samples run on the external executors")
+    parser.add_argument("--json", help="write the report here")
+    args = parser.parse_args(argv)
+    graph = load(args.file)
+    report = verify(graph, data_from_graph(graph, args.data), args.checkpoint,
+                    [b.strip() for b in args.backends.split(",") if b.strip()], args.samples, args.split)
+    print_verify(report)
+    if args.json:
+        write_json(args.json, report)
+        print(f"report: {args.json}")
+    return 0 if all(a == 1.0 for a in report["agreement"].values()) else 1
+
+
+def print_verify(r: dict) -> None:
+    if "float_accuracy" in r:
+        print(f"float (PyTorch) posterior mean {r['float_accuracy']:.4f}, sampled ensemble "
+              f"{r['float_accuracy_sampled']:.4f}")
+    print(f"{'backend':<11}{'samples':>8}{'deployed acc':>14}{'agreement':>11}")
+    for b, acc in r["deployed"].items():
+        n = r.get("agreement_samples", {}).get(b, r["samples"])
+        agree = r["agreement"].get(b)
+        print(f"{b:<11}{n:>8}{acc:>14.4f}{'' if agree is None else f'{agree:.4f}':>11}")
+    e = r["energy_per_inference_j"]
+    print(f"energy per inference {e['mean']:.3g} J (std {e['std']:.2g}); synaptic events "
+          f"{r['synaptic_events_per_inference']:.0f}, spikes {r['spikes_per_inference']:.0f} per inference; "
+          f"latency {r['latency_steps']} steps ({r['steps']} steps per inference)")
+    for b, d in r["divergence"].items():
+        print(f"first divergence ({b}): sample {d['sample']}, step {d['step']}, node '{d['node']}' {d['what']}, "
+              f"neuron {d['neuron']}: sim {d['sim']} vs {b} {d['backend']}")

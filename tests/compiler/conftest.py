@@ -1,0 +1,46 @@
+"""Small trained checkpoints shared by the compiler tests (trained once per session, seconds)."""
+from __future__ import annotations
+
+import pytest
+
+from snnc.train import config as config_mod
+from snnc.train.trainer import run
+
+
+def _train(tmp_path_factory, name: str, raw: dict):
+    out = tmp_path_factory.mktemp(name)
+    run(config_mod.from_dict(raw), out, progress=False)
+    return out / "checkpoint.pt"
+
+
+@pytest.fixture(scope="session")
+def loihi_ckpt(tmp_path_factory):
+    """Rate-coded digits, 64-48-10 LIF, zero reset, Loihi-exact decay."""
+    return _train(tmp_path_factory, "loihi", {
+        "data": {"name": "digits", "steps": 8, "encoding": "rate"},
+        "model": {"name": "mlp", "neuron": "lif", "hidden": [48], "beta": 0.875, "theta": 1.0,
+                  "reset": "zero", "bias": False, "readout": "mean"},
+        "loss": {"kl_weight": 0.01},
+        "train": {"epochs": 4, "batch_size": 64, "lr": 5e-3, "threads": 1, "eval_samples": 0}})
+
+
+def _seq_config(classes, hidden: int, epochs: int) -> dict:
+    """Row-sequential digits, 8 inputs, recurrent CUBA LIF with Xylo's decays and multi-spikes."""
+    data = {"name": "digits-seq", "max_count": 15, **({"classes": classes} if classes else {})}
+    return {"data": data,
+            "model": {"name": "srnn", "neuron": "lif", "hidden": [hidden], "beta": 0.5, "syn_beta": 0.5,
+                      "theta": 1.0, "reset": "soft", "max_spikes": 31, "bias": False, "readout": "cuba"},
+            "loss": {"kl_weight": 0.01},
+            "train": {"epochs": epochs, "batch_size": 128, "lr": 1e-2, "threads": 1, "eval_samples": 0}}
+
+
+@pytest.fixture(scope="session")
+def seq_ckpt(tmp_path_factory):
+    """Digits 0-7 (Xylo has 8 output neurons)."""
+    return _train(tmp_path_factory, "seq", _seq_config(list(range(8)), 24, 3))
+
+
+@pytest.fixture(scope="session")
+def seq10_ckpt(tmp_path_factory):
+    """All ten digits: does not fit Xylo's 8 outputs."""
+    return _train(tmp_path_factory, "seq10", _seq_config(None, 8, 1))
