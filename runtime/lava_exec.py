@@ -6,6 +6,9 @@ side environment `.venv-lava` through `lava_worker.py`, fed and read back by
 (out x in), `weight_exp`, `du`, `dv`, `vth`, `bias_mant`, `bias_exp`; they
 reach `Dense` and `LIF` unchanged, so Lava applies its own weight clipping,
 truncation and dtype wraps.
+
+`run_lava_graph` runs a compiled Loihi chain graph (any node names,
+per-neuron du/dv/vth) on a whole batch in one Lava runtime.
 """
 from __future__ import annotations
 
@@ -17,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc.errors import BackendUnavailable, InputError, SnncError
+from snnc.compiler.ir import Graph
+from snnc.errors import BackendUnavailable, GraphError, InputError, SnncError
+from snnc.targets import loihi
 
 LAYER_KEYS = ("weights", "weight_exp", "du", "dv", "vth", "bias_mant", "bias_exp")
-OPTIONAL_KEYS = ("num_weight_bits", "rec_weights", "rec_weight_exp")
+OPTIONAL_KEYS = ("num_weight_bits", "sign_mode", "rec_weights", "rec_weight_exp", "rec_sign_mode")
 RECORDABLE = ("v", "u", "weights")
 DEFAULT_TIMEOUT_S = 600.0
 WORKER = Path(__file__).resolve().with_name("lava_worker.py")
@@ -49,7 +54,8 @@ def check_spikes(spikes, case: int) -> np.ndarray:
 
 # PyLifModelBitAcc's documented precisions; Lava itself does not check them.
 LIF_RANGES = {"du": (0, 4095), "dv": (0, 4095), "vth": (0, 131071),
-              "bias_mant": (-4096, 4095), "bias_exp": (0, 7)}
+              "bias_mant": (-4096, 4095), "bias_exp": (0, 7),
+              "sign_mode": (1, 3), "rec_sign_mode": (1, 3)}  # SignMode: mixed, excitatory, inhibitory
 PER_NEURON = ("bias_mant", "bias_exp")
 
 
@@ -94,9 +100,7 @@ def check_param(key: str, val: np.ndarray, n_out: int, where: str) -> None:
 
 def pack_cases(cases, record) -> dict:
     """Flatten validated cases into the worker's `case{i}__...` npz keys."""
-    bad = [r for r in record if r not in RECORDABLE]
-    if bad:
-        raise InputError(f"record: unknown Lava state(s) {bad}; choose from {RECORDABLE}")
+    check_record(record)
     packed = {"n_cases": np.int64(len(cases)),
               "record": np.array(list(record), dtype="U8")}
     for i, (layers, spikes) in enumerate(cases):
@@ -168,6 +172,111 @@ def run_lava_chain(layers: list[dict], spikes: np.ndarray, record=("v", "u"),
                    timeout: float = DEFAULT_TIMEOUT_S) -> dict:
     """One chain through `run_lava_chains`."""
     return run_lava_chains([(layers, spikes)], record=record, timeout=timeout)[0]
+
+
+MAX_GROUPS = 16  # LIF processes per population: each costs Lava an OS process and Monitors
+# Weights of one block-diagonal Dense (samples side by side): bounds Lava's
+# memory and per-step work; about 16 samples of a 64 -> 128 layer.
+BLOCK_WEIGHTS = 2**21
+
+
+def run_lava_graph(graph: Graph, spikes, record=("v", "u"), block: int | None = None,
+                   timeout: float = DEFAULT_TIMEOUT_S) -> dict:
+    """Run a Loihi chain graph in Lava on a batch of binary input spikes.
+
+    spikes: [B, T, n_in] (or [T, n_in]). All samples run in ONE Lava runtime,
+    compiled and started once (that costs seconds): `block` samples
+    (default `samples_per_block`) side by side as independent copies of the
+    network (block-diagonal Dense weights), for T steps; then every state
+    is reset with Var.set and the next block runs. Returns {LIF node:
+    {"spikes", "v", "u"}}, int64 [B, T, n] (or [T, n] for [T, n_in] input):
+    the values after each step as Lava's Monitors report them (`record` may
+    drop "v"/"u"; "weights" adds {synapse node: {"weights"}}, what Lava's
+    Dense used, and runs one sample at a time). Neurons differing in du, dv
+    or vth run as one Lava LIF per distinct triple (see lava_worker.py), at
+    most MAX_GROUPS per population.
+    """
+    return run_lava_graphs([(graph, spikes)], record=record, block=block, timeout=timeout)[0]
+
+
+def run_lava_graphs(items, record=("v", "u"), block: int | None = None,
+                    timeout: float = DEFAULT_TIMEOUT_S) -> list[dict]:
+    """`run_lava_graph` for each (graph, spikes) or (graph, spikes, block),
+    all in one worker (Lava is imported once)."""
+    check_record(record)
+    packed = {"n_graphs": np.int64(len(items)), "record": np.array(list(record), dtype="U8")}
+    unpack = []
+    for i, (graph, spikes, *own_block) in enumerate(items):
+        layers, n_in, names = loihi.layers_from_graph(graph)
+        x, batched = check_batch(spikes, n_in)
+        for key, val in pack_graph(layers, names, x, record, *(own_block or [block])).items():
+            packed[f"g{i}__{key}"] = val
+        unpack.append((names, batched, x.shape[0]))
+    out = call_worker(packed, args=("--graph",), timeout=timeout)
+    return [unpack_graph({k[len(f"g{i}__"):]: v for k, v in out.items() if k.startswith(f"g{i}__")}, *u)
+            for i, u in enumerate(unpack)]
+
+
+def check_batch(spikes, n_in: int) -> tuple[np.ndarray, bool]:
+    """Binary spikes as int64 [B, T, n_in], and whether they came batched."""
+    x = np.asarray(spikes)
+    if x.ndim not in (2, 3) or 0 in x.shape or x.shape[-1] != n_in:
+        raise InputError(f"spikes must have shape [T, {n_in}] or [B, T, {n_in}], got {x.shape}")
+    if not np.isin(x, (0, 1)).all():
+        raise InputError("Lava's RingBuffer -> Dense input spikes must be 0/1")
+    return (x if x.ndim == 3 else x[None]).astype(np.int64), x.ndim == 3
+
+
+def samples_per_block(layers: list[dict], batch: int) -> int:
+    """Samples run side by side: as many as BLOCK_WEIGHTS allows, spread
+    evenly over the blocks so that the last one is nearly full."""
+    largest = max(layer[key].size for layer in layers for key in ("weights", "rec_weights") if key in layer)
+    widest = max(1, min(batch, int(np.sqrt(BLOCK_WEIGHTS / max(largest, 1)))))
+    blocks = -(-batch // widest)
+    return -(-batch // blocks)
+
+
+def pack_graph(layers: list[dict], names, x: np.ndarray, record, block: int | None = None) -> dict:
+    """One graph's worker keys; LIF parameters per neuron, so that it can group them."""
+    if block is None:  # reading weights back costs a Var.get message per value, block^2 more side by side
+        block = 1 if "weights" in record else samples_per_block(layers, x.shape[0])
+    if not 1 <= int(block) <= x.shape[0]:
+        raise InputError(f"block must lie in [1, {x.shape[0]}] (the batch), got {block}")
+    pad = -x.shape[0] % block  # silent samples fill the last block; dropped after
+    packed = {"n_layers": np.int64(len(layers)), "block": np.int64(block),
+              "spikes": np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)])}
+    for k, (layer, (_, lif, _)) in enumerate(zip(layers, names)):
+        n = layer["weights"].shape[0]
+        for key, val in layer.items():
+            per_neuron = key in loihi.LIF_PARAMS
+            packed[f"layer{k}__{key}"] = np.broadcast_to(val, (n,)) if per_neuron else np.asarray(val)
+        triples = np.stack([packed[f"layer{k}__{p}"] for p in ("du", "dv", "vth")], axis=1)
+        groups = len(np.unique(triples, axis=0))
+        if groups > MAX_GROUPS:
+            raise GraphError(f"node '{lif}': {groups} distinct (du, dv, vth); Lava's LIF holds one each "
+                             f"and run_lava_graph splits a population into at most {MAX_GROUPS} processes")
+    return packed
+
+
+def check_record(record) -> None:
+    bad = [r for r in record if r not in RECORDABLE]
+    if bad:
+        raise InputError(f"record: unknown Lava state(s) {bad}; choose from {RECORDABLE}")
+
+
+def unpack_graph(out: dict, names, batched: bool, batch: int) -> dict:
+    """Worker keys lif{k}__var / dense{k}__weights / rec{k}__weights -> graph node names."""
+    squeeze = (lambda a: a[:batch]) if batched else (lambda a: a[0])
+    result = {}
+    for k, (syn, lif, rec) in enumerate(names):
+        traces = {var: squeeze(out[f"lif{k}__{var}"]) for var in ("spikes", "v", "u") if f"lif{k}__{var}" in out}
+        if "spikes" not in traces:
+            raise SnncError(f"Lava worker returned no spikes for '{lif}'")
+        result[lif] = traces
+        for node, key in ((syn, f"dense{k}__weights"), (rec, f"rec{k}__weights")):
+            if key in out:
+                result[node] = {"weights": out[key].astype(np.int64)}
+    return result
 
 
 def time_lava_run(layers: list[dict], spikes: np.ndarray,

@@ -90,7 +90,11 @@ class MapNeuronsXylo(Pass):
         dash_syn, alpha_hat = _dash(alpha, 1)
         info.update(dash_mem=dash_mem, dash_syn=dash_syn, beta=beta, beta_target=beta_hat, alpha=alpha,
                     alpha_target=alpha_hat)
-        _note_change(ctx, name, "beta", beta, beta_hat, f"dash_mem = {dash_mem}")
+        if dash_mem == XYLO_DASH_MAX and beta >= 1.0:
+            ctx.notes.append(f"{name}: beta 1 (no leak) -> dash_mem = 15: Xylo still moves v one LSB toward 0 "
+                             "per step (x >> 15 is 0 for 16-bit states and the minimum step is 1)")
+        else:
+            _note_change(ctx, name, "beta", beta, beta_hat, f"dash_mem = {dash_mem}")
         _note_change(ctx, name, "alpha", alpha, alpha_hat, f"dash_syn = {dash_syn}")
         _scale_inputs(graph, name, alpha_hat / (alpha if alpha > 0 else 1.0))
         spiking = float(node.vth.max()) < NON_SPIKING

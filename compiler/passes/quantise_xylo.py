@@ -105,6 +105,10 @@ class QuantiseXylo(Pass):
             ctx.layer(layer).update(neurons=b - a, threshold=th_int,
                                     threshold_rel_error=abs(th_int / s_hid[a] - theta) / theta,
                                     peak_state_fraction=float(calib[HIDDEN]["v"][a:b].max() * s_hid[a] / STATE_MAX))
+        layers = [ctx.layers[layer] for layer in rows]
+        ctx.layer(HIDDEN).update(threshold=max(r["threshold"] for r in layers),
+                                 threshold_rel_error=max(r["threshold_rel_error"] for r in layers),
+                                 peak_state_fraction=max(r["peak_state_fraction"] for r in layers))
         ctx.layer(READOUT).update(neurons=ro.size, threshold=STATE_MAX,
                                   peak_state_fraction=float(calib[READOUT]["v"].max() * s_out / STATE_MAX))
 

@@ -10,6 +10,7 @@ import pytest
 
 from snnc.errors import BackendUnavailable, InputError, SnncError
 from snnc.runtime import lava_exec
+from snnc.targets import loihi
 from tests.backends import require
 
 pytestmark = pytest.mark.lava
@@ -28,12 +29,30 @@ def one_neuron(weight, **overrides):
     return {**layer, **overrides}
 
 
+# 2x2 weight matrices at the edges of Lava's sign modes (raw, sign_mode or None).
+EDGE_WEIGHTS = [([[-256, 1], [0, 0]], None),          # mixed: Lava uses [[-256, 0], ...]
+                ([[-256, 0], [0, 0]], None),          # ...which Lava alone reads as inhibitory: -255
+                ([[-256, 0], [0, 0]], 1),             # ...unless told it is mixed
+                ([[-2**31, 0], [0, -7]], None),       # inhibitory negation wraps in int32
+                ([[2**32 + 5, -3], [1, 2]], None),    # int32 cast first
+                ([[300, 7], [0, 1]], 2), ([[-300, -7], [0, -1]], 3), ([[255, -255], [3, -3]], None)]
+
+
 @pytest.fixture(scope="module")
 def hand_cases():
-    """Both hand-computed chains in one worker call (one Lava import)."""
+    """Hand-computed chains and the weight edge cases in one worker call (one Lava import)."""
     spikes = np.array([[1], [0], [0], [0], [0]])
-    return lava_exec.run_lava_chains([([one_neuron(100)], spikes),
-                                      ([one_neuron(-100)], spikes)])
+    edges = [dict(one_neuron(0), weights=np.array(w, np.int64), **({} if m is None else {"sign_mode": m}))
+             for w, m in EDGE_WEIGHTS]
+    return lava_exec.run_lava_chains([([one_neuron(100)], spikes), ([one_neuron(-100)], spikes),
+                                      (edges, np.ones((2, 2), np.int64))], record=("v", "u", "weights"))
+
+
+def test_effective_weights_are_what_lava_uses(hand_cases):
+    for k, (w, mode) in enumerate(EDGE_WEIGHTS):
+        np.testing.assert_array_equal(loihi.effective_weights(w, mode), hand_cases[2][f"dense{k}"]["weights"],
+                                      err_msg=f"weights {w}, sign_mode {mode}")
+    assert hand_cases[2]["dense1"]["weights"][0, 0] == -255   # Lava is not idempotent
 
 
 def test_excitatory_neuron_by_hand(hand_cases):
