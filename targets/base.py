@@ -42,6 +42,7 @@ class Target:
     overflow: str                          # "wrap", "saturate" or "none"
     limits: dict[str, int]
     energy: dict[str, EnergyConstant]
+    limit_sources: dict[str, str] = field(default_factory=dict)  # limit -> where it comes from
     rules: tuple[DesignRule, ...] = field(default=())
     reference_executor: str = ""
     input_max: int | None = None   # largest input count per channel and step it accepts

@@ -19,8 +19,8 @@ def cmd_targets(argv: list[str]) -> int:
         print(f"{name}: {t.description}")
         print(f"  neurons: {', '.join(t.neuron_kinds)}; overflow: {t.overflow}; reference: {t.reference_executor}")
         print(f"  widths: {_kv(t.widths)}")
-        if t.limits:
-            print(f"  limits: {_kv(t.limits)}")
+        for key, value in t.limits.items():
+            print(f"  limit {key:<17} {value:>8}  ({t.limit_sources.get(key, 'no source recorded')})")
         print(f"  design rules: {', '.join(r.__name__.removeprefix('rule_') for r in t.rules)}")
         for term, c in t.energy.items():
             flag = " [estimate]" if c.estimate else ""
@@ -35,7 +35,7 @@ def _kv(d: dict) -> str:
 
 def _as_dict(t) -> dict:
     return {"description": t.description, "neuron_kinds": list(t.neuron_kinds), "widths": t.widths,
-            "overflow": t.overflow, "limits": t.limits, "reference_executor": t.reference_executor,
+            "overflow": t.overflow, "limits": t.limits, "limit_sources": t.limit_sources, "reference_executor": t.reference_executor,
             "design_rules": [r.__name__ for r in t.rules],
             "energy": {k: {"joules": c.joules, "source": c.source, "estimate": c.estimate}
                        for k, c in t.energy.items()}}

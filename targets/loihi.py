@@ -350,6 +350,9 @@ ENERGY = {
                                   "'active' is our estimate", estimate=True),
 }
 
+_WEIGHT_EXP_SOURCE = ("Loihi's weight exponent is a signed 4-bit field (-8..7) in Intel's NxSDK docs (not "
+                      "verifiable offline here); Lava 0.10.0 itself accepts any integer and shifts by it")
+
 LOIHI = register(Target(
     name="loihi",
     description="Intel Loihi LIF, bit-accurate with Lava 0.10.0 fixed_pt (PyLifModelBitAcc, PyDenseModelBitAcc)",
@@ -360,6 +363,14 @@ LOIHI = register(Target(
     limits={"neurons_per_core": NEURONS_PER_CORE, "cores": 128, "weight_exp_min": WEIGHT_EXP_RANGE[0],
             "weight_exp_max": WEIGHT_EXP_RANGE[1], "vth_max": 2**17 - 1, "synaptic_delay": DENSE_DELAY},
     energy=ENERGY,
+    limit_sources={
+        "neurons_per_core": f"{_DAVIES}: 1,024 neural units (compartments) per core",
+        "cores": f"{_DAVIES}: 128 neuromorphic cores per chip",
+        "weight_exp_min": _WEIGHT_EXP_SOURCE,
+        "weight_exp_max": _WEIGHT_EXP_SOURCE,
+        "vth_max": "Lava 0.10.0 LIF: vth is a 17-bit unsigned mantissa (PyLifModelBitAcc, scaled << 6)",
+        "synaptic_delay": "Lava 0.10.0 PyDenseModelBitAcc buffers a_out for one step (a_buff)",
+    },
     rules=(rule_weight_exp, rule_weight_format, rule_dense_delay, rule_neurons_per_core, rule_single_port),
     reference_executor="Lava (lava-nc 0.10.0, Loihi2SimCfg(select_tag='fixed_pt'))",
     input_max=1,

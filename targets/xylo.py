@@ -54,6 +54,18 @@ LIMITS = {
                              # at which an int8 weight does not wrap
     "dash_max": 15,          # [X] "uint8_t dash_mem; // should be 4 bits" (dash_syns too)
 }
+_R = "Rockpool docs, 'Overview of the Xylo family' (rockpool.ai/devices/xylo-overview.html), XyloAudio 2"
+_X = "xylosim 0.1.3 code (src/v2/cpp/XyloIAFNeuron.h)"
+LIMIT_SOURCES = {
+    "inputs": f"{_R}: 'Num. SNN input channels 16'",
+    "hidden": f"{_R}: 'Num. hidden neurons 1000' (all hidden populations together)",
+    "outputs": f"{_R}: 'Num. output neurons 8'",
+    "fan_out": f"{_R}: 'Max. fanout 64' (recurrent targets of a hidden neuron; inputs reach all 1000)",
+    "synaptic_states": f"{_R}: 'Num. Syn. states 2'",
+    "weight_bits": f"{_R}: '8-bit input expansion / recurrent / readout weights'",
+    "weight_shift_max": f"{_X}: no published limit; weight << shift is passed as int16, 7 keeps int8 from wrapping",
+    "dash_max": f"{_X}: 'uint8_t dash_mem; // should be 4 bits'",
+}
 
 
 # --- integer semantics (numba-compatible: used by both simulators) -----------
@@ -370,6 +382,7 @@ XYLO = register(Target(
     widths={"weight": 8, "i_syn": 16, "v": 16, "threshold": 16, "bias": 16, "dash": 4},
     overflow="saturate (16-bit states)",
     limits=LIMITS,
+    limit_sources=LIMIT_SOURCES,
     energy=ENERGY,
     rules=(rule_sizes, rule_fan_out, rule_weights, rule_delays),
     reference_executor="xylosim 0.1.3 (xylosim.v2.XyloLayer)",

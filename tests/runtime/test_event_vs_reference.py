@@ -9,7 +9,10 @@ from snnc.compiler.ir import FloatLIF, Graph, Input, Output, Synapse
 from snnc.targets import loihi, xylo
 from tests.strategies import binary_input, lava_layers, recurrent_loihi_graph, xylo_fanout_ok, xylo_params
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Fresh random examples each run; print_blob makes a failure also print a @reproduce_failure line
+# that replays it exactly on any machine (the local .hypothesis database is not shared).
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                    print_blob=True)
 
 
 def assert_same(graph, x, record):
@@ -48,18 +51,19 @@ def test_xylo_population(params, B, T, max_count):
 
 
 @SETTINGS
-@given(st.integers(0, 10_000), st.integers(1, 20), st.sampled_from(["soft", "zero"]))
-def test_ideal_float(seed, T, reset):
+@given(st.integers(0, 10_000), st.integers(1, 20), st.sampled_from(["soft", "zero"]),
+       st.sampled_from([0.0, 0.5, 0.75]), st.sampled_from([1, 3, 31]), st.sampled_from([0, 1]))
+def test_ideal_float(seed, T, reset, alpha, max_spikes, delay):
     rng = np.random.default_rng(seed)
     g = Graph(target="ideal")
     g.add("input", Input(5))
     # integer-valued float weights: sums are exact, so float order cannot differ
-    g.add("fc0", Synapse(rng.integers(-4, 5, (7, 5)).astype(np.float32), -2, 1), ["input"])
-    g.add("lif0", FloatLIF(7, beta=0.875, vth=1.0, reset=reset), ["fc0"])
+    g.add("fc0", Synapse(rng.integers(-4, 5, (7, 5)).astype(np.float32), -2, delay), ["input"])
+    g.add("lif0", FloatLIF(7, beta=0.875, vth=1.0, reset=reset, alpha=alpha, max_spikes=max_spikes), ["fc0"])
     g.add("rec0", Synapse(rng.integers(-2, 3, (7, 7)).astype(np.float32), -3, 1), ["lif0"])
     g.connect("rec0", "lif0")
     g.add("output", Output(7), ["lif0"])
-    assert_same(g, binary_input(seed, 2, T, 5, 0.5), ("v",))
+    assert_same(g, binary_input(seed, 2, T, 5, 0.5), ("v", "i_syn"))
 
 
 def test_chunked_batches_equal_one_batch():

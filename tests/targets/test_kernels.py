@@ -71,3 +71,28 @@ def test_xylo_saturation_and_input_cap():
 def test_xylo_bitshift_decay_minimum_step():
     pairs = [(5, 4, 1), (-5, 4, -1), (0, 4, 0), (40, 2, 10), (-40, 2, -10)]
     assert [xylo.bitshift_decay(x, d) for x, d, _ in pairs] == [want for _, _, want in pairs]
+
+
+def test_float_cuba_multispike_sequence_by_hand():
+    """i = alpha i + a; v = beta v + i + bias; n = #{k : v > k vth} (<= max); soft reset."""
+    from snnc.targets.ideal import float_lif_step
+
+    v, i = np.zeros(1, np.float32), np.zeros(1, np.float32)
+    args = dict(beta=np.float32([0.5]), alpha=np.float32([0.5]), vth=np.float32([1.0]),
+                bias=np.float32([0.0]), soft_reset=True, max_spikes=3)
+    seen = []
+    for a in (2.0, 4.0, 0.0, 0.0):
+        s, _ = float_lif_step(v, i, np.array([a]), args["beta"], args["alpha"], args["vth"], args["bias"],
+                              args["soft_reset"], args["max_spikes"])
+        seen.append((float(i[0]), float(v[0]), int(s[0])))
+    # step 0: i 2, v 2 -> 1 spike (2 > 1, not > 2), v 1; step 1: i 5, v 5.5 -> 3 (capped), v 2.5
+    # step 2: i 2.5, v 3.75 -> 3, v 0.75; step 3: i 1.25, v 1.625 -> 1, v 0.625
+    assert seen == [(2.0, 1.0, 1), (5.0, 2.5, 3), (2.5, 0.75, 3), (1.25, 0.625, 1)]
+
+
+def test_every_limit_cites_its_source():
+    from snnc.targets import all_targets
+
+    for name, target in all_targets().items():
+        missing = set(target.limits) - set(target.limit_sources)
+        assert not missing, f"{name}: limits without a source: {sorted(missing)}"
