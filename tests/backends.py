@@ -22,3 +22,11 @@ def require(name: str, probe):
             pytest.fail(f"{name} is required here (SNNC_REQUIRE_BACKENDS=1) but unavailable: {exc}",
                         pytrace=False)
         pytest.skip(f"{name} unavailable: {exc}")
+
+
+def fresh_seed() -> int:
+    """A new random seed per run, or $SNNC_TEST_SEED to replay one (tests print it on failure)."""
+    import os
+
+    env = os.environ.get("SNNC_TEST_SEED")
+    return int(env) if env else int.from_bytes(os.urandom(4), "little")

@@ -96,7 +96,7 @@ def test_two_layer_chain_shapes_and_effective_weights():
 def test_time_lava_run_measures_run_phase():
     layers, spikes = lava_exec.benchmark_case(sizes=(8, 4, 2), steps=5)
     seconds = lava_exec.time_lava_run(layers, spikes)
-    assert 0.0 < seconds < 60.0
+    assert seconds > 0.0  # a hang is the worker timeout's job, not a wall-clock bound
 
 
 def test_worker_failure_is_one_line_snnc_error():

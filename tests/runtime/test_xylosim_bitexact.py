@@ -39,7 +39,7 @@ def assert_matches_xylosim(params, x):
     return ours
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True)
 @given(xylo_params(max_hidden=40), st.integers(1, 3), st.integers(1, 30), st.sampled_from([1, 4, 40]))
 def test_random_populations_match_xylosim(params, B, T, max_count):
     assume(recurrent_fan_out_ok(params))
