@@ -1,7 +1,8 @@
 """Bayesian linear and conv2d layers with a Gaussian posterior over weights.
 
 Posterior: `w ~ N(weight, posterior_std^2)`, `posterior_std = softplus(rho)`,
-one std per layer (the authors' choice) or one per weight. Training uses the
+one std per layer (the authors' choice) or one per weight; prior
+`N(0, prior_std^2)` with `prior_std` a 0-d buffer (saved in the state dict). Training uses the
 local reparameterisation trick: a layer returns the noiseless pre-activation
 `mu = W x + b` and its variance `var = posterior_std^2 * sum(x^2)` over the
 receptive field; the noisy unit downstream draws fresh noise per neuron, per
@@ -31,10 +32,11 @@ def inverse_softplus(x: float) -> float:
     return x + math.log(-math.expm1(-x))
 
 
-def gaussian_kl(mean: torch.Tensor, std: torch.Tensor, prior_std: float) -> torch.Tensor:
+def gaussian_kl(mean: torch.Tensor, std: torch.Tensor, prior_std) -> torch.Tensor:
     """KL(N(mean, std^2) || N(0, prior_std^2)) summed over `mean`'s elements.
 
-    `std` may be a scalar (per-layer posterior): it broadcasts over `mean`.
+    `std` may be a scalar (per-layer posterior): it broadcasts over `mean`;
+    `prior_std` is a number or a 0-d tensor.
     """
     std = std.expand_as(mean)
     ratio = (std / prior_std) ** 2
@@ -63,7 +65,9 @@ class _BayesLayer(nn.Module):
         rho_shape = () if posterior == "layer" else shape
         rho0 = inverse_softplus(sigma_init * bound)
         self.rho = nn.Parameter(torch.full(rho_shape, rho0))
-        self.prior_std = prior_scale * bound
+        # a buffer, so that the checkpoint keeps it: the data-aware init rescales it
+        # and the config alone cannot say by how much
+        self.register_buffer("prior_std", torch.tensor(prior_scale * bound))
 
     @property
     def posterior_std(self) -> torch.Tensor:

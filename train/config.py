@@ -1,7 +1,8 @@
 """Training configuration: TOML sections mapped onto dataclasses with defaults.
 
-    [data]      name, steps, encoding, root, limit
-    [model]     name, neuron, hidden, widths, blocks, tau_mem, theta, reset, init, snr, ...
+    [data]      name, steps, encoding, root, limit, classes, max_count
+    [model]     name, neuron, hidden, widths, blocks, tau_mem, beta, syn_beta, theta, reset,
+                max_spikes, bias, init, snr, readout, readout_tau, readout_alpha, ...
     [method]    name ("sbnn" | "sg"), estimator, tau, k, noise, relaxation, surrogate_width, batchnorm
     [loss]      kl_weight, bias_lambda, rate_weight, rate_target
     [train]     epochs, batch_size, lr, sigma_lr, schedule, seed, device, eval_samples
@@ -9,6 +10,22 @@
 
 An unknown section or key, or a value of the wrong type or outside its range,
 raises `ConfigError` with one line naming it (`model.hiden: unknown key`).
+
+Keys that make the trained dynamics the ones a chip runs (see `neurons` and
+`models` for the equations):
+
+    data.classes      keep only these labels, relabelled 0..n-1 in the order given
+                      (both splits); the model's class count is len(classes)
+    data.max_count    digits-seq: clip each input count per step at this value
+                      (Xylo's inputs take at most 15 spikes per step)
+    model.beta        membrane decay per step; overrides beta = exp(-1/tau_mem)
+                      (Loihi: 1 - dv/4096; Xylo: 1 - 2^-dash_mem)
+    model.syn_beta    synaptic current decay (0: no current state, the one-state LIF;
+                      Loihi du = 4095); cur = syn_beta (cur + mu), mem = beta mem + cur
+    model.max_spikes  spikes a LIF neuron may emit per step (1..31; Xylo: up to 31)
+    model.bias        hidden Bayesian linear layers have a bias (the readout always has)
+    model.readout     "mean" | "leaky" (readout_tau) | "cuba" (readout_alpha): the
+                      weights over time of `models.readout_weights`
 """
 from __future__ import annotations
 
@@ -27,7 +44,7 @@ CHOICES = {
     "model.reset": ("soft", "zero"),
     "model.init": ("noise_aware", "authors"),
     "model.posterior": ("layer", "weight"),
-    "model.readout": ("mean", "leaky"),
+    "model.readout": ("mean", "leaky", "cuba"),
     "method.name": ("sbnn", "sg"),
     "method.estimator": ("st", "st_clipped", "relaxed", "analytic", "iw"),
     "method.noise": ("gaussian", "logistic"),
@@ -41,6 +58,15 @@ POSITIVE = {"data.steps", "data.limit", "model.tau_mem", "model.snr", "model.pri
 NON_NEGATIVE = {"model.theta", "loss.kl_weight", "loss.bias_lambda", "loss.rate_weight",
                 "loss.rate_target", "train.weight_decay", "train.threads", "train.workers", "train.eval_samples", "train.seed",
                 "train.grad_clip"}
+# Closed/open ranges beyond the sign: (test, what the message says the value must be)
+BOUNDS = {
+    "model.beta": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+    "model.syn_beta": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "model.readout_alpha": (lambda v: 0.0 < v < 1.0, "in (0, 1)"),
+    "model.max_spikes": (lambda v: 1 <= v <= 31, "in 1..31"),
+    "data.max_count": (lambda v: v >= 1, ">= 1"),
+    "data.classes": (lambda v: v >= 0, ">= 0"),
+}
 
 
 @dataclass
@@ -50,6 +76,8 @@ class DataConfig:
     encoding: str | None = None       # None: the data set's default
     root: str | None = None           # folder of local files (not digits)
     limit: int | None = None          # first N samples of each split (smoke tests)
+    classes: list[int] | None = None  # keep these labels only, relabelled 0..n-1 in this order
+    max_count: int | None = None      # digits-seq: clip input spike counts per step (Xylo: 15)
 
 
 @dataclass
@@ -61,15 +89,20 @@ class ModelConfig:
     blocks: list[int] = field(default_factory=lambda: [4, 3, 3])     # resnet blocks per stage
     image_shape: list[int] | None = None  # resnet: per-step [C, H, W] of flat samples
     tau_mem: float = 10.0
+    beta: float | None = None         # membrane decay per step; None: exp(-1/tau_mem)
+    syn_beta: float = 0.0             # synaptic current decay; 0: no current state
     theta: float = 1.0
     reset: str = "soft"
+    max_spikes: int = 1               # spikes per neuron and step (Xylo: up to 31)
+    bias: bool = True                 # hidden layers' bias (the readout keeps its own)
     init: str = "noise_aware"
     snr: float = 4.0                  # initial std(w)/sigma per layer
     data_init: bool = True            # scale the first layer by 1/rms(input)
     posterior: str = "layer"
     prior_scale: float = 1.0          # prior std = prior_scale / sqrt(fan_in)
-    readout: str = "mean"             # "mean" over steps, or "leaky" (last step of a leaky integrator)
+    readout: str = "mean"             # "mean" over steps, "leaky" or "cuba" (see models.readout_weights)
     readout_tau: float = 5.0          # leaky readout time constant (steps)
+    readout_alpha: float = 0.5        # cuba readout: synaptic decay of the output neurons
 
 
 @dataclass
@@ -156,9 +189,12 @@ def _check_value(key: str, value, hint) -> object:
             continue
         if key in POSITIVE and v <= 0 or key in NON_NEGATIVE and v < 0:
             raise ConfigError(f"{key}: must be {'> 0' if key in POSITIVE else '>= 0'}, got {v!r}")
+        if key in BOUNDS and not BOUNDS[key][0](v):
+            raise ConfigError(f"{key}: must be {BOUNDS[key][1]}, got {v!r}")
     if key in ("model.hidden", "model.widths", "model.blocks") and (not value or min(value) < 1):
         raise ConfigError(f"{key}: needs positive integers, got {value!r}")
-    return float(value) if hint is float else value
+    floats = hint is float or float in typing.get_args(hint)
+    return float(value) if floats and isinstance(value, int) else value
 
 
 def _section(name: str, table) -> object:
@@ -192,6 +228,28 @@ def _check_consistency(cfg: Config) -> None:
         raise ConfigError("model.blocks: needs one entry per model.widths entry")
     if cfg.model.image_shape is not None and len(cfg.model.image_shape) != 3:
         raise ConfigError(f"model.image_shape: expected [C, H, W], got {cfg.model.image_shape!r}")
+    _check_lif_options(cfg.model)
+    _check_data_options(cfg.data)
+    if (cfg.baseline.sg or cfg.method.name == "sg") and (cfg.model.syn_beta > 0 or cfg.model.max_spikes > 1):
+        key = "model.syn_beta" if cfg.model.syn_beta > 0 else "model.max_spikes"
+        raise ConfigError(f"{key}: the SG net (snnTorch Leaky) has no synaptic current or multi-spike output")
+
+
+def _check_lif_options(m: ModelConfig) -> None:
+    """A synaptic state and multi-spike output exist for LIF neurons only."""
+    if m.neuron == "lif":
+        return
+    if m.syn_beta > 0:
+        raise ConfigError(f"model.syn_beta: needs neuron = 'lif', got {m.neuron!r}")
+    if m.max_spikes > 1:
+        raise ConfigError(f"model.max_spikes: needs neuron = 'lif', got {m.neuron!r}")
+
+
+def _check_data_options(d: DataConfig) -> None:
+    if d.max_count is not None and d.name != "digits-seq":
+        raise ConfigError(f"data.max_count: only digits-seq has input counts to clip, got data.name = {d.name!r}")
+    if d.classes is not None and (not d.classes or len(set(d.classes)) != len(d.classes)):
+        raise ConfigError(f"data.classes: needs distinct labels, got {d.classes!r}")
 
 
 def load(path: str | Path) -> Config:

@@ -4,7 +4,9 @@
 Every model maps x [B, T, ...] to a `ModelOutput`: logits [B, n_classes] from a
 non-spiking readout (a Bayesian linear layer applied to the time-mean of the
 last spikes: by linearity the time-mean of per-step logits; `readout="leaky"`
-weights late steps more, as the final membrane of a leaky integrator), the auxiliary bias
+weights late steps more, as the final membrane of a leaky integrator, and
+`readout="cuba"` as the final membrane of Xylo's output neurons: see
+`readout_weights`, the one definition of these weights), the auxiliary bias
 term (sum over spiking layers of the mean of ((u - theta)/S)^2: the per-neuron
 scaling of the authors' `sum_neurons (mu/S)^2`), and each spiking layer's mean
 spike rate (a tensor with gradients, for the rate regulariser).
@@ -14,6 +16,11 @@ Noise-aware init (`init="noise_aware"`): Kaiming-normal means (std
 pre-activation signal-to-noise ratio `std(W x)/S = std(w)/sigma = snr` starts
 well above 1 in every layer whatever the input statistics. `init="authors"`
 is U(+-1/sqrt(fan_in)) with sigma `0.5/sqrt(fan_in)` (SNR ~1.15).
+
+Chip options of a `ModelConfig`: `beta`, `syn_beta`, `max_spikes` (the LIF
+neuron, see `neurons`), `bias = false` (hidden layers without bias: a chip's
+per-layer delay would make a constant bias act during extra steps; the readout
+keeps its bias, added once by the host) and `readout_alpha` (the cuba readout).
 """
 from __future__ import annotations
 
@@ -51,37 +58,52 @@ def bayes_kwargs(init: str, snr: float, posterior: str, prior_scale: float) -> d
                 posterior=posterior, prior_scale=prior_scale)
 
 
-def make_neuron(kind: str, fire: Firing, *, tau_mem: float, theta: float, reset: str):
+def make_neuron(kind: str, fire: Firing, *, tau_mem: float, theta: float, reset: str,
+                beta: float | None = None, syn_beta: float = 0.0, max_spikes: int = 1):
     if kind not in NEURONS:
         raise ValueError(f"neuron must be one of {NEURONS}, got {kind!r}")
     if kind == "binary":
         return BinaryNeuron(fire, theta)
-    return LIFNeuron(fire, tau_mem=tau_mem, theta=theta, reset=reset)
+    return LIFNeuron(fire, tau_mem=tau_mem, theta=theta, reset=reset, beta=beta,
+                     syn_beta=syn_beta, max_spikes=max_spikes)
 
 
-READOUTS = ("mean", "leaky")
+READOUTS = ("mean", "leaky", "cuba")
 
 
-def readout_weights(steps: int, kind: str = "mean", tau: float = 5.0) -> torch.Tensor:
-    """Weights w_t (summing to 1) of the readout's average over time.
+def readout_weights(steps: int, kind: str = "mean", *, tau: float = 5.0,
+                    alpha: float = 0.5) -> torch.Tensor:
+    """Weights w_t, t = 0..T-1 (float32, summing to 1) of the readout's average over time.
 
     "mean": 1/T. "leaky": the last-step membrane of a non-spiking leaky
     integrator y_t = beta y_{t-1} + FC(s_t), beta = exp(-1/tau), normalised by
-    sum_t beta^t: w_t = beta^(T-1-t) / sum. The FC bias is unchanged by either.
+    sum_t beta^t: w_t = beta^(T-1-t) / sum. "cuba": the last-step membrane of
+    y_t = y_{t-1} + i_t, i_t = alpha (i_{t-1} + FC(s_t)) (Xylo's output neurons
+    with dash_syn_out = 1 for alpha = 1/2, no membrane decay):
+    w_t = alpha (1 - alpha^(T-t)) / (1 - alpha) / sum. The FC bias is unchanged by
+    any (the host adds it once). `tau` and `alpha` are model.readout_tau and
+    model.readout_alpha; the compiler calls this function too.
     """
     if kind not in READOUTS:
         raise ValueError(f"readout must be one of {READOUTS}, got {kind!r}")
     if kind == "mean":
         return torch.full((steps,), 1.0 / steps)
+    if kind == "cuba":
+        if not 0.0 < alpha < 1.0:
+            raise ValueError(f"readout alpha must be in (0, 1), got {alpha!r}")
+        # float64 then float32: the weights do not depend on how the sum was rounded
+        lag = torch.arange(steps, 0, -1, dtype=torch.float64)  # T - t
+        w = alpha * (1.0 - alpha ** lag) / (1.0 - alpha)
+        return (w / w.sum()).float()
     w = torch.exp(-torch.arange(steps - 1, -1, -1, dtype=torch.float32) / tau)
     return w / w.sum()
 
 
-def time_average(x_seq: torch.Tensor, kind: str, tau: float) -> torch.Tensor:
+def time_average(x_seq: torch.Tensor, kind: str, tau: float = 5.0, alpha: float = 0.5) -> torch.Tensor:
     """Weighted mean over the leading time axis of x [T, B, ...]."""
     if kind == "mean":
         return x_seq.mean(0)
-    w = readout_weights(x_seq.shape[0], kind, tau).to(x_seq)
+    w = readout_weights(x_seq.shape[0], kind, tau=tau, alpha=alpha).to(x_seq)
     return torch.tensordot(w, x_seq, dims=1)
 
 
@@ -90,20 +112,20 @@ class Readout(nn.Module):
     logits; weight noise by local reparameterisation."""
 
     def __init__(self, in_features: int, n_classes: int, fire: Firing, kind: str = "mean",
-                 tau: float = 5.0, **bkw):
+                 tau: float = 5.0, alpha: float = 0.5, **bkw):
         super().__init__()
-        readout_weights(1, kind, tau)  # validates
+        readout_weights(1, kind, tau=tau, alpha=alpha)  # validates
         self.fc = BayesLinear(in_features, n_classes, **bkw)
-        self.fire, self.kind, self.tau = fire, kind, tau
+        self.fire, self.kind, self.tau, self.alpha = fire, kind, tau, alpha
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        mu, var = self.fc(time_average(x_seq, self.kind, self.tau))
+        mu, var = self.fc(time_average(x_seq, self.kind, self.tau, self.alpha))
         if self.fire.deterministic:
             return mu
         return mu + noise_std(var) * torch.randn_like(mu)
 
     def extra_repr(self) -> str:
-        return f"kind={self.kind}, tau={self.tau}"
+        return f"kind={self.kind}, tau={self.tau}, alpha={self.alpha}"
 
 
 class _SBNN(nn.Module):
@@ -138,21 +160,24 @@ class MLP(_SBNN):
                  neuron: str = "lif", recurrent: bool = False, tau_mem: float = 10.0,
                  theta: float = 1.0, reset: str = "soft", init: str = "noise_aware",
                  snr: float = 4.0, posterior: str = "layer", prior_scale: float = 1.0,
-                 readout: str = "mean", readout_tau: float = 5.0):
+                 readout: str = "mean", readout_tau: float = 5.0, readout_alpha: float = 0.5,
+                 beta: float | None = None, syn_beta: float = 0.0, max_spikes: int = 1,
+                 bias: bool = True):
         super().__init__()
         if recurrent and neuron != "lif":
             raise ValueError("a recurrent net needs neuron = 'lif'")
         bkw = bayes_kwargs(init, snr, posterior, prior_scale)
         self.fire, self.recurrent = fire, recurrent
         sizes = [in_features] + list(hidden)
-        self.fcs = nn.ModuleList(BayesLinear(a, b, **bkw) for a, b in zip(sizes, sizes[1:]))
-        nkw = dict(tau_mem=tau_mem, theta=theta, reset=reset)
+        self.fcs = nn.ModuleList(BayesLinear(a, b, bias=bias, **bkw) for a, b in zip(sizes, sizes[1:]))
+        nkw = dict(tau_mem=tau_mem, theta=theta, reset=reset, beta=beta, syn_beta=syn_beta,
+                   max_spikes=max_spikes)
         if recurrent:
             self.neurons = nn.ModuleList(RecurrentLIF(n, make_neuron("lif", fire, **nkw), **bkw)
                                          for n in hidden)
         else:
             self.neurons = nn.ModuleList(make_neuron(neuron, fire, **nkw) for _ in hidden)
-        self.readout = Readout(sizes[-1], n_classes, fire, readout, readout_tau, **bkw)
+        self.readout = Readout(sizes[-1], n_classes, fire, readout, readout_tau, readout_alpha, **bkw)
 
     def input_layer(self):
         return self.fcs[0]
@@ -238,13 +263,17 @@ class ResNet(_SBNN):
                  n_classes: int, steps: int, *, fire: Firing, neuron: str = "binary",
                  tau_mem: float = 10.0, theta: float = 0.0, reset: str = "soft",
                  init: str = "noise_aware", snr: float = 4.0, posterior: str = "layer",
-                 prior_scale: float = 1.0, readout: str = "mean", readout_tau: float = 5.0):
+                 prior_scale: float = 1.0, readout: str = "mean", readout_tau: float = 5.0,
+                 readout_alpha: float = 0.5, beta: float | None = None, syn_beta: float = 0.0,
+                 max_spikes: int = 1):
         super().__init__()
         bkw = bayes_kwargs(init, snr, posterior, prior_scale)
         self.image_shape, self.fire = tuple(image_shape), fire
+        nkw = dict(tau_mem=tau_mem, theta=theta, reset=reset, beta=beta, syn_beta=syn_beta,
+                   max_spikes=max_spikes)
 
         def neuron_fn():
-            return make_neuron(neuron, fire, tau_mem=tau_mem, theta=theta, reset=reset)
+            return make_neuron(neuron, fire, **nkw)
 
         self.stem = ConvUnit(image_shape[0], widths[0], 1, steps, neuron_fn(), bkw)
         layers, cin = [], widths[0]
@@ -254,7 +283,7 @@ class ResNet(_SBNN):
                 layers.append(ResBlock(cin, width, stride, steps, neuron_fn, bkw))
                 cin = width
         self.blocks = nn.ModuleList(layers)
-        self.readout = Readout(cin, n_classes, fire, readout, readout_tau, **bkw)
+        self.readout = Readout(cin, n_classes, fire, readout, readout_tau, readout_alpha, **bkw)
 
     @property
     def n_conv_layers(self) -> int:
@@ -279,11 +308,12 @@ def build_model(model_cfg, in_shape: tuple[int, ...], n_classes: int, fire: Firi
     m = model_cfg
     common = dict(fire=fire, tau_mem=m.tau_mem, theta=m.theta, reset=m.reset, init=m.init,
                   snr=m.snr, posterior=m.posterior, prior_scale=m.prior_scale,
-                  readout=m.readout, readout_tau=m.readout_tau)
+                  readout=m.readout, readout_tau=m.readout_tau, readout_alpha=m.readout_alpha,
+                  beta=m.beta, syn_beta=m.syn_beta, max_spikes=m.max_spikes)
     steps, features = in_shape[0], math.prod(in_shape[1:])
     if m.name in ("mlp", "srnn"):
         return MLP(features, list(m.hidden), n_classes, neuron=m.neuron,
-                   recurrent=m.name == "srnn", **common)
+                   recurrent=m.name == "srnn", bias=m.bias, **common)
     if m.name == "resnet":
         image = tuple(m.image_shape) if m.image_shape else tuple(in_shape[1:])
         return ResNet(image, list(m.widths), list(m.blocks), n_classes, steps,

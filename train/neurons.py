@@ -6,7 +6,7 @@ Bayesian layer (local reparameterisation) and fires `s = H(u - theta + eps)`,
 
 LIF (the authors' code), per step t:
 
-    u_t = beta u_{t-1} + mu_t                    beta = exp(-1/tau_mem)
+    u_t = beta u_{t-1} + mu_t                    beta = exp(-1/tau_mem), or given
     V_t = beta^2 V_{t-1} + var_t                 noise variance carried with u
     s_t = H(u_t - theta + eps_t),  eps_t ~ N(0, V_t)
     soft reset: u_t <- u_t - theta s_t;  zero reset: u_t <- u_t (1 - s_t), V_t <- V_t (1 - s_t)
@@ -15,6 +15,27 @@ The reset uses the detached spike (as snnTorch does), so gradients flow
 through the spike output only. Binary unit: `s = H(mu - theta + eps)`, no state.
 In deterministic mode (`Firing.deterministic`) eps = 0: the unit a compiled
 posterior-mean graph runs.
+
+Chip options (each off by default, and then not a single extra op):
+
+- Synaptic current ("CUBA", `syn_beta > 0`), in Xylo's order (input added,
+  then the decay applied): `c_t = syn_beta (c_{t-1} + mu_t)`, `u_t = beta u_{t-1} + c_t`.
+  Variances `C_t = syn_beta^2 (C_{t-1} + var_t)`, `V_t = beta^2 V_{t-1} + C_t`: the
+  correlation of the noise across steps that the current carries into u is
+  ignored (the same approximation as carrying V with u). The reset leaves c
+  alone (Loihi's u keeps its value; Xylo resets only v).
+- Multi-spike output (`max_spikes > 1`, Xylo: up to 31 per step): with s1 the
+  0/1 sample above, `n = s1 + s1.detach() * clamp(ceil(u/theta) - 2, 0, max_spikes - 1)`
+  (u/theta in float32): #{k : u > k theta} when deterministic; gradients pass
+  through s1 only (straight-through for the extra spikes). The soft reset
+  subtracts `theta n`; the zero reset is unchanged.
+
+Deterministic float32 forward, written so that a float32 simulator doing
+`i = alpha i + a; v = beta v + i (+ bias); n = count(v); reset` reproduces it
+bit for bit: each product and sum is one float32 op in that order, never fused
+or reassociated (for `syn_beta = 0.5` the simulator's `i = 0.5 i + 0.5 a` equals
+`0.5 (i + a)` exactly; other syn_beta are equal up to rounding). A hidden
+layer's bias arrives inside mu (so through c), not after it.
 """
 from __future__ import annotations
 
@@ -90,27 +111,52 @@ def noise_std(var: torch.Tensor) -> torch.Tensor:
 
 
 class LIFParams(NamedTuple):
-    beta: float      # membrane decay per step, exp(-1/tau_mem)
-    theta: float     # firing threshold
-    reset: str       # "soft" (subtract theta) or "zero"
+    beta: float          # membrane decay per step, exp(-1/tau_mem) unless given
+    theta: float         # firing threshold
+    reset: str           # "soft" (subtract theta per spike) or "zero"
+    syn_beta: float = 0.0  # synaptic current decay; 0: no current state
+    max_spikes: int = 1    # spikes per step at most
 
 
 class LIFState(NamedTuple):
-    mem: torch.Tensor  # membrane potential u
-    var: torch.Tensor  # noise variance V of u
+    mem: torch.Tensor                # membrane potential u
+    var: torch.Tensor                # noise variance V of u
+    cur: torch.Tensor | None = None  # synaptic current c (syn_beta > 0 only)
+    cur_var: torch.Tensor | None = None  # noise variance C of c
+
+
+def spike_count(s: torch.Tensor, mem: torch.Tensor, theta: float, max_spikes: int) -> torch.Tensor:
+    """Multi-spike output: the 0/1 sample s plus the extra spikes of a membrane above
+    2 theta, 3 theta, ...; the extras are straight-through (no gradient of their own).
+    The compiler's float simulator counts with this exact formula."""
+    extra = torch.clamp(torch.ceil(mem.detach() / theta) - 2, 0, max_spikes - 1)
+    return s + s.detach() * extra
+
+
+def synapse_step(mu, var, state: LIFState, syn_beta: float):
+    """Xylo's synaptic current: input added, then the decay: (current, its variance)."""
+    cur = syn_beta * (state.cur + mu)
+    return cur, syn_beta ** 2 * (state.cur_var + var)
 
 
 def lif_step(mu, var, state: LIFState, params: LIFParams, fire: Firing):
     """One LIF step: (spikes, new state, margin)."""
+    cur = cur_var = None
+    if params.syn_beta > 0:
+        cur, cur_var = synapse_step(mu, var, state, params.syn_beta)
+        mu, var = cur, cur_var
     mem = params.beta * state.mem + mu
     V = params.beta ** 2 * state.var + var
     s, margin = fire(mem, V, params.theta)
-    r = s.detach()
+    r = n = s.detach()
+    if params.max_spikes > 1:
+        s = spike_count(s, mem, params.theta, params.max_spikes)
+        n = s.detach()
     if params.reset == "soft":
-        mem = mem - params.theta * r
+        mem = mem - params.theta * n
     else:
         mem, V = mem * (1.0 - r), V * (1.0 - r)
-    return s, LIFState(mem, V), margin
+    return s, LIFState(mem, V, cur, cur_var), margin
 
 
 def binary_step(mu, var, theta: float, fire: Firing):
@@ -120,6 +166,12 @@ def binary_step(mu, var, theta: float, fire: Firing):
 
 def beta_from_tau(tau_mem: float) -> float:
     return math.exp(-1.0 / tau_mem)
+
+
+def resolve_beta(tau_mem: float, beta: float | None = None) -> float:
+    """The membrane decay: `beta` when given (a chip's exact 1 - dv/4096 or
+    1 - 2^-dash), else exp(-1/tau_mem)."""
+    return beta_from_tau(tau_mem) if beta is None else float(beta)
 
 
 class BinaryNeuron(nn.Module):
@@ -147,18 +199,26 @@ class LIFNeuron(nn.Module):
 
     stateful = True
 
-    def __init__(self, fire: Firing, tau_mem: float = 10.0, theta: float = 1.0, reset: str = "soft"):
+    def __init__(self, fire: Firing, tau_mem: float = 10.0, theta: float = 1.0, reset: str = "soft",
+                 *, beta: float | None = None, syn_beta: float = 0.0, max_spikes: int = 1):
         super().__init__()
         if reset not in RESETS:
             raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
+        if not 0.0 <= syn_beta < 1.0:
+            raise ValueError(f"syn_beta must be in [0, 1), got {syn_beta!r}")
+        if not 1 <= max_spikes <= 31:
+            raise ValueError(f"max_spikes must be in 1..31, got {max_spikes!r}")
         self.fire = fire
-        self.params = LIFParams(beta_from_tau(tau_mem), float(theta), reset)
+        self.params = LIFParams(resolve_beta(tau_mem, beta), float(theta), reset,
+                                float(syn_beta), int(max_spikes))
 
     @property
     def theta(self) -> float:
         return self.params.theta
 
     def init_state(self, like: torch.Tensor) -> LIFState:
+        if self.params.syn_beta > 0:
+            return LIFState(*(torch.zeros_like(like) for _ in range(4)))
         return LIFState(torch.zeros_like(like), torch.zeros_like(like))
 
     def step(self, mu, var, state):
@@ -166,7 +226,8 @@ class LIFNeuron(nn.Module):
 
     def extra_repr(self) -> str:
         p = self.params
-        return f"beta={p.beta:.4f}, theta={p.theta}, reset={p.reset}"
+        return (f"beta={p.beta:.4f}, theta={p.theta}, reset={p.reset}, syn_beta={p.syn_beta}, "
+                f"max_spikes={p.max_spikes}")
 
 
 def _zeros_state(mu_seq: torch.Tensor, var_seq: torch.Tensor) -> torch.Tensor:
@@ -212,10 +273,12 @@ class RecurrentLIF(nn.Module):
 
     def _recurrent_moments(self):
         """s -> (R s, var): `self.rec`, with sigma^2 hoisted out of the time loop and
-        sum(s^2) = sum(s) for a per-layer posterior (spikes are 0/1)."""
+        sum(s^2) = sum(s) for a per-layer posterior when spikes are 0/1."""
         if self.rec.posterior != "layer":
             return self.rec
         weight, sigma2 = self.rec.weight, self.rec.posterior_std ** 2
+        if self.neuron.params.max_spikes > 1:  # counts: s^2 != s
+            return lambda s: (F.linear(s, weight), sigma2 * s.detach().pow(2).sum(-1, keepdim=True))
         return lambda s: (F.linear(s, weight), sigma2 * s.detach().sum(-1, keepdim=True))
 
     def run(self, mu_seq: torch.Tensor, var_seq: torch.Tensor):

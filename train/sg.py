@@ -8,6 +8,10 @@ units are that surrogate applied to `mu - theta`. Layers are plain
 `nn.Linear`/`nn.Conv2d` with the same mean init as the SBNN; the resnet keeps
 the per-channel per-step scale/bias, or replaces it with BatchNorm
 (`batchnorm=True`). Models return `models.ModelOutput` (bias penalty 0).
+
+Of the chip options the SG twin follows `beta`, `bias` and the readout kinds;
+snnTorch's Leaky has no synaptic current and no multi-spike output, so
+`syn_beta > 0` or `max_spikes > 1` is a one-line `ConfigError`.
 """
 from __future__ import annotations
 
@@ -18,8 +22,9 @@ import torch
 from snntorch import surrogate
 from torch import nn
 
+from snnc.errors import ConfigError
 from snnc.train.models import ModelOutput, StepAffine, shortcut, time_average
-from snnc.train.neurons import beta_from_tau
+from snnc.train.neurons import resolve_beta
 
 
 def gaussian_surrogate(width: float = 0.4):
@@ -43,11 +48,12 @@ def _init_weight(weight: torch.Tensor, init: str) -> None:
 class SGNeuron(nn.Module):
     """Runs a snnTorch Leaky (or a stateless binary unit) over a sequence [T, ...]."""
 
-    def __init__(self, kind: str, spike_grad, *, tau_mem: float, theta: float, reset: str):
+    def __init__(self, kind: str, spike_grad, *, tau_mem: float, theta: float, reset: str,
+                 beta: float | None = None):
         super().__init__()
         self.kind, self.theta, self.spike_grad = kind, theta, spike_grad
         if kind == "lif":
-            self.lif = snn.Leaky(beta=beta_from_tau(tau_mem), threshold=theta,
+            self.lif = snn.Leaky(beta=resolve_beta(tau_mem, beta), threshold=theta,
                                  spike_grad=spike_grad,
                                  reset_mechanism="subtract" if reset == "soft" else "zero")
 
@@ -64,9 +70,10 @@ class SGNeuron(nn.Module):
 class SGRecurrent(nn.Module):
     """snnTorch RLeaky with all-to-all recurrent weights over a sequence [T, B, n]."""
 
-    def __init__(self, n: int, spike_grad, *, tau_mem: float, theta: float, reset: str, init: str):
+    def __init__(self, n: int, spike_grad, *, tau_mem: float, theta: float, reset: str, init: str,
+                 beta: float | None = None):
         super().__init__()
-        self.rlif = snn.RLeaky(beta=beta_from_tau(tau_mem), linear_features=n, all_to_all=True,
+        self.rlif = snn.RLeaky(beta=resolve_beta(tau_mem, beta), linear_features=n, all_to_all=True,
                                threshold=theta, spike_grad=spike_grad,
                                reset_mechanism="subtract" if reset == "soft" else "zero")
         _init_weight(self.rlif.recurrent.weight, init)
@@ -93,16 +100,17 @@ class SGMLP(_SGNet):
 
     def __init__(self, in_features, hidden, n_classes, *, neuron="lif", recurrent=False,
                  tau_mem=10.0, theta=1.0, reset="soft", init="noise_aware", width=0.4,
-                 readout="mean", readout_tau=5.0):
+                 readout="mean", readout_tau=5.0, readout_alpha=0.5, beta=None, bias=True):
         super().__init__()
         grad = gaussian_surrogate(width)
-        self.readout_kind, self.readout_tau = readout, readout_tau
+        self.readout_kind, self.readout_tau, self.readout_alpha = readout, readout_tau, readout_alpha
         sizes = [in_features] + list(hidden)
-        self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
+        self.fcs = nn.ModuleList(nn.Linear(a, b, bias=bias) for a, b in zip(sizes, sizes[1:]))
         for fc in self.fcs:
             _init_weight(fc.weight, init)
-            nn.init.zeros_(fc.bias)
-        nkw = dict(tau_mem=tau_mem, theta=theta, reset=reset)
+            if bias:
+                nn.init.zeros_(fc.bias)
+        nkw = dict(tau_mem=tau_mem, theta=theta, reset=reset, beta=beta)
         if recurrent:
             self.neurons = nn.ModuleList(SGRecurrent(n, grad, init=init, **nkw) for n in hidden)
         else:
@@ -119,7 +127,7 @@ class SGMLP(_SGNet):
         for fc, neuron in zip(self.fcs, self.neurons):
             h = neuron(fc(h))
             rates.append(h.mean())
-        logits = self.readout(time_average(h, self.readout_kind, self.readout_tau))
+        logits = self.readout(time_average(h, self.readout_kind, self.readout_tau, self.readout_alpha))
         return ModelOutput(logits, logits.new_zeros(()), torch.stack(rates))
 
 
@@ -161,14 +169,14 @@ class SGResNet(_SGNet):
 
     def __init__(self, image_shape, widths, blocks, n_classes, steps, *, neuron="binary",
                  tau_mem=10.0, theta=0.0, reset="soft", init="noise_aware", width=0.4,
-                 batchnorm=False, readout="mean", readout_tau=5.0):
+                 batchnorm=False, readout="mean", readout_tau=5.0, readout_alpha=0.5, beta=None):
         super().__init__()
         grad = gaussian_surrogate(width)
         self.image_shape = tuple(image_shape)
-        self.readout_kind, self.readout_tau = readout, readout_tau
+        self.readout_kind, self.readout_tau, self.readout_alpha = readout, readout_tau, readout_alpha
 
         def neuron_fn():
-            return SGNeuron(neuron, grad, tau_mem=tau_mem, theta=theta, reset=reset)
+            return SGNeuron(neuron, grad, tau_mem=tau_mem, theta=theta, reset=reset, beta=beta)
 
         kw = dict(batchnorm=batchnorm, init=init)
         self.stem = SGConvUnit(image_shape[0], widths[0], 1, steps, neuron_fn(), **kw)
@@ -191,7 +199,8 @@ class SGResNet(_SGNet):
         h = self.stem(h, rates)
         for block in self.blocks:
             h = block(h, rates)
-        logits = self.readout(time_average(h.mean((3, 4)), self.readout_kind, self.readout_tau))
+        logits = self.readout(time_average(h.mean((3, 4)), self.readout_kind, self.readout_tau,
+                                           self.readout_alpha))
         return ModelOutput(logits, logits.new_zeros(()), torch.stack(rates))
 
 
@@ -199,11 +208,16 @@ def build_sg_model(model_cfg, in_shape, n_classes: int, *, width: float = 0.4,
                    batchnorm: bool = False) -> nn.Module:
     """The SG twin of `models.build_model` for the same `ModelConfig`."""
     m = model_cfg
+    if m.syn_beta > 0:
+        raise ConfigError("model.syn_beta: the SG baseline (snnTorch Leaky) has no synaptic current")
+    if m.max_spikes > 1:
+        raise ConfigError("model.max_spikes: the SG baseline (snnTorch Leaky) fires one spike per step")
     common = dict(tau_mem=m.tau_mem, theta=m.theta, reset=m.reset, init=m.init, width=width,
-                  readout=m.readout, readout_tau=m.readout_tau)
+                  readout=m.readout, readout_tau=m.readout_tau, readout_alpha=m.readout_alpha,
+                  beta=m.beta)
     if m.name in ("mlp", "srnn"):
         return SGMLP(math.prod(in_shape[1:]), list(m.hidden), n_classes, neuron=m.neuron,
-                     recurrent=m.name == "srnn", **common)
+                     recurrent=m.name == "srnn", bias=m.bias, **common)
     image = tuple(m.image_shape) if m.image_shape else tuple(in_shape[1:])
     return SGResNet(image, list(m.widths), list(m.blocks), n_classes, in_shape[0],
                     neuron=m.neuron, batchnorm=batchnorm, **common)

@@ -12,14 +12,22 @@ Outputs in the run folder:
   (softmax average of `train.eval_samples` posterior weight draws, each run
   deterministically), `hidden_spike_rate`, `epochs`, `seconds`, `device`, ...
 
-For the compiler: `load_model(path)` rebuilds the net (`model.fire.deterministic
-= True` gives the posterior-mean graph; `bayes.sampled_states(model, k, seed)`
-the K sampled ones). The data-aware input scaling is already folded into the
-first layer's weights. Parameter names: `fcs.{i}.weight/bias` (+ `rho`),
+For the compiler: `load_model(path)` rebuilds the net from the checkpoint alone
+(`model.fire.deterministic = True` gives the posterior-mean graph;
+`bayes.sampled_states(model, k, seed)` the K sampled ones) and
+`checkpoint_info(path)` gives its shapes, config, format and sha256 (provenance).
+A file that is not a checkpoint, or of an unknown format, is a one-line
+`FormatError` naming it. Format history: "snnc.train/1" lacked the prior std
+buffers (such files still load: the prior std is rebuilt from the config, without
+the first layer's data-aware factor, which only the KL of further training would
+see); "snnc.train/2" stores them. The data-aware input scaling is already folded
+into the first layer's weights. Parameter names: `fcs.{i}.weight/bias` (+ `rho`,
+`prior_std`; no bias with `model.bias = false`),
 `neurons.{i}.rec.weight` (srnn), `stem.conv.weight`, `stem.affine.scale/bias`
 ([T, C]), `blocks.{i}.unit{1,2}.conv.weight` / `.affine.*` (resnet),
 `readout.fc.weight/bias`; neuron constants come from `config["model"]`
-(beta = exp(-1/tau_mem), theta, reset, readout, readout_tau).
+(beta, else exp(-1/tau_mem); syn_beta, theta, reset, max_spikes, readout,
+readout_tau, readout_alpha) and the class subset from `config["data"]["classes"]`.
 
 Multi-process: launched by `torchrun`, each rank trains on its shard of every
 epoch's permutation (DistributedDataParallel; NCCL on CUDA, gloo on CPU); rank 0
@@ -27,6 +35,7 @@ writes the files.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -41,6 +50,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
+from snnc.errors import FormatError
 from snnc.io import atomic_path, write_json
 from snnc.train import config as config_mod
 from snnc.train import data as data_mod
@@ -49,7 +59,9 @@ from snnc.train.losses import sbnn_loss
 from snnc.train.models import build_model, set_deterministic
 from snnc.train.neurons import Firing
 
-CHECKPOINT_FORMAT = "snnc.train/1"
+CHECKPOINT_FORMAT = "snnc.train/2"
+READABLE_FORMATS = ("snnc.train/1", CHECKPOINT_FORMAT)   # 1: no prior_std buffers
+REQUIRED_KEYS = ("format", "config", "model", "in_shape", "n_classes")
 
 
 # --- process group and device -----------------------------------------------------
@@ -89,7 +101,8 @@ def resolve_device(pref: str, ddp: Dist) -> torch.device:
 
 def load_data(cfg) -> tuple:
     d = cfg.data
-    kw = dict(root=d.root, steps=d.steps, encoding=d.encoding, limit=d.limit)
+    kw = dict(root=d.root, steps=d.steps, encoding=d.encoding, limit=d.limit, classes=d.classes,
+              max_count=d.max_count)
     return data_mod.load(d.name, "train", **kw), data_mod.load(d.name, "test", **kw)
 
 
@@ -283,16 +296,88 @@ def save_checkpoint(path: Path, *, core, opt, sched, cfg, epoch, seconds, in_sha
 
 
 def load_checkpoint(path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """A checkpoint's contents (tensors only, no pickled code); a one-line `FormatError`
+    naming `path` when it is missing, corrupt, not a checkpoint or of an unknown format."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FormatError(f"{path}: no such checkpoint") from None
+    except Exception as exc:  # torch raises many types for a foreign or truncated file
+        raise FormatError(f"{path}: not a snnc checkpoint ({_load_failure(exc)})") from None
+    if not isinstance(ckpt, dict) or "format" not in ckpt:
+        raise FormatError(f"{path}: not a snnc checkpoint (no 'format' entry)")
+    if ckpt["format"] not in READABLE_FORMATS:
+        raise FormatError(f"{path}: unknown checkpoint format {ckpt['format']!r} "
+                          f"(this snnc reads {', '.join(READABLE_FORMATS)})")
+    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
+    if missing:
+        raise FormatError(f"{path}: checkpoint lacks {', '.join(map(repr, missing))}")
+    if not isinstance(ckpt["model"], dict) or not isinstance(ckpt["config"], dict):
+        raise FormatError(f"{path}: checkpoint's 'model' and 'config' must be dicts")
+    return ckpt
+
+
+def _load_failure(exc: Exception) -> str:
+    """Why torch.load failed, in a few words (its own messages span many lines)."""
+    if "weights only load failed" in str(exc).lower():
+        return "it holds pickled Python objects; only tensors and plain data are read"
+    return f"unreadable as a torch file: {type(exc).__name__}"
+
+
+def load_weights(model: nn.Module, ckpt: dict, path) -> None:
+    """Load a checkpoint's state dict into `model`; format 1 lacked the prior std
+    buffers, which then keep `model`'s values. A mismatch is a one-line `FormatError`."""
+    state, own = ckpt["model"], model.state_dict()
+    if ckpt["format"] == "snnc.train/1":
+        state = {**{k: v for k, v in own.items() if k.endswith("prior_std")}, **state}
+    problem = _state_mismatch(own, state)
+    if problem:
+        raise FormatError(f"{path}: weights do not fit the stored config ({problem})")
+    model.load_state_dict(state)
+
+
+def _state_mismatch(own: dict, state: dict) -> str | None:
+    """The first difference in names or shapes between two state dicts, in words."""
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if missing:
+        return f"missing {', '.join(missing[:3])}"
+    if unexpected:
+        return f"unexpected {', '.join(unexpected[:3])}"
+    for key, tensor in own.items():
+        shape = tuple(getattr(state[key], "shape", ("not a tensor",)))
+        if shape != tuple(tensor.shape):
+            return f"{key} has shape {shape}, the config gives {tuple(tensor.shape)}"
+    return None
 
 
 def load_model(path) -> tuple[nn.Module, config_mod.Config]:
-    """The trained net of a checkpoint (posterior means loaded) and its config."""
+    """The trained net of a checkpoint (posterior means loaded) and its config,
+    rebuilt from the checkpoint alone (no TOML, no data)."""
     ckpt = load_checkpoint(path)
-    cfg = config_mod.from_dict(ckpt["config"])
-    model = make_model(cfg, tuple(ckpt["in_shape"]), ckpt["n_classes"])
-    model.load_state_dict(ckpt["model"])
+    try:
+        cfg = config_mod.from_dict(ckpt["config"])
+    except config_mod.ConfigError as exc:
+        raise FormatError(f"{path}: stored config: {exc}") from None
+    model = make_model(cfg, tuple(ckpt["in_shape"]), int(ckpt["n_classes"]))
+    load_weights(model, ckpt, path)
     return model, cfg
+
+
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checkpoint_info(path) -> dict:
+    """What a compiled graph records of its source: `format`, `in_shape` [T, ...],
+    `n_classes`, `config` (nested dict), `method`, `epoch` and the file's `sha256`."""
+    ckpt = load_checkpoint(path)
+    return {"format": ckpt["format"], "in_shape": [int(n) for n in ckpt["in_shape"]],
+            "n_classes": int(ckpt["n_classes"]), "config": ckpt["config"],
+            "method": ckpt.get("method"), "epoch": ckpt.get("epoch"), "sha256": file_sha256(path)}
 
 
 # --- the run -----------------------------------------------------------------------
@@ -319,7 +404,7 @@ def build_setup(cfg, ddp: Dist) -> Setup:
     torch.manual_seed(cfg.train.seed)
     train_set, test_set = load_data(cfg)
     in_shape = tuple(train_set[0][0].shape)
-    n_classes = data_mod.n_classes(cfg.data.name)
+    n_classes = data_mod.n_classes(cfg.data.name, cfg.data.classes)
     core = make_model(cfg, in_shape, n_classes)
     if cfg.model.data_init and hasattr(core, "scale_input_layer"):
         core.scale_input_layer(1.0 / input_rms(train_set))
@@ -331,7 +416,7 @@ def build_setup(cfg, ddp: Dist) -> Setup:
 def restore(setup: Setup, ckpt_path: Path, ddp: Dist) -> tuple[int, float]:
     """Load weights, optimiser, schedule and RNG states; returns (epochs done, seconds spent)."""
     ckpt = load_checkpoint(ckpt_path)
-    setup.core.load_state_dict(ckpt["model"])
+    load_weights(setup.core, ckpt, ckpt_path)
     setup.opt.load_state_dict(ckpt["optimizer"])
     setup.sched.load_state_dict(ckpt["scheduler"])
     restore_rng(ckpt["rng"], ddp)
@@ -353,6 +438,11 @@ def fit(cfg, out_dir: Path, *, resume: bool = False, stop_after: int | None = No
 
     stop_after: stop after this many epochs of this call (simulates an interruption).
     files: False trains without writing anything (the SG baseline inside a run).
+
+    Test hook: with `SNNC_TEST_SIGINT_EPOCH=N` in the environment the writing
+    process sends itself SIGINT in epoch N after that epoch's metrics row is
+    written and before its checkpoint is (the window where a Ctrl-C leaves the
+    most to undo), so a test can interrupt a real CLI run at a known point.
     """
     ddp = ddp or init_distributed(cfg.train.device)
     out_dir = Path(out_dir)
@@ -379,6 +469,9 @@ def fit(cfg, out_dir: Path, *, resume: bool = False, stop_after: int | None = No
         if writes:
             with open(metrics_path, "a") as fh:
                 fh.write(json.dumps(row) + "\n")
+            if os.environ.get("SNNC_TEST_SIGINT_EPOCH") == str(epoch + 1):  # test hook, see above
+                import signal
+                signal.raise_signal(signal.SIGINT)
             save_checkpoint(ckpt_path, core=su.core, opt=su.opt, sched=su.sched, cfg=cfg,
                             epoch=epoch + 1, seconds=time.time() - t0, in_shape=su.in_shape,
                             n_classes=su.n_classes, rng=rng)

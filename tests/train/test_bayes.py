@@ -78,7 +78,7 @@ def test_kl_closed_form_matches_torch_distributions():
     torch.manual_seed(0)
     layer = BayesLinear(6, 4, posterior="weight", prior_scale=0.7)
     q = torch.distributions.Normal(layer.weight, layer.posterior_std)
-    p = torch.distributions.Normal(torch.zeros(()), torch.tensor(layer.prior_std))
+    p = torch.distributions.Normal(torch.zeros(()), layer.prior_std.clone())
     expect = torch.distributions.kl_divergence(q, p).sum()
     assert torch.allclose(layer.kl(), expect, rtol=1e-5)
     # per-layer std broadcasts over every weight

@@ -1,18 +1,25 @@
 """Data sets for training and evaluation, one small module each.
 
-    load(name, split, *, root=None, steps=None, encoding=None, seed=0, limit=None)
+    load(name, split, *, root=None, steps=None, encoding=None, seed=0, limit=None, classes=None,
+         max_count=None)
     input_shape(name, steps=None) -> per-sample shape [T, ...]
-    n_classes(name)
+    n_classes(name, classes=None)
 
 Samples are float32 tensors [T, C] (or [T, C, H, W] for images), labels int64.
 `steps=None` and `encoding=None` take the data set's own defaults (digits: 8
 steps, rate code; SHD: 100 bins; DVS Gesture: 49 frames; CIFAR-10: 1 step,
 direct). Only digits works offline out of the box; the others read local files
 under `root` and never download.
+
+`classes` keeps only the samples of those labels (after `limit`), relabelled
+0..n-1 in the order given (`data.classes`; e.g. Xylo's 8 output neurons).
 """
 from __future__ import annotations
 
 import importlib
+
+import torch
+from torch.utils.data import Dataset, TensorDataset
 
 from snnc.errors import ConfigError
 from snnc.train.data.digits import digits_split
@@ -28,7 +35,7 @@ _MODULES = {
 DATASETS = tuple(_MODULES)
 SPLITS = ("train", "test")
 
-__all__ = ["DATASETS", "SPLITS", "load", "input_shape", "n_classes", "digits_split"]
+__all__ = ["DATASETS", "SPLITS", "load", "input_shape", "n_classes", "digits_split", "select_classes"]
 
 
 def dataset_module(name: str):
@@ -43,19 +50,73 @@ def _check_positive(what: str, value) -> None:
         raise ConfigError(f"{what} must be a positive integer, got {value!r}")
 
 
-def load(name, split, *, root=None, steps=None, encoding=None, seed=0, limit=None, **options):
+def load(name, split, *, root=None, steps=None, encoding=None, seed=0, limit=None, classes=None,
+         max_count=None, **options):
     """Data set `name`, split "train" or "test", as a torch Dataset of (x [T, ...] float32, label int64).
 
     `root`: folder of the local files (per-data-set default under `data/`);
-    `limit`: keep only the first `limit` samples; `options`: data-set specific
-    (e.g. `normalize=True` for cifar10).
+    `limit`: keep only the first `limit` samples; `classes`: keep only these
+    labels, relabelled 0..n-1 in this order; `max_count`: clip input counts per
+    step (digits-seq only); `options`: data-set specific (e.g. `normalize=True`
+    for cifar10).
     """
     module = dataset_module(name)
     if split not in SPLITS:
         raise ConfigError(f"{name}: unknown split '{split}'; choose 'train' or 'test'")
     _check_positive("steps", steps)
     _check_positive("limit", limit)
-    return module.load(split, root=root, steps=steps, encoding=encoding, seed=seed, limit=limit, **options)
+    _check_classes(classes, module.N_CLASSES, name)
+    if max_count is not None:  # only count-coded data sets take it
+        if name != "digits-seq":
+            raise ConfigError(f"data.max_count: only digits-seq has input counts to clip, got data.name = {name!r}")
+        options["max_count"] = max_count
+    dataset = module.load(split, root=root, steps=steps, encoding=encoding, seed=seed, limit=limit, **options)
+    return dataset if classes is None else select_classes(dataset, classes)
+
+
+def _check_classes(classes, n: int, name: str) -> None:
+    if classes is None:
+        return
+    if not classes or len(set(classes)) != len(classes):
+        raise ConfigError(f"data.classes: needs distinct labels, got {classes!r}")
+    bad = [c for c in classes if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < n]
+    if bad:
+        raise ConfigError(f"data.classes: {bad[0]!r} is not a label of {name} (0..{n - 1})")
+
+
+class ClassSubset(Dataset):
+    """The samples of a lazy data set whose label is in `classes`, relabelled by position."""
+
+    def __init__(self, base, indices: list[int], relabel: dict[int, int]):
+        self.base, self.indices, self.relabel = base, indices, relabel
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int):
+        x, y = self.base[self.indices[index]]
+        return x, torch.tensor(self.relabel[int(y)], dtype=torch.int64)
+
+
+def _labels(dataset) -> torch.Tensor:
+    """Every label of `dataset`: held tensors when it has them, else read sample by sample."""
+    if hasattr(dataset, "tensors"):
+        return dataset.tensors[1]
+    if hasattr(dataset, "labels"):
+        return torch.as_tensor(dataset.labels)
+    return torch.tensor([int(dataset[i][1]) for i in range(len(dataset))], dtype=torch.int64)
+
+
+def select_classes(dataset, classes: list[int]):
+    """Only the samples labelled one of `classes`, label `classes[i]` becoming `i`.
+
+    An in-memory `TensorDataset` stays one (the trainer slices it directly)."""
+    relabel = {c: i for i, c in enumerate(classes)}
+    new = torch.tensor([relabel.get(int(y), -1) for y in _labels(dataset)], dtype=torch.int64)
+    keep = torch.nonzero(new >= 0).flatten()
+    if hasattr(dataset, "tensors"):
+        return TensorDataset(dataset.tensors[0][keep], new[keep])
+    return ClassSubset(dataset, keep.tolist(), relabel)
 
 
 def input_shape(name: str, steps: int | None = None) -> tuple[int, ...]:
@@ -64,6 +125,10 @@ def input_shape(name: str, steps: int | None = None) -> tuple[int, ...]:
     return dataset_module(name).input_shape(steps)
 
 
-def n_classes(name: str) -> int:
-    """Number of classes of data set `name`."""
-    return dataset_module(name).N_CLASSES
+def n_classes(name: str, classes: list[int] | None = None) -> int:
+    """Number of classes of data set `name`, or of its subset `classes` (`data.classes`)."""
+    n = dataset_module(name).N_CLASSES
+    if classes is None:
+        return n
+    _check_classes(classes, n, name)
+    return len(classes)
