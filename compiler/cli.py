@@ -8,6 +8,7 @@ import numpy as np
 
 from snnc.compiler.ir import Input, Neuron, Output, Synapse, load
 from snnc.targets import get as get_target
+from snnc.targets.registry import kind_of
 
 
 def cmd_inspect(argv: list[str]) -> int:
@@ -32,32 +33,33 @@ def cmd_inspect(argv: list[str]) -> int:
 
 
 def node_row(graph, name, node) -> dict:
-    widths = get_target(graph.target).widths
+    target = get_target(graph.target)
     row = {"name": name, "type": type(node).__name__, "in": node.in_size, "out": node.out_size,
            "bits": "", "memory_bits": 0, "details": ""}
     if isinstance(node, Synapse):
         nnz = int(np.count_nonzero(node.weights))
-        row.update(bits=f"weight {widths.get('weight', 32)}", memory_bits=nnz * widths.get("weight", 32),
+        weight_bits = target.widths.get("weight", 32)
+        row.update(bits=f"weight {weight_bits}", memory_bits=nnz * weight_bits,
                    details=f"nnz {nnz}, weight_exp {node.weight_exp}, delay {node.delay}, port {node.port}, "
                            f"from {graph.synapse_source(name)}")
     elif isinstance(node, Neuron):
-        bits = {v: widths.get(v, 32) for v in node.state_vars}
-        n_syn = getattr(node, "n_syn", 1)
-        per_neuron = sum(b * (n_syn if v == "i_syn" else 1) for v, b in bits.items())
-        row.update(bits=", ".join(f"{v} {b}" for v, b in bits.items()), memory_bits=per_neuron * node.size,
-                   details=_neuron_details(node))
+        state = kind_of(node).state
+        per_neuron = sum(sv.bits * int(np.prod(sv.shape(node)[1:])) for sv in state.values())
+        row.update(bits=", ".join(f"{v} {sv.bits}" for v, sv in state.items()), memory_bits=per_neuron * node.size,
+                   details=_neuron_details(node, target.ranges))
     elif isinstance(node, (Input, Output)):
         row["details"] = "reads " + ", ".join(graph.predecessors(name)) if isinstance(node, Output) else ""
     return row
 
 
-def _neuron_details(node) -> str:
-    params = [f for f in node.fields() if f != "size"]
+def _neuron_details(node, ranges) -> str:
+    """Each parameter's value (or min..max), and the target's range for it where it has one."""
     out = []
-    for p in params:
+    for p in (f for f in node.fields() if f != "size"):
         value = np.asarray(getattr(node, p))
-        out.append(f"{p} {value.min()}..{value.max()}" if value.size > 1 and value.min() != value.max()
-                   else f"{p} {value.flat[0] if value.size else '-'}")
+        text = (f"{p} {value.min()}..{value.max()}" if value.size > 1 and value.min() != value.max()
+                else f"{p} {value.flat[0] if value.size else '-'}")
+        out.append(f"{text} of {ranges[p]}" if p in ranges else text)
     return ", ".join(out)
 
 
@@ -117,6 +119,13 @@ def print_compile_report(report: dict) -> None:
     if acc:
         cols = [k for k in ("float_torch", "float_graph", "target_dynamics", "deployed") if k in acc]
         print("test accuracy: " + ", ".join(f"{k} {acc[k]['accuracy']:.4f}" for k in cols))
+    cal = report.get("calibration")
+    if cal:
+        print(f"{'':<26}{'accuracy':>9}{'NLL':>8}{'ECE':>8}")
+        for key in ("float_mean", "float_samples", "float_samples_logit_mean", "deployed_mean", "deployed_samples"):
+            r = cal[key]
+            print(f"  {key:<24}{r['accuracy']:>9.4f}{r['nll']:>8.3f}{r['ece']:>8.3f}")
+        print("accuracy against K (float graph = mean of the K draws' logits; deployed = summed readouts):")
     for row in report.get("k_curve", []):
         print(f"  K = {row['k']:<3} float {row['float_graph']['accuracy']:.4f} (NLL {row['float_graph']['nll']:.3f}, "
               f"ECE {row['float_graph']['ece']:.3f})   deployed {row['deployed']['accuracy']:.4f} "

@@ -68,7 +68,25 @@ def compile_checkpoint(checkpoint, target: str, mode: str = "mean", k: int = 8,
         compiled.report["accuracy"] = evaluate_all(compiled, checkpoint, seed)
         if mode == "samples":
             compiled.report["k_curve"] = k_curve(checkpoint, target, k, calibrate, seed)
+            compiled.report["calibration"] = calibration_table(compiled, checkpoint, target, calibrate, seed)
     return compiled
+
+
+def calibration_table(c: Compiled, checkpoint, target: str, calibrate: int, seed: int) -> dict:
+    """Accuracy, NLL and ECE of the posterior mean and of the K-sample ensemble, float and deployed.
+
+    float_samples is the trainer's ensemble (mean of the K draws' softmax);
+    deployed_samples sums the K sub-networks at the readout (mean of logits).
+    """
+    mean = lower(float_net(checkpoint, mode="mean", seed=seed), target, calibrate)
+    x, y = load_split(c.front.data, "test")
+    acc = c.report["accuracy"]
+    return {"k": c.front.k,
+            "float_mean": scores(torch_probabilities(checkpoint, "mean", 1, seed), y),
+            "float_samples": acc["float_torch"],
+            "float_samples_logit_mean": acc["float_graph"],
+            "deployed_mean": scores(softmax(deploy.run(mean.graph, x)[0]), y),
+            "deployed_samples": acc["deployed"]}
 
 
 def evaluate_all(c: Compiled, checkpoint, seed: int) -> dict:

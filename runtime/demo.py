@@ -90,7 +90,8 @@ def _compile_and_verify(name, ckpt, target, mode, k, backends, samples, out: Pat
 
 def _row(name, compiled: dict, v: dict) -> dict:
     acc = compiled["accuracy"]
-    return {"job": name, "target": compiled["target"], "float": v["float_accuracy"],
+    return {"job": name, "target": compiled["target"], "mode": compiled["mode"], "k": compiled["k"],
+            "float": v["float_accuracy"],
             "float_sampled": v["float_accuracy_sampled"], "target_dynamics": acc["target_dynamics"]["accuracy"],
             "deployed": v["deployed"]["sim"], "agreement": v["agreement"],
             "agreement_samples": v.get("agreement_samples", {}),
@@ -102,11 +103,12 @@ def _row(name, compiled: dict, v: dict) -> dict:
 
 
 def _print_table(rows) -> None:
-    print("\n=== summary (test split) ===")
-    print(f"{'job':<11}{'float':>7}{'deployed':>10}{'agreement (samples)':>40}{'energy/inf':>12}"
+    print("\n=== summary (test split; float = PyTorch posterior mean, or the K-sample ensemble) ===")
+    print(f"{'job':<11}{'float':>7}{'deployed':>9}  {'agreement (samples)':<42}{'energy/inf':>11}"
           f"{'syn ev/inf':>11}{'latency':>9}")
     for r in rows:
         agree = ", ".join(f"{b} {a:.3f} ({r['agreement_samples'][b]})" for b, a in r["agreement"].items())
-        print(f"{r['job']:<11}{r['float']:>7.4f}{r['deployed']:>10.4f}{agree:>40}"
-              f"{r['energy_per_inference_j']:>10.3g} J{r['synaptic_events_per_inference']:>11.0f}"
+        flt = r["float_sampled"] if r["mode"] == "samples" else r["float"]
+        print(f"{r['job']:<11}{flt:>7.4f}{r['deployed']:>9.4f}  {agree:<42}"
+              f"{r['energy_per_inference_j']:>9.3g} J{r['synaptic_events_per_inference']:>11.0f}"
               f"{r['latency_steps']:>6} st")

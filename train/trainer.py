@@ -475,7 +475,7 @@ def fit(cfg, out_dir: Path, *, resume: bool = False, stop_after: int | None = No
             save_checkpoint(ckpt_path, core=su.core, opt=su.opt, sched=su.sched, cfg=cfg,
                             epoch=epoch + 1, seconds=time.time() - t0, in_shape=su.in_shape,
                             n_classes=su.n_classes, rng=rng)
-        if progress and ddp.main:
+        if progress and ddp.main and _worth_printing(epoch, cfg.train.epochs):
             _print_epoch(row)
     return _summarise(su.core, cfg, su.test_set, su.device, time.time() - t0, out_dir, writes)
 
@@ -531,6 +531,11 @@ def _truncate_metrics(path: Path, epochs: int) -> None:
         return
     rows = [line for line in path.read_text().splitlines() if line.strip()]
     path.write_text("".join(line + "\n" for line in rows[:epochs]))
+
+
+def _worth_printing(epoch: int, epochs: int, lines: int = 25) -> bool:
+    """About `lines` epoch lines per run (always the first and the last); the bar shows the rest."""
+    return epoch == 0 or epoch == epochs - 1 or (epoch + 1) % max(1, epochs // lines) == 0
 
 
 def _print_epoch(row: dict) -> None:

@@ -63,6 +63,7 @@ def test_compile_cli_writes_graph_report_and_table(loihi_ckpt, tmp_path, capsys)
 def test_samples_mode_reports_calibration(loihi_ckpt):
     c = compile_checkpoint(loihi_ckpt, "loihi", mode="samples", k=2)
     assert [row["k"] for row in c.report["k_curve"]] == [1, 2]
+    assert set(c.report["calibration"]) >= {"float_mean", "float_samples", "deployed_mean", "deployed_samples"}
     for key in ("float_torch", "float_graph", "deployed"):
         assert set(c.report["accuracy"][key]) == {"accuracy", "nll", "ece"}
     assert c.graph.nodes["lif0"].size == 2 * 48
