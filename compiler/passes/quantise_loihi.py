@@ -57,7 +57,7 @@ class QuantiseLoihi(Pass):
     def _scale(self, name, node: FloatLIF, incoming, calib) -> float:
         theta = float(node.vth.max())
         limits = {"state": STATE_MAX / MARGIN / max(calib["v"].max(), calib["i"].max(), 1e-12)}
-        if theta < NON_SPIKING:
+        if 0 < theta < NON_SPIKING:  # theta = 0 is vth = 0 (fires at v > 0) at any scale
             limits["vth"] = 64.0 * VTH_MAX / theta
         for syn_name, syn, _ in incoming:
             wmax = float(np.abs(syn.weights).max())
@@ -65,7 +65,7 @@ class QuantiseLoihi(Pass):
                 limits[f"weights of {syn_name}"] = 64.0 * 2.0 ** WEIGHT_EXP_RANGE[1] * 254 / wmax
         binding = min(limits, key=limits.get)
         scale = limits[binding]
-        if theta < NON_SPIKING and round(theta * scale / 64.0) < 1:
+        if 0 < theta < NON_SPIKING and round(theta * scale / 64.0) < 1:
             raise DesignRuleError("vth-range", name, f"threshold {theta:g} rounds to 0 at the largest scale "
                                   f"the {binding} allow ({scale:.3g})")
         for syn_name, syn, _ in incoming:
@@ -99,7 +99,7 @@ class QuantiseLoihi(Pass):
         vth = int(round(theta * scale / 64.0)) if spiking else VTH_MAX
         bias_mant, bias_exp = _bias(node.bias.astype(np.float64) * scale)
         info.update(scale=scale, vth=vth, neurons=node.size, cores=math.ceil(node.size / 1024),
-                    threshold_rel_error=abs(vth * 64.0 / scale - theta) / theta if spiking else 0.0,
+                    threshold_rel_error=abs(vth * 64.0 / scale - theta) / theta if spiking and theta else 0.0,
                     peak_state_fraction=max(calib["v"].max(), calib["i"].max()) * scale / STATE_MAX,
                     spiking=spiking)
         return LoihiLIF(node.size, du=info["du"], dv=info["dv"], vth=vth, bias_mant=bias_mant,

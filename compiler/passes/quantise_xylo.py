@@ -62,7 +62,7 @@ class QuantiseXylo(Pass):
         alpha = float(node.alpha[rows].max())
         limits = {"state v": STATE_MAX / MARGIN / max(calib["v"][rows].max(), 1e-12),
                   "state i": STATE_MAX / MARGIN * alpha / max(calib["i"][rows].max(), 1e-12)}
-        if node.max_spikes > 1 or layer != READOUT:
+        if layer != READOUT and theta > 0:  # theta = 0 is threshold 1 (v >= 1, i.e. v > 0) at any scale
             limits["threshold"] = (STATE_MAX - 1) / theta
         for syn_name, syn, _ in graph.incoming(READOUT if layer == READOUT else HIDDEN):
             w = np.abs(syn.weights[rows]).max(initial=0) / alpha
@@ -103,7 +103,7 @@ class QuantiseXylo(Pass):
             theta = float(hid.vth[a:b].max())
             th_int = math.floor(theta * s_hid[a]) + 1
             ctx.layer(layer).update(neurons=b - a, threshold=th_int,
-                                    threshold_rel_error=abs(th_int / s_hid[a] - theta) / theta,
+                                    threshold_rel_error=abs(th_int / s_hid[a] - theta) / theta if theta else 0.0,
                                     peak_state_fraction=float(calib[HIDDEN]["v"][a:b].max() * s_hid[a] / STATE_MAX))
         layers = [ctx.layers[layer] for layer in rows]
         ctx.layer(HIDDEN).update(threshold=max(r["threshold"] for r in layers),

@@ -44,3 +44,25 @@ def seq_ckpt(tmp_path_factory):
 def seq10_ckpt(tmp_path_factory):
     """All ten digits: does not fit Xylo's 8 outputs."""
     return _train(tmp_path_factory, "seq10", _seq_config(None, 8, 1))
+
+
+def _binary_config(encoding: str) -> dict:
+    """1-step binary MLP (theta = 0), two hidden layers, no hidden bias."""
+    return {"data": {"name": "digits", "steps": 1, "encoding": encoding},
+            "model": {"name": "mlp", "neuron": "binary", "hidden": [48, 32], "theta": 0.0, "bias": False},
+            "loss": {"kl_weight": 0.01},
+            "train": {"epochs": 3, "batch_size": 64, "lr": 5e-3, "threads": 1, "eval_samples": 0}}
+
+
+@pytest.fixture(scope="session")
+def binary_ckpt(tmp_path_factory):
+    """Spike-coded input (one Bernoulli frame): compiles to Loihi."""
+    return _train(tmp_path_factory, "binary", _binary_config("rate"))
+
+
+@pytest.fixture(scope="session")
+def analog_ckpt(tmp_path_factory):
+    """Analog pixels into the first layer: no spiking target takes them."""
+    raw = _binary_config("direct")
+    raw["train"]["epochs"] = 1
+    return _train(tmp_path_factory, "analog", raw)

@@ -105,3 +105,18 @@ def test_unknown_mode_and_target(loihi_ckpt):
         compile_checkpoint(loihi_ckpt, "loihi", mode="median")
     with pytest.raises(CompileError, match="target"):
         compile_checkpoint(loihi_ckpt, "edge-int8", evaluate=False)
+
+
+def test_binary_net_compiles_to_loihi_one_step_per_layer(binary_ckpt):
+    c = compile_checkpoint(binary_ckpt, "loihi")
+    acc = c.report["accuracy"]
+    assert c.report["latency_steps"] == 3   # two hidden layers and the readout, one Dense delay each
+    assert acc["target_dynamics"]["accuracy"] == acc["float_torch"]["accuracy"]  # dv 4095 leaves no memory here
+    assert abs(acc["deployed"]["accuracy"] - acc["float_torch"]["accuracy"]) <= 0.03
+    assert all(n.vth.max() == 0 for name, n in c.graph.neurons.items() if name != "readout")
+
+
+def test_analog_first_layer_is_named(analog_ckpt, tmp_path, capsys):
+    _expect_one_line(["compile", str(analog_ckpt), "--target", "loihi", "--out", str(tmp_path / "a.snnc")],
+                     capsys, "fcs.0", "analog")
+    assert not (tmp_path / "a.snnc").exists()
