@@ -1,4 +1,4 @@
-"""Small trained checkpoints shared by the compiler tests (trained once per session, seconds)."""
+"""Small trained checkpoints shared by the compiler, runtime and e2e tests (trained once per session, seconds)."""
 from __future__ import annotations
 
 import pytest
