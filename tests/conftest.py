@@ -66,3 +66,11 @@ def analog_ckpt(tmp_path_factory):
     raw = _binary_config("direct")
     raw["train"]["epochs"] = 1
     return _train(tmp_path_factory, "analog", raw)
+
+
+@pytest.fixture(scope="session")
+def seq2_ckpt(tmp_path_factory):
+    """Two recurrent hidden layers: both laid on Xylo's one hidden population."""
+    raw = _seq_config(list(range(8)), 16, 2)
+    raw["model"]["hidden"] = [16, 12]
+    return _train(tmp_path_factory, "seq2", raw)

@@ -120,3 +120,17 @@ def test_analog_first_layer_is_named(analog_ckpt, tmp_path, capsys):
     _expect_one_line(["compile", str(analog_ckpt), "--target", "loihi", "--out", str(tmp_path / "a.snnc")],
                      capsys, "fcs.0", "analog")
     assert not (tmp_path / "a.snnc").exists()
+
+
+def test_two_hidden_layers_share_xylo_population_as_blocks(seq2_ckpt):
+    c = compile_checkpoint(seq2_ckpt, "xylo")
+    g = c.graph
+    assert g.nodes["hidden"].size == 16 + 12 and c.report["latency_steps"] == 2
+    w_in, w_rec = g.nodes["w_in"].weights, g.nodes["w_rec"].weights   # (post, pre)
+    assert not w_in[16:].any()                    # input reaches the first layer only
+    assert not w_rec[:16, 16:].any()              # no feedback from layer 2 into layer 1
+    assert w_rec[16:, :16].any() and w_rec[16:, 16:].any() and w_rec[:16, :16].any()
+    assert not g.nodes["w_out"].weights[:, :16].any()   # the readout reads the last layer only
+    acc = c.report["accuracy"]
+    assert acc["target_dynamics"]["accuracy"] == acc["float_torch"]["accuracy"]
+    assert abs(acc["deployed"]["accuracy"] - acc["float_torch"]["accuracy"]) <= 0.03
