@@ -3,20 +3,22 @@
 Feed-forward projections are delivered from the already simulated source's
 event list (CSR fan-out per spike); a population's own recurrent projections
 are delivered inside its numba loop. Delays >= 1 on every cycle make this
-exact.
+exact. What a population does with its input is its neuron kind's
+(`snnc.targets`, `NeuronKind.run_events`); this file delivers the input.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
-from snnc.compiler.ir import FloatLIF, Graph, Input, LoihiLIF, Synapse, XyloIAF
+from snnc.compiler.ir import Graph, Input, Synapse
 from snnc.errors import GraphError
 from snnc.runtime import kernels
-from snnc.runtime.csr import delayed, events, fan_out
+from snnc.runtime.csr import Events, FanOut, delayed, events, fan_out
 from snnc.runtime.plan import Plan
-from snnc.targets import loihi, xylo
+from snnc.targets.registry import kind_of
 
 
 @dataclass
@@ -30,25 +32,87 @@ class PopulationRun:
 def run(graph: Graph, plan: Plan, inputs: dict[str, np.ndarray], record: set[str]) -> dict[str, PopulationRun]:
     """Simulate every neuron population; `inputs` maps Input names to [B, T, n]."""
     runs: dict[str, PopulationRun] = {name: PopulationRun(x) for name, x in inputs.items()}
-    B, T = next(iter(inputs.values())).shape[:2]
+    shape = next(iter(inputs.values())).shape[:2]
     for name in graph.neuron_order():
-        node = graph.nodes[name]
-        ext = [(s, syn, runs[src]) for s, syn, src in graph.incoming(name) if src != name]
-        rec = [(s, syn) for s, syn, src in graph.incoming(name) if src == name]
-        runs[name] = RUNNERS[type(node)](node, ext, rec, record, (B, T), _input_flags(graph, ext), plan)
+        kind = kind_of(graph.nodes[name])
+        runs[name] = kind.run_events(graph.nodes[name], Population(graph, plan, runs, name, kind, record, shape))
     return runs
 
 
-def _input_flags(graph, ext):
-    return [isinstance(graph.nodes[graph.synapse_source(s)], Input) for s, _, _ in ext]
+class Recurrent(NamedTuple):
+    fan_out: FanOut
+    weight_exp: int
+    delay: int     # 0: no recurrent synapse
 
 
-def _external_sums(ext, plan, shape, dtype, syn_events):
-    """Per external synapse: (name, synapse, delayed weight sums [B, T, n_post]); counts events."""
-    for name, syn, src in ext:
-        acc = np.zeros(shape, dtype)
-        syn_events[name] = _accumulate(acc, delayed(src.spikes, syn.delay), plan, name)
-        yield name, syn, acc
+_NO_FAN_OUT = fan_out(np.zeros((1, 1), np.int64))
+
+
+class Population:
+    """What the event engine hands a neuron kind's `run_events`: one population's
+    delayed external input and recurrent synapses, and the state variables to
+    keep. It counts the synaptic events it delivers and builds the result."""
+
+    def __init__(self, graph: Graph, plan: Plan, runs: dict[str, PopulationRun], name: str, kind,
+                 record: set[str], shape: tuple[int, int]):
+        incoming = graph.incoming(name)
+        self.shape = shape                          # (B, T)
+        self.record = kind.recorded(record)         # the kind's own names of the variables to keep
+        self.cap = kind.delivery_cap
+        self.external = [(s, syn, runs[src], isinstance(graph.nodes[src], Input))
+                         for s, syn, src in incoming if src != name]
+        self.external_synapses = [(s, syn) for s, syn, _, _ in self.external]
+        self.recurrent_synapses = [(s, syn) for s, syn, src in incoming if src == name]
+        self._plan = plan
+        self._events: dict[str, int] = {}
+
+    def _arriving(self, spikes: np.ndarray, from_input: bool, delay: int) -> np.ndarray:
+        """Source spikes as delivered: capped per presynaptic neuron, `delay` steps later."""
+        return delayed(spikes if self.cap is None else np.minimum(spikes, self.cap(from_input)), delay)
+
+    def external_sums(self, dtype):
+        """Per external synapse in delivery order: (synapse, delayed weight sums [B, T, n_post])."""
+        for name, syn, src, from_input in self.external:
+            acc = np.zeros(self.shape + (syn.out_size,), dtype)
+            self._events[name] = _accumulate(acc, self._arriving(src.spikes, from_input, syn.delay),
+                                             self._plan, name)
+            yield syn, acc
+
+    def recurrent(self) -> Recurrent:
+        """The population's one recurrent synapse (delay 0 and no fan-out when it has none)."""
+        if len(self.recurrent_synapses) > 1:
+            raise GraphError(f"population has {len(self.recurrent_synapses)} recurrent synapses; "
+                             "this target allows one")
+        if not self.recurrent_synapses:
+            return Recurrent(_NO_FAN_OUT, 0, 0)
+        name, syn = self.recurrent_synapses[0]
+        return Recurrent(self._plan.fan_outs[name], syn.weight_exp, syn.delay)
+
+    def merged_events(self) -> Events:
+        """All external source spikes side by side along neurons (rows in delivery order), as events."""
+        parts = [np.zeros(self.shape + (0,), np.int64)]
+        for _, syn, src, from_input in self.external:
+            parts.append(self._arriving(src.spikes, from_input, syn.delay))
+        return events(np.ascontiguousarray(np.concatenate(parts, axis=2)))
+
+    def merged_fan_out(self, synapses: list[tuple[str, Synapse]], weight):
+        """One CSR (indptr, post, weight, port) over the synapses' stacked presynaptic rows;
+        `weight(w, weight_exp)` gives the value a spike adds."""
+        indptr, post, weights, port = [np.zeros(1, np.int64)], [], [], []
+        for name, syn in synapses:
+            fo = self._plan.fan_outs[name]
+            indptr.append(fo.indptr[1:] + indptr[-1][-1])
+            post.append(fo.post)
+            weights.append(weight(fo.weight, syn.weight_exp))
+            port.append(np.full(fo.post.shape, syn.port, np.int64))
+        cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64)  # noqa: E731
+        return np.concatenate(indptr), cat(post), cat(weights), cat(port)
+
+    def result(self, spikes, traces: dict[str, np.ndarray], overflow, loop_events=0) -> PopulationRun:
+        """The population's run: spikes, the recorded traces, overflow events, and the synaptic
+        events delivered here and inside the kind's loop (recurrent, or merged external)."""
+        state = {var: tr for var, tr in traces.items() if var in self.record}
+        return PopulationRun(spikes, state, int(overflow), {**self._events, "(loop)": int(loop_events)})
 
 
 def _accumulate(acc, spikes, plan, syn_name) -> int:
@@ -59,88 +123,3 @@ def _accumulate(acc, spikes, plan, syn_name) -> int:
         return int(kernels.accumulate_dense(acc, ev.ptr, ev.neuron, ev.count, w_t, fo.row_lengths))
     weight = fo.weight.astype(acc.dtype, copy=False)
     return int(kernels.accumulate(acc, ev.ptr, ev.neuron, ev.count, fo.indptr, fo.post, weight))
-
-
-_NO_FAN_OUT = fan_out(np.zeros((1, 1), np.int64))
-
-
-def _single_recurrent(rec, plan):
-    if len(rec) > 1:
-        raise GraphError(f"population has {len(rec)} recurrent synapses; this target allows one")
-    if not rec:
-        return _NO_FAN_OUT, 0, 0, None
-    name, syn = rec[0]
-    return plan.fan_outs[name], syn.weight_exp, syn.delay, name
-
-
-def run_loihi(node: LoihiLIF, ext, rec, record, shape, source_is_input, plan) -> PopulationRun:
-    """Dense outputs per synapse (delayed events accumulated, shifted, int32), summed."""
-    a_in, syn_events = np.zeros(shape + (node.size,), np.int64), {}
-    for name, syn, acc in _external_sums(ext, plan, shape + (node.size,), np.int64, syn_events):
-        a_in = loihi.wrap(a_in + loihi.dense_output(acc, syn.weight_exp), 32)
-    fo, rec_exp, rec_delay, rec_name = _single_recurrent(rec, plan)
-    vth_scaled = node.vth << loihi.ACT_SHIFT
-    bias = loihi.effective_bias(node.bias_mant, node.bias_exp)
-    spikes, u_tr, v_tr, n_over, n_rec = kernels.loihi_loop(
-        a_in, node.du, node.dv, bias, vth_scaled, fo.indptr, fo.post, fo.weight, rec_exp, rec_delay,
-        "u" in record, "v" in record)
-    if rec_name:
-        syn_events[rec_name] = int(n_rec)
-    state = {k: tr for k, tr in (("u", u_tr), ("v", v_tr)) if k in record}
-    return PopulationRun(spikes, state, int(n_over), syn_events)
-
-
-def run_float(node: FloatLIF, ext, rec, record, shape, source_is_input, plan) -> PopulationRun:
-    """Float64 sums per synapse, scaled by 2^weight_exp, into a float32 LIF."""
-    a_in, syn_events = np.zeros(shape + (node.size,), np.float64), {}
-    for name, syn, acc in _external_sums(ext, plan, shape + (node.size,), np.float64, syn_events):
-        a_in += acc * 2.0 ** syn.weight_exp
-    fo, rec_exp, rec_delay, rec_name = _single_recurrent(rec, plan)
-    spikes, v_tr, i_tr, n_rec = kernels.float_loop(
-        a_in, node.beta, node.alpha, node.vth, node.bias, node.reset == "soft", node.max_spikes,
-        fo.indptr, fo.post, fo.weight.astype(np.float64), 2.0 ** rec_exp, rec_delay,
-        "v" in record, "i_syn" in record)
-    if rec_name:
-        syn_events[rec_name] = int(n_rec)
-    state = {k: tr for k, tr in (("v", v_tr), ("i_syn", i_tr)) if k in record}
-    return PopulationRun(spikes, state, 0, syn_events)
-
-
-def run_xylo(node: XyloIAF, ext, rec, record, shape, source_is_input, plan) -> PopulationRun:
-    """External projections merged into one fan-out (delivery order kept), then recurrent."""
-    B, T = shape
-    x = _merged_external(ext, source_is_input, (B, T, 0))
-    ev = events(x)
-    e_ptr, e_post, e_w, e_port = _merged_fan_out([(s, syn) for s, syn, _ in ext], plan)
-    r_ptr, r_post, r_w, r_port = _merged_fan_out(rec, plan)
-    r_delay = np.array([syn.delay for _, syn in rec], np.int64)
-    spikes, v_tr, i_tr, n_sat, n_ev = kernels.xylo_loop(
-        ev.ptr, ev.neuron, ev.count, e_ptr, e_post, e_w, e_port, r_ptr, r_post, r_w, r_port, r_delay,
-        xylo.MAX_HIDDEN_SPIKES, node.size, node.threshold, node.bias, node.dash_mem, node.dash_syn,
-        node.max_spikes, B, T, "v" in record, "i_syn" in record)
-    state = {k: tr for k, tr in (("v", v_tr), ("i_syn", i_tr)) if k in record}
-    return PopulationRun(spikes, state, int(n_sat), {"(all)": int(n_ev)})
-
-
-def _merged_external(ext, source_is_input, ext_shape):
-    """Concatenate delayed source spikes along neurons; cap counts as Xylo does (15 in, 31 hidden)."""
-    parts = [np.zeros(ext_shape, np.int64)]
-    for (_, syn, src), from_input in zip(ext, source_is_input):
-        parts.append(delayed(np.minimum(src.spikes, xylo.delivery_cap(from_input)), syn.delay))
-    return np.ascontiguousarray(np.concatenate(parts, axis=2))
-
-
-def _merged_fan_out(synapses: list[tuple[str, Synapse]], plan):
-    """One CSR over stacked presynaptic rows; weights pre-shifted to Xylo's int16."""
-    indptr, post, weight, port = [np.zeros(1, np.int64)], [], [], []
-    for name, syn in synapses:
-        fo = plan.fan_outs[name]
-        indptr.append(fo.indptr[1:] + indptr[-1][-1])
-        post.append(fo.post)
-        weight.append(xylo.synaptic_weight(fo.weight, syn.weight_exp))
-        port.append(np.full(fo.post.shape, syn.port, np.int64))
-    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64)  # noqa: E731
-    return np.concatenate(indptr), cat(post), cat(weight), cat(port)
-
-
-RUNNERS = {LoihiLIF: run_loihi, FloatLIF: run_float, XyloIAF: run_xylo}

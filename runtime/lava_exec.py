@@ -47,15 +47,21 @@ def check_spikes(spikes, case: int) -> np.ndarray:
     spikes = np.asarray(spikes)
     if spikes.ndim != 2 or spikes.shape[0] < 1:
         raise InputError(f"case {case}: spikes must have shape [T, n_in], got {spikes.shape}")
-    if not np.isin(spikes, (0, 1)).all():
+    if not _binary(spikes):
         raise InputError(f"case {case}: Lava's RingBuffer -> Dense input spikes must be 0/1")
     return spikes.astype(np.int64)
 
 
-# PyLifModelBitAcc's documented precisions; Lava itself does not check them.
-LIF_RANGES = {"du": (0, 4095), "dv": (0, 4095), "vth": (0, 131071),
-              "bias_mant": (-4096, 4095), "bias_exp": (0, 7),
-              "sign_mode": (1, 3), "rec_sign_mode": (1, 3)}  # SignMode: mixed, excitatory, inhibitory
+def _binary(spikes: np.ndarray) -> bool:
+    """Integer counts within the Loihi target's input range (0/1)."""
+    lo, hi = loihi.RANGES["input"].bounds
+    return bool(np.isin(spikes, np.arange(lo, hi + 1)).all())
+
+
+# The Loihi target's parameter ranges (PyLifModelBitAcc's precisions, the weight
+# exponent, SignMode); Lava itself checks none of them.
+PARAM_RANGES = {**{key: loihi.RANGES[key] for key in (*loihi.LIF_PARAMS, "weight_exp", "sign_mode")},
+                "rec_weight_exp": loihi.RANGES["weight_exp"], "rec_sign_mode": loihi.RANGES["sign_mode"]}
 PER_NEURON = ("bias_mant", "bias_exp")
 
 
@@ -93,9 +99,9 @@ def check_param(key: str, val: np.ndarray, n_out: int, where: str) -> None:
                          f"got {val.shape}")
     if not (np.issubdtype(val.dtype, np.integer) or np.all(np.mod(val, 1) == 0)):
         raise InputError(f"{where}: {key} must be an integer, got {val}")
-    lo, hi = LIF_RANGES.get(key, (-np.inf, np.inf))
-    if np.any(val < lo) or np.any(val > hi):
-        raise InputError(f"{where}: {key} must lie in [{lo}, {hi}], got {val}")
+    bounds = PARAM_RANGES.get(key)
+    if bounds is not None and not bounds.holds(val):
+        raise InputError(f"{where}: {key} must lie in {bounds}, got {val}")
 
 
 def pack_cases(cases, record) -> dict:
@@ -222,7 +228,7 @@ def check_batch(spikes, n_in: int) -> tuple[np.ndarray, bool]:
     x = np.asarray(spikes)
     if x.ndim not in (2, 3) or 0 in x.shape or x.shape[-1] != n_in:
         raise InputError(f"spikes must have shape [T, {n_in}] or [B, T, {n_in}], got {x.shape}")
-    if not np.isin(x, (0, 1)).all():
+    if not _binary(x):
         raise InputError("Lava's RingBuffer -> Dense input spikes must be 0/1")
     return (x if x.ndim == 3 else x[None]).astype(np.int64), x.ndim == 3
 

@@ -2,9 +2,10 @@
 
 Counted from the spike trains themselves, per sample: spikes per population,
 synaptic events (each delivered spike count times the presynaptic neuron's
-fan-out; Xylo caps the count it delivers at 15 from inputs, 31 from hidden
-neurons) and neuron updates (every neuron, every step). Energy per term uses
-the target's table (`snnc targets` shows each constant's source).
+fan-out, the count capped as the postsynaptic neuron kind delivers it: Xylo
+takes at most 15 from inputs, 31 from hidden neurons) and neuron updates
+(every neuron, every step). Energy per term uses the target's table
+(`snnc targets` shows each constant's source).
 """
 from __future__ import annotations
 
@@ -12,28 +13,28 @@ import numpy as np
 
 from snnc.compiler.ir import Graph, Input
 from snnc.targets import get as get_target
+from snnc.targets.registry import kind_of
 
 
 def counters(graph: Graph, spikes: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
     """Per population: spikes, synaptic_events, neuron_updates, each [B] (input spikes included)."""
     out = {}
-    for name in graph.neurons:
-        s = spikes[name]
+    for name, node in graph.neurons.items():
+        s, cap = spikes[name], kind_of(node).delivery_cap
         events = np.zeros(s.shape[0], np.int64)
         for syn_name, syn, src in graph.incoming(name):
-            pre = _delivered(graph, src, spikes[src], syn.delay)
-            events += pre @ np.count_nonzero(syn.weights, axis=0)
+            per_step = None if cap is None else cap(isinstance(graph.nodes[src], Input))
+            events += _delivered(spikes[src], syn.delay, per_step) @ np.count_nonzero(syn.weights, axis=0)
         out[name] = {"spikes": s.sum(axis=(1, 2)), "synaptic_events": events,
                      "neuron_updates": np.full(s.shape[0], s.shape[1] * s.shape[2], np.int64)}
     return out
 
 
-def _delivered(graph, src, s, delay) -> np.ndarray:
-    """Spike counts of `src` per sample and neuron that arrive within the run [B, n]."""
+def _delivered(s, delay: int, cap: int | None) -> np.ndarray:
+    """Spike counts per sample and presynaptic neuron that arrive within the run [B, n], at most `cap` a step."""
     s = s[:, : s.shape[1] - delay] if delay else s
-    if graph.target == "xylo":
-        from snnc.targets.xylo import delivery_cap
-        s = np.minimum(s, delivery_cap(isinstance(graph.nodes[src], Input)))
+    if cap is not None:
+        s = np.minimum(s, cap)
     return s.sum(axis=1).astype(np.int64)
 
 

@@ -14,9 +14,9 @@ from snnc.runtime.event import PopulationRun
 from snnc.runtime.plan import prepare
 from snnc.targets import get as get_target
 from snnc.targets.base import CHECK_MODES
+from snnc.targets.registry import kind_of, state_names
 
 ENGINES = {"event": event.run, "reference": reference.run}
-STATE_ALIASES = {"i_syn": "u", "u": "i_syn"}  # Loihi's u is its synaptic current
 COUNTERS = ("spikes", "synaptic_events", "neuron_updates", "overflow_events")
 
 
@@ -53,7 +53,8 @@ def simulate(graph: Graph, spikes, record=(), engine: str = "event", progress: b
              chunk: int = 256, check: str = "error") -> SimResult:
     """Run `graph` on input spike counts `[T, N]` or `[B, T, N]`.
 
-    record: state variables to keep per step ("v", "u"/"i_syn").
+    record: state variables to keep per step ("v", "u"/"i_syn": each neuron kind
+    lists its own and the aliases it answers to, e.g. Loihi's u is its i_syn).
     engine: "event" (event-driven, default) or "reference" (dense stepper).
     progress: show a progress bar over batch chunks of `chunk` samples.
     check: "error" refuses a graph that breaks a design rule; "warn" runs one that
@@ -132,17 +133,18 @@ def _split_inputs(graph: Graph, x: np.ndarray):
 
 def _record_set(record) -> set[str]:
     record = {record} if isinstance(record, str) else set(record)
-    unknown = record - {"v", "u", "i_syn"}
+    known = state_names()
+    unknown = record - set(known)
     if unknown:
-        raise InputError(f"record: unknown state variable(s) {sorted(unknown)} (known: v, u, i_syn)")
-    return record | {STATE_ALIASES[r] for r in record if r in STATE_ALIASES}
+        raise InputError(f"record: unknown state variable(s) {sorted(unknown)} (known: {', '.join(known)})")
+    return record
 
 
 def _result(graph, runs, batched, steps, input_overflow, record) -> SimResult:
     squeeze = (lambda a: a) if batched else (lambda a: a[0])
     spikes = {n: squeeze(r.spikes) for n, r in runs.items()}
     requested = {record} if isinstance(record, str) else set(record)
-    state = {n: {v: squeeze(runs[n].state[_own(node, v)]) for v in requested if _own(node, v) in runs[n].state}
+    state = {n: {v: squeeze(runs[n].state[own]) for v, own in _own_names(node, requested) if own in runs[n].state}
              for n, node in graph.neurons.items()}
     stats = _stats(graph, runs, input_overflow)
     totals = {c: int(sum(s.get(c, 0) for s in stats.values())) for c in COUNTERS}
@@ -151,9 +153,10 @@ def _result(graph, runs, batched, steps, input_overflow, record) -> SimResult:
                      spikes, state, stats, totals, energy_report(graph, stats))
 
 
-def _own(node, var: str) -> str:
-    """The node's own name for a requested state variable (u <-> i_syn alias)."""
-    return var if var in node.state_vars else STATE_ALIASES.get(var, var)
+def _own_names(node, requested) -> list[tuple[str, str | None]]:
+    """(requested name, the node's own name for it or None), e.g. ("i_syn", "u") on Loihi."""
+    kind = kind_of(node)
+    return [(var, kind.own_name(var)) for var in requested]
 
 
 def _stats(graph, runs, input_overflow) -> dict[str, dict[str, int]]:

@@ -4,11 +4,14 @@ Parameters use xylosim's / Rockpool's names and shapes:
 
     w_in  [n_in, n_hid, n_syn] int8    w_rec [n_hid, n_hid, n_syn] int8
     w_out [n_hid, n_out]       int8    (n_syn is 1 or 2, from dash_syn)
-    threshold [n_hid], threshold_out [n_out]        int16
+    threshold [n_hid], threshold_out [n_out]        int16, >= 1
     bias [n_hid], bias_out [n_out]                  int16
-    weight_shift_in / _rec / _out                   left shift of the weights
+    weight_shift_in / _rec / _out                   left shift of the weights, 0..7
     dash_mem [n_hid], dash_mem_out [n_out]          bit-shift decays
     dash_syn [n_hid, n_syn], dash_syn_out [n_out, 1]
+
+Their ranges are the Xylo target's (`snnc.targets.xylo.RANGES`), so that
+xylosim takes exactly the parameters a Xylo graph can hold.
 
 Per step xylosim delivers the input spikes (counts, at most 15 per channel)
 and last step's hidden spikes, then evolves hidden and readout neurons:
@@ -26,11 +29,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snnc.errors import BackendUnavailable, InputError
+from snnc.targets.xylo import RANGES, params_from_graph, xylo_populations
 
-INT8, INT16 = (-128, 127), (-(2**15), 2**15 - 1)
-# 4-bit fields on Xylo; larger shifts would only wrap the int16 weight in C++.
-FOUR_BIT = (0, 15)
-SPIKE_COUNT = (0, 255)  # uint8 in xylosim; it clips inputs to 15 itself
+# xylosim's parameter -> the Xylo target's range that bounds it (targets/xylo.py)
+PARAM_RANGES = {
+    "w_in": RANGES["weight"], "w_rec": RANGES["weight"], "w_out": RANGES["weight"],
+    "threshold": RANGES["threshold"], "threshold_out": RANGES["threshold"],
+    "bias": RANGES["bias"], "bias_out": RANGES["bias"],
+    "weight_shift_in": RANGES["weight_shift"], "weight_shift_rec": RANGES["weight_shift"],
+    "weight_shift_out": RANGES["weight_shift"],
+    "dash_mem": RANGES["dash_mem"], "dash_mem_out": RANGES["dash_mem"],
+    "dash_syn": RANGES["dash_syn"], "dash_syn_out": RANGES["dash_syn"],
+}
 
 
 def xylosim_v2():
@@ -44,8 +54,8 @@ def xylosim_v2():
     return v2
 
 
-def checked(params: dict, key: str, shape: tuple, bounds: tuple) -> np.ndarray:
-    """params[key] (a scalar broadcasts) as int64 of `shape` within `bounds`, else InputError."""
+def checked(params: dict, key: str, shape: tuple) -> np.ndarray:
+    """params[key] (a scalar broadcasts) as int64 of `shape` within its range, else InputError."""
     if key not in params:
         raise InputError(f"xylosim params: missing '{key}'")
     val = np.asarray(params[key])
@@ -55,10 +65,9 @@ def checked(params: dict, key: str, shape: tuple, bounds: tuple) -> np.ndarray:
         raise InputError(f"xylosim params: '{key}' must have shape {shape}, got {val.shape}")
     if val.size and not (np.issubdtype(val.dtype, np.integer) or np.all(np.mod(val, 1) == 0)):
         raise InputError(f"xylosim params: '{key}' must be integers, got {val.dtype}")
-    lo, hi = bounds
-    if val.size and (val.min() < lo or val.max() > hi):
-        raise InputError(f"xylosim params: '{key}' must lie in [{lo}, {hi}], "
-                         f"got [{val.min()}, {val.max()}]")
+    bounds = PARAM_RANGES[key]
+    if not bounds.holds(val):
+        raise InputError(f"xylosim params: '{key}' must lie in {bounds}, got [{val.min()}, {val.max()}]")
     return val.astype(np.int64)
 
 
@@ -90,17 +99,12 @@ def check_params(params: dict, n_in: int) -> dict:
     if np.ndim(params.get("w_out")) == 3:  # [n_hid, n_out, 1] as Rockpool may give it
         params = {**params, "w_out": np.asarray(params["w_out"])[..., 0]}
     shapes = {
-        "w_in": ((n_in, n_hid, n_syn), INT8), "w_rec": ((n_hid, n_hid, n_syn), INT8),
-        "w_out": ((n_hid, n_out), INT8),
-        "threshold": ((n_hid,), INT16), "threshold_out": ((n_out,), INT16),
-        "bias": ((n_hid,), INT16), "bias_out": ((n_out,), INT16),
-        "weight_shift_in": ((), FOUR_BIT), "weight_shift_rec": ((), FOUR_BIT),
-        "weight_shift_out": ((), FOUR_BIT),
-        "dash_mem": ((n_hid,), FOUR_BIT), "dash_mem_out": ((n_out,), FOUR_BIT),
-        "dash_syn": ((n_hid, n_syn), FOUR_BIT), "dash_syn_out": ((n_out, 1), FOUR_BIT),
+        "w_in": (n_in, n_hid, n_syn), "w_rec": (n_hid, n_hid, n_syn), "w_out": (n_hid, n_out),
+        "threshold": (n_hid,), "threshold_out": (n_out,), "bias": (n_hid,), "bias_out": (n_out,),
+        "weight_shift_in": (), "weight_shift_rec": (), "weight_shift_out": (),
+        "dash_mem": (n_hid,), "dash_mem_out": (n_out,), "dash_syn": (n_hid, n_syn), "dash_syn_out": (n_out, 1),
     }
-    return {key: checked(params, key, shape, bounds)
-            for key, (shape, bounds) in shapes.items()}
+    return {key: checked(params, key, shape) for key, shape in shapes.items()}
 
 
 def synapse_lists(v2, weights: np.ndarray) -> list[list]:
@@ -190,9 +194,8 @@ def check_spikes(spikes) -> np.ndarray:
         raise InputError(f"xylosim spikes must be [T, n_in] or [B, T, n_in], got {spikes.shape}")
     if not (np.issubdtype(spikes.dtype, np.integer) or spikes.dtype == np.bool_):
         raise InputError(f"xylosim spikes must be integer counts, got {spikes.dtype}")
-    if spikes.size and (spikes.min() < SPIKE_COUNT[0] or spikes.max() > SPIKE_COUNT[1]):
-        raise InputError(f"xylosim spikes must lie in {list(SPIKE_COUNT)}, "
-                         f"got [{spikes.min()}, {spikes.max()}]")
+    if not RANGES["input"].holds(spikes):
+        raise InputError(f"xylosim spikes must lie in {RANGES['input']}, got [{spikes.min()}, {spikes.max()}]")
     return spikes
 
 
@@ -218,7 +221,6 @@ def run_xylosim_graph(graph, spikes) -> dict:
     int64 [B, T, ...] for spikes [B, T, n_in] ([T, ...] for [T, n_in]), the
     layout of `run_xylosim`. Design rules are not checked: xylosim runs any size.
     """
-    from snnc.targets.xylo import params_from_graph, xylo_populations
     _, hidden, readout = xylo_populations(graph)
     out = run_xylosim(params_from_graph(graph), spikes)
     return {hidden: out["hidden"], readout: out["readout"]}

@@ -1,12 +1,15 @@
 """Targets: one file each, registering itself; this package imports every one.
 
 Adding a target is adding one module here that calls `registry.register`.
-Import errors are not caught: a broken target file fails loudly.
+Each target file also owns its neuron kinds: the IR node class, its state,
+its parameter ranges, its arithmetic and how both simulators run it
+(`registry.register_kind`). Import errors are not caught: a broken target
+file fails loudly.
 """
 import importlib
 import pkgutil
 
-from snnc.targets.registry import all_targets, get, register
+from snnc.targets.registry import all_targets, get, kind_of, register, register_kind
 
 _NOT_TARGETS = {"base", "registry", "kernel", "cli"}
 
@@ -16,4 +19,4 @@ for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
 
 from snnc.targets import ideal, loihi, xylo  # noqa: E402  (named for `from snnc.targets import loihi`)
 
-__all__ = ["ideal", "loihi", "xylo", "all_targets", "get", "register"]
+__all__ = ["ideal", "loihi", "xylo", "all_targets", "get", "kind_of", "register", "register_kind"]

@@ -1,8 +1,11 @@
-"""Declarative target specs: widths, limits, energy constants with sources, design rules."""
+"""Declarative target specs: widths, limits, parameter ranges and energy constants
+with sources, design rules, and the neuron kinds a target runs."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable
+
+import numpy as np
 
 from snnc.errors import DesignRuleError
 
@@ -32,6 +35,104 @@ class EnergyConstant:
 
 
 @dataclass(frozen=True)
+class Range:
+    """Inclusive bounds of one integer parameter, and where they come from.
+
+    `bits`: the field's width, by default the fewest bits (two's complement
+    when lo < 0) that hold [lo, hi]; `register_bits` where the chip's field
+    is known to be wider than the values it may hold.
+    """
+
+    lo: int
+    hi: int
+    source: str
+    register_bits: int | None = None
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        return self.lo, self.hi
+
+    @property
+    def bits(self) -> int:
+        if self.register_bits is not None:
+            return self.register_bits
+        magnitude = max(self.hi.bit_length(), (-self.lo - 1).bit_length() if self.lo < 0 else 0)
+        return magnitude + (self.lo < 0)
+
+    def holds(self, values) -> bool:
+        """Whether every value lies in [lo, hi] (an empty array does)."""
+        arr = np.asarray(values)
+        return arr.size == 0 or (arr.min() >= self.lo and arr.max() <= self.hi)
+
+    def __str__(self) -> str:
+        return f"[{self.lo}, {self.hi}]"
+
+
+@dataclass(frozen=True)
+class StateVar:
+    """One state variable of a neuron kind: how the simulators hold it, how wide it is on the chip.
+
+    Shape (size,), or (size, getattr(node, axis)) where `axis` names a node
+    attribute (Xylo's n_syn synaptic states). `aliases`: other names
+    `simulate(record=...)` accepts for it (Loihi's u is the synaptic current i_syn).
+    """
+
+    dtype: type
+    bits: int
+    axis: str | None = None
+    aliases: tuple[str, ...] = ()
+    initial: int | float = 0
+
+    def shape(self, node) -> tuple[int, ...]:
+        return (node.size,) if self.axis is None else (node.size, getattr(node, self.axis))
+
+
+@dataclass(frozen=True)
+class NeuronKind:
+    """How one IR neuron class runs on its target; the target's file registers it.
+
+    state: its state variables in order (the node class lists the same names
+      as `state_vars`).
+    run_events(node, pop) -> PopulationRun: the whole population over [B, T]
+      in the event-driven engine. `pop` (runtime.event.Population) hands over
+      the delayed external input and the recurrent synapses, counts the
+      synaptic events and builds the result.
+    step(node, state, arriving) -> (spikes [n], overflow events): one step of
+      the dense reference, in place on `state`; `arriving` lists (synapse,
+      presynaptic counts delivered now) in canonical delivery order.
+    delivery_cap(from_input) -> int: the most spikes one presynaptic neuron
+      delivers per step (None: no cap); both engines apply it before delivery.
+    """
+
+    node: type
+    state: dict[str, StateVar]
+    run_events: Callable
+    step: Callable
+    delivery_cap: Callable[[bool], int] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.node.__name__
+
+    def initial_state(self, node) -> dict[str, np.ndarray]:
+        return {var: np.full(sv.shape(node), sv.initial, sv.dtype) for var, sv in self.state.items()}
+
+    def own_name(self, var: str) -> str | None:
+        """This kind's name for a requested state variable (itself or an alias), or None."""
+        for name, sv in self.state.items():
+            if var == name or var in sv.aliases:
+                return name
+        return None
+
+    def recorded(self, requested) -> set[str]:
+        """Own names of the requested state variables this kind has."""
+        return {own for own in map(self.own_name, requested) if own is not None}
+
+    def widths(self) -> dict[str, int]:
+        return {var: sv.bits for var, sv in self.state.items()}
+
+
+@dataclass(frozen=True)
 class Target:
     """A compilation target: what each integer means on it and what fits on it."""
 
@@ -43,6 +144,7 @@ class Target:
     limits: dict[str, int]
     energy: dict[str, EnergyConstant]
     limit_sources: dict[str, str] = field(default_factory=dict)  # limit -> where it comes from
+    ranges: dict[str, Range] = field(default_factory=dict)  # parameter -> allowed values, with source
     rules: tuple[DesignRule, ...] = field(default=())
     reference_executor: str = ""
     input_max: int | None = None   # largest input count per channel and step it accepts

@@ -21,6 +21,8 @@ def cmd_targets(argv: list[str]) -> int:
         print(f"  widths: {_kv(t.widths)}")
         for key, value in t.limits.items():
             print(f"  limit {key:<17} {value:>8}  ({t.limit_sources.get(key, 'no source recorded')})")
+        for key, r in t.ranges.items():
+            print(f"  range {key:<17} {str(r):>16}  ({r.source})")
         print(f"  design rules: {', '.join(r.__name__.removeprefix('rule_') for r in t.rules)}")
         for term, c in t.energy.items():
             flag = " [estimate]" if c.estimate else ""
@@ -35,7 +37,9 @@ def _kv(d: dict) -> str:
 
 def _as_dict(t) -> dict:
     return {"description": t.description, "neuron_kinds": list(t.neuron_kinds), "widths": t.widths,
-            "overflow": t.overflow, "limits": t.limits, "limit_sources": t.limit_sources, "reference_executor": t.reference_executor,
+            "overflow": t.overflow, "limits": t.limits, "limit_sources": t.limit_sources,
+            "ranges": {k: {"min": r.lo, "max": r.hi, "bits": r.bits, "source": r.source} for k, r in t.ranges.items()},
+            "reference_executor": t.reference_executor,
             "design_rules": [r.__name__ for r in t.rules],
             "energy": {k: {"joules": c.joules, "source": c.source, "estimate": c.estimate}
                        for k, c in t.energy.items()}}

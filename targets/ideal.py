@@ -6,15 +6,57 @@ more when v > k vth and max_spikes > 1); v <- v - vth * n (soft) or 0 (zero).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from snnc.targets.kernel import kernel
-
 from snnc.compiler.ir import Graph, Synapse
-from snnc.errors import DesignRuleError
-from snnc.targets.base import EnergyConstant, Target
-from snnc.targets.registry import register
+from snnc.compiler.ir.nodes import Neuron, float_vector, integer, register_node
+from snnc.errors import DesignRuleError, GraphError
+from snnc.targets.base import EnergyConstant, NeuronKind, Range, StateVar, Target
+from snnc.targets.kernel import keep_step, kernel, recurrent_sum
+from snnc.targets.registry import register, register_kind
 
+RANGES = {
+    "max_spikes": Range(1, 31, "Xylo's most spikes per neuron and step (xylosim 0.1.3 MAX_NUM_SPIKES), "
+                               "the most any target emits"),
+}
+STATE = {"v": StateVar(np.float32, 32), "i_syn": StateVar(np.float32, 32, aliases=("u",))}
+
+
+@register_node
+@dataclass(eq=False)
+class FloatLIF(Neuron):
+    """Float32 current-based LIF of the `ideal` target (the yardstick for quantisation loss).
+
+    i <- alpha * i + a_in                 (alpha = 0: no synaptic state, i = a_in)
+    v <- beta * v + i + bias
+    n = #{k in 1..max_spikes : v > k * vth}   (max_spikes = 1: s = v > vth)
+    v <- v - vth * n (soft) or 0 where n > 0 (zero reset).
+    beta = 0, alpha = 0, zero reset is the memoryless binary threshold unit;
+    vth = NON_SPIKING makes a non-spiking readout (a leaky integrator).
+    """
+
+    beta: np.ndarray = 1.0
+    vth: np.ndarray = 1.0
+    bias: np.ndarray = 0.0
+    reset: str = "soft"
+    alpha: np.ndarray = 0.0      # synaptic current decay per step
+    max_spikes: int = 1          # spikes per step (Xylo: 31)
+    state_vars = tuple(STATE)
+
+    def check(self):
+        self.size = int(self.size)
+        self.beta = float_vector("beta", self.beta, self.size)
+        self.vth = float_vector("vth", self.vth, self.size)
+        self.bias = float_vector("bias", self.bias, self.size)
+        self.alpha = float_vector("alpha", self.alpha, self.size)
+        if self.reset not in ("soft", "zero"):
+            raise GraphError(f"parameter 'reset' must be 'soft' or 'zero', got '{self.reset}'")
+        self.max_spikes = integer("max_spikes", self.max_spikes, *RANGES["max_spikes"].bounds)
+
+
+# --- float semantics (numba-compatible: used by both simulators) -------------
 
 @kernel
 def spike_count(v, vth, max_spikes):
@@ -42,6 +84,64 @@ def float_lif_step(v, i_syn, a_in, beta, alpha, vth, bias, soft_reset, max_spike
     return spikes, 0
 
 
+@kernel
+def float_lif_population(a_in, beta, alpha, vth, bias, soft_reset, max_spikes, rec_indptr, rec_post, rec_w,
+                         rec_scale, rec_delay, keep_v, keep_i):
+    """Run a FloatLIF population over [B, T]; a_in is float64 delayed synaptic input."""
+    B, T, n = a_in.shape
+    spikes = np.zeros((B, T, n), np.int64)
+    v_tr = np.zeros((B, T, n) if keep_v else (0, 0, 0), np.float32)
+    i_tr = np.zeros((B, T, n) if keep_i else (0, 0, 0), np.float32)
+    n_events = 0
+    for b in range(B):
+        v, i_syn = np.zeros(n, np.float32), np.zeros(n, np.float32)
+        for t in range(T):
+            a = a_in[b, t].copy()
+            if rec_delay > 0 and t >= rec_delay:
+                acc = np.zeros(n, np.float64)
+                n_events += recurrent_sum(acc, spikes[b, t - rec_delay], rec_indptr, rec_post, rec_w)
+                a += acc * rec_scale
+            s, _ = float_lif_step(v, i_syn, a, beta, alpha, vth, bias, soft_reset, max_spikes)
+            spikes[b, t] = s
+            keep_step(v_tr, b, t, v)
+            keep_step(i_tr, b, t, i_syn)
+    return spikes, v_tr, i_tr, n_events
+
+
+# --- FloatLIF in the simulators ------------------------------------------------
+
+def add_synaptic_input(a, weighted_sum, syn) -> None:
+    """How a synapse's float64 weight sum joins the input a (in place): scaled by 2^weight_exp, added."""
+    a += weighted_sum * 2.0 ** syn.weight_exp
+
+
+def run_events(node: FloatLIF, pop):
+    """Event engine: float64 sums per synapse into a float32 LIF, the recurrent synapse in the loop."""
+    a_in = np.zeros(pop.shape + (node.size,), np.float64)
+    for syn, acc in pop.external_sums(np.float64):
+        add_synaptic_input(a_in, acc, syn)
+    rec = pop.recurrent()
+    spikes, v_tr, i_tr, n_rec = float_lif_population(
+        a_in, node.beta, node.alpha, node.vth, node.bias, node.reset == "soft", node.max_spikes,
+        rec.fan_out.indptr, rec.fan_out.post, rec.fan_out.weight.astype(np.float64), 2.0 ** rec.weight_exp,
+        rec.delay, "v" in pop.record, "i_syn" in pop.record)
+    return pop.result(spikes, {"v": v_tr, "i_syn": i_tr}, 0, n_rec)
+
+
+def step(node: FloatLIF, state, arriving):
+    """Dense reference: one step from the spikes arriving now."""
+    a = np.zeros(node.size, np.float64)
+    for syn, s_pre in arriving:
+        add_synaptic_input(a, syn.weights.astype(np.float64) @ s_pre, syn)
+    return float_lif_step(state["v"], state["i_syn"], a, node.beta, node.alpha, node.vth, node.bias,
+                          node.reset == "soft", node.max_spikes)
+
+
+FLOAT_LIF = register_kind(NeuronKind(FloatLIF, STATE, run_events, step))
+
+
+# --- design rules and spec -------------------------------------------------------
+
 def rule_finite(graph: Graph) -> None:
     for name, syn in graph.of_type(Synapse).items():
         if not np.all(np.isfinite(syn.weights)):
@@ -52,13 +152,14 @@ _EST = "no hardware: ideal target reports synaptic ops only; per-op energy set t
 IDEAL = register(Target(
     name="ideal",
     description="float32 reference, no quantisation (the yardstick for quantisation loss)",
-    neuron_kinds=("FloatLIF",),
-    widths={"weight": 32, "v": 32},
+    neuron_kinds=(FLOAT_LIF.name,),
+    widths={"weight": 32, **FLOAT_LIF.widths(), **{p: r.bits for p, r in RANGES.items()}},
     overflow="none",
     limits={},
     energy={"synaptic_op": EnergyConstant(23.6e-12, _EST, estimate=True),
             "neuron_update": EnergyConstant(0.0, _EST, estimate=True),
             "spike_extra": EnergyConstant(0.0, _EST, estimate=True)},
+    ranges=RANGES,
     rules=(rule_finite,),
     reference_executor="none (float yardstick)",
 ))

@@ -3,6 +3,9 @@
 The function is compiled with numba so that the event-driven core can call
 it inside its loops; plain Python callers (the dense reference, tests) get
 the same compiled code, so both simulators run literally the same arithmetic.
+Below the decorator: the few loops that several neuron kinds' population
+kernels share (they live here so that a target file imports nothing from
+the runtime, which imports the targets).
 
 numba's on-disk cache is keyed on each function's own file, so a loop in
 runtime/kernels.py would keep running a stale copy of an edited target
@@ -48,3 +51,23 @@ def kernel(fn):
     """numba.njit(cache=True) with the cache in our source-hashed folder."""
     with _our_cache_dir():
         return numba.njit(cache=True, nogil=True)(fn)
+
+
+@kernel
+def recurrent_sum(acc, spikes_prev, indptr, post, weight):
+    """acc[post] += count * w over a population's own earlier spikes (CSR by source); returns events."""
+    n_events = 0
+    for j in range(spikes_prev.shape[0]):
+        c = spikes_prev[j]
+        if c != 0:
+            for k in range(indptr[j], indptr[j + 1]):
+                acc[post[k]] += c * weight[k]
+            n_events += c * (indptr[j + 1] - indptr[j])
+    return n_events
+
+
+@kernel
+def keep_step(trace, b, t, x):
+    """trace[b, t] = x for a kept trace [B, T, ...]; a trace allocated empty (not recorded) keeps nothing."""
+    if trace.shape[0] != 0:
+        trace[b, t] = x

@@ -21,21 +21,66 @@ delivered one step later.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from snnc.targets.kernel import kernel
-
-from snnc.compiler.ir import Graph, Input, LoihiLIF, Output, Synapse
+from snnc.compiler.ir import Graph, Input, Output, Synapse
+from snnc.compiler.ir.nodes import Neuron, int_vector, register_node
 from snnc.errors import DesignRuleError, GraphError
-from snnc.targets.base import EnergyConstant, Target
-from snnc.targets.registry import register
+from snnc.targets.base import EnergyConstant, NeuronKind, Range, StateVar, Target
+from snnc.targets.kernel import keep_step, kernel, recurrent_sum
+from snnc.targets.registry import register, register_kind
 
 MAX_UV = 2**23          # u, v are 24-bit
 DECAY_UNITY = 4096      # 12-bit decay constants
 ACT_SHIFT = 6           # a_in and vth are MSB-aligned by 6 bits
 DENSE_DELAY = 1         # Lava's Dense buffers a_out for one step
 NEURONS_PER_CORE = 1024  # Loihi 1 compartments per core (Davies et al. 2018)
-WEIGHT_EXP_RANGE = (-8, 7)
+
+# --- parameter ranges: the one table that LoihiLIF's checks, the design rules,
+# the Lava executor's input checks and `snnc inspect` / `snnc targets` read ----
+
+_LIF = "Lava 0.10.0 PyLifModelBitAcc (lava/proc/lif/models.py)"
+_WEIGHT_EXP_SOURCE = ("Loihi's weight exponent is a signed 4-bit field (-8..7) in Intel's NxSDK docs (not "
+                      "verifiable offline here); Lava 0.10.0 itself accepts any integer and shifts by it")
+RANGES = {
+    "du": Range(0, 4095, f"{_LIF}: du is a 12-bit unsigned decay (uint16, precision=12)"),
+    "dv": Range(0, 4095, f"{_LIF}: dv is a 12-bit unsigned decay (uint16, precision=12)"),
+    "vth": Range(0, 2**17 - 1, f"{_LIF}: vth is a 17-bit unsigned mantissa (precision=17), scaled << 6"),
+    "bias_mant": Range(-(2**12), 2**12 - 1, f"{_LIF}: bias_mant is a 13-bit signed mantissa (precision=13)"),
+    "bias_exp": Range(0, 7, f"{_LIF}: bias_exp is a 3-bit exponent (precision=3)"),
+    "weight_exp": Range(-8, 7, _WEIGHT_EXP_SOURCE),
+    "sign_mode": Range(1, 3, "Lava 0.10.0 SignMode (lava/utils/weightutils.py): 1 mixed, 2 excitatory, "
+                             "3 inhibitory"),
+    "input": Range(0, 1, "Lava 0.10.0 PyDenseModelBitAcc: s_in is a binary port (bool, precision=1)"),
+}
+LIF_PARAMS = ("du", "dv", "vth", "bias_mant", "bias_exp")
+WEIGHT_EXP_RANGE = RANGES["weight_exp"].bounds
+STATE = {"u": StateVar(np.int64, 24, aliases=("i_syn",)), "v": StateVar(np.int64, 24)}
+
+
+@register_node
+@dataclass(eq=False)
+class LoihiLIF(Neuron):
+    """Loihi CUBA LIF, bit-accurate with Lava's PyLifModelBitAcc.
+
+    u <- wrap24(trunc0(u * (4096 - (du + 1)) / 4096) + (a_in << 6))
+    v <- clip(trunc0(v * (4096 - dv) / 4096) + u + (bias_mant << bias_exp), +-(2^23 - 1))
+    s = v > (vth << 6); v <- 0 where s.
+    """
+
+    du: np.ndarray = 0         # 12-bit current decay, 0..4095
+    dv: np.ndarray = 0         # 12-bit voltage decay, 0..4095
+    vth: np.ndarray = 0        # 17-bit threshold mantissa, 0..131071 (scaled << 6)
+    bias_mant: np.ndarray = 0  # 13-bit signed bias mantissa
+    bias_exp: np.ndarray = 0   # 3-bit bias exponent, 0..7
+    state_vars = tuple(STATE)
+
+    def check(self):
+        self.size = int(self.size)
+        for name in LIF_PARAMS:
+            setattr(self, name, int_vector(name, getattr(self, name), self.size, *RANGES[name].bounds))
 
 
 # --- integer semantics (numba-compatible: used by both simulators) -----------
@@ -86,9 +131,67 @@ def lif_step(u, v, a_in, du, dv, bias, vth_scaled):
     return spikes, n_overflow
 
 
+@kernel
+def dense_input(a, acc, weight_exp):
+    """How a Dense joins the LIF input: its int32 a_out (weight sum shifted), added in int32."""
+    return wrap(a + dense_output(acc, weight_exp), 32)
+
+
 def effective_bias(bias_mant, bias_exp):
     """bias_mant << bias_exp in int32, as Lava's scale_bias."""
     return wrap(np.asarray(bias_mant, np.int64) << np.asarray(bias_exp, np.int64), 32)
+
+
+@kernel
+def lif_population(a_in, du, dv, bias, vth_scaled, rec_indptr, rec_post, rec_w, rec_exp, rec_delay,
+                   keep_u, keep_v):
+    """Run a LoihiLIF population over [B, T]; a_in already holds delayed Dense output."""
+    B, T, n = a_in.shape
+    spikes = np.zeros((B, T, n), np.int64)
+    u_tr = np.zeros((B, T, n) if keep_u else (0, 0, 0), np.int64)
+    v_tr = np.zeros((B, T, n) if keep_v else (0, 0, 0), np.int64)
+    n_over, n_events = 0, 0
+    for b in range(B):
+        u, v = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        for t in range(T):
+            a = a_in[b, t].copy()
+            if rec_delay > 0 and t >= rec_delay:
+                acc = np.zeros(n, np.int64)
+                n_events += recurrent_sum(acc, spikes[b, t - rec_delay], rec_indptr, rec_post, rec_w)
+                a = dense_input(a, acc, rec_exp)
+            s, n_o = lif_step(u, v, a, du, dv, bias, vth_scaled)
+            n_over += n_o
+            spikes[b, t] = s
+            keep_step(u_tr, b, t, u)
+            keep_step(v_tr, b, t, v)
+    return spikes, u_tr, v_tr, n_over, n_events
+
+
+# --- LoihiLIF in the simulators ----------------------------------------------
+
+def run_events(node: LoihiLIF, pop):
+    """Event engine: Dense outputs summed per synapse, then the loop with the recurrent Dense."""
+    a_in = np.zeros(pop.shape + (node.size,), np.int64)
+    for syn, acc in pop.external_sums(np.int64):
+        a_in = dense_input(a_in, acc, syn.weight_exp)
+    rec = pop.recurrent()
+    spikes, u_tr, v_tr, n_over, n_rec = lif_population(
+        a_in, node.du, node.dv, effective_bias(node.bias_mant, node.bias_exp), node.vth << ACT_SHIFT,
+        rec.fan_out.indptr, rec.fan_out.post, rec.fan_out.weight, rec.weight_exp, rec.delay,
+        "u" in pop.record, "v" in pop.record)
+    return pop.result(spikes, {"u": u_tr, "v": v_tr}, n_over, n_rec)
+
+
+def step(node: LoihiLIF, state, arriving):
+    """Dense reference: one step from the spikes arriving now."""
+    a = np.zeros(node.size, np.int64)
+    for syn, s_pre in arriving:
+        a = dense_input(a, syn.weights @ s_pre, syn.weight_exp)
+    return lif_step(state["u"], state["v"], a, node.du, node.dv, effective_bias(node.bias_mant, node.bias_exp),
+                    node.vth << ACT_SHIFT)
+
+
+LOIHI_LIF = register_kind(NeuronKind(LoihiLIF, STATE, run_events, step))
 
 
 # Lava's SignMode values (lava.utils.weightutils): how Dense reads its weights.
@@ -198,9 +301,6 @@ def _check_layer_keys(k: int, layer: dict) -> None:
         raise GraphError(f"layer {k}: missing 'weights' (out x in)")
 
 
-LIF_PARAMS = ("du", "dv", "vth", "bias_mant", "bias_exp")
-
-
 def layers_from_graph(graph: Graph) -> tuple[list[dict], int, list[tuple[str, str, str | None]]]:
     """Inverse of `graph_from_lava_layers` for any chain graph.
 
@@ -300,10 +400,10 @@ def _layer_dict(graph: Graph, syn: str, lif: str, rec: str | None) -> dict:
 # --- design rules -----------------------------------------------------------
 
 def rule_weight_exp(graph: Graph) -> None:
-    lo, hi = WEIGHT_EXP_RANGE
+    bounds = RANGES["weight_exp"]
     for name, syn in graph.of_type(Synapse).items():
-        if not lo <= syn.weight_exp <= hi:
-            raise DesignRuleError("weight-exp-range", name, f"weight_exp {syn.weight_exp} outside [{lo}, {hi}]")
+        if not bounds.holds(syn.weight_exp):
+            raise DesignRuleError("weight-exp-range", name, f"weight_exp {syn.weight_exp} outside {bounds}")
 
 
 def rule_weight_format(graph: Graph) -> None:
@@ -350,29 +450,22 @@ ENERGY = {
                                   "'active' is our estimate", estimate=True),
 }
 
-_WEIGHT_EXP_SOURCE = ("Loihi's weight exponent is a signed 4-bit field (-8..7) in Intel's NxSDK docs (not "
-                      "verifiable offline here); Lava 0.10.0 itself accepts any integer and shifts by it")
-
 LOIHI = register(Target(
     name="loihi",
     description="Intel Loihi LIF, bit-accurate with Lava 0.10.0 fixed_pt (PyLifModelBitAcc, PyDenseModelBitAcc)",
-    neuron_kinds=("LoihiLIF",),
-    widths={"weight": 8, "u": 24, "v": 24, "vth": 17, "bias_mant": 13, "bias_exp": 3, "du": 12, "dv": 12,
-            "a_in": 32},
+    neuron_kinds=(LOIHI_LIF.name,),
+    widths={"weight": 8, **LOIHI_LIF.widths(), **{p: r.bits for p, r in RANGES.items()}, "a_in": 32},
     overflow="wrap (u, 24-bit as Lava), saturate (v)",
-    limits={"neurons_per_core": NEURONS_PER_CORE, "cores": 128, "weight_exp_min": WEIGHT_EXP_RANGE[0],
-            "weight_exp_max": WEIGHT_EXP_RANGE[1], "vth_max": 2**17 - 1, "synaptic_delay": DENSE_DELAY},
+    limits={"neurons_per_core": NEURONS_PER_CORE, "cores": 128, "synaptic_delay": DENSE_DELAY},
     energy=ENERGY,
     limit_sources={
         "neurons_per_core": f"{_DAVIES}: 1,024 neural units (compartments) per core",
         "cores": f"{_DAVIES}: 128 neuromorphic cores per chip",
-        "weight_exp_min": _WEIGHT_EXP_SOURCE,
-        "weight_exp_max": _WEIGHT_EXP_SOURCE,
-        "vth_max": "Lava 0.10.0 LIF: vth is a 17-bit unsigned mantissa (PyLifModelBitAcc, scaled << 6)",
         "synaptic_delay": "Lava 0.10.0 PyDenseModelBitAcc buffers a_out for one step (a_buff)",
     },
+    ranges=RANGES,
     rules=(rule_weight_exp, rule_weight_format, rule_dense_delay, rule_neurons_per_core, rule_single_port),
     reference_executor="Lava (lava-nc 0.10.0, Loihi2SimCfg(select_tag='fixed_pt'))",
-    input_max=1,
+    input_max=RANGES["input"].hi,
     input_format="binary (0/1)",
 ))

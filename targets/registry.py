@@ -1,10 +1,12 @@
-"""Target registry: each target file calls `register` once at import."""
+"""Target registry: each target file calls `register` once at import, and
+`register_kind` for each neuron kind it runs."""
 from __future__ import annotations
 
-from snnc.errors import SnncError
-from snnc.targets.base import Target
+from snnc.errors import GraphError, SnncError
+from snnc.targets.base import NeuronKind, Target
 
 _TARGETS: dict[str, Target] = {}
+_KINDS: dict[type, NeuronKind] = {}
 
 
 def register(target: Target) -> Target:
@@ -22,3 +24,29 @@ def get(name: str) -> Target:
 
 def all_targets() -> dict[str, Target]:
     return dict(_TARGETS)
+
+
+def register_kind(kind: NeuronKind) -> NeuronKind:
+    """Make `kind.node` runnable: the simulators, `inspect` and `record` find it here."""
+    if kind.node in _KINDS:
+        raise SnncError(f"neuron kind '{kind.name}' registered twice")
+    _KINDS[kind.node] = kind
+    return kind
+
+
+def kind_of(node) -> NeuronKind:
+    """The registered kind of a neuron node (GraphError for a class no target runs)."""
+    kind = _KINDS.get(type(node))
+    if kind is None:
+        raise GraphError(f"{type(node).__name__} is no registered neuron kind "
+                         f"(known: {', '.join(k.name for k in _KINDS.values())})")
+    return kind
+
+
+def state_names() -> list[str]:
+    """Every state variable name (and alias) some kind records, in registration order."""
+    names: dict[str, None] = {}
+    for kind in _KINDS.values():
+        for var, sv in kind.state.items():
+            names.update(dict.fromkeys((var, *sv.aliases)))
+    return list(names)

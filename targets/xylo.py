@@ -16,20 +16,22 @@ Per step (xylosim's order):
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
-from snnc.targets.kernel import kernel
-
-from snnc.compiler.ir import Graph, Input, Output, Synapse, XyloIAF
+from snnc.compiler.ir import Graph, Input, Output, Synapse
+from snnc.compiler.ir.nodes import Neuron, frozen, int_vector, integer, is_frozen, register_node
 from snnc.errors import DesignRuleError, GraphError
-from snnc.targets.base import EnergyConstant, Target, capacity_rule
-from snnc.targets.registry import register
+from snnc.targets.base import EnergyConstant, NeuronKind, Range, StateVar, Target, capacity_rule
+from snnc.targets.kernel import keep_step, kernel
+from snnc.targets.registry import register, register_kind
 
 STATE_MIN, STATE_MAX = -(2**15), 2**15 - 1
 MAX_INPUT_SPIKES = 15    # per input channel per step (MAX_NUM_INP_SPIKES)
 MAX_HIDDEN_SPIKES = 31   # MAX_NUM_SPIKES
 MAX_OUTPUT_SPIKES = 1    # MAX_NUM_OUT_SPIKES
-# Sources of LIMITS:
+# Sources of LIMITS (capacities) and RANGES (parameter values):
 # [R] Rockpool documentation, "Overview of the Xylo family",
 #     https://rockpool.ai/devices/xylo-overview.html, table "Xylo family members",
 #     column XyloAudio 2: "Num. SNN input channels 16", "Num. hidden neurons 1000",
@@ -41,31 +43,92 @@ MAX_OUTPUT_SPIKES = 1    # MAX_NUM_OUT_SPIKES
 #     The fan-out of 64 is a hidden neuron's recurrent (W_rec) entries, both
 #     synaptic states counted (32+32); an input channel may project to all 1000
 #     hidden neurons and readout weights come from all 1000, so neither is limited.
-# [X] xylosim 0.1.3 code constants (src/v2/cpp/XyloIAFNeuron.h).
+# [X] xylosim 0.1.3 code constants (src/v2/cpp/XyloIAFNeuron.h) and the C++ types
+#     its XyloLayer constructor converts to (it refuses values that do not fit).
+# Weight shifts: Rockpool's register decode of Xylo Audio 2 (see RANGES).
+_R = "Rockpool docs, 'Overview of the Xylo family' (rockpool.ai/devices/xylo-overview.html), XyloAudio 2"
+_X = "xylosim 0.1.3 code (src/v2/cpp/XyloIAFNeuron.h)"
+_DASH = f"{_X}: 'uint8_t dash_mem; // should be 4 bits' (dash_syns too)"
+
+# --- parameter ranges: the one table that XyloIAF's checks, the design rules,
+# graph_from_xylo, the xylosim executor's input checks and `snnc inspect` /
+# `snnc targets` read ---------------------------------------------------------
+RANGES = {
+    "threshold": Range(1, 2**15 - 1, f"{_X}: thresholds are int16 (XyloLayer refuses 40000); at <= 0 xylosim "
+                                     "fires max_spikes every step and `v // threshold` is undefined, so >= 1",
+                       register_bits=16),
+    "bias": Range(-(2**15), 2**15 - 1, f"{_X}: biases are int16 (XyloLayer refuses 40000)"),
+    "dash_mem": Range(0, 15, _DASH),
+    "dash_syn": Range(0, 15, _DASH),
+    "max_spikes": Range(1, MAX_HIDDEN_SPIKES, f"{_X}: MAX_NUM_SPIKES 31 (hidden), MAX_NUM_OUT_SPIKES 1 (readout)"),
+    "weight": Range(-128, 127, f"{_R}: '8-bit input expansion / recurrent / readout weights'; {_X}: BITS_WEIGHT 8"),
+    "weight_shift": Range(0, 7, "Rockpool's Xylo Audio 2 register decode (devices/xylo/syns61201/xa2_devkit_utils.py, "
+                                "CTRL1): the input, hidden and output weight bit shifts are 3-bit fields; xylosim "
+                                "takes any uint8 shift and passes weight << shift as int16"),
+    "input": Range(0, 255, f"{_X}: input counts are uint8; xylosim clips them to {MAX_INPUT_SPIKES} per channel "
+                           "and step (MAX_NUM_INP_SPIKES)"),
+}
 LIMITS = {
     "inputs": 16,            # [R] Num. SNN input channels
     "hidden": 1000,          # [R] Num. hidden neurons (all hidden populations together)
     "outputs": 8,            # [R] Num. output neurons
     "fan_out": 64,           # [R] Max. fanout: recurrent targets of one hidden neuron
     "synaptic_states": 2,    # [R] Num. Syn. states (enforced by XyloIAF's dash_syn shape)
-    "weight_bits": 8,        # [R] 8-bit W_in / W_rec / W_out; [X] BITS_WEIGHT 8
-    "weight_shift_max": 7,   # [X] no published limit: xylosim passes `weight << shift` as
-                             # int16 (receiveSpike(int16_t weight)); 7 is the largest shift
-                             # at which an int8 weight does not wrap
-    "dash_max": 15,          # [X] "uint8_t dash_mem; // should be 4 bits" (dash_syns too)
 }
-_R = "Rockpool docs, 'Overview of the Xylo family' (rockpool.ai/devices/xylo-overview.html), XyloAudio 2"
-_X = "xylosim 0.1.3 code (src/v2/cpp/XyloIAFNeuron.h)"
 LIMIT_SOURCES = {
     "inputs": f"{_R}: 'Num. SNN input channels 16'",
     "hidden": f"{_R}: 'Num. hidden neurons 1000' (all hidden populations together)",
     "outputs": f"{_R}: 'Num. output neurons 8'",
     "fan_out": f"{_R}: 'Max. fanout 64' (recurrent targets of a hidden neuron; inputs reach all 1000)",
     "synaptic_states": f"{_R}: 'Num. Syn. states 2'",
-    "weight_bits": f"{_R}: '8-bit input expansion / recurrent / readout weights'",
-    "weight_shift_max": f"{_X}: no published limit; weight << shift is passed as int16, 7 keeps int8 from wrapping",
-    "dash_max": f"{_X}: 'uint8_t dash_mem; // should be 4 bits'",
 }
+STATE = {"v": StateVar(np.int64, 16), "i_syn": StateVar(np.int64, 16, axis="n_syn", aliases=("u",))}
+
+
+@register_node
+@dataclass(eq=False)
+class XyloIAF(Neuron):
+    """Xylo v2 integrate-and-fire neuron with 1 or 2 synaptic states (xylosim).
+
+    i_k <- i_k - max(i_k >> dash_syn_k, sign(i_k)) (bit-shift decay, min step 1)
+    v <- sat16(v - decay(v, dash_mem) + sum_k i_k + bias)
+    spikes = min(v // threshold, max_spikes) where v >= threshold; v -= spikes * threshold
+    """
+
+    threshold: np.ndarray = 1   # int16, 1..32767
+    bias: np.ndarray = 0        # int16
+    dash_mem: np.ndarray = 0    # 4-bit bit-shift decay
+    dash_syn: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), np.int64))  # (size, n_syn)
+    max_spikes: int = 31        # 31 hidden, 1 readout
+    state_vars = tuple(STATE)
+
+    def check(self):
+        self.size = int(self.size)
+        for name in ("threshold", "bias", "dash_mem"):
+            setattr(self, name, int_vector(name, getattr(self, name), self.size, *RANGES[name].bounds))
+        self.dash_syn = _dash_syn(self.dash_syn, self.size)
+        self.max_spikes = integer("max_spikes", self.max_spikes, *RANGES["max_spikes"].bounds)
+
+    @property
+    def n_syn(self) -> int:
+        return self.dash_syn.shape[1]
+
+    @property
+    def n_ports(self) -> int:
+        return self.n_syn
+
+
+def _dash_syn(value, size: int) -> np.ndarray:
+    """dash_syn as a frozen int64 (size, n_syn), n_syn up to the synaptic states Xylo has."""
+    dash_syn = np.asarray(value)
+    if dash_syn.ndim == 1:
+        dash_syn = dash_syn[:, None]
+    if dash_syn.ndim != 2 or dash_syn.shape[0] != size or not 1 <= dash_syn.shape[1] <= LIMITS["synaptic_states"]:
+        raise GraphError(f"parameter 'dash_syn' must have shape ({size}, 1 or 2), got {dash_syn.shape}")
+    bounds = RANGES["dash_syn"]
+    if not bounds.holds(dash_syn):
+        raise GraphError(f"parameter 'dash_syn' must lie in {bounds}, got [{dash_syn.min()}, {dash_syn.max()}]")
+    return dash_syn if is_frozen(dash_syn, np.int64, dash_syn.shape) else frozen(dash_syn.astype(np.int64))
 
 
 # --- integer semantics (numba-compatible: used by both simulators) -----------
@@ -125,6 +188,85 @@ def iaf_step(v, i_syn, threshold, bias, dash_mem, dash_syn, max_spikes):
                                           max_spikes)
         n_sat += n_s
     return spikes, n_sat
+
+
+@kernel
+def deliver_saturating(i_syn, j, c, indptr, post, weight, port):
+    """c spikes of presynaptic row j into i_syn[post, port]: saturating adds; returns saturations."""
+    n_sat = 0
+    for k in range(indptr[j], indptr[j + 1]):
+        raw = i_syn[post[k], port[k]] + c * weight[k]
+        i_syn[post[k], port[k]] = sat16(raw)
+        n_sat += i_syn[post[k], port[k]] != raw
+    return n_sat
+
+
+@kernel
+def iaf_population(ptr, neuron, count, ext_indptr, ext_post, ext_w, ext_port,
+                   rec_indptr, rec_post, rec_w, rec_port, rec_delay, max_rec_count,
+                   n, threshold, bias, dash_mem, dash_syn, max_spikes, B, T, keep_v, keep_i):
+    """Run a XyloIAF population: external events (merged, in delivery order), then
+    recurrent spikes of earlier steps (rec_delay per recurrent synapse, rows r*n + j)."""
+    n_syn = dash_syn.shape[1]
+    spikes = np.zeros((B, T, n), np.int64)
+    v_tr = np.zeros((B, T, n) if keep_v else (0, 0, 0), np.int64)
+    i_tr = np.zeros((B, T, n, n_syn) if keep_i else (0, 0, 0, 0), np.int64)
+    n_sat, n_events = 0, 0
+    for b in range(B):
+        v, i_syn = np.zeros(n, np.int64), np.zeros((n, n_syn), np.int64)
+        for t in range(T):
+            bt = b * T + t
+            for e in range(ptr[bt], ptr[bt + 1]):
+                j, c = neuron[e], count[e]
+                n_sat += deliver_saturating(i_syn, j, c, ext_indptr, ext_post, ext_w, ext_port)
+                n_events += c * (ext_indptr[j + 1] - ext_indptr[j])
+            for r in range(rec_delay.shape[0]):
+                if t >= rec_delay[r]:
+                    for j in range(n):
+                        c = min(spikes[b, t - rec_delay[r], j], max_rec_count)
+                        if c != 0:
+                            row = r * n + j
+                            n_sat += deliver_saturating(i_syn, row, c, rec_indptr, rec_post, rec_w, rec_port)
+                            n_events += c * (rec_indptr[row + 1] - rec_indptr[row])
+            s, n_s = iaf_step(v, i_syn, threshold, bias, dash_mem, dash_syn, max_spikes)
+            n_sat += n_s
+            spikes[b, t] = s
+            keep_step(v_tr, b, t, v)
+            keep_step(i_tr, b, t, i_syn)
+    return spikes, v_tr, i_tr, n_sat, n_events
+
+
+# --- XyloIAF in the simulators ------------------------------------------------
+
+def run_events(node: XyloIAF, pop):
+    """Event engine: external projections merged into one fan-out (delivery order kept), then recurrent."""
+    B, T = pop.shape
+    ev = pop.merged_events()
+    e_ptr, e_post, e_w, e_port = pop.merged_fan_out(pop.external_synapses, synaptic_weight)
+    r_ptr, r_post, r_w, r_port = pop.merged_fan_out(pop.recurrent_synapses, synaptic_weight)
+    r_delay = np.array([syn.delay for _, syn in pop.recurrent_synapses], np.int64)
+    spikes, v_tr, i_tr, n_sat, n_ev = iaf_population(
+        ev.ptr, ev.neuron, ev.count, e_ptr, e_post, e_w, e_port, r_ptr, r_post, r_w, r_port, r_delay,
+        delivery_cap(False), node.size, node.threshold, node.bias, node.dash_mem, node.dash_syn,
+        node.max_spikes, B, T, "v" in pop.record, "i_syn" in pop.record)
+    return pop.result(spikes, {"v": v_tr, "i_syn": i_tr}, n_sat, n_ev)
+
+
+def step(node: XyloIAF, state, arriving):
+    """Dense reference: each presynaptic neuron in turn adds count x int16 weight
+    (saturating per add), then the neurons evolve."""
+    i_syn, n_sat = state["i_syn"], 0
+    for syn, s_pre in arriving:
+        w = synaptic_weight(syn.weights, syn.weight_exp)
+        for j in np.flatnonzero(s_pre):
+            raw = i_syn[:, syn.port] + s_pre[j] * w[:, j]
+            i_syn[:, syn.port] = sat16(raw)
+            n_sat += int(np.sum((i_syn[:, syn.port] != raw) & (w[:, j] != 0)))
+    s, n_s = iaf_step(state["v"], i_syn, node.threshold, node.bias, node.dash_mem, node.dash_syn, node.max_spikes)
+    return s, n_sat + n_s
+
+
+XYLO_IAF = register_kind(NeuronKind(XyloIAF, STATE, run_events, step, delivery_cap))
 
 
 # --- graph construction from xylosim's parameter names ----------------------
@@ -193,8 +335,8 @@ def _weights2(name, w):
 def _int8(name, w):
     if w.dtype.kind not in "iu" and not (w.dtype.kind == "f" and np.all(w == np.round(w))):
         raise GraphError(f"parameter '{name}' must be integer, got dtype {w.dtype}")
-    if w.size and (w.min() < -128 or w.max() > 127):
-        raise GraphError(f"parameter '{name}' must be int8 [-128, 127], got [{w.min()}, {w.max()}]")
+    if not RANGES["weight"].holds(w):
+        raise GraphError(f"parameter '{name}' must be int8 {RANGES['weight']}, got [{w.min()}, {w.max()}]")
     return w.astype(np.int64)
 
 
@@ -278,7 +420,7 @@ def _stack_ports(synapses, shape, delay: int, what: str) -> tuple[np.ndarray, in
     w, first = np.zeros(shape, np.int64), {}
     for name, syn in synapses:
         lo, hi = (int(syn.weights.min()), int(syn.weights.max())) if syn.weights.size else (0, 0)
-        if syn.weights.dtype.kind == "f" or lo < -128 or hi > 127:
+        if syn.weights.dtype.kind == "f" or not RANGES["weight"].holds(syn.weights):
             raise GraphError(f"synapse '{name}' ({what}) has weights {syn.weights.dtype} in [{lo}, {hi}]; "
                              "xylosim takes int8")
         if syn.delay != delay:
@@ -346,13 +488,12 @@ def rule_fan_out(graph: Graph) -> None:
 
 
 def rule_weights(graph: Graph) -> None:
+    weight, shift = RANGES["weight"], RANGES["weight_shift"]
     for name, syn in graph.of_type(Synapse).items():
-        w = syn.weights
-        if w.dtype.kind == "f" or (w.size and (w.min() < -128 or w.max() > 127)):
-            raise DesignRuleError("weight-int8", name, "weights must be int8 [-128, 127]")
-        if not 0 <= syn.weight_exp <= LIMITS["weight_shift_max"]:
-            raise DesignRuleError("weight-shift", name,
-                                  f"weight shift {syn.weight_exp} outside [0, {LIMITS['weight_shift_max']}]")
+        if syn.weights.dtype.kind == "f" or not weight.holds(syn.weights):
+            raise DesignRuleError("weight-int8", name, f"weights must be int8 {weight}")
+        if not shift.holds(syn.weight_exp):
+            raise DesignRuleError("weight-shift", name, f"weight shift {syn.weight_exp} outside {shift}")
 
 
 def rule_delays(graph: Graph) -> None:
@@ -378,15 +519,16 @@ ENERGY = {
 XYLO = register(Target(
     name="xylo",
     description="SynSense Xylo Audio 2 SNN core, bit-accurate with xylosim v2 (XyloLayer.evolve)",
-    neuron_kinds=("XyloIAF",),
-    widths={"weight": 8, "i_syn": 16, "v": 16, "threshold": 16, "bias": 16, "dash": 4},
+    neuron_kinds=(XYLO_IAF.name,),
+    widths={**XYLO_IAF.widths(), **{p: r.bits for p, r in RANGES.items()}},
     overflow="saturate (16-bit states)",
     limits=LIMITS,
     limit_sources=LIMIT_SOURCES,
     energy=ENERGY,
+    ranges=RANGES,
     rules=(rule_sizes, rule_fan_out, rule_weights, rule_delays),
     reference_executor="xylosim 0.1.3 (xylosim.v2.XyloLayer)",
-    input_max=255,
+    input_max=RANGES["input"].hi,
     input_format="uint8 counts (<= 255)",
     input_cap=MAX_INPUT_SPIKES,
 ))

@@ -42,6 +42,8 @@ def graph_to_dict(graph: Graph) -> tuple[dict, dict[str, np.ndarray]]:
 
 def graph_from_dict(doc: dict, tensors: dict[str, np.ndarray], source: str = "<dict>") -> Graph:
     """Rebuild a graph; every node re-validates itself on construction."""
+    import snnc.targets  # noqa: F401  (the targets register their neuron kinds as node types)
+
     graph = Graph(target=doc["target"], metadata=doc.get("metadata", {}))
     for entry in doc["nodes"]:
         cls = NODE_TYPES.get(entry["type"])

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from snnc.compiler.ir.graph import Graph
-from snnc.compiler.ir.nodes import Input, Neuron, Output, Synapse, XyloIAF
+from snnc.compiler.ir.nodes import Input, Neuron, Output, Synapse
 from snnc.errors import GraphError
 
 
@@ -38,9 +38,8 @@ def _check_synapse(graph: Graph, name: str, syn: Synapse) -> None:
         raise GraphError(f"Synapse '{name}' has {syn.in_size} inputs but source '{preds[0]}' has {src.out_size}")
     if syn.out_size != dst.in_size:
         raise GraphError(f"Synapse '{name}' has {syn.out_size} outputs but target '{succs[0]}' has {dst.in_size}")
-    n_ports = dst.n_syn if isinstance(dst, XyloIAF) else 1
-    if syn.port >= n_ports:
-        raise GraphError(f"Synapse '{name}' targets port {syn.port} but '{succs[0]}' has {n_ports}")
+    if syn.port >= dst.n_ports:
+        raise GraphError(f"Synapse '{name}' targets port {syn.port} but '{succs[0]}' has {dst.n_ports}")
     if preds[0] == succs[0] and syn.delay < 1:
         raise GraphError(f"recurrent Synapse '{name}' needs delay >= 1, got {syn.delay}")
 

@@ -61,9 +61,9 @@ def test_multi_spike_hidden_and_single_spike_readout_by_hand():
 
 
 def test_saturation_and_spike_caps_by_hand():
-    # 20 input spikes are cut to 15; 15 * (127 << 8) saturates i at 32767, which
+    # 20 input spikes are cut to 15; 15 * (127 << 7) saturates i at 32767, which
     # decays by 1 to 32766; v = 32766 -> 31 spikes (the cap), v = 32766 - 31000.
-    out = run_xylosim(one_neuron(127, 8, dash_syn=15, threshold=1000), np.array([[20]], np.uint8))
+    out = run_xylosim(one_neuron(127, 7, dash_syn=15, threshold=1000), np.array([[20]], np.uint8))
     assert out["hidden"]["i_syn"][0, 0, 0] == 32766
     assert out["hidden"]["spikes"][0, 0] == 31
     assert out["hidden"]["v"][0, 0] == 1766
