@@ -158,20 +158,13 @@ def layer_rows(graph: Graph, ctx: CompileContext) -> list[dict]:
 
 
 def usage(graph: Graph) -> dict:
-    """Resources used against the target's limits."""
+    """Resources used against the target's limits (the target says what counts)."""
     from snnc.targets import get as get_target
 
-    limits = get_target(graph.target).limits
-    neurons = {n: node.size for n, node in graph.neurons.items()}
-    if graph.target == "loihi":
-        cores = sum(math.ceil(s / limits["neurons_per_core"]) for s in neurons.values())
-        return {"cores": cores, "cores_limit": limits["cores"], "neurons": sum(neurons.values())}
-    if graph.target == "xylo":
-        (inp,) = graph.inputs
-        return {"inputs": graph.nodes[inp].size, "inputs_limit": limits["inputs"],
-                "hidden": neurons.get("hidden", 0), "hidden_limit": limits["hidden"],
-                "outputs": neurons.get("readout", 0), "outputs_limit": limits["outputs"]}
-    return {"neurons": sum(neurons.values()),
+    target = get_target(graph.target)
+    if target.usage is not None:
+        return target.usage(graph)
+    return {"neurons": sum(n.size for n in graph.neurons.values()),
             "synapses": int(sum(np.count_nonzero(s.weights) for s in graph.of_type(Synapse).values()))}
 
 

@@ -147,6 +147,7 @@ class Target:
     ranges: dict[str, Range] = field(default_factory=dict)  # parameter -> allowed values, with source
     rules: tuple[DesignRule, ...] = field(default=())
     reference_executor: str = ""
+    usage: Callable | None = None  # usage(graph) -> resources used and their limits ({"x": n, "x_limit": m})
     input_max: int | None = None   # largest input count per channel and step it accepts
     input_format: str = ""         # how its inputs are encoded, for the error message
     input_cap: int | None = None   # counts above this are clipped by the hardware (overflow events)

@@ -37,6 +37,7 @@ DECAY_UNITY = 4096      # 12-bit decay constants
 ACT_SHIFT = 6           # a_in and vth are MSB-aligned by 6 bits
 DENSE_DELAY = 1         # Lava's Dense buffers a_out for one step
 NEURONS_PER_CORE = 1024  # Loihi 1 compartments per core (Davies et al. 2018)
+CORES = 128              # neuromorphic cores per chip (Davies et al. 2018)
 
 # --- parameter ranges: the one table that LoihiLIF's checks, the design rules,
 # the Lava executor's input checks and `snnc inspect` / `snnc targets` read ----
@@ -427,9 +428,9 @@ def rule_dense_delay(graph: Graph) -> None:
 def rule_neurons_per_core(graph: Graph) -> None:
     """A population may span cores (the mapper splits it) but not exceed one chip's 128 cores."""
     for name, node in graph.neurons.items():
-        if node.size > NEURONS_PER_CORE * 128:
+        if node.size > NEURONS_PER_CORE * CORES:
             raise DesignRuleError("neurons-per-chip", name,
-                                  f"{node.size} neurons exceed 128 cores x {NEURONS_PER_CORE}")
+                                  f"{node.size} neurons exceed {CORES} cores x {NEURONS_PER_CORE}")
 
 
 def rule_single_port(graph: Graph) -> None:
@@ -450,13 +451,20 @@ ENERGY = {
                                   "'active' is our estimate", estimate=True),
 }
 
+def usage(graph: Graph) -> dict:
+    """Cores used (each population on whole cores) against the chip's cores."""
+    sizes = [node.size for node in graph.neurons.values()]
+    cores = sum(-(-n // NEURONS_PER_CORE) for n in sizes)
+    return {"cores": cores, "cores_limit": CORES, "neurons": sum(sizes)}
+
+
 LOIHI = register(Target(
     name="loihi",
     description="Intel Loihi LIF, bit-accurate with Lava 0.10.0 fixed_pt (PyLifModelBitAcc, PyDenseModelBitAcc)",
     neuron_kinds=(LOIHI_LIF.name,),
     widths={"weight": 8, **LOIHI_LIF.widths(), **{p: r.bits for p, r in RANGES.items()}, "a_in": 32},
     overflow="wrap (u, 24-bit as Lava), saturate (v)",
-    limits={"neurons_per_core": NEURONS_PER_CORE, "cores": 128, "synaptic_delay": DENSE_DELAY},
+    limits={"neurons_per_core": NEURONS_PER_CORE, "cores": CORES, "synaptic_delay": DENSE_DELAY},
     energy=ENERGY,
     limit_sources={
         "neurons_per_core": f"{_DAVIES}: 1,024 neural units (compartments) per core",
@@ -464,6 +472,7 @@ LOIHI = register(Target(
         "synaptic_delay": "Lava 0.10.0 PyDenseModelBitAcc buffers a_out for one step (a_buff)",
     },
     ranges=RANGES,
+    usage=usage,
     rules=(rule_weight_exp, rule_weight_format, rule_dense_delay, rule_neurons_per_core, rule_single_port),
     reference_executor="Lava (lava-nc 0.10.0, Loihi2SimCfg(select_tag='fixed_pt'))",
     input_max=RANGES["input"].hi,

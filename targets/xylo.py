@@ -516,6 +516,15 @@ ENERGY = {
     "spike_extra": EnergyConstant(2e-12, _EST, estimate=True),
 }
 
+def usage(graph: Graph) -> dict:
+    """Input channels, hidden and output neurons (summed over the chip's nodes) against the limits."""
+    readouts = readout_populations(graph)
+    hidden = sum(n.size for name, n in graph.neurons.items() if name not in readouts)
+    return {"inputs": sum(n.size for n in graph.inputs.values()), "inputs_limit": LIMITS["inputs"],
+            "hidden": hidden, "hidden_limit": LIMITS["hidden"],
+            "outputs": sum(graph.nodes[n].size for n in readouts), "outputs_limit": LIMITS["outputs"]}
+
+
 XYLO = register(Target(
     name="xylo",
     description="SynSense Xylo Audio 2 SNN core, bit-accurate with xylosim v2 (XyloLayer.evolve)",
@@ -524,6 +533,7 @@ XYLO = register(Target(
     overflow="saturate (16-bit states)",
     limits=LIMITS,
     limit_sources=LIMIT_SOURCES,
+    usage=usage,
     energy=ENERGY,
     ranges=RANGES,
     rules=(rule_sizes, rule_fan_out, rule_weights, rule_delays),

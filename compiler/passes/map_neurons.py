@@ -23,16 +23,17 @@ import numpy as np
 from snnc.compiler.ir import FloatLIF, Synapse
 from snnc.compiler.ir.nodes import NON_SPIKING
 from snnc.compiler.passes.base import Pass
+from snnc.errors import CompileError
+from snnc.targets import loihi, xylo
 
-XYLO_DASH_MAX = 15         # 4-bit dash fields (xylosim; Rockpool Xylo docs)
-XYLO_HIDDEN_SPIKES = 31    # xylosim MAX_NUM_SPIKES
-LOIHI_DECAY_UNITY = 4096   # 12-bit du, dv (Lava PyLifModelBitAcc)
+XYLO_DASH_MAX = xylo.RANGES["dash_mem"].hi          # 4-bit dash fields
+XYLO_HIDDEN_SPIKES = xylo.MAX_HIDDEN_SPIKES         # xylosim MAX_NUM_SPIKES
+LOIHI_DECAY_UNITY = loihi.DECAY_UNITY               # 12-bit du, dv (Lava PyLifModelBitAcc)
 
 
 def _uniform(values: np.ndarray, what: str, name: str) -> float:
     v = np.unique(values)
     if v.size != 1:
-        from snnc.errors import CompileError
         raise CompileError(f"node '{name}': per-neuron {what} cannot be mapped yet (got {v.size} values)")
     return float(v[0])
 

@@ -26,12 +26,13 @@ from snnc.compiler.ir.nodes import NON_SPIKING
 from snnc.compiler.passes.base import Pass, copy_graph
 from snnc.compiler.passes.calibrate import peaks
 from snnc.errors import DesignRuleError
-from snnc.targets.loihi import WEIGHT_EXP_RANGE, effective_weights
+from snnc.targets.loihi import MAX_UV as STATE_MAX
+from snnc.targets.loihi import RANGES, WEIGHT_EXP_RANGE, effective_weights
 
-VTH_MAX = 2**17 - 1        # LoihiLIF vth mantissa (17 bits)
-STATE_MAX = 2**23          # u, v are 24-bit
+VTH_MAX = RANGES["vth"].hi               # 17-bit threshold mantissa
+BIAS_MANT_MAX = RANGES["bias_mant"].hi   # 13-bit signed bias mantissa
+BIAS_EXP_MAX = RANGES["bias_exp"].hi
 MARGIN = 2.0               # estimate: headroom over the calibration peaks for unseen inputs
-BIAS_MANT_MAX = 2**12 - 1  # 13-bit signed bias mantissa
 MIN_WEIGHT_LEVELS = 8      # our choice: fewer integer levels than this for the largest weight is no network
 
 
@@ -107,10 +108,10 @@ class QuantiseLoihi(Pass):
 
 
 def _bias(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per neuron the smallest bias_exp (0..7) whose mantissa fits 13 bits."""
+    """Per neuron the smallest bias_exp whose mantissa fits 13 bits."""
     b = np.round(b)
     exp = np.zeros(b.shape, np.int64)
-    while np.any((np.abs(b) / 2.0 ** exp > BIAS_MANT_MAX) & (exp < 7)):
-        exp += (np.abs(b) / 2.0 ** exp > BIAS_MANT_MAX) & (exp < 7)
+    while np.any((np.abs(b) / 2.0 ** exp > BIAS_MANT_MAX) & (exp < BIAS_EXP_MAX)):
+        exp += (np.abs(b) / 2.0 ** exp > BIAS_MANT_MAX) & (exp < BIAS_EXP_MAX)
     mant = np.clip(np.round(b / 2.0 ** exp), -BIAS_MANT_MAX - 1, BIAS_MANT_MAX).astype(np.int64)
     return mant, exp

@@ -11,7 +11,7 @@ weight_shift_inp/_rec/_out, 0..7 here), shared by all blocks in it. Per layer:
                32767 / MARGIN / peak |v|      v saturates at 16 bits
                32767 / MARGIN / peak |i|/alpha  i (before its decay) saturates
                127 * 2^7 / max|W_block| )     int8 weights at the largest shift
-    shift_M = ceil(log2(max over blocks of max|W_block| S_k / 127)), clipped to [0, 7]
+    shift_M = ceil(log2(max over blocks of max|W_block| S_k / 127)), clipped to the 3-bit field [0, 7]
     threshold = floor(theta S_k) + 1: Xylo fires at v >= threshold, the trained net at v > theta.
 """
 from __future__ import annotations
@@ -26,11 +26,11 @@ from snnc.compiler.passes.base import Pass, copy_graph
 from snnc.compiler.passes.calibrate import peaks
 from snnc.compiler.passes.layout_xylo import HIDDEN, READOUT
 from snnc.errors import DesignRuleError
+from snnc.targets.xylo import RANGES, STATE_MAX
 
-STATE_MAX = 2**15 - 1     # int16 states (xylosim)
-MARGIN = 2.0              # estimate: headroom over the calibration peaks for unseen inputs
-SHIFT_MAX = 7             # xylosim weight shifts used here (int8 << 7 still fits int16)
-INT8 = 127
+MARGIN = 2.0                           # estimate: headroom over the calibration peaks for unseen inputs
+SHIFT_MAX = RANGES["weight_shift"].hi  # 3-bit weight shift fields
+INT8 = RANGES["weight"].hi
 
 
 class QuantiseXylo(Pass):
@@ -115,5 +115,6 @@ class QuantiseXylo(Pass):
 
 def _dash(decay: np.ndarray) -> np.ndarray:
     """dash with 1 - 2^-dash == decay (the neuron-mapping pass chose representable decays)."""
+    hi = RANGES["dash_mem"].hi
     decay = decay.astype(np.float64)
-    return np.clip(np.round(-np.log2(np.maximum(1.0 - decay, 2.0 ** -15))), 0, 15).astype(np.int64)
+    return np.clip(np.round(-np.log2(np.maximum(1.0 - decay, 2.0 ** -hi))), 0, hi).astype(np.int64)
