@@ -20,8 +20,24 @@ from snnc.runtime.datasets import load_split
 from snnc.runtime.metrics import scores, softmax
 from snnc.runtime.per_inference import energy
 
-BACKENDS = ("sim", "reference", "lava", "xylosim")
-EXTERNAL = {"lava": "loihi", "xylosim": "xylo"}
+
+def _lava(graph, padded):
+    from snnc.runtime.lava_exec import run_lava_graph
+    return run_lava_graph(graph, padded, record=("v",))
+
+
+def _xylosim(graph, padded):
+    from snnc.runtime.xylosim_exec import run_xylosim_graph
+    return run_xylosim_graph(graph, padded)
+
+
+# External executors: name -> (targets it runs or None for all, run(graph, padded x [B, T, N]) ->
+# {population: {"spikes": [B, T, n], "v": [B, T, n]}}). Exporters join here (onnx, lava-program, nir).
+EXECUTORS = {
+    "lava": (("loihi",), _lava),
+    "xylosim": (("xylo",), _xylosim),
+}
+BACKENDS = ("sim", "reference", *EXECUTORS)
 
 
 def verify(graph: Graph, data: dict, checkpoint=None, backends=("sim", "reference"), samples: int = 100,
@@ -57,8 +73,9 @@ def _check_backends(graph, backends) -> None:
     for b in backends:
         if b not in BACKENDS:
             raise InputError(f"backend '{b}' unknown (choose from {', '.join(BACKENDS)})")
-        if b in EXTERNAL and graph.target != EXTERNAL[b]:
-            raise InputError(f"backend '{b}' runs {EXTERNAL[b]} graphs; this graph is for '{graph.target}'")
+        targets = EXECUTORS[b][0] if b in EXECUTORS else None
+        if targets is not None and graph.target not in targets:
+            raise InputError(f"backend '{b}' runs {' and '.join(targets)} graphs; this graph is for '{graph.target}'")
 
 
 def _float_scores(checkpoint, graph) -> dict:
@@ -92,12 +109,7 @@ def _run_backend(backend, graph, x, progress):
     if backend == "reference":
         logits, res = deploy.run(graph, x, engine="reference", progress=progress)
         return _trains(graph, res.spikes, res.state), logits
-    if backend == "lava":
-        from snnc.runtime.lava_exec import run_lava_graph
-        out = run_lava_graph(graph, padded, record=("v",))
-    else:
-        from snnc.runtime.xylosim_exec import run_xylosim_graph
-        out = run_xylosim_graph(graph, padded)
+    out = EXECUTORS[backend][1](graph, padded)
     spikes = {n: out[n]["spikes"] for n in graph.neurons}
     state = {n: {"v": out[n]["v"]} for n in graph.neurons}
     return _trains(graph, spikes, state), deploy.decode(graph, spikes, state)
