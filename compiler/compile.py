@@ -10,7 +10,6 @@ the float graph with the target's dynamics, the deployed integer graph.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 
@@ -100,24 +99,25 @@ def evaluate_all(c: Compiled, checkpoint, seed: int) -> dict:
     return out
 
 
-def torch_probabilities(checkpoint, mode: str, k: int, seed: int) -> np.ndarray:
-    """Softmax of the PyTorch model on the test split: posterior mean, or the mean of
-    the K draws' softmax (the trainer's sampled ensemble)."""
+def torch_probabilities(checkpoint, mode: str, k: int, seed: int, x: np.ndarray | None = None) -> np.ndarray:
+    """Softmax of the PyTorch model on x (default: its own test split): posterior mean,
+    or the mean of the K draws' softmax (the trainer's sampled ensemble)."""
     import torch
+    from torch.utils.data import TensorDataset
 
     from snnc.train.bayes import sampled_states
     from snnc.train.trainer import load_model, predict
-    from snnc.train import data as data_mod
 
     model, cfg = load_model(checkpoint)
-    d = cfg.data
-    test = data_mod.load(d.name, "test", **_loader_kwargs(d))
+    if x is None:
+        x, _ = load_split(dict(vars(cfg.data)), "test")
+    data = TensorDataset(torch.from_numpy(x).float(), torch.zeros(len(x), dtype=torch.long))
     if mode == "mean":
-        return predict(model, test, 256, torch.device("cpu"))[0].numpy()
+        return predict(model, data, 256, torch.device("cpu"))[0].numpy()
     total = 0.0
     for state in sampled_states(model, k, seed):
         model.load_state_dict(state)
-        total = total + predict(model, test, 256, torch.device("cpu"))[0].numpy()
+        total = total + predict(model, data, 256, torch.device("cpu"))[0].numpy()
     return total / k
 
 
@@ -133,11 +133,6 @@ def k_curve(checkpoint, target: str, k: int, calibrate: int, seed: int) -> list[
             row[key] = scores(softmax(logits), y)
         rows.append(row)
     return rows
-
-
-def _loader_kwargs(d) -> dict:
-    keys = ("root", "steps", "encoding", "limit", "classes", "max_count")
-    return {k: getattr(d, k) for k in keys if getattr(d, k, None) is not None and k != "limit"}
 
 
 def _json_data(data: dict) -> dict:
@@ -172,11 +167,3 @@ def _plain(v):
     if isinstance(v, (np.floating, np.integer)):
         return v.item()
     return v
-
-
-def file_sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

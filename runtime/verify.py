@@ -54,7 +54,7 @@ def verify(graph: Graph, data: dict, checkpoint=None, backends=("sim", "referenc
               "divergence": {}, "overflow_events": int(sim.totals.get("overflow_events", 0))}
     report.update(energy(graph, sim.spikes))
     if checkpoint is not None:
-        report.update(_float_scores(checkpoint, graph))
+        report.update(_float_scores(checkpoint, graph, x, y))
     for backend in backends:
         if backend == "sim":
             continue
@@ -78,16 +78,16 @@ def _check_backends(graph, backends) -> None:
             raise InputError(f"backend '{b}' runs {' and '.join(targets)} graphs; this graph is for '{graph.target}'")
 
 
-def _float_scores(checkpoint, graph) -> dict:
+def _float_scores(checkpoint, graph, x, y) -> dict:
+    """The PyTorch model on the same samples: posterior mean, and the ensemble of
+    the graph's K draws (at least 8, the trainer's default)."""
     from snnc.compiler.compile import torch_probabilities
     from snnc.train.trainer import checkpoint_info
 
-    data = graph.metadata.get("data", {})
-    x_labels = load_split(data, "test")[1]
     k = int(graph.metadata.get("k", 1))
     seed = int(graph.metadata.get("seed", 0))
-    mean = scores(torch_probabilities(checkpoint, "mean", 1, seed), x_labels)
-    sampled = scores(torch_probabilities(checkpoint, "samples", max(k, 8), seed), x_labels)
+    mean = scores(torch_probabilities(checkpoint, "mean", 1, seed, x), y)
+    sampled = scores(torch_probabilities(checkpoint, "samples", max(k, 8), seed, x), y)
     sha = checkpoint_info(checkpoint)["sha256"]
     out = {"float_accuracy": mean["accuracy"], "float_accuracy_sampled": sampled["accuracy"],
            "float": {"mean": mean, "sampled": sampled}}
@@ -161,6 +161,8 @@ def cmd_verify(argv: list[str]) -> int:
 
 
 def print_verify(r: dict) -> None:
+    if "warning" in r:
+        print(f"warning: {r['warning']}")
     if "float_accuracy" in r:
         print(f"float (PyTorch) posterior mean {r['float_accuracy']:.4f}, sampled ensemble "
               f"{r['float_accuracy_sampled']:.4f}")
