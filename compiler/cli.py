@@ -87,7 +87,11 @@ def cmd_compile(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the posterior draws")
     parser.add_argument("--out", required=True, help="the .snnc to write (the report goes beside it)")
     args = parser.parse_args(argv)
-    compiled = compile_checkpoint(args.checkpoint, args.target, args.mode, args.k, args.calibrate, args.seed)
+    if args.checkpoint.endswith(".nir"):  # a NIR file from snnTorch, sinabs, Rockpool or snnc
+        from snnc.compiler.frontend.nir import compile_nir
+        compiled = compile_nir(args.checkpoint, args.target, args.calibrate, seed=args.seed)
+    else:
+        compiled = compile_checkpoint(args.checkpoint, args.target, args.mode, args.k, args.calibrate, args.seed)
     out = Path(args.out)
     report_path = out.with_suffix(".report.json")
     save(compiled.graph, out)
@@ -134,3 +138,58 @@ def print_compile_report(report: dict) -> None:
 
 def _pct(x) -> str:
     return "" if x is None else f"{100 * x:.2f}%"
+
+
+def cmd_export(argv: list[str]) -> int:
+    """Write a compiled graph as ONNX, a Lava program or NIR, or run an exported ONNX model.
+
+    `snnc export F.snnc --format onnx|lava|nir --out PATH [--step]`;
+    `snnc export M.onnx --run X.npy --out Y.npz` (every output of the model, by name).
+    """
+    from snnc.compiler.export import FORMATS, export
+    from snnc.errors import InputError
+
+    parser = argparse.ArgumentParser(prog="snnc export", description=cmd_export.__doc__.splitlines()[0])
+    parser.add_argument("file", help="compiled graph (.snnc), or an exported .onnx with --run")
+    parser.add_argument("--format", help=f"one of {', '.join(FORMATS)}")
+    parser.add_argument("--out", required=True, help="file to write (written atomically)")
+    parser.add_argument("--step", action="store_true", help="onnx: the one-step model with explicit states")
+    parser.add_argument("--run", metavar="X.npy", help="run the ONNX model FILE on spikes [B, T, N]; --out is .npz")
+    args = parser.parse_args(argv)
+    if args.run:
+        return _run_onnx(args.file, args.run, args.out)
+    if args.format is None:
+        raise InputError("snnc export: --format is required (choose from " + ", ".join(FORMATS) + ")")
+    if args.step and args.format != "onnx":
+        raise InputError(f"--step is an onnx option; format '{args.format}' has none")
+    options = {"step": True} if args.step else {}
+    path = export(load(args.file), args.out, args.format, **options)
+    print(f"wrote {path}")
+    return 0
+
+
+def _run_onnx(model_path: str, x_path: str, out: str) -> int:
+    from snnc.compiler.export.onnx import load_model, session
+    from snnc.errors import InputError
+    from snnc.io import atomic_path
+
+    model = load_model(model_path)
+    try:
+        x = np.load(x_path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{x_path}: cannot read spikes ({exc})") from None
+    sess = session(model)
+    if len(sess.get_inputs()) != 1:
+        raise InputError(f"{model_path}: --run takes a sequence model (one input); this one has "
+                         f"{len(sess.get_inputs())} (a step model?)")
+    feed = sess.get_inputs()[0]
+    dtype = np.float32 if feed.type == "tensor(float)" else np.int32
+    try:
+        outs = sess.run(None, {feed.name: x.astype(dtype)})
+    except Exception as exc:  # onnxruntime's errors: shape or rank mismatch
+        raise InputError(f"{x_path}: shape {x.shape} does not fit {model_path}'s input {feed.shape} "
+                         f"({str(exc).splitlines()[0][:200]})") from None
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **{o.name: v for o, v in zip(sess.get_outputs(), outs)})
+    print(f"wrote {out}")
+    return 0

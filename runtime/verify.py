@@ -6,7 +6,9 @@ of samples whose spike trains (every population, every step) and readout
 membrane equal the event simulator's; the first divergence (sample, step, node,
 neuron, both values) when any differ. Backends: `sim` (event-driven core),
 `reference` (dense stepper, whole split), `lava` (Lava itself, loihi graphs),
-`xylosim` (SynSense's simulator, xylo graphs); the external ones run the first
+`xylosim` (SynSense's simulator, xylo graphs), and the exports, each run in its
+own runtime: `onnx` (onnxruntime), `lava-program` (the generated Lava program),
+`nir` (the NIR file read back, ideal graphs). External ones run the first
 `samples` samples.
 """
 from __future__ import annotations
@@ -31,11 +33,29 @@ def _xylosim(graph, padded):
     return run_xylosim_graph(graph, padded)
 
 
+def _lava_program(graph, padded):
+    from snnc.compiler.export.lava import run_program
+    return run_program(graph, padded)
+
+
+def _nir(graph, padded):
+    from snnc.compiler.export.nir import run_round_trip
+    return run_round_trip(graph, padded)
+
+
+def _onnx(graph, padded):
+    from snnc.compiler.export.onnx import run_sequence
+    return run_sequence(graph, padded)
+
+
 # External executors: name -> (targets it runs or None for all, run(graph, padded x [B, T, N]) ->
 # {population: {"spikes": [B, T, n], "v": [B, T, n]}}). Exporters join here (onnx, lava-program, nir).
 EXECUTORS = {
     "lava": (("loihi",), _lava),
     "xylosim": (("xylo",), _xylosim),
+    "onnx": (None, _onnx),
+    "lava-program": (("loihi",), _lava_program),
+    "nir": (("ideal",), _nir),
 }
 BACKENDS = ("sim", "reference", *EXECUTORS)
 

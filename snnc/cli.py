@@ -14,6 +14,7 @@ COMMANDS = {
     "compile": ("snnc.compiler.cli", "cmd_compile", "compile a trained checkpoint for loihi, xylo or ideal"),
     "simulate": ("snnc.runtime.cli", "cmd_simulate", "run a .snnc graph on spikes; report and plot"),
     "verify": ("snnc.runtime.verify", "cmd_verify", "accuracy and spike agreement of a compiled graph on every executor"),
+    "export": ("snnc.compiler.cli", "cmd_export", "write a .snnc graph as ONNX, a Lava program or NIR"),
     "demo": ("snnc.runtime.demo", "cmd_demo", "simulate built-in networks on every target"),
     "train": ("snnc.train.cli", "cmd_train", "train an SBNN / binary / SG network from a TOML config"),
     "estimators": ("snnc.train.analysis", "cmd_estimators", "bias/variance of the IW-ST estimator family"),

@@ -1,0 +1,37 @@
+"""Exporters: a compiled graph in another tool's format, each module imported on use.
+
+Every exporter module has `export(graph, path, **options) -> Path`, writes
+atomically (nothing is left behind when it fails) and raises one SnncError
+naming the node a format cannot express.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from snnc.errors import BackendUnavailable, InputError
+
+FORMATS = {
+    "onnx": "snnc.compiler.export.onnx",
+    "lava": "snnc.compiler.export.lava",
+    "nir": "snnc.compiler.export.nir",
+}
+
+
+def exporter(fmt: str):
+    """The exporter module of `fmt`; one-line errors for an unknown or absent one."""
+    if fmt not in FORMATS:
+        raise InputError(f"export format '{fmt}' unknown (choose from {', '.join(FORMATS)})")
+    try:
+        return importlib.import_module(FORMATS[fmt])
+    except ModuleNotFoundError as exc:
+        if exc.name == FORMATS[fmt]:
+            raise BackendUnavailable(f"export format '{fmt}' is not available: module {FORMATS[fmt]} "
+                                     "is not in this installation") from None
+        raise BackendUnavailable(f"export format '{fmt}' needs the package '{exc.name}', which is not "
+                                 f"installed ({exc})") from exc
+
+
+def export(graph, path, fmt: str, **options) -> Path:
+    """Write `graph` to `path` in format `fmt` (see each module for its options)."""
+    return exporter(fmt).export(graph, path, **options)

@@ -1,4 +1,4 @@
 """Frontends: a trained checkpoint (or another tool's file) -> float front-level graph."""
 from snnc.compiler.frontend.checkpoint import FloatNet, float_net
 
-__all__ = ["FloatNet", "float_net"]
+__all__ = ["FloatNet", "float_net"]  # NIR files: snnc.compiler.frontend.nir (read_nir, compile_nir)

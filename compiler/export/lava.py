@@ -1,0 +1,124 @@
+"""Export a Loihi graph as a Lava program: a Python file and an `.npz` of its parameters.
+
+    export(graph, "build/digits_lava/program.py")   # or a folder: program.py inside it
+    # in a Python 3.10 with lava-nc 0.10.0:
+    #   python build/digits_lava/program.py spikes.npz out.npz
+
+The program is self-contained (numpy and Lava only): it builds RingBuffer ->
+(Dense -> LIF [+ recurrent Dense])* with Lava's own parameter names, runs it
+with `Loihi2SimCfg(select_tag="fixed_pt")` on a batch of spike trains in one
+runtime (blocks of samples side by side, state reset between blocks) and
+writes every population's spikes and v (see the program's docstring). Its
+network code is `runtime/lava_worker.py`'s, copied in verbatim, so the
+program runs exactly what `snnc verify --backends lava` checks; the
+parameters are `loihi.layers_from_graph`'s. A graph that is not a Lava chain
+raises FormatError and nothing is written.
+"""
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import numpy as np
+
+from snnc.compiler.ir import Graph
+from snnc.errors import FormatError, GraphError
+from snnc.io import atomic_path
+
+TEMPLATE = Path(__file__).with_name("lava_program_template.py")
+PROGRAM = "program.py"
+# lava_worker.py's network code, in an order that reads top-down.
+WORKER_CODE = ("LIF_KEYS", "EXPECTED_MODELS", "sign_mode", "chosen_models", "lif_groups", "masked_dense",
+               "build_population", "side_by_side", "block_columns", "unblock", "build_network",
+               "dump_monitor_model", "attach_dump_monitors", "reset_states", "graph_weights",
+               "collect_traces", "run_graph")
+
+
+def export(graph: Graph, path) -> Path:
+    """Write the program to `path` (a `.py`, or a folder that gets `program.py`) and
+    its parameters beside it (same name, `.npz`); return the program's path."""
+    program = Path(path)
+    if program.suffix != ".py":
+        program = program / PROGRAM
+    params = program.with_suffix(".npz")
+    arrays = parameters(graph)
+    text = program_text(graph, program.name, params.name)
+    with atomic_path(params) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        tmp.chmod(0o644)  # mkstemp's 0600 is for secrets; these are the user's files
+    with atomic_path(program) as tmp:
+        tmp.write_text(text)
+        tmp.chmod(0o644)
+    return program
+
+
+def parameters(graph: Graph) -> dict[str, np.ndarray]:
+    """The `.npz` arrays: lava_exec's per-layer keys, population names, output decoding."""
+    from snnc.runtime.lava_exec import pack_graph
+    from snnc.targets import loihi
+
+    try:
+        layers, n_in, names = loihi.layers_from_graph(graph)
+        packed = pack_graph(layers, names, np.zeros((1, 1, n_in), np.int64), record=(), block=1)
+    except GraphError as exc:
+        raise FormatError(f"cannot export to a Lava program: {exc}") from None
+    arrays = {k: v for k, v in packed.items() if k not in ("spikes", "block")}
+    arrays["populations"] = np.array([lif for _, lif, _ in names])
+    arrays.update(_decoding(graph, [lif for _, lif, _ in names]))
+    return arrays
+
+
+def _decoding(graph: Graph, populations: list[str]) -> dict[str, np.ndarray]:
+    """The Output node's decoding (which layer, read, step, gain, offset), if one reads the chain."""
+    outs = graph.outputs
+    if len(outs) != 1:
+        return {}
+    name, out = next(iter(outs.items()))
+    (pop,) = graph.predecessors(name)
+    return {"output__layer": np.int64(populations.index(pop)), "output__read": np.array(out.read),
+            "output__step": np.int64(out.step), "output__gain": np.float64(out.gain),
+            "output__offset": out.offset.astype(np.float64)}
+
+
+def program_text(graph: Graph, program: str, params: str) -> str:
+    """The program: the template around lava_worker.py's network functions."""
+    from snnc.runtime import lava_worker
+
+    code = []
+    for name in WORKER_CODE:
+        obj = getattr(lava_worker, name)
+        code.append(inspect.getsource(obj).rstrip() if callable(obj) else f"{name} = {obj!r}")
+    n_in = graph.nodes[next(iter(graph.inputs))].size
+    meta = graph.metadata
+    source = meta.get("checkpoint") or meta.get("source") or "a snnc graph"
+    return TEMPLATE.read_text().format(
+        source=source, program=program, params=params, n_in=n_in, steps=meta.get("steps", "T"),
+        pad_steps=meta.get("pad_steps", 0), worker_functions="\n\n\n".join(code))
+
+
+def run_program(graph: Graph, spikes, record=("v",), timeout: float | None = None) -> dict:
+    """Export `graph` to a temporary folder, run the program in the Lava side
+    environment on binary spikes [B, T, n_in] (already padded) and read its
+    output back: {population: {"spikes", "v"[, "u"]}} int64 [B, T, n], and
+    "logits" [B, n_out]."""
+    import tempfile
+
+    from snnc.runtime.lava_exec import DEFAULT_TIMEOUT_S, check_batch, lava_python, run_subprocess
+
+    python = lava_python()
+    with tempfile.TemporaryDirectory(prefix="snnc-lava-program-") as tmp:
+        program = export(graph, tmp)
+        n_in = graph.nodes[next(iter(graph.inputs))].size
+        x, _ = check_batch(spikes, n_in)
+        np.savez(Path(tmp) / "spikes.npz", spikes=x)
+        run_subprocess([str(python), str(program), str(Path(tmp) / "spikes.npz"), str(Path(tmp) / "out.npz"),
+                        "--record", ",".join(record)], timeout or DEFAULT_TIMEOUT_S)
+        with np.load(Path(tmp) / "out.npz", allow_pickle=False) as f:
+            out = {k: f[k] for k in f.files}
+    result: dict = {"logits": out.pop("logits")} if "logits" in out else {}
+    for key, val in out.items():
+        pop, _, var = key.rpartition("__")
+        if pop:
+            result.setdefault(pop, {})[var] = val.astype(np.int64)
+    return result
