@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import tokenize
 from pathlib import Path
 
 import numpy as np
 
 from snnc.compiler.ir import load
 from snnc.errors import InputError
-from snnc.runtime.report import plot_report
+from snnc.io import read_npy
+from snnc.runtime.report import plot_format, render_plot
 from snnc.runtime.simulate import ENGINES, simulate
 
 
@@ -21,11 +23,12 @@ def cmd_simulate(argv: list[str]) -> int:
                              "the graph was compiled for, with its encoding and classes); reports accuracy")
     parser.add_argument("--split", default="test", choices=("train", "test"))
     parser.add_argument("--report", help="write the JSON report here")
-    parser.add_argument("--plot", help="write a PNG (raster of one sample, rates, energy) here")
+    parser.add_argument("--plot", help="write a figure (raster of one sample, rates, energy) here: .png, .pdf or .svg")
     parser.add_argument("--engine", default="event", choices=sorted(ENGINES))
     parser.add_argument("--check", default="error", choices=("error", "warn"),
                         help="warn: run a graph that breaks capacity rules (sizes, fan-out), listing them")
     args = parser.parse_args(argv)
+    _check_outputs(args)
     graph = load(args.file)
     if args.input is not None and args.data is not None:
         raise InputError("give --input or --data, not both")
@@ -33,7 +36,7 @@ def cmd_simulate(argv: list[str]) -> int:
         return _simulate_data(graph, args)
     result = simulate(graph, load_spikes(args.input), progress=True, check=args.check, engine=args.engine)
     print_summary(result)
-    _write(args, result.summary(), lambda path: plot_report(result, path))
+    _write(args, result.summary(), lambda fmt: render_plot(result, fmt))
     return 0
 
 
@@ -55,18 +58,37 @@ def _simulate_data(graph, args) -> int:
     print(f"{data['name']} {args.split}: {len(y)} samples, accuracy {summary['accuracy']:.4f}, "
           f"latency {summary['latency_steps']} steps ({result.steps} per inference)")
     print_per_inference(per_inf)
-    _write(args, summary, lambda path: plot_report(result, path, per_inference=per_inf, title=args.file))
+    _write(args, summary, lambda fmt: render_plot(result, fmt, per_inference=per_inf, title=args.file,
+                                                  read_step=deploy.output_node(graph)[1].step))
     return 0
 
 
-def _write(args, summary: dict, plot) -> None:
-    from snnc.io import write_json
+def _check_outputs(args) -> None:
+    """Refuse a bad --report or --plot path before anything runs or is written."""
+    from snnc.errors import OutputError
+    from snnc.io import check_writable
 
+    if args.plot:
+        plot_format(args.plot)
+    if args.report and args.plot and check_writable(args.report) == check_writable(args.plot):
+        raise OutputError(f"--report and --plot name the same file ({args.report})")
+    for path in (args.report, args.plot):
+        if path:
+            check_writable(path)
+
+
+def _write(args, summary: dict, render) -> None:
+    """The figure is drawn (in memory) before either file is written, so a failure
+    leaves neither half-done; each file is replaced atomically."""
+    from snnc.io import atomic_path, write_json
+
+    figure = render(plot_format(args.plot)) if args.plot else None
     if args.report:
         write_json(args.report, summary)
         print(f"report: {args.report}")
     if args.plot:
-        plot(args.plot)
+        with atomic_path(args.plot) as tmp:
+            tmp.write_bytes(figure)
         print(f"plot: {args.plot}")
 
 
@@ -82,11 +104,24 @@ def print_per_inference(e: dict) -> None:
 def load_spikes(path) -> np.ndarray:
     """Read a spike array from .npy (never unpickling); one-line error otherwise."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputError(f"{path}: no such file (expected a .npy spike array)")
+    if not path.is_file():
+        raise InputError(f"{path}: not a regular file (expected a .npy spike array)")
     try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+        with open(path, "rb") as fh:
+            head = fh.read(6)
+            if head[:2] == b"PK":
+                raise InputError(f"{path}: is a zip/.npz archive; --input takes one .npy array "
+                                 f"(np.save(path, spikes))")
+            if head != b"\x93NUMPY":
+                raise InputError(f"{path}: not a readable .npy array (no NumPy magic; write it with np.save)")
+            fh.seek(0)
+            return read_npy(fh, path.stat().st_size, str(path), InputError)
+    except InputError:
+        raise
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError, OverflowError, MemoryError,
+            RecursionError, tokenize.TokenError) as exc:
         raise InputError(f"{path}: not a readable .npy array ({str(exc).splitlines()[0][:120]})") from None
 
 

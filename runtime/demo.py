@@ -84,7 +84,8 @@ def _compile_and_verify(name, ckpt, target, mode, k, backends, samples, out: Pat
     print_verify(report)
     x, _ = load_split(compiled.graph.metadata["data"], "test", limit=8)
     _, result = deploy.run(compiled.graph, x)
-    plot_report(result, out / f"{name}.png", per_inference=energy(compiled.graph, result.spikes), title=name)
+    plot_report(result, out / f"{name}.png", per_inference=energy(compiled.graph, result.spikes), title=name,
+                read_step=deploy.output_node(compiled.graph)[1].step)
     return _row(name, compiled.report, report)
 
 

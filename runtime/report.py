@@ -11,12 +11,41 @@ def write_report(result, path) -> None:
     write_json(path, result.summary())
 
 
-def plot_report(result, path, sample: int = 0, per_inference: dict | None = None, title: str = "") -> None:
+PLOT_FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
+
+
+def plot_format(path) -> str:
+    """The figure format a plot path's suffix asks for; `OutputError` for any other suffix."""
+    from pathlib import Path
+
+    from snnc.errors import OutputError
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in PLOT_FORMATS:
+        raise OutputError(f"{path}: plot suffix '{suffix}' is not written "
+                          f"(use {', '.join(PLOT_FORMATS)})")
+    return PLOT_FORMATS[suffix]
+
+
+def plot_report(result, path, sample: int = 0, per_inference: dict | None = None, title: str = "",
+                read_step: int | None = None) -> None:
     """Raster of every population (one sample), per-node rates, energy breakdown.
 
+    The format follows the suffix: .png, .pdf or .svg (anything else is refused).
     per_inference: `runtime.per_inference.energy(...)`; when given, the energy
     panel and title show joules per inference instead of the run's total.
+    read_step: the step at which a non-spiking readout is decoded (marked).
     """
+    data = render_plot(result, plot_format(path), sample, per_inference, title, read_step)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def render_plot(result, fmt: str = "png", sample: int = 0, per_inference: dict | None = None,
+                title: str = "", read_step: int | None = None) -> bytes:
+    """The figure of `plot_report` as bytes in `fmt` (png, pdf, svg), written nowhere."""
+    import io
+
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -29,7 +58,7 @@ def plot_report(result, path, sample: int = 0, per_inference: dict | None = None
         if spikes.any() or v is None:
             _raster(fig.add_subplot(grid[row, :]), name, spikes)
         else:  # a non-spiking readout: its membrane is the answer
-            _traces(fig.add_subplot(grid[row, :]), name, v[sample] if result.batch is not None else v)
+            _traces(fig.add_subplot(grid[row, :]), name, v[sample] if result.batch is not None else v, read_step)
     _rates(fig.add_subplot(grid[-1, 0]), result)
     _energy(fig.add_subplot(grid[-1, 1]), result, per_inference)
     if per_inference:
@@ -39,9 +68,12 @@ def plot_report(result, path, sample: int = 0, per_inference: dict | None = None
         summary = f"energy {result.energy['total_j']:.3g} J"
     fig.suptitle(f"{title + ': ' if title else ''}target '{result.target}', {result.steps} steps, {summary}")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format=fmt, dpi=110)
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
 
 
 def _one_sample(result, name, sample):
@@ -59,9 +91,12 @@ def _raster(ax, name, spikes):
     ax.set_xlabel("time step")
 
 
-def _traces(ax, name, v):
+def _traces(ax, name, v, read_step=None):
     for j in range(v.shape[1]):
         ax.plot(np.arange(v.shape[0]), v[:, j], lw=1, label=str(j))
+    if read_step is not None:
+        ax.axvline(read_step % v.shape[0], color="k", ls="--", lw=0.8)
+        ax.annotate("read", (read_step % v.shape[0], ax.get_ylim()[1]), fontsize=7, ha="right", va="top")
     ax.set_ylabel(f"{name}\nv")
     ax.set_xlabel("time step")
     ax.legend(ncol=min(v.shape[1], 10), fontsize=7, loc="upper left", title="neuron", title_fontsize=7)

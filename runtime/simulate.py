@@ -65,6 +65,8 @@ def simulate(graph: Graph, spikes, record=(), engine: str = "event", progress: b
         raise InputError(f"engine '{engine}' unknown (choose from {', '.join(ENGINES)})")
     if check not in CHECK_MODES:
         raise InputError(f"check '{check}' unknown (choose from {', '.join(CHECK_MODES)})")
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise InputError(f"chunk must be a positive integer, got {chunk!r}")
     plan = prepare(graph, check)
     for v in plan.violations:
         warnings.warn(str(v), DesignRuleWarning, stacklevel=2)
@@ -97,20 +99,40 @@ def _join(runs: list[PopulationRun]) -> PopulationRun:
                          sum(r.overflow_events for r in runs), events)
 
 
+MAX_COUNT = 2**31 - 1  # largest spike count per channel and step any engine takes (int64 sums stay exact)
+
+
 def _as_batch(spikes) -> tuple[np.ndarray, bool]:
-    x = np.asarray(spikes)
+    if spikes is None:
+        raise InputError("input spikes are missing (got None)")
+    try:
+        x = np.asarray(spikes)
+    except (ValueError, TypeError) as exc:  # ragged nested lists and the like
+        raise InputError(f"input spikes must be a rectangular array of counts "
+                         f"({str(exc).splitlines()[0][:100]})") from None
     if x.dtype.kind == "b":
         x = x.astype(np.int64)
-    if x.dtype.kind == "f" and np.all(np.isfinite(x)) and np.all(x == np.round(x)):
-        x = x.astype(np.int64)
-    if x.dtype.kind not in "iu":
+    if x.dtype.kind not in "iuf":
         raise InputError(f"input spikes must be integer counts, got dtype {x.dtype}")
     if x.ndim not in (2, 3) or 0 in x.shape:
         raise InputError(f"input spikes must have shape [T, N] or [B, T, N], got {x.shape}")
-    if x.size and x.min() < 0:
-        raise InputError(f"input spikes must be >= 0, got minimum {x.min()}")
+    if x.dtype.kind == "f":
+        if not np.all(np.isfinite(x)):
+            raise InputError("input spikes must be finite integer counts, got NaN or infinity")
+        if not np.all(x == np.round(x)):
+            raise InputError(f"input spikes must be integer counts, got fractional values (dtype {x.dtype})")
+    lo, hi = x.min(), x.max()
+    if lo < 0:
+        raise InputError(f"input spikes must be >= 0, got minimum {_count(lo)}")
+    if hi > MAX_COUNT:
+        raise InputError(f"input spikes must be at most {MAX_COUNT} per channel and step, got {_count(hi)}")
+    x = x.astype(np.int64)
     batched = x.ndim == 3
     return np.ascontiguousarray(x if batched else x[None]).astype(np.int64), batched
+
+
+def _count(v) -> str:
+    return f"{int(v)}" if float(v).is_integer() and abs(float(v)) < 1e18 else f"{float(v):.3g}"
 
 
 def _split_inputs(graph: Graph, x: np.ndarray):

@@ -35,3 +35,7 @@ class BackendUnavailable(SnncError):
 
 class CompileError(SnncError):
     """A checkpoint or graph cannot be compiled for the asked target (names what and why)."""
+
+
+class OutputError(SnncError):
+    """An output path cannot be written (a directory, FIFO or device, unwritable, bad suffix)."""

@@ -2,28 +2,188 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import stat
 import tempfile
+import time
 from pathlib import Path
+
+from snnc.errors import OutputError
+
+
+STALE_AFTER_S = 3600.0  # temporary files of a writer that is gone are removed after this
+
+
+def output_target(path: str | os.PathLike) -> Path:
+    """The file that writing `path` changes: symlinks are followed to their target
+    (so the link survives); a directory, FIFO, socket or device is refused with one
+    line, and so is a path whose folder cannot hold files."""
+    path = Path(path)
+    real = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        st = real.stat()
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write here ({_why(exc)})") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise OutputError(f"{path}: is {_kind(st.st_mode)}, not a file; refusing to write it")
+    parent = real.parent
+    for up in (parent, *parent.parents):
+        if up.exists():
+            if not up.is_dir():
+                raise OutputError(f"{path}: cannot write here ({up} is not a folder)")
+            break
+    return real
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """`output_target`, and the folder takes a new file (tried, then removed): lets a
+    command refuse every output before it writes any."""
+    real = output_target(path)
+    folder = _existing_folder(real.parent)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".snnc-probe.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write here ({_why(exc)})") from None
+    return real
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
-    """Yield a temporary path beside `path`; rename it onto `path` on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    """Yield a temporary path beside `path`'s target; rename it onto the target on success.
+
+    A symlink is written through (its target replaced, the link kept); a directory,
+    FIFO or device is refused; an existing file keeps its permissions, a new one
+    gets the umask's; OS failures are one-line `OutputError`s; temporary files
+    left by a killed writer of the same path are removed."""
+    shown, real = Path(path), output_target(path)
     try:
-        yield Path(tmp)
-        os.replace(tmp, path)
+        real.parent.mkdir(parents=True, exist_ok=True)
+        _clean_stale(real)
+        fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.{os.getpid()}.", suffix=".tmp", dir=real.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(f"{shown}: cannot write here ({_why(exc)})") from None
+    try:
+        try:
+            yield Path(tmp)
+            os.chmod(tmp, _mode_for(real))
+            os.replace(tmp, real)
+        except OSError as exc:
+            raise OutputError(f"{shown}: writing failed ({_why(exc)})") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
+def _mode_for(real: Path) -> int:
+    try:
+        return stat.S_IMODE(real.stat().st_mode)
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
+def _clean_stale(real: Path) -> None:
+    """Remove `.NAME.<pid>.*.tmp` files whose writer is gone (or any older than an hour)."""
+    now = time.time()
+    for tmp in real.parent.glob(f".{glob.escape(real.name)}.*.tmp"):
+        parts = tmp.name[len(real.name) + 2:].split(".")
+        try:
+            age = now - tmp.stat().st_mtime
+            if parts[0].isdigit():
+                stale = not _pid_alive(int(parts[0])) or age > STALE_AFTER_S
+            else:  # written without a pid (older snnc): stale once it is a minute old
+                stale = age > 60
+            if stale:
+                tmp.unlink()
+        except OSError:
+            pass
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True
+
+
+def _existing_folder(folder: Path) -> Path:
+    for up in (folder, *folder.parents):
+        if up.is_dir():
+            return up
+    return folder
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
 def write_json(path: str | os.PathLike, obj) -> None:
-    """Write `obj` as indented JSON, atomically."""
+    """Write `obj` as indented JSON, atomically; NaN and infinities (not JSON) become null."""
+    text = json.dumps(_finite(obj), indent=2, sort_keys=False, allow_nan=False) + "\n"
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+        tmp.write_text(text)
+
+
+def _finite(obj):
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+NUMERIC_KINDS = "biuf"  # npy dtypes we read: bool, integer, float (never objects, strings, records)
+
+
+def read_npy(fp, available: int, what: str, error=ValueError):
+    """One numeric .npy array from binary file `fp`, its header checked before anything is
+    allocated: version 1 or 2, a numeric dtype, a non-negative shape whose bytes really
+    follow (`available` bytes from the start). Never unpickles. Raises `error` in one line."""
+    import numpy as np
+
+    version = np.lib.format.read_magic(fp)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fp, max_header_size=10000)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(fp, max_header_size=10000)
+    else:
+        raise error(f"{what}: npy format version {version} is not read")
+    if dtype.hasobject or dtype.kind not in NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        raise error(f"{what}: dtype {dtype} is not a numeric array (pickled objects are never read)")
+    count = 1
+    for n in shape:
+        if not isinstance(n, int) or n < 0:
+            raise error(f"{what}: bad shape {shape}")
+        count *= n
+    nbytes, left = count * dtype.itemsize, available - fp.tell()
+    if nbytes > left:
+        raise error(f"{what}: header declares shape {shape} ({nbytes} bytes) but holds {left} bytes")
+    fp.seek(0)
+    return np.lib.format.read_array(fp, allow_pickle=False)

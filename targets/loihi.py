@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from snnc.compiler.ir import Graph, Input, Output, Synapse
-from snnc.compiler.ir.nodes import Neuron, int_vector, register_node
+from snnc.compiler.ir.nodes import Neuron, int_vector, integer, register_node
 from snnc.errors import DesignRuleError, GraphError
 from snnc.targets.base import EnergyConstant, NeuronKind, Range, StateVar, Target
 from snnc.targets.kernel import keep_step, kernel, recurrent_sum
@@ -264,29 +264,67 @@ def graph_from_lava_layers(layers: list[dict], n_inputs: int) -> Graph:
     `runtime.lava_exec.run_lava_graph` splits such a population).
     """
     graph = Graph(target="loihi", metadata={"source": "lava-layers"})
-    prev = graph.add("input", Input(int(n_inputs)))
+    prev = graph.add("input", Input(integer("n_inputs", n_inputs, 1, 1 << 22)))
+    if isinstance(layers, (str, bytes, dict)) or not hasattr(layers, "__iter__"):
+        raise GraphError(f"layers must be a list of dicts (one per Dense + LIF layer), got {type(layers).__name__}")
     for k, layer in enumerate(layers):
-        _check_layer_keys(k, layer)
-        weights = np.asarray(layer["weights"])
-        if weights.ndim != 2:
-            raise GraphError(f"layer {k}: 'weights' must be 2-D (out x in), got shape {weights.shape}")
-        syn = Synapse(effective_weights(weights, layer.get("sign_mode")),
-                      weight_exp=int(layer.get("weight_exp", 0)), delay=DENSE_DELAY)
-        dense = graph.add(f"dense{k}", syn, [prev])
-        lif = LoihiLIF(weights.shape[0], du=layer.get("du", 0), dv=layer.get("dv", 0),
-                       vth=layer.get("vth", 10), bias_mant=layer.get("bias_mant", 0),
-                       bias_exp=layer.get("bias_exp", 0))
-        prev = graph.add(f"lif{k}", lif, [dense])
-        if "rec_weights" in layer:
-            rec = Synapse(effective_weights(np.asarray(layer["rec_weights"]), layer.get("rec_sign_mode")),
-                          weight_exp=int(layer.get("rec_weight_exp", 0)), delay=DENSE_DELAY)
-            graph.add(f"rec{k}", rec, [prev])
-            graph.connect(f"rec{k}", prev)
+        try:
+            prev = _add_lava_layer(graph, k, layer, prev)
+        except GraphError as exc:
+            raise GraphError(str(exc) if str(exc).startswith(f"layer {k}") else f"layer {k}: {exc}") from None
+        except (ValueError, TypeError, OverflowError) as exc:  # ragged lists, odd objects
+            raise GraphError(f"layer {k}: parameters must be integer arrays "
+                             f"({str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__})") from None
     graph.add("output", Output(graph.nodes[prev].size), [prev])
     from snnc.compiler.ir import check_graph
     check_graph(graph)
     LOIHI.check(graph)
     return graph
+
+
+def _add_lava_layer(graph: Graph, k: int, layer: dict, prev: str) -> str:
+    """dense{k} (+ rec{k}) and lif{k} of one Lava layer dict; returns lif{k}."""
+    if not isinstance(layer, dict):
+        raise GraphError(f"layer {k}: expected a dict of Lava parameters, got {type(layer).__name__}")
+    _check_layer_keys(k, layer)
+    if "weights" not in layer:
+        raise GraphError(f"layer {k}: 'weights' is missing")
+    weights = _lava_weights("weights", layer["weights"])
+    syn = Synapse(effective_weights(weights, _sign_mode("sign_mode", layer.get("sign_mode"))),
+                  weight_exp=integer("weight_exp", layer.get("weight_exp", 0), -(2**31), 2**31 - 1),
+                  delay=DENSE_DELAY)
+    dense = graph.add(f"dense{k}", syn, [prev])
+    params = {name: layer.get(name, default) for name, default in
+              (("du", 0), ("dv", 0), ("vth", 10), ("bias_mant", 0), ("bias_exp", 0))}
+    for name, value in params.items():
+        if value is None or isinstance(value, (str, bytes)):
+            raise GraphError(f"parameter '{name}' must be an integer or integer array, got {value!r}")
+    lif = LoihiLIF(weights.shape[0], **params)
+    prev = graph.add(f"lif{k}", lif, [dense])
+    if "rec_weights" in layer:
+        rec = Synapse(effective_weights(_lava_weights("rec_weights", layer["rec_weights"]),
+                                        _sign_mode("rec_sign_mode", layer.get("rec_sign_mode"))),
+                      weight_exp=integer("rec_weight_exp", layer.get("rec_weight_exp", 0),
+                                         -(2**31), 2**31 - 1),
+                      delay=DENSE_DELAY)
+        graph.add(f"rec{k}", rec, [prev])
+        graph.connect(f"rec{k}", prev)
+    return prev
+
+
+def _lava_weights(name: str, value) -> np.ndarray:
+    w = np.asarray(value)
+    if w.dtype.kind not in "iubf":
+        raise GraphError(f"'{name}' must be an integer array, got dtype {w.dtype}")
+    if w.ndim != 2:
+        raise GraphError(f"'{name}' must be 2-D (out x in), got shape {w.shape}")
+    if w.dtype.kind == "f" and not np.all(np.isfinite(w)):
+        raise GraphError(f"'{name}' must be finite integers")
+    return w
+
+
+def _sign_mode(name: str, value):
+    return None if value is None else integer(name, value, -(2**31), 2**31 - 1)
 
 
 _LAYER_KEYS = {"weights", "weight_exp", "sign_mode", "du", "dv", "vth", "bias_mant", "bias_exp",

@@ -125,6 +125,8 @@ def _dash_syn(value, size: int) -> np.ndarray:
         dash_syn = dash_syn[:, None]
     if dash_syn.ndim != 2 or dash_syn.shape[0] != size or not 1 <= dash_syn.shape[1] <= LIMITS["synaptic_states"]:
         raise GraphError(f"parameter 'dash_syn' must have shape ({size}, 1 or 2), got {dash_syn.shape}")
+    if dash_syn.dtype.kind not in "iub" and not (dash_syn.dtype.kind == "f" and np.all(dash_syn == np.round(dash_syn))):
+        raise GraphError(f"parameter 'dash_syn' must be integer, got {'fractional values' if dash_syn.dtype.kind == 'f' else f'dtype {dash_syn.dtype}'}")
     bounds = RANGES["dash_syn"]
     if not bounds.holds(dash_syn):
         raise GraphError(f"parameter 'dash_syn' must lie in {bounds}, got [{dash_syn.min()}, {dash_syn.max()}]")
@@ -279,18 +281,23 @@ def graph_from_xylo(w_in, w_rec, w_out, threshold, threshold_out, bias=0, bias_o
     w_in (n_in, n_hid, n_syn), w_rec (n_hid, n_hid, n_syn), w_out (n_hid, n_out),
     dash_syn (n_hid, n_syn), dash_syn_out (n_out, 1); scalars broadcast.
     """
-    w_in, w_rec = _weights3("w_in", w_in), _weights3("w_rec", w_rec)
-    w_out = _weights2("w_out", w_out)
+    try:
+        w_in, w_rec = _weights3("w_in", w_in), _weights3("w_rec", w_rec)
+        w_out = _weights2("w_out", w_out)
+    except (ValueError, TypeError) as exc:  # ragged lists and the like
+        raise GraphError(f"graph_from_xylo: weights must be rectangular integer arrays "
+                         f"({str(exc).splitlines()[0][:100]})") from None
     n_in, n_hid, n_syn = w_in.shape
     n_out = w_out.shape[1]
     _expect("w_rec", w_rec.shape, (n_hid, n_hid, n_syn))
     _expect("w_out", w_out.shape, (n_hid, n_out))
-    hidden = XyloIAF(n_hid, threshold=threshold, bias=bias, dash_mem=dash_mem,
-                     dash_syn=np.broadcast_to(np.asarray(dash_syn), (n_hid, n_syn)),
-                     max_spikes=MAX_HIDDEN_SPIKES)
-    readout = XyloIAF(n_out, threshold=threshold_out, bias=bias_out, dash_mem=dash_mem_out,
-                      dash_syn=np.broadcast_to(np.asarray(dash_syn_out), (n_out, 1)),
-                      max_spikes=MAX_OUTPUT_SPIKES)
+    shifts = [integer(name, value, -(2**31), 2**31 - 1) for name, value in  # range: the design rule
+              (("weight_shift_in", weight_shift_in), ("weight_shift_rec", weight_shift_rec),
+               ("weight_shift_out", weight_shift_out))]
+    weight_shift_in, weight_shift_rec, weight_shift_out = shifts
+    hidden = _population("", n_hid, n_syn, threshold, bias, dash_mem, dash_syn, MAX_HIDDEN_SPIKES)
+    readout = _population("_out", n_out, 1, threshold_out, bias_out, dash_mem_out, dash_syn_out,
+                          MAX_OUTPUT_SPIKES)
     graph = Graph(target="xylo", metadata={"source": "xylosim-params"})
     graph.add("input", Input(n_in))
     graph.add("hidden", hidden)
@@ -308,6 +315,39 @@ def graph_from_xylo(w_in, w_rec, w_out, threshold, threshold_out, bias=0, bias_o
     check_graph(graph)
     XYLO.check(graph)
     return graph
+
+
+def _population(suffix, size, n_syn, threshold, bias, dash_mem, dash_syn, max_spikes) -> XyloIAF:
+    """An XyloIAF from graph_from_xylo's arguments; errors name the argument the caller
+    passed (threshold_out, not threshold, for the readout)."""
+    try:
+        for name, value in (("threshold", threshold), ("bias", bias), ("dash_mem", dash_mem),
+                            ("dash_syn", dash_syn)):
+            if value is None or isinstance(value, (str, bytes)):
+                raise GraphError(f"parameter '{name}' must be an integer or integer array, got {value!r}")
+        try:
+            syn = np.broadcast_to(np.asarray(dash_syn), (size, n_syn))
+        except (ValueError, TypeError):
+            raise GraphError(f"parameter 'dash_syn' must be a scalar or shape ({size}, {n_syn}), "
+                             f"got {np.shape(dash_syn) if _rectangular(dash_syn) else 'a ragged list'}") from None
+        return XyloIAF(size, threshold=threshold, bias=bias, dash_mem=dash_mem, dash_syn=syn,
+                       max_spikes=max_spikes)
+    except (ValueError, TypeError) as exc:
+        raise GraphError(f"graph_from_xylo: parameters must be integer arrays "
+                         f"({str(exc).splitlines()[0][:100]})") from None
+    except GraphError as exc:
+        msg = str(exc)
+        for name in ("threshold", "bias", "dash_mem", "dash_syn"):
+            msg = msg.replace(f"parameter '{name}'", f"parameter '{name}{suffix}'")
+        raise GraphError(msg) from None
+
+
+def _rectangular(value) -> bool:
+    try:
+        np.asarray(value)
+        return True
+    except (ValueError, TypeError):
+        return False
 
 
 def _syn_name(base: str, k: int) -> str:

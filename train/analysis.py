@@ -188,15 +188,20 @@ def plot_tradeoff(rows: list[dict], path) -> None:
            ylabel="relative bias ||E g - g*|| / ||g*||", title="IW-ST family: bias-variance trade-off")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    from snnc.runtime.report import plot_format
+
+    try:
+        fmt = plot_format(path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=120)
+    finally:
+        plt.close(fig)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="snnc estimators", description=__doc__.splitlines()[0])
     ap.add_argument("--json", required=True, help="output rows (JSON list)")
-    ap.add_argument("--plot", help="PNG of the bias-variance trade-off")
+    ap.add_argument("--plot", help="figure of the bias-variance trade-off (.png, .pdf or .svg)")
     ap.add_argument("--draws", type=int, default=10_000, help="stochastic gradients per row")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -208,6 +213,14 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 def cmd_estimators(argv: list[str]) -> int:
     """`snnc estimators --json F [--plot P] [--draws N] [--seed S]`."""
     args = _parse(argv)
+    from snnc.io import check_writable
+    from snnc.runtime.report import plot_format
+
+    if args.plot:
+        plot_format(args.plot)
+    for path in (args.json, args.plot):
+        if path:
+            check_writable(path)  # refused before the draws, and before either file is written
     threads, start = torch.get_num_threads(), time.perf_counter()
     torch.set_num_threads(1)  # sized for one core; the draws are batched, not threaded
     try:

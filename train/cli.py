@@ -3,8 +3,50 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
+import sys
+from pathlib import Path
 
+from snnc.errors import ConfigError, OutputError
 from snnc.train import config as config_mod
+
+RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "summary.json")
+
+
+def _check_out(out: Path, args) -> None:
+    """--out must be a folder (or not exist); a fresh run does not overwrite another run
+    unless --force; --resume without a checkpoint says that it starts fresh."""
+    for up in (out, *out.parents):
+        if up.exists():
+            if not up.is_dir():
+                raise OutputError(f"--out {out}: {'is' if up == out else f'lies under {up}, which is'} a file, "
+                                  f"not a run folder")
+            break
+    if args.resume and args.force:
+        raise ConfigError("give --resume or --force, not both")
+    if args.resume:
+        if not (out / "checkpoint.pt").exists() and _is_main():
+            print(f"--resume: no checkpoint in {out}; starting fresh", file=sys.stderr)
+        return
+    present = [name for name in RUN_FILES if (out / name).exists()]
+    if present and not args.force:
+        raise OutputError(f"--out {out} already holds a run ({', '.join(present)}); "
+                          f"--resume continues it, --force starts over")
+
+
+def _interrupted(epochs_saved) -> None:
+    """Ctrl-C: one line, then die of SIGINT as an interrupted program should."""
+    if _is_main():
+        if epochs_saved:
+            print(f"interrupted after epoch {epochs_saved}; continue with --resume", file=sys.stderr)
+        else:
+            print("interrupted before the first epoch was saved; nothing to resume", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+    raise SystemExit(130)  # not reached where SIGINT kills
 
 
 def cmd_train(argv: list[str]) -> int:
@@ -13,11 +55,18 @@ def cmd_train(argv: list[str]) -> int:
     parser.add_argument("--out", required=True, help="run folder: checkpoint.pt, metrics.jsonl, summary.json")
     parser.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    parser.add_argument("--force", action="store_true",
+                        help="start a fresh run in a folder that already holds one (its metrics are replaced)")
     args = parser.parse_args(argv)
     cfg = config_mod.load(args.config)
+    out = Path(args.out)
+    _check_out(out, args)
     from snnc.train.trainer import run  # torch is imported only for a valid config
 
-    summary = run(cfg, args.out, resume=args.resume, progress=not args.quiet)
+    try:
+        summary = run(cfg, args.out, resume=args.resume, progress=not args.quiet)
+    except KeyboardInterrupt as exc:
+        _interrupted(getattr(exc, "epochs_saved", None))
     if summary.get("test_accuracy") is not None and _is_main():
         print(json.dumps({k: summary[k] for k in ("test_accuracy", "test_accuracy_sampled",
                                                    "hidden_spike_rate", "epochs", "seconds", "device")}))

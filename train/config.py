@@ -30,6 +30,7 @@ Keys that make the trained dynamics the ones a chip runs (see `neurons` and
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -58,6 +59,19 @@ POSITIVE = {"data.steps", "data.limit", "model.tau_mem", "model.snr", "model.pri
 NON_NEGATIVE = {"model.theta", "loss.kl_weight", "loss.bias_lambda", "loss.rate_weight",
                 "loss.rate_target", "train.weight_decay", "train.threads", "train.workers", "train.eval_samples", "train.seed",
                 "train.grad_clip"}
+# Largest usable values: anything above is refused before data or weights are allocated
+# (a typo such as lr = 1e308 or hidden = [100000000000] fails in one line, not in torch).
+MAXIMUM = {
+    "data.steps": 100_000, "data.limit": 2**31 - 1, "data.classes": 65_535, "data.max_count": 2**31 - 1,
+    "model.hidden": 65_536, "model.widths": 4_096, "model.blocks": 64, "model.image_shape": 65_536,
+    "method.k": 4_096, "train.epochs": 1_000_000, "train.batch_size": 1 << 20, "train.seed": 2**31 - 1,
+    "train.threads": 4_096, "train.workers": 1_024, "train.eval_samples": 4_096,
+    "train.lr": 1e3, "train.sigma_lr": 1e3, "baseline.lr": 1e3,
+}
+DEFAULT_MAXIMUM = 1e9  # any other number
+MAX_IMAGE_ELEMENTS = 1 << 24  # C * H * W of model.image_shape
+MAX_CONFIG_BYTES = 1 << 20   # a TOML config file
+
 # Closed/open ranges beyond the sign: (test, what the message says the value must be)
 BOUNDS = {
     "model.beta": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
@@ -185,12 +199,17 @@ def _check_value(key: str, value, hint) -> object:
         raise ConfigError(f"{key}: {value!r} is not one of {', '.join(CHOICES[key])}")
     numbers = value if isinstance(value, list) else [value]
     for v in numbers:
-        if v is None:
+        if v is None or isinstance(v, (bool, str)):
             continue
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"{key}: must be a finite number, got {v!r}")
         if key in POSITIVE and v <= 0 or key in NON_NEGATIVE and v < 0:
             raise ConfigError(f"{key}: must be {'> 0' if key in POSITIVE else '>= 0'}, got {v!r}")
         if key in BOUNDS and not BOUNDS[key][0](v):
             raise ConfigError(f"{key}: must be {BOUNDS[key][1]}, got {v!r}")
+        top = MAXIMUM.get(key, DEFAULT_MAXIMUM)
+        if abs(v) > top:
+            raise ConfigError(f"{key}: {v!r} is too large (at most {top:g})")
     if key in ("model.hidden", "model.widths", "model.blocks") and (not value or min(value) < 1):
         raise ConfigError(f"{key}: needs positive integers, got {value!r}")
     floats = hint is float or float in typing.get_args(hint)
@@ -228,6 +247,12 @@ def _check_consistency(cfg: Config) -> None:
         raise ConfigError("model.blocks: needs one entry per model.widths entry")
     if cfg.model.image_shape is not None and len(cfg.model.image_shape) != 3:
         raise ConfigError(f"model.image_shape: expected [C, H, W], got {cfg.model.image_shape!r}")
+    if cfg.model.image_shape is not None:
+        if min(cfg.model.image_shape) < 1:
+            raise ConfigError(f"model.image_shape: needs positive sizes, got {cfg.model.image_shape!r}")
+        if math.prod(cfg.model.image_shape) > MAX_IMAGE_ELEMENTS:
+            raise ConfigError(f"model.image_shape: {cfg.model.image_shape!r} has more than "
+                              f"{MAX_IMAGE_ELEMENTS} elements")
     _check_lif_options(cfg.model)
     _check_data_options(cfg.data)
     if (cfg.baseline.sg or cfg.method.name == "sg") and (cfg.model.syn_beta > 0 or cfg.model.max_spikes > 1):
@@ -255,12 +280,24 @@ def _check_data_options(d: DataConfig) -> None:
 def load(path: str | Path) -> Config:
     """Read and check a TOML config; errors name the file and the key."""
     path = Path(path)
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise ConfigError(f"{path}: not a regular file (a FIFO or device is not read as a config)")
+    if path.is_file() and path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {path.stat().st_size} bytes is too large for a config file")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        raise ConfigError(f"{path}: not valid TOML ({str(exc).splitlines()[0] if str(exc) else exc})") from None
+    except (RecursionError, MemoryError, ValueError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({type(exc).__name__})") from None
     try:
         return from_dict(raw)
     except ConfigError as exc:

@@ -50,7 +50,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from snnc.errors import FormatError
+from snnc.errors import ConfigError, FormatError, OutputError
 from snnc.io import atomic_path, write_json
 from snnc.train import config as config_mod
 from snnc.train import data as data_mod
@@ -298,6 +298,8 @@ def save_checkpoint(path: Path, *, core, opt, sched, cfg, epoch, seconds, in_sha
 def load_checkpoint(path) -> dict:
     """A checkpoint's contents (tensors only, no pickled code); a one-line `FormatError`
     naming `path` when it is missing, corrupt, not a checkpoint or of an unknown format."""
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise FormatError(f"{path}: not a regular file (expected a checkpoint.pt)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -314,7 +316,28 @@ def load_checkpoint(path) -> dict:
         raise FormatError(f"{path}: checkpoint lacks {', '.join(map(repr, missing))}")
     if not isinstance(ckpt["model"], dict) or not isinstance(ckpt["config"], dict):
         raise FormatError(f"{path}: checkpoint's 'model' and 'config' must be dicts")
+    _check_counts(ckpt, path)
     return ckpt
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_counts(ckpt: dict, path) -> None:
+    """in_shape, n_classes, epoch and seconds are what they claim (no coercion later)."""
+    shape = ckpt["in_shape"]
+    if not isinstance(shape, (list, tuple)) or not 1 <= len(shape) <= 5 \
+            or not all(_is_int(n) and 1 <= n <= 1 << 24 for n in shape):
+        raise FormatError(f"{path}: checkpoint's 'in_shape' must be 1 to 5 positive integers, got {str(shape)[:60]}")
+    if not _is_int(ckpt["n_classes"]) or not 1 <= ckpt["n_classes"] <= 1 << 20:
+        raise FormatError(f"{path}: checkpoint's 'n_classes' must be a positive integer, "
+                          f"got {str(ckpt['n_classes'])[:40]}")
+    if "epoch" in ckpt and not (_is_int(ckpt["epoch"]) and 0 <= ckpt["epoch"] <= config_mod.MAXIMUM["train.epochs"]):
+        raise FormatError(f"{path}: checkpoint's 'epoch' must be a count of epochs, got {str(ckpt['epoch'])[:40]}")
+    seconds = ckpt.get("seconds", 0.0)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        raise FormatError(f"{path}: checkpoint's 'seconds' must be a finite number, got {str(seconds)[:40]}")
 
 
 def _load_failure(exc: Exception) -> str:
@@ -413,14 +436,60 @@ def build_setup(cfg, ddp: Dist) -> Setup:
     return Setup(device, train_set, test_set, in_shape, n_classes, core, opt, sched)
 
 
-def restore(setup: Setup, ckpt_path: Path, ddp: Dist) -> tuple[int, float]:
-    """Load weights, optimiser, schedule and RNG states; returns (epochs done, seconds spent)."""
-    ckpt = load_checkpoint(ckpt_path)
+def restore(setup: Setup, ckpt_path: Path, ddp: Dist, ckpt: dict | None = None) -> tuple[int, float]:
+    """Load weights, optimiser, schedule and RNG states; returns (epochs done, seconds spent).
+    A checkpoint whose states do not fit is a one-line `FormatError`."""
+    ckpt = load_checkpoint(ckpt_path) if ckpt is None else ckpt
+    missing = [k for k in ("epoch", "seconds", "optimizer", "scheduler", "rng") if k not in ckpt]
+    if missing:
+        raise FormatError(f"{ckpt_path}: checkpoint lacks {', '.join(map(repr, missing))}; it cannot be resumed")
     load_weights(setup.core, ckpt, ckpt_path)
-    setup.opt.load_state_dict(ckpt["optimizer"])
-    setup.sched.load_state_dict(ckpt["scheduler"])
-    restore_rng(ckpt["rng"], ddp)
-    return ckpt["epoch"], ckpt["seconds"]
+    epoch, seconds = ckpt["epoch"], ckpt["seconds"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= setup_epochs_limit():
+        raise FormatError(f"{ckpt_path}: checkpoint's epoch {str(epoch)[:40]} is not a count of epochs")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        raise FormatError(f"{ckpt_path}: checkpoint's seconds {str(seconds)[:40]} is not a duration")
+    for key, kind in (("optimizer", dict), ("scheduler", dict), ("rng", list)):
+        if not isinstance(ckpt[key], kind):
+            raise FormatError(f"{ckpt_path}: checkpoint's '{key}' must be a {kind.__name__}, "
+                              f"got {type(ckpt[key]).__name__}")
+    if set(ckpt["scheduler"]) - set(setup.sched.state_dict()):
+        raise FormatError(f"{ckpt_path}: checkpoint's 'scheduler' is not this run's schedule "
+                          f"(unexpected {', '.join(sorted(map(str, set(ckpt['scheduler']) - set(setup.sched.state_dict())))[:3])})")
+    try:
+        setup.opt.load_state_dict(ckpt["optimizer"])
+        setup.sched.load_state_dict(ckpt["scheduler"])
+        restore_rng(ckpt["rng"], ddp)
+    except (KeyError, ValueError, TypeError, RuntimeError, IndexError, AttributeError) as exc:
+        raise FormatError(f"{ckpt_path}: optimiser, schedule or RNG state does not fit this run "
+                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''})") from None
+    return epoch, float(seconds)
+
+
+def setup_epochs_limit() -> int:
+    return config_mod.MAXIMUM["train.epochs"]
+
+
+# Config keys that may differ between a checkpoint and the run that resumes it: where
+# and how fast it runs, not what it computes. Any other difference is refused.
+RESUME_FREE = ("train.device", "train.threads", "train.workers", "data.root")
+
+
+def resume_config_diff(ckpt: dict, cfg, path) -> list[str]:
+    """The config keys (section.key) whose values differ between `ckpt` and `cfg`,
+    apart from RESUME_FREE."""
+    try:
+        stored = config_mod.from_dict(ckpt["config"]).to_dict()
+    except config_mod.ConfigError as exc:
+        raise FormatError(f"{path}: stored config: {exc}") from None
+    mine = cfg.to_dict()
+    keys = []
+    for section, table in mine.items():
+        for key, value in table.items():
+            name = f"{section}.{key}"
+            if name not in RESUME_FREE and stored.get(section, {}).get(key) != value:
+                keys.append(name)
+    return keys
 
 
 def wrap_ddp(setup: Setup, cfg, ddp: Dist, fresh: bool) -> nn.Module:
@@ -446,37 +515,55 @@ def fit(cfg, out_dir: Path, *, resume: bool = False, stop_after: int | None = No
     """
     ddp = ddp or init_distributed(cfg.train.device)
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: is a file, not a run folder")
     ckpt_path, metrics_path = out_dir / "checkpoint.pt", out_dir / "metrics.jsonl"
     writes = files and ddp.main
+    ckpt = None
+    if resume and ckpt_path.exists():  # checked before any data or model is built
+        ckpt = load_checkpoint(ckpt_path)
+        changed = resume_config_diff(ckpt, cfg, ckpt_path)
+        if changed:
+            raise ConfigError(f"--resume: the config differs from {ckpt_path}'s in {', '.join(changed)}; "
+                              f"resume with the same config, or start a new run")
     su = build_setup(cfg, ddp)
     start, elapsed = 0, 0.0
-    if resume and ckpt_path.exists():
-        start, elapsed = restore(su, ckpt_path, ddp)
+    if ckpt is not None:
+        start, elapsed = restore(su, ckpt_path, ddp, ckpt)
         if writes:
             _truncate_metrics(metrics_path, start)
     elif writes:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        metrics_path.write_text("")
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            metrics_path.write_text("")
+        except OSError as exc:
+            raise OutputError(f"{out_dir}: cannot write the run folder ({exc.strerror or type(exc).__name__})") from None
     model = wrap_ddp(su, cfg, ddp, fresh=start == 0)
     t0 = time.time() - elapsed
-    for epoch in range(start, cfg.train.epochs):
-        if stop_after is not None and epoch - start >= stop_after:
-            return {"stopped_at_epoch": epoch}
-        stats = train_epoch(model, su.core, su.opt, su.train_set, cfg, epoch, ddp, su.device, progress)
-        row = _epoch_row(su, epoch, stats, t0)
-        su.sched.step()
-        rng = rng_states(ddp)
-        if writes:
-            with open(metrics_path, "a") as fh:
-                fh.write(json.dumps(row) + "\n")
-            if os.environ.get("SNNC_TEST_SIGINT_EPOCH") == str(epoch + 1):  # test hook, see above
-                import signal
-                signal.raise_signal(signal.SIGINT)
-            save_checkpoint(ckpt_path, core=su.core, opt=su.opt, sched=su.sched, cfg=cfg,
-                            epoch=epoch + 1, seconds=time.time() - t0, in_shape=su.in_shape,
-                            n_classes=su.n_classes, rng=rng)
-        if progress and ddp.main and _worth_printing(epoch, cfg.train.epochs):
-            _print_epoch(row)
+    saved = start  # epochs in the last checkpoint written
+    try:
+        for epoch in range(start, cfg.train.epochs):
+            if stop_after is not None and epoch - start >= stop_after:
+                return {"stopped_at_epoch": epoch}
+            stats = train_epoch(model, su.core, su.opt, su.train_set, cfg, epoch, ddp, su.device, progress)
+            row = _epoch_row(su, epoch, stats, t0)
+            su.sched.step()
+            rng = rng_states(ddp)
+            if writes:
+                with open(metrics_path, "a") as fh:
+                    fh.write(json.dumps(row) + "\n")
+                if os.environ.get("SNNC_TEST_SIGINT_EPOCH") == str(epoch + 1):  # test hook, see above
+                    import signal
+                    signal.raise_signal(signal.SIGINT)
+                save_checkpoint(ckpt_path, core=su.core, opt=su.opt, sched=su.sched, cfg=cfg,
+                                epoch=epoch + 1, seconds=time.time() - t0, in_shape=su.in_shape,
+                                n_classes=su.n_classes, rng=rng)
+                saved = epoch + 1
+            if progress and ddp.main and _worth_printing(epoch, cfg.train.epochs):
+                _print_epoch(row)
+    except KeyboardInterrupt as exc:  # `snnc train` turns this into one line naming the epoch
+        exc.epochs_saved = saved
+        raise
     return _summarise(su.core, cfg, su.test_set, su.device, time.time() - t0, out_dir, writes)
 
 

@@ -56,7 +56,7 @@ def test_simulate_writes_report_and_plot(loihi_file, tmp_path, capsys):
 @pytest.mark.parametrize("make_input,expect", [
     (lambda p: np.save(p, np.zeros((5, 4), np.int8)), "input has 4 channels"),
     # a hostile object-array .npy written on purpose: our loader must refuse to unpickle it
-    (lambda p: np.save(p, np.array([{"a": 1}], dtype=object), allow_pickle=True), "not a readable .npy"),
+    (lambda p: np.save(p, np.array([{"a": 1}], dtype=object), allow_pickle=True), "pickled objects are never read"),
     (lambda p: p.write_bytes(b"garbage"), "not a readable .npy"),
 ])
 def test_simulate_bad_input_one_line(loihi_file, tmp_path, capsys, make_input, expect):
