@@ -5,7 +5,7 @@
    verify both against the event simulator, the dense reference and Lava;
 2. train `configs/digits_seq_xylo.toml` (row-sequential digits 0-7, <= 16 input
    channels, Xylo's bit-shift decays), compile for `xylo`, verify against
-   xylosim on the whole test split;
+   the reference, ONNX and xylosim on the whole test split;
 3. print one summary table (float and deployed accuracy, agreement, energy per
    inference, latency) and write JSON reports and PNG plots under --out.
 """
@@ -29,7 +29,7 @@ def cmd_demo(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="snnc demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="build/demo", help="folder for checkpoints, graphs, reports, plots")
     parser.add_argument("--epochs", type=int, help="override the configs' epochs (a quick look)")
-    parser.add_argument("--samples", type=int, help="cap the samples run on Lava / xylosim")
+    parser.add_argument("--samples", type=int, help="cap the samples run on Lava / xylosim (ONNX runs all)")
     parser.add_argument("--no-external", action="store_true", help="skip Lava and xylosim")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -37,9 +37,9 @@ def cmd_demo(argv: list[str]) -> int:
     for name, config, target, mode, k, backend, samples in JOBS:
         if config not in ckpts:
             ckpts[config] = _train(CONFIGS / config, out / config.removesuffix(".toml"), args.epochs)
-        backends = ["sim", "reference"] + ([] if args.no_external else [backend])
+        backends = ["sim", "reference", "onnx"] + ([] if args.no_external else [backend])
         n = min(samples, args.samples) if args.samples else samples
-        rows.append(_compile_and_verify(name, ckpts[config], target, mode, k, backends, n, out))
+        rows.append(_compile_and_verify(name, ckpts[config], target, mode, k, backends, {backend: n}, out))
     _print_table(rows)
     write_json(out / "summary.json", rows)
     print(f"\nsummary: {out / 'summary.json'}; reports and plots in {out}/")
@@ -79,7 +79,7 @@ def _compile_and_verify(name, ckpt, target, mode, k, backends, samples, out: Pat
         report = verify(compiled.graph, compiled.graph.metadata["data"], ckpt, backends, samples)
     except BackendUnavailable as exc:
         print(f"external check skipped: {exc}")
-        report = verify(compiled.graph, compiled.graph.metadata["data"], ckpt, backends[:2], samples)
+        report = verify(compiled.graph, compiled.graph.metadata["data"], ckpt, backends[:3], samples)
     write_json(out / f"{name}.verify.json", report)
     print_verify(report)
     x, _ = load_split(compiled.graph.metadata["data"], "test", limit=8)
@@ -105,11 +105,11 @@ def _row(name, compiled: dict, v: dict) -> dict:
 
 def _print_table(rows) -> None:
     print("\n=== summary (test split; float = PyTorch posterior mean, or the K-sample ensemble) ===")
-    print(f"{'job':<11}{'float':>7}{'deployed':>9}  {'agreement (samples)':<42}{'energy/inf':>11}"
+    print(f"{'job':<11}{'float':>7}{'deployed':>9}  {'agreement (samples)':<62}{'energy/inf':>11}"
           f"{'syn ev/inf':>11}{'latency':>9}")
     for r in rows:
         agree = ", ".join(f"{b} {a:.3f} ({r['agreement_samples'][b]})" for b, a in r["agreement"].items())
         flt = r["float_sampled"] if r["mode"] == "samples" else r["float"]
-        print(f"{r['job']:<11}{flt:>7.4f}{r['deployed']:>9.4f}  {agree:<42}"
+        print(f"{r['job']:<11}{flt:>7.4f}{r['deployed']:>9.4f}  {agree:<62}"
               f"{r['energy_per_inference_j']:>9.3g} J{r['synaptic_events_per_inference']:>11.0f}"
               f"{r['latency_steps']:>6} st")

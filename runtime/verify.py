@@ -78,7 +78,7 @@ def verify(graph: Graph, data: dict, checkpoint=None, backends=("sim", "referenc
     for backend in backends:
         if backend == "sim":
             continue
-        n = len(y) if backend == "reference" else min(samples, len(y))
+        n = len(y) if backend == "reference" else min(_samples_for(samples, backend, len(y)), len(y))
         trains, their_logits = _run_backend(backend, graph, x[:n], progress)
         report["deployed"][backend] = scores(softmax(their_logits), y[:n])["accuracy"]
         agree, first = _compare(sim_trains, trains, n)
@@ -87,6 +87,11 @@ def verify(graph: Graph, data: dict, checkpoint=None, backends=("sim", "referenc
         if first:
             report["divergence"][backend] = first
     return report
+
+
+def _samples_for(samples, backend: str, everything: int) -> int:
+    """`samples` is one count for every external backend, or a dict per backend (others: all)."""
+    return samples.get(backend, everything) if isinstance(samples, dict) else int(samples)
 
 
 def _check_backends(graph, backends) -> None:

@@ -98,4 +98,4 @@ def test_demo_trains_compiles_and_verifies(tmp_path, capsys):
         assert (tmp_path / f"{job}.snnc").is_file() and (tmp_path / f"{job}.png").is_file()
         report = json.loads((tmp_path / f"{job}.verify.json").read_text())
         backend = "xylosim" if job.startswith("xylo") else "lava"
-        assert report["agreement"] == {"reference": 1.0, backend: 1.0}
+        assert report["agreement"] == {"reference": 1.0, "onnx": 1.0, backend: 1.0}
