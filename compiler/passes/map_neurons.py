@@ -51,63 +51,70 @@ def _scale_inputs(graph, name, factor: float) -> None:
                                         syn.weight_exp, syn.delay, syn.port)
 
 
-class MapNeuronsLoihi(Pass):
-    name = "map-neurons-loihi"
+_RESET_NAMES = {"soft": "subtractive", "zero": "zero"}
+
+
+class _MapNeurons(Pass):
+    """Shared walk: each FloatLIF gets the target's decays, reset and spikes per step."""
+
+    reset = "zero"          # the target's reset
+    hidden_spikes = 1       # the target's spikes per step for a spiking neuron
+    why_reset = why_spikes = ""
 
     def match(self, graph, name, node):
         return isinstance(node, FloatLIF)
 
+    def decays(self, ctx, name, beta, alpha) -> tuple[float, float, float]:
+        """(beta, alpha) the target runs, and the factor its weights into `name` take."""
+        raise NotImplementedError
+
     def transform(self, graph, name, node, ctx):
-        info = ctx.layer(name)
         beta, alpha = _uniform(node.beta, "beta", name), _uniform(node.alpha, "alpha", name)
+        beta_hat, alpha_hat, weight_factor = self.decays(ctx, name, beta, alpha)
+        ctx.layer(name).update(beta=beta, beta_target=beta_hat, alpha=alpha, alpha_target=alpha_hat)
+        _scale_inputs(graph, name, weight_factor)
+        spiking = float(node.vth.max()) < NON_SPIKING
+        max_spikes = self.hidden_spikes if spiking else 1
+        if spiking and node.reset != self.reset:
+            ctx.notes.append(f"{name}: {_RESET_NAMES[node.reset]} reset -> {_RESET_NAMES[self.reset]} reset "
+                             f"({self.why_reset})")
+        if spiking and node.max_spikes != max_spikes:
+            ctx.notes.append(f"{name}: up to {node.max_spikes} spikes/step -> {max_spikes} ({self.why_spikes})")
+        _replace(graph, name, node, beta=np.float32(beta_hat), alpha=np.float32(alpha_hat),
+                 reset=self.reset if spiking else node.reset, max_spikes=max_spikes)
+
+
+class MapNeuronsLoihi(_MapNeurons):
+    name = "map-neurons-loihi"
+    reset, hidden_spikes = "zero", 1
+    why_reset, why_spikes = "Loihi sets v to 0 after a spike", "Loihi's LIF spikes once per step"
+
+    def decays(self, ctx, name, beta, alpha):
         dv = int(np.clip(round((1.0 - beta) * LOIHI_DECAY_UNITY), 0, LOIHI_DECAY_UNITY - 1))
         du = int(np.clip(round((1.0 - alpha) * LOIHI_DECAY_UNITY) - 1, 0, LOIHI_DECAY_UNITY - 1))
         beta_hat, alpha_hat = 1.0 - dv / LOIHI_DECAY_UNITY, 1.0 - (du + 1) / LOIHI_DECAY_UNITY
-        info.update(dv=dv, du=du, beta=beta, beta_target=beta_hat, alpha=alpha, alpha_target=alpha_hat)
+        ctx.layer(name).update(dv=dv, du=du)
         _note_change(ctx, name, "beta", beta, beta_hat, f"dv = {dv}")
         _note_change(ctx, name, "alpha", alpha, alpha_hat, f"du = {du}")
-        spiking = float(node.vth.max()) < NON_SPIKING
-        reset, max_spikes = node.reset, node.max_spikes
-        if spiking and reset != "zero":
-            ctx.notes.append(f"{name}: soft reset -> zero reset (Loihi sets v to 0 after a spike)")
-            reset = "zero"
-        if max_spikes != 1:
-            ctx.notes.append(f"{name}: up to {max_spikes} spikes/step -> 1 (Loihi LIF spikes once per step)")
-            max_spikes = 1
-        _replace(graph, name, node, beta=np.float32(beta_hat), alpha=np.float32(alpha_hat), reset=reset,
-                 max_spikes=max_spikes)
+        return beta_hat, alpha_hat, 1.0   # Loihi's u <- decay(u) + a is the float i <- alpha i + a
 
 
-class MapNeuronsXylo(Pass):
+class MapNeuronsXylo(_MapNeurons):
     name = "map-neurons-xylo"
+    reset, hidden_spikes = "soft", XYLO_HIDDEN_SPIKES
+    why_reset, why_spikes = "Xylo subtracts the threshold", "Xylo hidden neurons emit up to 31"
 
-    def match(self, graph, name, node):
-        return isinstance(node, FloatLIF)
-
-    def transform(self, graph, name, node, ctx):
-        info = ctx.layer(name)
-        beta, alpha = _uniform(node.beta, "beta", name), _uniform(node.alpha, "alpha", name)
+    def decays(self, ctx, name, beta, alpha):
         dash_mem, beta_hat = _dash(beta, 0)
         dash_syn, alpha_hat = _dash(alpha, 1)
-        info.update(dash_mem=dash_mem, dash_syn=dash_syn, beta=beta, beta_target=beta_hat, alpha=alpha,
-                    alpha_target=alpha_hat)
+        ctx.layer(name).update(dash_mem=dash_mem, dash_syn=dash_syn)
         if dash_mem == XYLO_DASH_MAX and beta >= 1.0:
             ctx.notes.append(f"{name}: beta 1 (no leak) -> dash_mem = 15: Xylo still moves v one LSB toward 0 "
                              "per step (x >> 15 is 0 for 16-bit states and the minimum step is 1)")
         else:
             _note_change(ctx, name, "beta", beta, beta_hat, f"dash_mem = {dash_mem}")
         _note_change(ctx, name, "alpha", alpha, alpha_hat, f"dash_syn = {dash_syn}")
-        _scale_inputs(graph, name, alpha_hat / (alpha if alpha > 0 else 1.0))
-        spiking = float(node.vth.max()) < NON_SPIKING
-        reset, max_spikes = node.reset, (XYLO_HIDDEN_SPIKES if spiking else 1)
-        if spiking and reset != "soft":
-            ctx.notes.append(f"{name}: zero reset -> subtractive reset (Xylo subtracts the threshold)")
-            reset = "soft"
-        if spiking and node.max_spikes != max_spikes:
-            ctx.notes.append(f"{name}: up to {node.max_spikes} spikes/step -> {max_spikes} "
-                             "(Xylo hidden neurons emit up to 31)")
-        _replace(graph, name, node, beta=np.float32(beta_hat), alpha=np.float32(alpha_hat), reset=reset,
-                 max_spikes=max_spikes)
+        return beta_hat, alpha_hat, alpha_hat / (alpha if alpha > 0 else 1.0)
 
 
 def _dash(decay: float, dash_min: int) -> tuple[int, float]:
