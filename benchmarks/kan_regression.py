@@ -66,7 +66,7 @@ WIDTHS = (2, 5, 1)            # a tuple: pykan rewrites the width list it is giv
 COARSE = 8                    # intervals on the coarsest level (estimate: 64 on the finest after 3 halvings)
 SCHEDULE = (32, 16, 8, 4)     # epochs per level (SEEDS.md part 2)
 EPOCHS = sum(SCHEDULE)        # every row's budget
-TIMING_REPEATS = 5
+TIMING_REPEATS = 5            # best of 5, as benchmarks/sim_throughput.py
 
 
 @dataclass(frozen=True)

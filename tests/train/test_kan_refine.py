@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from snnc.train.kan import SplineKANLayer, build_kan, injection, midpoints, uniform_knots
+from snnc.train.kan import KAN, SplineKANLayer, build_kan, injection, midpoints, uniform_knots
 
 F64 = torch.float64
 EXACT = 1e-9   # the bar for float64 round-off
@@ -43,8 +43,7 @@ def test_refinement_on_non_uniform_knots(order):
     t = torch.tensor([[0.0, 0.05, 0.3, 0.35, 1.0], [-1.0, 0.5, 0.6, 0.9, 2.0]], dtype=F64)
     layer = SplineKANLayer(knots=t, out_features=3, order=order,
                            coef=torch.randn(3, 2, 4 + order - 1, generator=_gen(4), dtype=F64))
-    from snnc.train.kan.model import _refine_layer
-    fine = _refine_layer(layer)
+    fine = KAN([layer]).refined()
     x = torch.stack([torch.linspace(-0.5, 1.5, 301, dtype=F64), torch.linspace(-2, 3, 301, dtype=F64)], 1)
     assert (fine(x) - layer(x)).abs().max() <= EXACT
 
