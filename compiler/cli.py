@@ -6,9 +6,8 @@ import json
 
 import numpy as np
 
-from snnc.compiler.ir import Input, Neuron, Output, Synapse, load
-from snnc.targets import get as get_target
-from snnc.targets.registry import kind_of
+from snnc.compiler.inventory import node_row
+from snnc.compiler.ir import load
 
 
 def cmd_inspect(argv: list[str]) -> int:
@@ -30,37 +29,6 @@ def cmd_inspect(argv: list[str]) -> int:
               f"{_bytes(r['memory_bits']):>10}  {r['details']}")
     print(f"total memory: {_bytes(total)}")
     return 0
-
-
-def node_row(graph, name, node) -> dict:
-    target = get_target(graph.target)
-    row = {"name": name, "type": type(node).__name__, "in": node.in_size, "out": node.out_size,
-           "bits": "", "memory_bits": 0, "details": ""}
-    if isinstance(node, Synapse):
-        nnz = int(np.count_nonzero(node.weights))
-        weight_bits = target.widths.get("weight", 32)
-        row.update(bits=f"weight {weight_bits}", memory_bits=nnz * weight_bits,
-                   details=f"nnz {nnz}, weight_exp {node.weight_exp}, delay {node.delay}, port {node.port}, "
-                           f"from {graph.synapse_source(name)}")
-    elif isinstance(node, Neuron):
-        state = kind_of(node).state
-        per_neuron = sum(sv.bits * int(np.prod(sv.shape(node)[1:])) for sv in state.values())
-        row.update(bits=", ".join(f"{v} {sv.bits}" for v, sv in state.items()), memory_bits=per_neuron * node.size,
-                   details=_neuron_details(node, target.ranges))
-    elif isinstance(node, (Input, Output)):
-        row["details"] = "reads " + ", ".join(graph.predecessors(name)) if isinstance(node, Output) else ""
-    return row
-
-
-def _neuron_details(node, ranges) -> str:
-    """Each parameter's value (or min..max), and the target's range for it where it has one."""
-    out = []
-    for p in (f for f in node.fields() if f != "size"):
-        value = np.asarray(getattr(node, p))
-        text = (f"{p} {value.min()}..{value.max()}" if value.size > 1 and value.min() != value.max()
-                else f"{p} {value.flat[0] if value.size else '-'}")
-        out.append(f"{text} of {ranges[p]}" if p in ranges else text)
-    return ", ".join(out)
 
 
 def _bytes(bits: int) -> str:

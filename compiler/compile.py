@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snnc.compiler.frontend import FloatNet, float_net
-from snnc.compiler.ir import Graph, Synapse
+from snnc.compiler.inventory import node_row, usage
+from snnc.compiler.ir import Graph
 from snnc.compiler.passes import FLOWS, CompileContext, run_flow
 from snnc.compiler.passes.base import copy_graph
 from snnc.errors import CompileError
@@ -64,39 +65,42 @@ def compile_checkpoint(checkpoint, target: str, mode: str = "mean", k: int = 8,
     compiled.report["checkpoint"] = str(checkpoint)
     compiled.graph.metadata["checkpoint"] = str(checkpoint)
     if evaluate:
-        compiled.report["accuracy"] = evaluate_all(compiled, checkpoint, seed)
+        x, y = load_split(front.data, "test")   # read once, scored by every evaluation below
+        compiled.report["accuracy"] = evaluate_all(compiled, checkpoint, seed, x, y)
         if mode == "samples":
-            compiled.report["k_curve"] = k_curve(checkpoint, target, k, calibrate, seed)
-            compiled.report["calibration"] = calibration_table(compiled, checkpoint, target, calibrate, seed)
+            compiled.report["k_curve"] = k_curve(compiled, checkpoint, calibrate, seed, x, y)
+            compiled.report["calibration"] = calibration_table(compiled, checkpoint, calibrate, seed, x, y)
     return compiled
 
 
-def calibration_table(c: Compiled, checkpoint, target: str, calibrate: int, seed: int) -> dict:
+def calibration_table(c: Compiled, checkpoint, calibrate: int, seed: int, x, y) -> dict:
     """Accuracy, NLL and ECE of the posterior mean and of the K-sample ensemble, float and deployed.
 
     float_samples is the trainer's ensemble (mean of the K draws' softmax);
     deployed_samples sums the K sub-networks at the readout (mean of logits).
     """
-    mean = lower(float_net(checkpoint, mode="mean", seed=seed), target, calibrate)
-    x, y = load_split(c.front.data, "test")
+    mean = lower(float_net(checkpoint, mode="mean", seed=seed), c.graph.target, calibrate)
     acc = c.report["accuracy"]
     return {"k": c.front.k,
-            "float_mean": scores(torch_probabilities(checkpoint, "mean", 1, seed), y),
+            "float_mean": scores(torch_probabilities(checkpoint, "mean", 1, seed, x), y),
             "float_samples": acc["float_torch"],
             "float_samples_logit_mean": acc["float_graph"],
-            "deployed_mean": scores(softmax(deploy.run(mean.graph, x)[0]), y),
+            "deployed_mean": _graph_scores(mean.graph, x, y),
             "deployed_samples": acc["deployed"]}
 
 
-def evaluate_all(c: Compiled, checkpoint, seed: int) -> dict:
+def evaluate_all(c: Compiled, checkpoint, seed: int, x, y) -> dict:
     """Test-split scores: PyTorch model, float graph, float with target dynamics, deployed."""
-    x, y = load_split(c.front.data, "test")
-    torch_probs = torch_probabilities(checkpoint, c.front.mode, c.front.k, seed)
+    torch_probs = torch_probabilities(checkpoint, c.front.mode, c.front.k, seed, x)
     out = {"split": "test", "samples": int(len(y)), "float_torch": scores(torch_probs, y)}
     for key, graph in (("float_graph", c.front.graph), ("target_dynamics", c.mapped), ("deployed", c.graph)):
-        logits, _ = deploy.run(graph, x)
-        out[key] = scores(softmax(logits), y)
+        out[key] = _graph_scores(graph, x, y)
     return out
+
+
+def _graph_scores(graph: Graph, x, y) -> dict:
+    logits, _ = deploy.run(graph, x)
+    return scores(softmax(logits), y)
 
 
 def torch_probabilities(checkpoint, mode: str, k: int, seed: int, x: np.ndarray | None = None) -> np.ndarray:
@@ -121,17 +125,19 @@ def torch_probabilities(checkpoint, mode: str, k: int, seed: int, x: np.ndarray 
     return total / k
 
 
-def k_curve(checkpoint, target: str, k: int, calibrate: int, seed: int) -> list[dict]:
-    """Deployed and float-graph accuracy (and NLL, ECE) of ensembles of 1, 2, 4, ... K draws."""
-    rows = []
+def k_curve(c: Compiled, checkpoint, calibrate: int, seed: int, x, y) -> list[dict]:
+    """Deployed and float-graph accuracy (and NLL, ECE) of ensembles of 1, 2, 4, ... K draws.
+
+    The first k draws of K are the k-draw ensemble (one generator per layer), so
+    the K row is the compiled graph itself, already scored."""
+    k, acc, rows = c.front.k, c.report["accuracy"], []
     for kk in sorted({1 << i for i in range(int(math.log2(k)) + 1)} | {k}):
-        c = lower(float_net(checkpoint, mode="samples", k=kk, seed=seed), target, calibrate)
-        x, y = load_split(c.front.data, "test")
-        row = {"k": kk}
-        for key, graph in (("float_graph", c.front.graph), ("deployed", c.graph)):
-            logits, _ = deploy.run(graph, x)
-            row[key] = scores(softmax(logits), y)
-        rows.append(row)
+        if kk == k:
+            rows.append({"k": k, "float_graph": acc["float_graph"], "deployed": acc["deployed"]})
+            continue
+        sub = lower(float_net(checkpoint, mode="samples", k=kk, seed=seed), c.graph.target, calibrate)
+        rows.append({"k": kk, "float_graph": _graph_scores(sub.front.graph, x, y),
+                     "deployed": _graph_scores(sub.graph, x, y)})
     return rows
 
 
@@ -141,8 +147,6 @@ def _json_data(data: dict) -> dict:
 
 def layer_rows(graph: Graph, ctx: CompileContext) -> list[dict]:
     """One row per synapse and population: sizes, bit widths, exponents, errors, memory."""
-    from snnc.compiler.cli import node_row
-
     rows = []
     for name, node in graph.nodes.items():
         base = node_row(graph, name, node)
@@ -150,17 +154,6 @@ def layer_rows(graph: Graph, ctx: CompileContext) -> list[dict]:
             continue
         rows.append({**base, **{k: _plain(v) for k, v in ctx.layers.get(name, {}).items()}})
     return rows
-
-
-def usage(graph: Graph) -> dict:
-    """Resources used against the target's limits (the target says what counts)."""
-    from snnc.targets import get as get_target
-
-    target = get_target(graph.target)
-    if target.usage is not None:
-        return target.usage(graph)
-    return {"neurons": sum(n.size for n in graph.neurons.values()),
-            "synapses": int(sum(np.count_nonzero(s.weights) for s in graph.of_type(Synapse).values()))}
 
 
 def _plain(v):
