@@ -57,11 +57,8 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from snnc.train.kan import FitConfig, History, build_kan, fit, mse, train_multilevel  # noqa: E402
+from snnc.train.kan.problem import make_data  # noqa: E402  (the problem, its splits and constants)
 
-ANGLE = 0.175                 # rad, counter-clockwise (SEEDS.md part 2)
-N_TRAIN, N_TEST = 20_000, 10_000   # train: the paper's; test: ours (estimate)
-EDGE = 1e-4                   # sampling box [EDGE, 1 - EDGE]^2 (the paper's)
-DATA_SEED = 20250523          # arbitrary, fixed: every row and seed sees the same data
 WIDTHS = (2, 5, 1)            # a tuple: pykan rewrites the width list it is given, in place
 COARSE = 8                    # intervals on the coarsest level (estimate: 64 on the finest after 3 halvings)
 SCHEDULE = (32, 16, 8, 4)     # epochs per level (SEEDS.md part 2)
@@ -97,23 +94,6 @@ ROWS = [
     Row("MLP [2,20,20,1]", "mlp", 3.33e-4, hidden=(20, 20), plot=True),
     Row("pykan KAN [2,5,1] grid 5 k 3", "pykan"),
 ]
-
-
-def target(xy: torch.Tensor) -> torch.Tensor:
-    c, s = math.cos(ANGLE), math.sin(ANGLE)
-    x, y = c * xy[:, 0] - s * xy[:, 1], s * xy[:, 0] + c * xy[:, 1]
-    return (torch.cos(4 * math.pi * x) + torch.sin(math.pi * y) + torch.sin(2 * math.pi * y)
-            + torch.abs(torch.sin(3 * math.pi * y ** 2)))
-
-
-def make_data():
-    """``(x_train, y_train, x_test, y_test)``, float64, outputs scaled by the training range."""
-    g = torch.Generator().manual_seed(DATA_SEED)
-    x = EDGE + (1 - 2 * EDGE) * torch.rand(N_TRAIN + N_TEST, 2, generator=g, dtype=torch.float64)
-    f = target(x)
-    lo, hi = f[:N_TRAIN].min(), f[:N_TRAIN].max()
-    y = ((f - lo) / (hi - lo)).unsqueeze(1)
-    return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
 
 
 def build_mlp(hidden: tuple, seed: int) -> nn.Module:

@@ -3,20 +3,27 @@
 The net is SHD-sized: 700 inputs, two recurrent LIF layers of 256, 20 classes,
 T = 100 steps, batch 32, on synthetic 5%-rate input spikes. A step is forward,
 loss (the SBNN's negative ELBO incl. KL), backward and an Adam update. The
-median of `--steps` timed steps after `--warmup` is reported.
+models are interleaved step by step (one step of each in turn), so that a burst
+of load on a shared machine hits all of them alike; after `--warmup` steps of
+each, the median of `--steps` timed steps is reported, as wall-clock seconds and
+as CPU seconds of this process (`time.process_time`: less sensitive to other
+processes on a loaded machine, but it sums the threads' time). The load average
+before and after goes into the result.
 
-    python benchmarks/train_overhead.py --json results.json [--threads 1] [--device cpu]
+    python benchmarks/train_overhead.py --json results.json [--threads 1] [--steps 20] [--device cpu]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 
 import torch
 import torch.nn.functional as F
 
+from snnc.io import write_json
 from snnc.train.bayes import total_kl
 from snnc.train.config import ModelConfig
 from snnc.train.losses import sbnn_loss
@@ -25,6 +32,7 @@ from snnc.train.neurons import Firing
 from snnc.train.sg import build_sg_model
 
 SHAPE = dict(inputs=700, hidden=[256, 256], classes=20, steps=100, batch=32)
+KINDS = ("sg", "iw", "analytic")  # "sg": the snnTorch baseline; the others: SBNN estimators
 
 
 def shd_model_config() -> ModelConfig:
@@ -48,15 +56,11 @@ def make_step(model, is_sbnn: bool, x, y, n_data: int = 8156):
     return step
 
 
-def time_step(step, warmup: int, steps: int) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def timed(step) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    step()
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def build(kind: str, device, k: int = 8):
@@ -67,26 +71,49 @@ def build(kind: str, device, k: int = 8):
     return build_model(shd_model_config(), in_shape, SHAPE["classes"], fire).to(device)
 
 
-def measure(device: str = "cpu", warmup: int = 2, steps: int = 5, seed: int = 0, k: int = 8) -> dict:
+def synthetic_batch(device, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    x = (torch.rand(SHAPE["batch"], SHAPE["steps"], SHAPE["inputs"], generator=gen) < 0.05).float()
+    y = torch.randint(0, SHAPE["classes"], (SHAPE["batch"],), generator=gen)
+    return x.to(device), y.to(device)
+
+
+def interleaved_samples(steps_fn: dict, warmup: int, steps: int) -> dict:
+    """{kind: [(wall, cpu), ...]}: warm-up steps of each, then `steps` rounds of one step each."""
+    for _ in range(warmup):
+        for step in steps_fn.values():
+            step()
+    samples = {kind: [] for kind in steps_fn}
+    for _ in range(steps):
+        for kind, step in steps_fn.items():
+            samples[kind].append(timed(step))
+    return samples
+
+
+def summarise(samples: dict) -> dict:
+    """Medians (wall and CPU) per kind and the SBNN/SG ratios of both."""
+    med = {kind: [statistics.median(s[i] for s in v) for i in (0, 1)] for kind, v in samples.items()}
+    out = {"sg_step_s": round(med["sg"][0], 5), "sg_step_cpu_s": round(med["sg"][1], 5),
+           "sbnn_step_s": {}, "sbnn_step_cpu_s": {}, "ratio": {}, "ratio_cpu": {}}
+    for kind in (k for k in samples if k != "sg"):
+        out["sbnn_step_s"][kind] = round(med[kind][0], 5)
+        out["sbnn_step_cpu_s"][kind] = round(med[kind][1], 5)
+        out["ratio"][kind] = round(med[kind][0] / med["sg"][0], 3)
+        out["ratio_cpu"][kind] = round(med[kind][1] / med["sg"][1], 3)
+    return out
+
+
+def measure(device: str = "cpu", warmup: int = 3, steps: int = 20, seed: int = 0, k: int = 8,
+            kinds=KINDS) -> dict:
     torch.manual_seed(seed)
     device = torch.device(device)
-    gen = torch.Generator().manual_seed(seed)
-    x = (torch.rand(SHAPE["batch"], SHAPE["steps"], SHAPE["inputs"], generator=gen) < 0.05).float().to(device)
-    y = torch.randint(0, SHAPE["classes"], (SHAPE["batch"],), generator=gen).to(device)
-    result = {"sbnn_step_s": {}, "ratio": {}}
-    # interleave the three so that a burst of load on a shared machine hits all of them
-    kinds = ["sg", "iw", "analytic"]
+    x, y = synthetic_batch(device, seed)
     steps_fn = {kind: make_step(build(kind, device, k), kind != "sg", x, y) for kind in kinds}
-    samples = {kind: [] for kind in kinds}
-    for _ in range(steps):
-        for kind in kinds:
-            samples[kind].append(time_step(steps_fn[kind], warmup if not samples[kind] else 0, 1))
-    result["sg_step_s"] = round(statistics.median(samples["sg"]), 5)
-    for kind in ("iw", "analytic"):
-        result["sbnn_step_s"][kind] = round(statistics.median(samples[kind]), 5)
-        result["ratio"][kind] = round(result["sbnn_step_s"][kind] / result["sg_step_s"], 3)
+    load_before = os.getloadavg()
+    result = summarise(interleaved_samples(steps_fn, warmup, steps))
     result.update({"device": str(device), "threads": torch.get_num_threads(), "shape": SHAPE,
-                   "iw_k": k, "steps_timed": steps})
+                   "iw_k": k, "steps_timed": steps, "warmup": warmup,
+                   "loadavg_1min": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]})
     return result
 
 
@@ -95,18 +122,18 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write the result here")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=20, help="timed steps per model (median)")
+    ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--k", type=int, default=8, help="importance draws of the iw estimator")
     args = ap.parse_args(argv)
+    if args.steps < 1 or args.warmup < 0:
+        ap.error("--steps must be >= 1 and --warmup >= 0")
     if args.threads:
         torch.set_num_threads(args.threads)
     result = measure(args.device, args.warmup, args.steps, k=args.k)
-    text = json.dumps(result, indent=2)
-    print(text)
+    print(json.dumps(result, indent=2))
     if args.json:
-        with open(args.json, "w") as fh:
-            fh.write(text + "\n")
+        write_json(args.json, result)
     return 0
 
 

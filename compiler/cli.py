@@ -42,29 +42,42 @@ def cmd_compile(argv: list[str]) -> int:
 
     from snnc.compiler.compile import DEFAULT_CALIBRATION, compile_checkpoint
     from snnc.compiler.ir import save
+    from snnc.errors import CompileError
     from snnc.io import write_json
+    from snnc.train.kan.checkpoint import is_kan_checkpoint
 
     parser = argparse.ArgumentParser(prog="snnc compile", description="compile a trained checkpoint for a target")
     parser.add_argument("checkpoint", help="checkpoint.pt written by `snnc train`")
-    parser.add_argument("--target", required=True, choices=("loihi", "xylo", "ideal"))
+    parser.add_argument("--target", required=True, choices=("loihi", "xylo", "ideal", "edge-int8"))
     parser.add_argument("--mode", default="mean", choices=("mean", "samples"),
                         help="posterior mean, or K posterior samples side by side")
     parser.add_argument("--k", type=int, default=8, help="posterior samples (mode samples)")
     parser.add_argument("--calibrate", type=int, default=DEFAULT_CALIBRATION,
                         help="training samples that size the integer scales")
+    parser.add_argument("--pwl-segments", type=int, default=None,
+                        help="KAN of order > 2: approximate every edge by this many linear pieces")
     parser.add_argument("--seed", type=int, default=0, help="seed of the posterior draws")
     parser.add_argument("--out", required=True, help="the .snnc to write (the report goes beside it)")
     args = parser.parse_args(argv)
     if args.checkpoint.endswith(".nir"):  # a NIR file from snnTorch, sinabs, Rockpool or snnc
         from snnc.compiler.frontend.nir import compile_nir
         compiled = compile_nir(args.checkpoint, args.target, args.calibrate, seed=args.seed)
+    elif is_kan_checkpoint(args.checkpoint):  # a KAN regression run: snnc.compiler.compile_kan
+        from snnc.compiler.compile_kan import compile_kan
+        compiled = compile_kan(args.checkpoint, args.target, args.calibrate, args.pwl_segments)
+    elif args.pwl_segments is not None:
+        raise CompileError(f"{args.checkpoint}: --pwl-segments approximates KAN splines; this is not a KAN checkpoint")
     else:
         compiled = compile_checkpoint(args.checkpoint, args.target, args.mode, args.k, args.calibrate, args.seed)
     out = Path(args.out)
     report_path = out.with_suffix(".report.json")
     save(compiled.graph, out)
     write_json(report_path, compiled.report)
-    print_compile_report(compiled.report)
+    if compiled.report.get("task") == "regression":
+        from snnc.compiler.compile_kan import print_kan_report
+        print_kan_report(compiled.report)
+    else:
+        print_compile_report(compiled.report)
     print(f"wrote {out} and {report_path}")
     return 0
 

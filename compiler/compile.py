@@ -60,7 +60,7 @@ def lower(front: FloatNet, target: str, calibrate: int = DEFAULT_CALIBRATION) ->
 def compile_checkpoint(checkpoint, target: str, mode: str = "mean", k: int = 8,
                        calibrate: int = DEFAULT_CALIBRATION, seed: int = 0, evaluate: bool = True) -> Compiled:
     """Compile, then (evaluate=True) measure accuracies on the test split into the report."""
-    front = float_net(checkpoint, mode=mode, k=k, seed=seed)
+    front = float_net(checkpoint, mode=mode, k=k, seed=seed, target=target)
     compiled = lower(front, target, calibrate)
     compiled.report["checkpoint"] = str(checkpoint)
     compiled.graph.metadata["checkpoint"] = str(checkpoint)
@@ -79,7 +79,7 @@ def calibration_table(c: Compiled, checkpoint, calibrate: int, seed: int, x, y) 
     float_samples is the trainer's ensemble (mean of the K draws' softmax);
     deployed_samples sums the K sub-networks at the readout (mean of logits).
     """
-    mean = lower(float_net(checkpoint, mode="mean", seed=seed), c.graph.target, calibrate)
+    mean = lower(float_net(checkpoint, mode="mean", seed=seed, target=c.graph.target), c.graph.target, calibrate)
     acc = c.report["accuracy"]
     return {"k": c.front.k,
             "float_mean": scores(torch_probabilities(checkpoint, "mean", 1, seed, x), y),
@@ -135,7 +135,8 @@ def k_curve(c: Compiled, checkpoint, calibrate: int, seed: int, x, y) -> list[di
         if kk == k:
             rows.append({"k": k, "float_graph": acc["float_graph"], "deployed": acc["deployed"]})
             continue
-        sub = lower(float_net(checkpoint, mode="samples", k=kk, seed=seed), c.graph.target, calibrate)
+        sub = lower(float_net(checkpoint, mode="samples", k=kk, seed=seed, target=c.graph.target),
+                    c.graph.target, calibrate)
         rows.append({"k": kk, "float_graph": _graph_scores(sub.front.graph, x, y),
                      "deployed": _graph_scores(sub.graph, x, y)})
     return rows

@@ -44,7 +44,7 @@ def _simulate_data(graph, args) -> int:
     """Deployed run on a data set: accuracy, per-inference counters and energy, latency."""
     from snnc.runtime import deploy
     from snnc.runtime.datasets import data_from_graph, load_split
-    from snnc.runtime.per_inference import energy
+    from snnc.runtime.per_inference import energy, latency
 
     data = data_from_graph(graph, args.data or None)
     x, y = load_split(data, args.split)
@@ -52,12 +52,12 @@ def _simulate_data(graph, args) -> int:
     per_inf = energy(graph, result.spikes)
     summary = {"data": data, "split": args.split, "samples": int(len(y)),
                "accuracy": float(np.mean(logits.argmax(1) == y)),
-               "latency_steps": int(graph.metadata.get("pad_steps", 0)), "steps": int(result.steps),
+               **latency(graph, result.steps), "steps": int(result.steps),
                **per_inf, "overflow_events": result.totals["overflow_events"],
                "violations": getattr(result, "violations", [])}
-    print(f"{data['name']} {args.split}: {len(y)} samples, accuracy {summary['accuracy']:.4f}, "
-          f"latency {summary['latency_steps']} steps ({result.steps} per inference)")
+    print(f"{data['name']} {args.split}: {len(y)} samples, accuracy {summary['accuracy']:.4f}")
     print_per_inference(per_inf)
+    print_latency(summary)
     _write(args, summary, lambda fmt: render_plot(result, fmt, per_inference=per_inf, title=args.file,
                                                   read_step=deploy.output_node(graph)[1].step))
     return 0
@@ -93,12 +93,28 @@ def _write(args, summary: dict, render) -> None:
 
 
 def print_per_inference(e: dict) -> None:
-    print(f"{'layer':<12}{'spikes/inf':>12}{'syn ev/inf':>12}{'energy/inf':>14}")
+    print(f"{'layer':<12}{'spikes/inf':>12}{'syn ev/inf':>12}{'energy/inf':>14}{'std':>11}")
     for name, row in e["per_layer"].items():
-        print(f"{name:<12}{row['spikes']:>12.1f}{row['synaptic_events']:>12.1f}{row['energy_j']:>12.3g} J")
+        print(f"{name:<12}{row['spikes']:>12.1f}{row['synaptic_events']:>12.1f}{row['energy_j']:>12.3g} J"
+              f"{row.get('energy_std_j', 0.0):>9.2g} J")
     m = e["energy_per_inference_j"]
     est = f" (estimated terms: {', '.join(e['estimates'])})" if e["estimates"] else ""
     print(f"energy per inference {m['mean']:.3g} J, std {m['std']:.2g}{est}")
+    print_sensitivity(e.get("sensitivity", []))
+
+
+def print_sensitivity(rows: list[dict]) -> None:
+    """One line per estimated constant: the mean total when it is halved and doubled."""
+    for r in rows:
+        print(f"  sensitivity {r['constant']:<16} ({r['share']:6.1%} of the total): halved "
+              f"{r['total_j_x0.5']:.3g} J, doubled {r['total_j_x2']:.3g} J")
+
+
+def print_latency(r: dict) -> None:
+    secs = "" if r.get("latency_s") is None else (
+        f" = {r['latency_s']:.3g} s at {r['time_step_s']:.3g} s per step"
+        f"{' (estimated step)' if r.get('time_step_estimate') else ''}; one inference {r['inference_s']:.3g} s")
+    print(f"latency {r['latency_steps']} steps{secs} ({r['steps_per_inference']} steps per inference)")
 
 
 def load_spikes(path) -> np.ndarray:
@@ -137,3 +153,5 @@ def print_summary(result) -> None:
               f"{st['overflow_events']:>10}{e:>12}")
     terms = ", ".join(f"{k} {v:.3g} J" for k, v in result.energy["terms"].items())
     print(f"energy total {result.energy['total_j']:.3g} J ({terms})")
+    print_per_inference(result.energy)
+    print_latency(result.latency)

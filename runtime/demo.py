@@ -98,18 +98,27 @@ def _row(name, compiled: dict, v: dict) -> dict:
             "agreement_samples": v.get("agreement_samples", {}),
             "agreement_ok": all(a == 1.0 for a in v["agreement"].values()),
             "energy_per_inference_j": v["energy_per_inference_j"]["mean"],
+            "energy_per_inference_std_j": v["energy_per_inference_j"]["std"],
+            "energy_estimated_terms": v["estimates"],
             "synaptic_events_per_inference": v["synaptic_events_per_inference"],
-            "latency_steps": v["latency_steps"], "steps": v["steps"],
+            "spikes_per_inference": v["spikes_per_inference"],
+            "latency_steps": v["latency_steps"], "latency_s": v.get("latency_s"), "steps": v["steps"],
             "deployed_ece": acc["deployed"]["ece"], "deployed_nll": acc["deployed"]["nll"]}
 
 
 def _print_table(rows) -> None:
     print("\n=== summary (test split; float = PyTorch posterior mean, or the K-sample ensemble) ===")
-    print(f"{'job':<11}{'float':>7}{'deployed':>9}  {'agreement (samples)':<62}{'energy/inf':>11}"
-          f"{'syn ev/inf':>11}{'latency':>9}")
+    print(f"{'job':<11}{'float':>7}{'deployed':>9}  {'agreement (samples)':<62}{'energy/inf':>11}{'std':>10}"
+          f"{'syn ev/inf':>11}{'latency':>9}{'at dt':>10}")
     for r in rows:
         agree = ", ".join(f"{b} {a:.3f} ({r['agreement_samples'][b]})" for b, a in r["agreement"].items())
         flt = r["float_sampled"] if r["mode"] == "samples" else r["float"]
         print(f"{r['job']:<11}{flt:>7.4f}{r['deployed']:>9.4f}  {agree:<62}"
-              f"{r['energy_per_inference_j']:>9.3g} J{r['synaptic_events_per_inference']:>11.0f}"
-              f"{r['latency_steps']:>6} st")
+              f"{r['energy_per_inference_j']:>9.3g} J{r['energy_per_inference_std_j']:>8.2g} J"
+              f"{r['synaptic_events_per_inference']:>11.0f}{r['latency_steps']:>6} st{_seconds(r['latency_s'])}")
+    print("energy: dynamic energy per inference (mean, std over the test split) from each target's table; "
+          "`snnc targets` lists each constant's source and which are estimates")
+
+
+def _seconds(s) -> str:
+    return f"{'-':>10}" if s is None else f"{s * 1e3:>7.3g} ms"

@@ -24,7 +24,11 @@ def output_node(graph: Graph) -> tuple[str, Output, str]:
 
 
 def pad_input(graph: Graph, x: np.ndarray) -> np.ndarray:
-    """x [B, T, N] with the graph's `pad_steps` empty steps appended."""
+    """x [B, T, N] with the graph's `pad_steps` empty steps appended (analog input of an
+    integer dense graph first quantised to int8 by its `input_quant`, as the host does)."""
+    from snnc.runtime.dense import encode_input
+
+    x = encode_input(graph, x)
     pad = int(graph.metadata.get("pad_steps", 0))
     steps = graph.metadata.get("steps")
     if steps is not None and x.shape[1] != steps:
@@ -34,8 +38,15 @@ def pad_input(graph: Graph, x: np.ndarray) -> np.ndarray:
     return np.concatenate([x, np.zeros((x.shape[0], pad, x.shape[2]), x.dtype)], axis=1)
 
 
+def populations(graph: Graph) -> list[str]:
+    """What a simulation reports per node: neuron populations, or a dense graph's layers."""
+    from snnc.compiler.ir.nodes import DenseLayer
+
+    return list(graph.neurons) + list(graph.of_type(DenseLayer))
+
+
 def decode(graph: Graph, spikes: dict, state: dict) -> np.ndarray:
-    """Logits [B, n] from batched simulation results (spikes/state keyed by node)."""
+    """Logits (or regression values) [B, n] from batched simulation results (spikes/state keyed by node)."""
     _, out, pop = output_node(graph)
     if out.read == "v":
         if pop not in state or "v" not in state[pop]:

@@ -61,11 +61,8 @@ def render_plot(result, fmt: str = "png", sample: int = 0, per_inference: dict |
             _traces(fig.add_subplot(grid[row, :]), name, v[sample] if result.batch is not None else v, read_step)
     _rates(fig.add_subplot(grid[-1, 0]), result)
     _energy(fig.add_subplot(grid[-1, 1]), result, per_inference)
-    if per_inference:
-        e = per_inference["energy_per_inference_j"]
-        summary = f"energy {e['mean']:.3g} J per inference (std {e['std']:.2g})"
-    else:
-        summary = f"energy {result.energy['total_j']:.3g} J"
+    e = (per_inference or result.energy)["energy_per_inference_j"]
+    summary = f"energy {e['mean']:.3g} J per inference (std {e['std']:.2g})"
     fig.suptitle(f"{title + ': ' if title else ''}target '{result.target}', {result.steps} steps, {summary}")
     fig.tight_layout()
     buf = io.BytesIO()
@@ -111,9 +108,13 @@ def _rates(ax, result):
 
 
 def _energy(ax, result, per_inference=None):
-    terms = per_inference["terms_j"] if per_inference else result.energy["terms"]
+    """Energy per inference by term (the run's total divided by its samples when no
+    per-inference report is given: each term is a sum over samples)."""
+    samples = result.batch or 1
+    terms = per_inference["terms_j"] if per_inference else {k: v / samples for k, v in result.energy["terms"].items()}
     ax.bar(list(terms), [v * 1e9 for v in terms.values()], color="tab:orange")
-    ax.set_ylabel("energy per inference (nJ)" if per_inference else "energy (nJ)")
+    ax.set_ylabel("energy per inference (nJ)")
     estimated = result.energy.get("estimates", [])
-    ax.set_title("energy by term" + (f" (estimates: {', '.join(estimated)})" if estimated else ""), fontsize=9)
+    which = "all terms" if set(estimated) >= set(terms) else ", ".join(estimated)
+    ax.set_title("energy per inference by term" + (f" (estimated: {which})" if estimated else ""), fontsize=9)
     ax.tick_params(axis="x", rotation=30)

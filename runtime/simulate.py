@@ -8,8 +8,9 @@ import numpy as np
 
 from snnc.compiler.ir import Graph
 from snnc.errors import InputError
-from snnc.runtime import event, reference
+from snnc.runtime import dense, event, reference
 from snnc.runtime.energy import energy_report
+from snnc.runtime.per_inference import latency
 from snnc.runtime.event import PopulationRun
 from snnc.runtime.plan import prepare
 from snnc.targets import get as get_target
@@ -35,7 +36,8 @@ class SimResult:
     state: dict[str, dict[str, np.ndarray]]   # node -> var -> [.., n] (values after each step)
     stats: dict[str, dict[str, int]]          # node -> counters
     totals: dict[str, int] = field(default_factory=dict)
-    energy: dict = field(default_factory=dict)  # total_j, terms, per_node, sources
+    energy: dict = field(default_factory=dict)  # energy_per_inference_j, total_j (the run's), terms, per_node, sources
+    latency: dict = field(default_factory=dict)  # latency_steps, latency_s at the target's time step
     violations: list[dict] = field(default_factory=list)  # capacity rules broken (check="warn"): rule, node, detail
 
     def rates(self) -> dict[str, float]:
@@ -46,6 +48,7 @@ class SimResult:
         """JSON-ready report without the big arrays."""
         return {"target": self.target, "steps": self.steps, "batch": self.batch,
                 "rates": self.rates(), "stats": self.stats, "totals": self.totals, "energy": self.energy,
+                "energy_per_inference_j": self.energy.get("energy_per_inference_j"), **self.latency,
                 "violations": self.violations}
 
 
@@ -67,6 +70,8 @@ def simulate(graph: Graph, spikes, record=(), engine: str = "event", progress: b
         raise InputError(f"check '{check}' unknown (choose from {', '.join(CHECK_MODES)})")
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise InputError(f"chunk must be a positive integer, got {chunk!r}")
+    if dense.is_dense(graph):  # one-step Gemm/Relu/Step pipelines: no events, no time (runtime/dense.py)
+        return dense.simulate(graph, spikes, check)
     plan = prepare(graph, check)
     for v in plan.violations:
         warnings.warn(str(v), DesignRuleWarning, stacklevel=2)
@@ -172,7 +177,8 @@ def _result(graph, runs, batched, steps, input_overflow, record) -> SimResult:
     totals = {c: int(sum(s.get(c, 0) for s in stats.values())) for c in COUNTERS}
     totals["spikes"] = int(sum(stats[n]["spikes"] for n in graph.neurons))
     return SimResult(graph.target, steps, runs[next(iter(graph.inputs))].spikes.shape[0] if batched else None,
-                     spikes, state, stats, totals, energy_report(graph, stats))
+                     spikes, state, stats, totals, energy_report(graph, {n: r.spikes for n, r in runs.items()}),
+                     latency(graph, steps))
 
 
 def _own_names(node, requested) -> list[tuple[str, str | None]]:

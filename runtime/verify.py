@@ -20,7 +20,7 @@ from snnc.errors import InputError
 from snnc.runtime import deploy
 from snnc.runtime.datasets import load_split
 from snnc.runtime.metrics import scores, softmax
-from snnc.runtime.per_inference import energy
+from snnc.runtime.per_inference import energy, latency
 
 
 def _lava(graph, padded):
@@ -44,6 +44,10 @@ def _nir(graph, padded):
 
 
 def _onnx(graph, padded):
+    from snnc.runtime.dense import is_dense
+    if is_dense(graph):  # Gemm/Relu/Step pipelines: the integer model of compiler/export/onnx_edge.py
+        from snnc.compiler.export.onnx_edge import run_model
+        return run_model(graph, padded)
     from snnc.compiler.export.onnx import run_sequence
     return run_sequence(graph, padded)
 
@@ -61,20 +65,26 @@ BACKENDS = ("sim", "reference", *EXECUTORS)
 
 
 def verify(graph: Graph, data: dict, checkpoint=None, backends=("sim", "reference"), samples: int = 100,
-           split: str = "test", progress: bool = True) -> dict:
-    """The verify report (see module docstring) as a JSON-ready dict."""
+           split: str = "test", progress: bool = True, neurobench: bool = False) -> dict:
+    """The verify report (see module docstring) as a JSON-ready dict.
+
+    neurobench: NeuroBench's static and workload metrics of the float model beside
+    snnc's counts (`runtime.neurobench`; needs the checkpoint)."""
     _check_backends(graph, backends)
     x, y = load_split(data, split)
     logits, sim = deploy.run(graph, x, progress=progress)
     sim_trains = _trains(graph, sim.spikes, sim.state)
     report = {"target": graph.target, "split": split, "samples": int(len(y)),
-              "latency_steps": int(graph.metadata.get("pad_steps", 0)),
+              **latency(graph, x.shape[1] + int(graph.metadata.get("pad_steps", 0))),
               "steps": int(x.shape[1] + graph.metadata.get("pad_steps", 0)),
               "deployed": {"sim": scores(softmax(logits), y)["accuracy"]}, "agreement": {},
               "divergence": {}, "overflow_events": int(sim.totals.get("overflow_events", 0))}
     report.update(energy(graph, sim.spikes))
     if checkpoint is not None:
         report.update(_float_scores(checkpoint, graph, x, y))
+    if neurobench:
+        from snnc.runtime.neurobench import side_by_side
+        report["neurobench"] = side_by_side(checkpoint, x, y, report)
     for backend in backends:
         if backend == "sim":
             continue
@@ -124,7 +134,9 @@ def _float_scores(checkpoint, graph, x, y) -> dict:
 def _trains(graph, spikes, state) -> dict[str, np.ndarray]:
     """What must agree: every population's spikes, and the decoded population's v."""
     _, _, pop = deploy.output_node(graph)
-    trains = {f"{n}.spikes": np.asarray(spikes[n]) for n in graph.neurons}
+    trains = {f"{n}.spikes": np.asarray(spikes[n]) for n in deploy.populations(graph) if n in spikes}
+    trains.update({f"{n}.v": np.asarray(state[n]["v"]) for n in deploy.populations(graph)
+                   if n not in graph.neurons})   # a dense layer's output (runtime/dense.py)
     trains[f"{pop}.v"] = np.asarray(state[pop]["v"])
     return trains
 
@@ -135,8 +147,8 @@ def _run_backend(backend, graph, x, progress):
         logits, res = deploy.run(graph, x, engine="reference", progress=progress)
         return _trains(graph, res.spikes, res.state), logits
     out = EXECUTORS[backend][1](graph, padded)
-    spikes = {n: out[n]["spikes"] for n in graph.neurons}
-    state = {n: {"v": out[n]["v"]} for n in graph.neurons}
+    spikes = {n: out[n]["spikes"] for n in deploy.populations(graph) if "spikes" in out[n]}
+    state = {n: {"v": out[n]["v"]} for n in deploy.populations(graph)}
     return _trains(graph, spikes, state), deploy.decode(graph, spikes, state)
 
 
@@ -174,10 +186,21 @@ def cmd_verify(argv: list[str]) -> int:
     parser.add_argument("--backends", default="sim,reference", help=f"comma-separated: {', '.join(BACKENDS)}")
     parser.add_argument("--samples", type=int, default=100, help="samples run on the external executors")
     parser.add_argument("--json", help="write the report here")
+    parser.add_argument("--neurobench", action="store_true",
+                        help="NeuroBench's metrics of the float model beside snnc's counts (needs --checkpoint)")
+    parser.add_argument("--plot", help="regression graphs: fitted surface and error (.png, .pdf or .svg)")
     args = parser.parse_args(argv)
+    if args.neurobench and not args.checkpoint:
+        raise InputError("--neurobench measures the float model: give its --checkpoint")
     graph = load(args.file)
+    if graph.metadata.get("task") == "regression":  # a compiled KAN: runtime/verify_regression.py
+        from snnc.runtime.verify_regression import cmd_verify_regression
+        return cmd_verify_regression(graph, args)
+    if args.plot:
+        raise InputError("--plot draws regression graphs (a compiled KAN); use `snnc simulate --plot` here")
     report = verify(graph, data_from_graph(graph, args.data), args.checkpoint,
-                    [b.strip() for b in args.backends.split(",") if b.strip()], args.samples, args.split)
+                    [b.strip() for b in args.backends.split(",") if b.strip()], args.samples, args.split,
+                    neurobench=args.neurobench)
     print_verify(report)
     if args.json:
         write_json(args.json, report)
@@ -196,10 +219,14 @@ def print_verify(r: dict) -> None:
         n = r.get("agreement_samples", {}).get(b, r["samples"])
         agree = r["agreement"].get(b)
         print(f"{b:<11}{n:>8}{acc:>14.4f}{'' if agree is None else f'{agree:.4f}':>11}")
-    e = r["energy_per_inference_j"]
-    print(f"energy per inference {e['mean']:.3g} J (std {e['std']:.2g}); synaptic events "
-          f"{r['synaptic_events_per_inference']:.0f}, spikes {r['spikes_per_inference']:.0f} per inference; "
-          f"latency {r['latency_steps']} steps ({r['steps']} steps per inference)")
+    from snnc.runtime.cli import print_latency, print_per_inference
+    print_per_inference(r)
+    print(f"synaptic events {r['synaptic_events_per_inference']:.0f}, spikes {r['spikes_per_inference']:.0f} "
+          "per inference")
+    print_latency(r)
+    if "neurobench" in r:
+        from snnc.runtime.neurobench import print_side_by_side
+        print_side_by_side(r["neurobench"])
     for b, d in r["divergence"].items():
         print(f"first divergence ({b}): sample {d['sample']}, step {d['step']}, node '{d['node']}' {d['what']}, "
               f"neuron {d['neuron']}: sim {d['sim']} vs {b} {d['backend']}")

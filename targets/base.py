@@ -35,6 +35,15 @@ class EnergyConstant:
 
 
 @dataclass(frozen=True)
+class TimeStep:
+    """How long one algorithmic time step lasts on the chip, and where that comes from."""
+
+    seconds: float
+    source: str
+    estimate: bool = False  # True where the chip's step is not a stated figure
+
+
+@dataclass(frozen=True)
 class Range:
     """Inclusive bounds of one integer parameter, and where they come from.
 
@@ -151,6 +160,10 @@ class Target:
     input_max: int | None = None   # largest input count per channel and step it accepts
     input_format: str = ""         # how its inputs are encoded, for the error message
     input_cap: int | None = None   # counts above this are clipped by the hardware (overflow events)
+    time_step: TimeStep | None = None  # None: no clock (latency only in steps)
+    # energy_counts(graph, spikes {node: [B, T, n]}) -> {term: {node: [B] counts}}, one term per
+    # `energy` constant; None: per-operation counters (synaptic events, neuron updates, spikes)
+    energy_counts: Callable | None = None
 
     capacity_rule = staticmethod(capacity_rule)  # `@Target.capacity_rule` where only Target is imported
 

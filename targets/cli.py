@@ -27,8 +27,30 @@ def cmd_targets(argv: list[str]) -> int:
         for term, c in t.energy.items():
             flag = " [estimate]" if c.estimate else ""
             print(f"  energy {term:<14} {c.joules * 1e12:8.2f} pJ{flag}  ({c.source})")
+        _print_sensitivity(t)
+        _print_time_step(t)
         print()
     return 0
+
+
+def _print_sensitivity(t) -> None:
+    """What an estimate can move: each term in proportion to its share of a workload's total."""
+    est = [k for k, c in t.energy.items() if c.estimate]
+    if not est:
+        return
+    whole = "every term" if len(est) == len(t.energy) else ", ".join(est)
+    print(f"  sensitivity: {whole} estimated; halving or doubling one moves the total by -50% / +100% "
+          f"of that term's share (all together: x0.5 / x2); `simulate` and `verify` list the shares "
+          f"of each run ('sensitivity')")
+
+
+def _print_time_step(t) -> None:
+    ts = t.time_step
+    if ts is None:
+        print("  time step: none (no clock; latency in steps only)")
+        return
+    flag = " [estimate]" if ts.estimate else ""
+    print(f"  time step {ts.seconds:.3g} s{flag}  ({ts.source})")
 
 
 def _kv(d: dict) -> str:
@@ -42,4 +64,7 @@ def _as_dict(t) -> dict:
             "reference_executor": t.reference_executor,
             "design_rules": [r.__name__ for r in t.rules],
             "energy": {k: {"joules": c.joules, "source": c.source, "estimate": c.estimate}
-                       for k, c in t.energy.items()}}
+                       for k, c in t.energy.items()},
+            "time_step": None if t.time_step is None else {"seconds": t.time_step.seconds,
+                                                            "source": t.time_step.source,
+                                                            "estimate": t.time_step.estimate}}

@@ -28,7 +28,7 @@ import numpy as np
 from snnc.compiler.ir import Graph, Input, Output, Synapse
 from snnc.compiler.ir.nodes import Neuron, int_vector, integer, register_node
 from snnc.errors import DesignRuleError, GraphError
-from snnc.targets.base import EnergyConstant, NeuronKind, Range, StateVar, Target
+from snnc.targets.base import EnergyConstant, NeuronKind, Range, StateVar, Target, TimeStep
 from snnc.targets.kernel import keep_step, kernel, recurrent_sum
 from snnc.targets.registry import register, register_kind
 
@@ -488,6 +488,14 @@ ENERGY = {
                                   "plus within-tile spike 1.7 pJ; counting a spiking neuron as "
                                   "'active' is our estimate", estimate=True),
 }
+# A Loihi time step ends at a mesh-wide barrier once every core has updated all its
+# compartments (Davies et al. 2018, "Mesh-level synchronization"), so its length
+# depends on the load; no single figure is stated.
+TIME_STEP = TimeStep(10e-6, "estimate: 10 us, the order of Loihi's algorithmic time step for a small "
+                            "network (the step ends at a barrier once every core has updated its "
+                            "neurons; Davies et al., IEEE Micro 38(1), 2018); it grows with neurons per "
+                            "core and activity",
+                     estimate=True)
 
 def usage(graph: Graph) -> dict:
     """Cores used (each population on whole cores) against the chip's cores."""
@@ -504,6 +512,7 @@ LOIHI = register(Target(
     overflow="wrap (u, 24-bit as Lava), saturate (v)",
     limits={"neurons_per_core": NEURONS_PER_CORE, "cores": CORES, "synaptic_delay": DENSE_DELAY},
     energy=ENERGY,
+    time_step=TIME_STEP,
     limit_sources={
         "neurons_per_core": f"{_DAVIES}: 1,024 neural units (compartments) per core",
         "cores": f"{_DAVIES}: 128 neuromorphic cores per chip",

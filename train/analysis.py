@@ -20,6 +20,14 @@ draws batched along a leading dim, one copy of W1 per draw), summarised as::
     variance = mean_n ||g_n - mean g||^2 / ||g*||^2
     mc_error = sqrt(variance / N)   (Monte Carlo error of `bias`: biases
                                      below it are not resolved)
+
+The units fire as in training: the noise family (``noise``, Gaussian by
+default) of the estimator settings, and ``iw``'s K draws shared across the
+batch (dim 1 here; dim 0 holds the N independent draws).  ``--config F`` reads
+the estimator settings of a training config (``[method]`` estimator, tau, k,
+noise, relaxation): its row comes first, marked ``"training": true``, and the
+grid rows use its noise and relaxation.  Every row carries ``paper_name``
+(`estimators.PAPER_NAMES`).
 """
 from __future__ import annotations
 
@@ -33,7 +41,7 @@ from tqdm import tqdm
 
 from snnc.errors import ConfigError
 from snnc.io import atomic_path, write_json
-from snnc.train.estimators import spike
+from snnc.train.estimators import PAPER_NAMES, _cdf, spike
 
 TAUS = (0.1, 0.3, 1.0, 3.0)
 KS = (1, 4, 16, 64)
@@ -55,9 +63,11 @@ class TinyNet:
     br: torch.Tensor   # [3]
     S1: float          # noise std of layer 1
     S2: float          # noise std of layer 2
+    noise: str = "gaussian"  # the noise family of every unit
 
 
-def make_net(seed: int = 0, batch: int = 8, S1: float = 0.5, S2: float = 0.5) -> TinyNet:
+def make_net(seed: int = 0, batch: int = 8, S1: float = 0.5, S2: float = 0.5,
+             noise: str = "gaussian") -> TinyNet:
     """Weights ``U(+-1/sqrt(fan_in))`` as in the authors' init; a larger readout."""
     g = torch.Generator().manual_seed(seed)
 
@@ -68,7 +78,7 @@ def make_net(seed: int = 0, batch: int = 8, S1: float = 0.5, S2: float = 0.5) ->
     y = torch.randint(0, 3, (batch,), generator=g)
     return TinyNet(x, y, uniform(6, 4, fan_in=4), uniform(6, fan_in=4),
                    2 * uniform(6, 6, fan_in=6), uniform(6, fan_in=6),
-                   3 * uniform(3, 6, fan_in=6), uniform(3, fan_in=6), S1, S2)
+                   3 * uniform(3, 6, fan_in=6), uniform(3, fan_in=6), S1, S2, noise)
 
 
 # --- exact expected loss ----------------------------------------------------------
@@ -87,9 +97,8 @@ def config_probability(p: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
 def expected_loss(net: TinyNet, W1: torch.Tensor) -> torch.Tensor:
     """E[L] = mean_b sum_{a,c} P(a | x_b) P(c | a) CE(c, y_b), exactly."""
     H = configurations(6)
-    normal = torch.distributions.Normal(torch.zeros((), dtype=DTYPE), torch.ones((), dtype=DTYPE))
-    P1 = config_probability(normal.cdf((net.x @ W1.T + net.b1) / net.S1), H)   # [B, 64]
-    P2 = config_probability(normal.cdf((H @ net.W2.T + net.b2) / net.S2), H)   # [64, 64]
+    P1 = config_probability(_cdf((net.x @ W1.T + net.b1) / net.S1, net.noise), H)   # [B, 64]
+    P2 = config_probability(_cdf((H @ net.W2.T + net.b2) / net.S2, net.noise), H)   # [64, 64]
     logits = H @ net.Wr.T + net.br                                             # [64, 3]
     ce = -torch.log_softmax(logits, -1)[:, net.y]                              # [64, B]
     return torch.einsum("ba,ac,cb->b", P1, P2, ce).mean()
@@ -106,8 +115,9 @@ def exact_gradient(net: TinyNet) -> torch.Tensor:
 
 def sampled_loss(net: TinyNet, W1n: torch.Tensor, estimator: str, params: dict, generator) -> torch.Tensor:
     """Per-draw loss L_n with W1n [N, 6, 4] (one copy of W1 per draw): [N]."""
-    # dim 0 holds independent draws here, not a batch: iw must not share its K draws across it
-    kw = dict(params, generator=generator, share_draws=False)
+    # dim 0 holds independent draws, dim 1 the batch: iw shares its K draws across the
+    # batch only, as in training
+    kw = dict(params, generator=generator, noise=net.noise, batch_dim=1)
     u1 = torch.einsum("bi,noi->nbo", net.x, W1n) + net.b1
     h1 = spike(u1, 0.0, net.S1, estimator, **kw)
     h2 = spike(h1 @ net.W2.T + net.b2, 0.0, net.S2, estimator, **kw)
@@ -143,12 +153,31 @@ def gradient_stats(G: torch.Tensor, g_star: torch.Tensor) -> dict:
 
 # --- the sweep ----------------------------------------------------------------------
 
-def estimator_grid(taus=TAUS, ks=KS) -> list[tuple[str, dict]]:
-    """(estimator, params) rows: st, st_clipped, analytic; relaxed per tau; iw per (tau, K)."""
+def estimator_grid(taus=TAUS, ks=KS, noise: str = "gaussian",
+                   relaxation: str = "sigmoid") -> list[tuple[str, dict]]:
+    """(estimator, params) rows: st, st_clipped, analytic; relaxed per tau; iw per
+    (tau, K); gumbel_rao per tau (Gaussian noise only: its closed form)."""
+    kernel = {} if relaxation == "sigmoid" else {"relaxation": relaxation}
     rows = [("st", {}), ("st_clipped", {}), ("analytic", {})]
-    rows += [("relaxed", {"tau": t}) for t in taus]
-    rows += [("iw", {"tau": t, "k": k}) for t in taus for k in ks]
+    rows += [("relaxed", {"tau": t, **kernel}) for t in taus]
+    rows += [("iw", {"tau": t, "k": k, **kernel}) for t in taus for k in ks]
+    if noise == "gaussian":
+        rows += [("gumbel_rao", {"tau": t}) for t in taus]
     return rows
+
+
+def training_row(path) -> tuple[str, dict, str]:
+    """(estimator, params, noise) of the `[method]` of training config `path`."""
+    from snnc.train.config import load
+
+    method = load(path).method
+    if method.name != "sbnn":
+        raise ConfigError(f"{path}: method.name is {method.name!r}; only an 'sbnn' config has an estimator")
+    if method.estimator == "gumbel_rao" and method.noise != "gaussian":
+        raise ConfigError(f"{path}: method.estimator 'gumbel_rao' needs method.noise 'gaussian', "
+                          f"got {method.noise!r}")
+    params = {"tau": method.tau, "k": method.k, "relaxation": method.relaxation}
+    return method.estimator, params, method.noise
 
 
 def run_rows(net: TinyNet, draws: int, seed: int, grid=None, progress=True) -> list[dict]:
@@ -159,12 +188,14 @@ def run_rows(net: TinyNet, draws: int, seed: int, grid=None, progress=True) -> l
                                                  unit="row", disable=not progress)):
         gen = torch.Generator().manual_seed(seed * 1000 + i)
         G = sampled_gradients(net, estimator, params, draws, gen)
-        rows.append({"estimator": estimator, "params": params, **gradient_stats(G, g_star)})
+        rows.append({"estimator": estimator, "paper_name": PAPER_NAMES[estimator], "params": params,
+                     "noise": net.noise, **gradient_stats(G, g_star)})
     return rows
 
 
 def _label(row: dict) -> str:
-    params = ",".join(f"{k}={v:g}" for k, v in row["params"].items())
+    params = ",".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                      for k, v in row["params"].items())
     return f"{row['estimator']}({params})" if params else row["estimator"]
 
 
@@ -204,14 +235,26 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--plot", help="figure of the bias-variance trade-off (.png, .pdf or .svg)")
     ap.add_argument("--draws", type=int, default=10_000, help="stochastic gradients per row")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--config", help="training config (TOML) whose [method] estimator settings "
+                                     "get their own row and set the grid's noise and relaxation")
     args = ap.parse_args(argv)
     if args.draws < 2:
         raise ConfigError(f"--draws must be an integer >= 2, got {args.draws}")
     return args
 
 
+def _grid_of(config) -> tuple[list, str, bool]:
+    """(grid, noise, has a training row): the default grid, or the training config's
+    estimator first and the grid in its noise family and relaxation."""
+    if not config:
+        return estimator_grid(), "gaussian", False
+    estimator, params, noise = training_row(config)
+    grid = estimator_grid(noise=noise, relaxation=params["relaxation"])
+    return [(estimator, params)] + grid, noise, True
+
+
 def cmd_estimators(argv: list[str]) -> int:
-    """`snnc estimators --json F [--plot P] [--draws N] [--seed S]`."""
+    """`snnc estimators --json F [--plot P] [--draws N] [--seed S] [--config C]`."""
     args = _parse(argv)
     from snnc.io import check_writable
     from snnc.runtime.report import plot_format
@@ -221,12 +264,15 @@ def cmd_estimators(argv: list[str]) -> int:
     for path in (args.json, args.plot):
         if path:
             check_writable(path)  # refused before the draws, and before either file is written
+    grid, noise, trained = _grid_of(args.config)
     threads, start = torch.get_num_threads(), time.perf_counter()
     torch.set_num_threads(1)  # sized for one core; the draws are batched, not threaded
     try:
-        rows = run_rows(make_net(args.seed), args.draws, args.seed)
+        rows = run_rows(make_net(args.seed, noise=noise), args.draws, args.seed, grid)
     finally:
         torch.set_num_threads(threads)
+    if trained:
+        rows[0].update(training=True, config=str(args.config))
     write_json(args.json, rows)
     if args.plot:
         plot_tradeoff(rows, args.plot)

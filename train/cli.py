@@ -35,6 +35,20 @@ def _check_out(out: Path, args) -> None:
                           f"--resume continues it, --force starts over")
 
 
+def _is_kan_config(path) -> bool:
+    """Readable TOML with a [kan] table (checked without importing torch); anything
+    else goes to the SBNN loader, whose errors name what is wrong."""
+    import tomllib
+
+    p = Path(path)
+    try:
+        if not p.is_file() or p.stat().st_size > config_mod.MAX_CONFIG_BYTES:
+            return False
+        return isinstance(tomllib.loads(p.read_bytes().decode("utf-8")).get("kan"), dict)
+    except (OSError, ValueError, RecursionError):
+        return False
+
+
 def _interrupted(epochs_saved) -> None:
     """Ctrl-C: one line, then die of SIGINT as an interrupted program should."""
     if _is_main():
@@ -58,6 +72,9 @@ def cmd_train(argv: list[str]) -> int:
     parser.add_argument("--force", action="store_true",
                         help="start a fresh run in a folder that already holds one (its metrics are replaced)")
     args = parser.parse_args(argv)
+    if _is_kan_config(args.config):  # a [kan] table: the KAN regression run (snnc.train.kan.run)
+        from snnc.train.kan.run import cmd_train_kan
+        return cmd_train_kan(args, _check_out)
     cfg = config_mod.load(args.config)
     out = Path(args.out)
     _check_out(out, args)

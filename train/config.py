@@ -1,11 +1,12 @@
 """Training configuration: TOML sections mapped onto dataclasses with defaults.
 
-    [data]      name, steps, encoding, root, limit, classes, max_count
+    [data]      name, steps, encoding, root, limit, classes, max_count, val_fraction,
+                normalize, augment
     [model]     name, neuron, hidden, widths, blocks, tau_mem, beta, syn_beta, theta, reset,
                 max_spikes, bias, init, snr, readout, readout_tau, readout_alpha, ...
     [method]    name ("sbnn" | "sg"), estimator, tau, k, noise, relaxation, surrogate_width, batchnorm
-    [loss]      kl_weight, bias_lambda, rate_weight, rate_target
-    [train]     epochs, batch_size, lr, sigma_lr, schedule, seed, device, eval_samples
+    [loss]      kl_weight, margin_lambda, rate_weight, rate_target, synops_weight, synops_budget
+    [train]     epochs, batch_size, lr, sigma_lr, schedule, lr_floor, seed, device, eval_samples
     [baseline]  sg (train the SG baseline on the same net too), lr, batchnorm
 
 An unknown section or key, or a value of the wrong type or outside its range,
@@ -26,6 +27,15 @@ Keys that make the trained dynamics the ones a chip runs (see `neurons` and
     model.bias        hidden Bayesian linear layers have a bias (the readout always has)
     model.readout     "mean" | "leaky" (readout_tau) | "cuba" (readout_alpha): the
                       weights over time of `models.readout_weights`
+
+Model selection: `data.val_fraction` of the training data (stratified by label,
+seed VALIDATION_SEED, the same samples whatever `train.seed`) is held out as the
+validation split; every choice (lr, readout, tau) is made on it and the test
+split is read once, at the end (see `snnc.train.data`).
+
+`loss.bias_lambda` is the old name of `loss.margin_lambda` (the weight of the
+auxiliary margin penalty mean((u - theta)/S)^2): a config that uses it still
+loads (a TOML file says so in one warning line), a stored checkpoint config too.
 """
 from __future__ import annotations
 
@@ -37,6 +47,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from snnc.errors import ConfigError
+from snnc.train.estimators import ESTIMATORS
+
+# The validation split (see `snnc.train.data.load`): one fixed stratified share of the
+# training data, carved with its own seed so that it does not move with train.seed.
+VALIDATION_FRACTION = 0.1
+VALIDATION_SEED = 0
+MAX_VALIDATION_FRACTION = 0.5
 
 CHOICES = {
     "data.name": ("digits", "digits-seq", "shd", "dvs", "cifar10"),
@@ -46,18 +63,19 @@ CHOICES = {
     "model.init": ("noise_aware", "authors"),
     "model.posterior": ("layer", "weight"),
     "model.readout": ("mean", "leaky", "cuba"),
+    "model.affine": ("none", "step", "channel_positive"),
     "method.name": ("sbnn", "sg"),
-    "method.estimator": ("st", "st_clipped", "relaxed", "analytic", "iw"),
+    "method.estimator": ESTIMATORS,
     "method.noise": ("gaussian", "logistic"),
     "method.relaxation": ("sigmoid", "normal"),
-    "train.schedule": ("cosine", "constant"),
+    "train.schedule": ("cosine", "constant"),   # cosine: from lr down to lr * lr_floor
     "train.device": ("auto", "cpu", "cuda"),
 }
 POSITIVE = {"data.steps", "data.limit", "model.tau_mem", "model.snr", "model.prior_scale", "model.readout_tau",
             "method.tau", "method.k", "method.surrogate_width", "train.epochs",
             "train.batch_size", "train.lr", "train.sigma_lr", "baseline.lr"}
-NON_NEGATIVE = {"model.theta", "loss.kl_weight", "loss.bias_lambda", "loss.rate_weight",
-                "loss.rate_target", "train.weight_decay", "train.threads", "train.workers", "train.eval_samples", "train.seed",
+NON_NEGATIVE = {"model.theta", "model.bias_noise", "loss.kl_weight", "loss.margin_lambda", "loss.rate_weight",
+                "loss.rate_target", "loss.synops_weight", "loss.synops_budget", "train.weight_decay", "train.threads", "train.workers", "train.eval_samples", "train.seed",
                 "train.grad_clip"}
 # Largest usable values: anything above is refused before data or weights are allocated
 # (a typo such as lr = 1e308 or hidden = [100000000000] fails in one line, not in torch).
@@ -80,6 +98,8 @@ BOUNDS = {
     "model.max_spikes": (lambda v: 1 <= v <= 31, "in 1..31"),
     "data.max_count": (lambda v: v >= 1, ">= 1"),
     "data.classes": (lambda v: v >= 0, ">= 0"),
+    "data.val_fraction": (lambda v: 0.0 <= v <= MAX_VALIDATION_FRACTION, f"in [0, {MAX_VALIDATION_FRACTION}]"),
+    "train.lr_floor": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
 }
 
 
@@ -92,6 +112,9 @@ class DataConfig:
     limit: int | None = None          # first N samples of each split (smoke tests)
     classes: list[int] | None = None  # keep these labels only, relabelled 0..n-1 in this order
     max_count: int | None = None      # digits-seq: clip input spike counts per step (Xylo: 15)
+    val_fraction: float = VALIDATION_FRACTION  # share of the training data held out for model selection
+    normalize: bool = False           # cifar10: per-channel mean/std normalisation of the input
+    augment: bool = False             # cifar10: random crop (4-pixel zero padding) and horizontal flip
 
 
 @dataclass
@@ -117,6 +140,11 @@ class ModelConfig:
     readout: str = "mean"             # "mean" over steps, "leaky" or "cuba" (see models.readout_weights)
     readout_tau: float = 5.0          # leaky readout time constant (steps)
     readout_alpha: float = 0.5        # cuba readout: synaptic decay of the output neurons
+    affine: str = "none"              # per-step affine of hidden currents: "none", "step" (scale[t, c],
+                                      # the authors'; not compilable), "channel_positive" (softplus
+                                      # scale[c], constant over t); see models.AFFINES
+    self_connections: bool = True     # srnn: false masks the recurrent weight's diagonal to zero
+    bias_noise: float = 0.0           # initial std of each hidden layer's learnable bias noise; 0: off
 
 
 @dataclass
@@ -134,9 +162,11 @@ class MethodConfig:
 @dataclass
 class LossConfig:
     kl_weight: float = 1.0            # ELBO: CE + kl_weight * KL / N_data
-    bias_lambda: float = 0.0          # auxiliary bias loss lambda * mean ((u - theta)/S)^2
+    margin_lambda: float = 0.0        # auxiliary margin penalty lambda * mean ((u - theta)/S)^2
     rate_weight: float = 0.0          # spike-rate regulariser weight
     rate_target: float = 0.0          # penalise mean layer rates above this
+    synops_weight: float = 0.0        # synaptic-operation penalty weight (see losses.synops_penalty)
+    synops_budget: float = 0.0        # synaptic operations per inference allowed before the penalty acts
 
 
 @dataclass
@@ -147,6 +177,7 @@ class TrainConfig:
     sigma_lr: float = 0.05            # lr of the posterior std parameters (rho)
     weight_decay: float = 0.0
     schedule: str = "cosine"
+    lr_floor: float = 0.0             # cosine ends at lr * lr_floor (authors: 0.1 for SHD, 0.02 for DVS)
     grad_clip: float = 0.0            # 0: off
     seed: int = 0
     device: str = "auto"
@@ -216,9 +247,26 @@ def _check_value(key: str, value, hint) -> object:
     return float(value) if floats and isinstance(value, int) else value
 
 
+# Old key -> its new name, read from configs and checkpoints written before the rename.
+RENAMED = {"loss.bias_lambda": "loss.margin_lambda"}
+
+
+def _renamed(name: str, table: dict) -> dict:
+    """`table` with old key names mapped to new ones; both names at once is an error."""
+    table = dict(table)
+    for old, new in RENAMED.items():
+        section, key = old.split(".")
+        if section == name and key in table:
+            if new.split(".")[1] in table:
+                raise ConfigError(f"{old}: old name of {new}; give only {new}")
+            table[new.split(".")[1]] = table.pop(key)
+    return table
+
+
 def _section(name: str, table) -> object:
     if not isinstance(table, dict):
         raise ConfigError(f"{name}: expected a [{name}] table, got {table!r}")
+    table = _renamed(name, table)
     obj = SECTIONS[name]()
     hints = typing.get_type_hints(type(obj))
     for key, value in table.items():
@@ -255,6 +303,8 @@ def _check_consistency(cfg: Config) -> None:
                               f"{MAX_IMAGE_ELEMENTS} elements")
     _check_lif_options(cfg.model)
     _check_data_options(cfg.data)
+    if cfg.train.lr_floor > 0 and cfg.train.schedule != "cosine":
+        raise ConfigError(f"train.lr_floor: applies to schedule = 'cosine', got {cfg.train.schedule!r}")
     if (cfg.baseline.sg or cfg.method.name == "sg") and (cfg.model.syn_beta > 0 or cfg.model.max_spikes > 1):
         key = "model.syn_beta" if cfg.model.syn_beta > 0 else "model.max_spikes"
         raise ConfigError(f"{key}: the SG net (snnTorch Leaky) has no synaptic current or multi-spike output")
@@ -275,6 +325,9 @@ def _check_data_options(d: DataConfig) -> None:
         raise ConfigError(f"data.max_count: only digits-seq has input counts to clip, got data.name = {d.name!r}")
     if d.classes is not None and (not d.classes or len(set(d.classes)) != len(d.classes)):
         raise ConfigError(f"data.classes: needs distinct labels, got {d.classes!r}")
+    for key in ("normalize", "augment"):
+        if getattr(d, key) and d.name != "cifar10":
+            raise ConfigError(f"data.{key}: only cifar10 takes it, got data.name = {d.name!r}")
 
 
 def load(path: str | Path) -> Config:
@@ -299,6 +352,17 @@ def load(path: str | Path) -> Config:
     except (RecursionError, MemoryError, ValueError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({type(exc).__name__})") from None
     try:
-        return from_dict(raw)
+        cfg = from_dict(raw)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    _warn_renamed(path, raw)
+    return cfg
+
+
+def _warn_renamed(path: Path, raw: dict) -> None:
+    import warnings
+
+    for old, new in RENAMED.items():
+        section, key = old.split(".")
+        if isinstance(raw.get(section), dict) and key in raw[section]:
+            warnings.warn(f"{path}: {old} is now called {new}", FutureWarning, stacklevel=3)

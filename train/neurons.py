@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import repeat
 from typing import NamedTuple
 
 import torch
@@ -48,7 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from snnc.train.bayes import BayesLinear
-from snnc.train.estimators import ESTIMATORS, spike
+from snnc.train.estimators import ESTIMATORS, spike_var
 
 RESETS = ("soft", "zero")
 
@@ -59,7 +60,7 @@ class Firing:
 
     estimator, tau, k, noise, relaxation: passed to `estimators.spike`.
     deterministic: eps = 0 (evaluation of the posterior mean or of a weight sample).
-    margins: compute `(u - theta)/S` for the auxiliary bias loss (off: saves the
+    margins: compute `(u - theta)/S` for the auxiliary margin penalty (off: saves the
       ops when its lambda is 0).
     """
 
@@ -78,14 +79,17 @@ class Firing:
     def _options(self) -> dict:
         return dict(tau=self.tau, k=self.k, noise=self.noise, relaxation=self.relaxation)
 
-    def __call__(self, u: torch.Tensor, var: torch.Tensor, theta: float):
-        """Spikes and the standardised margin `(u - theta)/S` (None when deterministic)."""
+    def __call__(self, u: torch.Tensor, var: torch.Tensor, theta: float, batch_dim: int = 0):
+        """Spikes and the standardised margin `(u - theta)/S` (None when deterministic).
+        `batch_dim`: u's batch axis (0: one step [B, ...]; 1: a sequence [T, B, ...]),
+        across which `iw` shares its draws."""
+        opts = dict(self._options(), batch_dim=batch_dim)
         if self.deterministic:
-            return spike(u, theta, 0, self.estimator, **self._options()), None
-        std = noise_std(var)
-        s = spike(u, theta, std, self.estimator, **self._options())
+            return spike_var(u, theta, 0, self.estimator, **opts), None
+        s = spike_var(u, theta, var, self.estimator, **opts)  # sqrt(var) inside: no extra node
         if not self.margins:
             return s, None
+        std = noise_std(var)
         margin = torch.where(std > 0, (u - theta) / std.clamp_min(1e-6), torch.zeros_like(u))
         return s, margin
 
@@ -159,9 +163,9 @@ def lif_step(mu, var, state: LIFState, params: LIFParams, fire: Firing):
     return s, LIFState(mem, V, cur, cur_var), margin
 
 
-def binary_step(mu, var, theta: float, fire: Firing):
-    """Memoryless noisy binary unit: (spikes, margin)."""
-    return fire(mu, var, theta)
+def binary_step(mu, var, theta: float, fire: Firing, batch_dim: int = 0):
+    """Memoryless noisy binary unit: (spikes, margin); `batch_dim` as in `Firing`."""
+    return fire(mu, var, theta, batch_dim)
 
 
 def beta_from_tau(tau_mem: float) -> float:
@@ -174,7 +178,21 @@ def resolve_beta(tau_mem: float, beta: float | None = None) -> float:
     return beta_from_tau(tau_mem) if beta is None else float(beta)
 
 
-class BinaryNeuron(nn.Module):
+class Neuron(nn.Module):
+    """A neuron module: `init_state(like)` and `step(mu, var, state) -> (spikes, state,
+    margin)`; `stepper()` returns the step with per-sequence constants hoisted out of
+    the time loop. `var` is None for deterministic nets (the SG baseline)."""
+
+    stateful = True
+
+    def init_state(self, like: torch.Tensor):
+        return None
+
+    def stepper(self):
+        return self.step
+
+
+class BinaryNeuron(Neuron):
     """Binary unit applied independently at every step of a sequence."""
 
     stateful = False
@@ -183,21 +201,17 @@ class BinaryNeuron(nn.Module):
         super().__init__()
         self.fire, self.theta = fire, theta
 
-    def init_state(self, like: torch.Tensor):
-        return None
-
     def step(self, mu, var, state):
-        s, margin = binary_step(mu, var, self.theta, self.fire)
+        # the whole sequence [T, B, ...] at once: the batch is dim 1 (draws differ over time)
+        s, margin = binary_step(mu, var, self.theta, self.fire, batch_dim=1)
         return s, state, margin
 
     def extra_repr(self) -> str:
         return f"theta={self.theta}"
 
 
-class LIFNeuron(nn.Module):
+class LIFNeuron(Neuron):
     """Leaky integrate-and-fire neuron; `step` is `lif_step` with this module's params."""
-
-    stateful = True
 
     def __init__(self, fire: Firing, tau_mem: float = 10.0, theta: float = 1.0, reset: str = "soft",
                  *, beta: float | None = None, syn_beta: float = 0.0, max_spikes: int = 1):
@@ -230,68 +244,107 @@ class LIFNeuron(nn.Module):
                 f"max_spikes={p.max_spikes}")
 
 
-def _zeros_state(mu_seq: torch.Tensor, var_seq: torch.Tensor) -> torch.Tensor:
+def _zeros_state(mu_seq: torch.Tensor, var_seq: torch.Tensor | None) -> torch.Tensor:
     """Zeros of one step's full shape (mu and var broadcast), outside the autograd graph."""
+    if var_seq is None:
+        return mu_seq.new_zeros(mu_seq.shape[1:])
     return mu_seq.new_zeros(torch.broadcast_shapes(mu_seq.shape[1:], var_seq.shape[1:]))
 
 
-def run_neuron(neuron, mu_seq: torch.Tensor, var_seq: torch.Tensor):
-    """The time loop, written once: spikes [T, ...] of `neuron` driven by mu/var [T, ...].
+def run_neuron(neuron: Neuron, mu_seq: torch.Tensor, var_seq: torch.Tensor | None = None):
+    """The time loop, written once for every neuron (SBNN, SG, recurrent or not):
+    spikes [T, ...] of `neuron` driven by mu/var [T, ...].
 
-    Returns (spikes, bias_term) where bias_term is the mean over steps, batch and
+    Returns (spikes, margin_term) where margin_term is the mean over steps, batch and
     neurons of the squared standardised margin `((u - theta)/S)^2` (None when
-    deterministic). `var_seq` may have singleton axes (per-layer posterior std).
+    deterministic or `var_seq` is None). `var_seq` may have singleton axes
+    (per-layer posterior std).
     """
+    step = neuron.stepper()
     if not neuron.stateful:  # memoryless: all steps at once
-        s, _, margin = neuron.step(mu_seq, var_seq, None)
+        s, _, margin = step(mu_seq, var_seq, None)
         return s, (None if margin is None else (margin ** 2).mean())
     state = neuron.init_state(_zeros_state(mu_seq, var_seq))
-    out, bias = [], None
+    out, total = [], None
     # unbind, not mu_seq[t]: each select's backward would fill a whole [T, ...] zero tensor
-    for mu, var in zip(mu_seq.unbind(0), var_seq.unbind(0)):
-        s, state, margin = neuron.step(mu, var, state)
+    variances = repeat(None) if var_seq is None else var_seq.unbind(0)
+    for mu, var in zip(mu_seq.unbind(0), variances):
+        s, state, margin = step(mu, var, state)
         if margin is not None:
             term = (margin ** 2).mean()
-            bias = term if bias is None else bias + term
+            total = term if total is None else total + term
         out.append(s)
-    return torch.stack(out), (None if bias is None else bias / mu_seq.shape[0])
+    return torch.stack(out), (None if total is None else total / mu_seq.shape[0])
 
 
-class RecurrentLIF(nn.Module):
-    """LIF layer with Bayesian all-to-all recurrent weights R: mu_t += R s_{t-1}.
+class RecState(NamedTuple):
+    spikes: torch.Tensor  # s_{t-1}, fed back through the recurrent weights
+    inner: object         # the wrapped neuron's state
+    t: int                # step index (the per-step affine of the authors' SHD net)
 
-    The recurrent current's variance `sigma_R^2 sum(s_{t-1}^2)` adds to the
-    feed-forward variance, as any other input would.
+
+class Recurrent(Neuron):
+    """A neuron with all-to-all recurrent weights R: input_t = affine_t(mu_t + R s_{t-1}).
+
+    `rec` is any layer returning (mu, var) (a `BayesLinear`: the recurrent current's
+    variance `sigma_R^2 sum(s_{t-1}^2)` adds to the feed-forward variance, as any
+    other input would; a deterministic linear layer returns var None). `affine`
+    (optional) acts on the summed current at step t, as the authors' SHD net scales
+    `W x + R s` per step and neuron (their SG baseline: BatchNorm per step there).
     """
 
-    stateful = True
-
-    def __init__(self, n: int, neuron: LIFNeuron, **bayes_kwargs):
+    def __init__(self, neuron: Neuron, rec: nn.Module, affine: nn.Module | None = None):
         super().__init__()
-        self.neuron = neuron
-        self.rec = BayesLinear(n, n, bias=False, **bayes_kwargs)
+        self.neuron, self.rec = neuron, rec
+        self.affine = affine
 
-    def _recurrent_moments(self):
-        """s -> (R s, var): `self.rec`, with sigma^2 hoisted out of the time loop and
-        sum(s^2) = sum(s) for a per-layer posterior when spikes are 0/1."""
-        if self.rec.posterior != "layer":
-            return self.rec
-        weight, sigma2 = self.rec.weight, self.rec.posterior_std ** 2
-        if self.neuron.params.max_spikes > 1:  # counts: s^2 != s
-            return lambda s: (F.linear(s, weight), sigma2 * s.detach().pow(2).sum(-1, keepdim=True))
+    @property
+    def params(self):
+        return self.neuron.params
+
+    def init_state(self, like: torch.Tensor) -> RecState:
+        return RecState(torch.zeros_like(like), self.neuron.init_state(like), 0)
+
+    def rec_moments(self):
+        """s -> (R s, var) with the per-sequence constants (masked R, sigma^2) computed once."""
+        rec = self.rec
+        fast = isinstance(rec, BayesLinear) and rec.posterior == "layer" and rec.bias_rho is None \
+            and self.neuron.params.max_spikes == 1
+        if not fast:
+            return rec.moments()
+        weight, sigma2 = rec.masked_weight(), rec.posterior_std ** 2
+        # 0/1 spikes: sum(s^2) = sum(s); without self-connections neuron i misses its own s_i
+        if rec.no_diagonal:
+            return lambda s: (F.linear(s, weight), sigma2 * (s.detach().sum(-1, keepdim=True) - s.detach()))
         return lambda s: (F.linear(s, weight), sigma2 * s.detach().sum(-1, keepdim=True))
 
-    def run(self, mu_seq: torch.Tensor, var_seq: torch.Tensor):
-        """(spikes [T, B, n], bias_term) for feed-forward mu/var [T, B, n]."""
-        state = self.neuron.init_state(_zeros_state(mu_seq, var_seq))
-        s = mu_seq.new_zeros(mu_seq.shape[1:])
-        out, bias = [], None
-        rec = self._recurrent_moments()
-        for mu, var in zip(mu_seq.unbind(0), var_seq.unbind(0)):
-            r_mu, r_var = rec(s)
-            s, state, margin = self.neuron.step(mu + r_mu, var + r_var, state)
-            if margin is not None:
-                term = (margin ** 2).mean()
-                bias = term if bias is None else bias + term
-            out.append(s)
-        return torch.stack(out), (None if bias is None else bias / mu_seq.shape[0])
+    def stepper(self):
+        rec, inner = self.rec_moments(), self.neuron.stepper()
+        at = None if self.affine is None else self.affine.stepper()
+
+        def step(mu, var, state: RecState):
+            r_mu, r_var = rec(state.spikes)
+            mu = mu + r_mu
+            var = var if r_var is None else var + r_var
+            if at is not None:
+                mu, var = at(state.t, mu, var)
+            s, inner_state, margin = inner(mu, var, state.inner)
+            return s, RecState(s, inner_state, state.t + 1), margin
+
+        return step
+
+    def step(self, mu, var, state):
+        return self.stepper()(mu, var, state)
+
+    def run(self, mu_seq: torch.Tensor, var_seq: torch.Tensor | None = None):
+        """(spikes [T, B, n], margin_term) for feed-forward mu/var [T, B, n]."""
+        return run_neuron(self, mu_seq, var_seq)
+
+
+class RecurrentLIF(Recurrent):
+    """A recurrent LIF layer with Bayesian recurrent weights `rec` (n x n, no bias)."""
+
+    def __init__(self, n: int, neuron: LIFNeuron, affine: nn.Module | None = None, *,
+                 no_diagonal: bool = False, **bayes_kwargs):
+        super().__init__(neuron, BayesLinear(n, n, bias=False, no_diagonal=no_diagonal, **bayes_kwargs),
+                         affine)

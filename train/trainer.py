@@ -2,108 +2,69 @@
 
 Outputs in the run folder:
 
-- `metrics.jsonl`  one JSON object per epoch (losses, accuracies, rates, lr, seconds)
-- `checkpoint.pt`  written atomically after every epoch; loadable with
-  `torch.load(path, weights_only=True)`: `model` (state dict, posterior means
-  and `rho`), `config` (nested dict), `in_shape`, `n_classes`, `method`, plus
-  the optimizer, scheduler, epoch, elapsed seconds and every rank's RNG state
-  so that `--resume` continues bit-identically.
-- `summary.json`   `test_accuracy` (posterior mean, eps = 0), `test_accuracy_sampled`
-  (softmax average of `train.eval_samples` posterior weight draws, each run
-  deterministically), `hidden_spike_rate`, `epochs`, `seconds`, `device`, ...
+- `metrics.jsonl`  one JSON object per epoch: losses, noisy train accuracy and
+  rate, and the deterministic pass over the *validation* split (never the test
+  split): `val_accuracy`, `val_spike_rate`, `val_layer_spike_rates` and the
+  predicted synaptic operations per inference (`val_synops_per_inference`,
+  `val_layer_synops`; spikes x fan-out, see `activity`), lr, seconds.
+- `checkpoint.pt`  written atomically after every epoch (see `checkpoint`).
+- `summary.json`   `val_accuracy` (posterior mean on the validation split, what
+  model selection reads) and, from the one read of the test split at the end,
+  `test_accuracy` (posterior mean, eps = 0), `test_accuracy_stochastic` (one
+  noisy forward pass, the paper's evaluation), `test_accuracy_sampled` (softmax
+  average of `train.eval_samples` posterior weight draws, each deterministic),
+  `hidden_spike_rate`, `layer_spike_rates`, `synops_per_inference` (predicted,
+  per layer and total, with the input events), the loss weights (`margin_lambda`,
+  `activity_penalty`), split sizes, `epochs`, `seconds`, `device`, ...
 
-For the compiler: `load_model(path)` rebuilds the net from the checkpoint alone
-(`model.fire.deterministic = True` gives the posterior-mean graph;
-`bayes.sampled_states(model, k, seed)` the K sampled ones) and
-`checkpoint_info(path)` gives its shapes, config, format and sha256 (provenance).
-A file that is not a checkpoint, or of an unknown format, is a one-line
-`FormatError` naming it. Format history: "snnc.train/1" lacked the prior std
-buffers (such files still load: the prior std is rebuilt from the config, without
-the first layer's data-aware factor, which only the KL of further training would
-see); "snnc.train/2" stores them. The data-aware input scaling is already folded
-into the first layer's weights. Parameter names: `fcs.{i}.weight/bias` (+ `rho`,
-`prior_std`; no bias with `model.bias = false`),
-`neurons.{i}.rec.weight` (srnn), `stem.conv.weight`, `stem.affine.scale/bias`
-([T, C]), `blocks.{i}.unit{1,2}.conv.weight` / `.affine.*` (resnet),
-`readout.fc.weight/bias`; neuron constants come from `config["model"]`
-(beta, else exp(-1/tau_mem); syn_beta, theta, reset, max_spikes, readout,
-readout_tau, readout_alpha) and the class subset from `config["data"]["classes"]`.
-
-Multi-process: launched by `torchrun`, each rank trains on its shard of every
-epoch's permutation (DistributedDataParallel; NCCL on CUDA, gloo on CPU); rank 0
-writes the files.
+The pieces live in their own modules: `distributed` (process group, DDP, RNG
+states), `checkpoint` (save, load, resume, `load_model`, `checkpoint_info`),
+`evaluate` (`deterministic`, `predict`, sampled and stochastic accuracy),
+`build` (net and optimiser of a config); the names other modules import from
+here stay importable from here.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from snnc.errors import ConfigError, FormatError, OutputError
-from snnc.io import atomic_path, write_json
+from snnc.errors import ConfigError, OutputError
+from snnc.io import write_json
+from snnc.train import activity
 from snnc.train import config as config_mod
 from snnc.train import data as data_mod
-from snnc.train.bayes import bayes_layers, sampled_states, total_kl
-from snnc.train.losses import sbnn_loss
-from snnc.train.models import build_model, set_deterministic
-from snnc.train.neurons import Firing
-
-CHECKPOINT_FORMAT = "snnc.train/2"
-READABLE_FORMATS = ("snnc.train/1", CHECKPOINT_FORMAT)   # 1: no prior_std buffers
-REQUIRED_KEYS = ("format", "config", "model", "in_shape", "n_classes")
-
-
-# --- process group and device -----------------------------------------------------
-
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device_pref: str) -> Dist:
-    """Join the torchrun process group when WORLD_SIZE > 1; else a single process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    use_cuda = device_pref != "cpu" and torch.cuda.is_available()
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
-    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def resolve_device(pref: str, ddp: Dist) -> torch.device:
-    """CUDA when present (or asked for), else CPU."""
-    if pref == "cuda" and not torch.cuda.is_available():
-        raise config_mod.ConfigError("train.device: 'cuda' asked for but CUDA is not available")
-    if pref != "cpu" and torch.cuda.is_available():
-        return torch.device("cuda", ddp.local_rank)
-    return torch.device("cpu")
+from snnc.train.bayes import bayes_layers, total_kl
+from snnc.train.build import input_rms, make_model, make_optimizer  # noqa: F401 (re-exported)
+from snnc.train.checkpoint import (CHECKPOINT_FORMAT, READABLE_FORMATS, checkpoint_info,  # noqa: F401
+                                   load_checkpoint, load_model, load_weights, restore,
+                                   resume_config_diff, save_checkpoint)
+from snnc.train.data.augment import crop_and_flip
+from snnc.train.distributed import (Dist, close_distributed, init_distributed, resolve_device,  # noqa: F401
+                                    rng_states, shard, wrap_ddp)
+from snnc.train.evaluate import (EVAL_BATCH, accuracy, deterministic, predict,  # noqa: F401
+                                 sampled_accuracy, stochastic_accuracy)
+from snnc.train.losses import Weights, sbnn_loss
 
 
 # --- data -------------------------------------------------------------------------
 
 def load_data(cfg) -> tuple:
+    """(train, validation, test) datasets of `cfg.data` (see `snnc.train.data`)."""
     d = cfg.data
     kw = dict(root=d.root, steps=d.steps, encoding=d.encoding, limit=d.limit, classes=d.classes,
-              max_count=d.max_count)
-    return data_mod.load(d.name, "train", **kw), data_mod.load(d.name, "test", **kw)
+              max_count=d.max_count, val_fraction=d.val_fraction)
+    if d.normalize:
+        kw["normalize"] = True
+    return tuple(data_mod.load(d.name, split, **kw) for split in ("train", "val", "test"))
 
 
 def batches(dataset, indices: torch.Tensor, batch_size: int, device, workers: int = 0):
@@ -127,280 +88,62 @@ def batches(dataset, indices: torch.Tensor, batch_size: int, device, workers: in
 def epoch_indices(n: int, seed: int, epoch: int, ddp: Dist) -> torch.Tensor:
     """This rank's shard of the epoch's permutation (a function of seed and epoch only)."""
     gen = torch.Generator().manual_seed(seed * 100003 + epoch)
-    perm = torch.randperm(n, generator=gen)
-    per_rank = n // ddp.world
-    return perm[ddp.rank * per_rank:(ddp.rank + 1) * per_rank] if ddp.world > 1 else perm
+    return shard(torch.randperm(n, generator=gen), ddp)
 
 
-def input_rms(dataset, n: int = 1024) -> float:
-    x = torch.stack([dataset[i][0] for i in range(min(n, len(dataset)))])
-    return float(x.pow(2).mean().sqrt().clamp_min(1e-6))
-
-
-# --- model, optimiser --------------------------------------------------------------
-
-def make_model(cfg, in_shape, n_classes: int) -> nn.Module:
-    """The net of `cfg`: an SBNN (`method.name = "sbnn"`) or its SG twin."""
-    if cfg.method.name == "sg":
-        from snnc.train.sg import build_sg_model
-        return build_sg_model(cfg.model, in_shape, n_classes, width=cfg.method.surrogate_width,
-                              batchnorm=cfg.method.batchnorm)
-    m = cfg.method
-    fire = Firing(estimator=m.estimator, tau=m.tau, k=m.k, noise=m.noise, relaxation=m.relaxation,
-                  margins=cfg.loss.bias_lambda > 0)
-    return build_model(cfg.model, tuple(in_shape), n_classes, fire)
-
-
-def make_optimizer(model: nn.Module, tcfg):
-    """AdamW with the posterior-std parameters (`rho`) in their own group at `sigma_lr`."""
-    rho = [p for n, p in model.named_parameters() if n.endswith("rho")]
-    rest = [p for n, p in model.named_parameters() if not n.endswith("rho")]
-    groups = [{"params": rest, "lr": tcfg.lr, "weight_decay": tcfg.weight_decay}]
-    if rho:
-        groups.append({"params": rho, "lr": tcfg.sigma_lr, "weight_decay": 0.0})
-    opt = torch.optim.AdamW(groups)
-    if tcfg.schedule == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=tcfg.epochs)
-    else:
-        sched = torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=0)
-    return opt, sched
-
-
-# --- evaluation -------------------------------------------------------------------
-
-@contextmanager
-def deterministic(model: nn.Module):
-    """eps = 0 in every noisy unit (no-op for SG nets), eval mode, no grad."""
-    core = getattr(model, "module", model)
-    old = set_deterministic(core, True) if hasattr(core, "fire") else None
-    was_training = core.training
-    core.eval()
-    try:
-        with torch.no_grad():
-            yield core
-    finally:
-        core.train(was_training)
-        if old is not None:
-            set_deterministic(core, old)
-
-
-def predict(model: nn.Module, dataset, batch_size: int, device, workers: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(softmax [N, K], labels [N], mean spike rate per layer) of a deterministic pass."""
-    probs, labels, rates, n = [], [], 0.0, 0
-    with deterministic(model) as core:
-        for x, y in batches(dataset, torch.arange(len(dataset)), batch_size, device, workers):
-            out = core(x)
-            probs.append(torch.softmax(out.logits.float(), 1).cpu())
-            labels.append(y.cpu())
-            rates = rates + out.rates.detach().cpu() * len(y)
-            n += len(y)
-    return torch.cat(probs), torch.cat(labels), rates / max(n, 1)
-
-
-def accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
-    return float((probs.argmax(1) == labels).float().mean())
-
-
-def sampled_accuracy(model: nn.Module, dataset, k: int, seed: int, batch_size: int, device) -> float:
-    """Accuracy of the average softmax of `k` posterior weight draws, each deterministic."""
-    core = getattr(model, "module", model)
-    mean_state = {n: t.clone() for n, t in core.state_dict().items()}
-    total = None
-    try:
-        for state in sampled_states(core, k, seed):
-            core.load_state_dict(state)
-            probs, labels, _ = predict(core, dataset, batch_size, device)
-            total = probs if total is None else total + probs
-    finally:
-        core.load_state_dict(mean_state)
-    return accuracy(total, labels)
+def augmenter(cfg, epoch: int):
+    """x -> augmented x for the batches of one epoch (identity unless `data.augment`),
+    its draws seeded by (train.seed, epoch) so that a resumed run repeats them."""
+    if not cfg.data.augment:
+        return lambda x: x
+    gen = torch.Generator().manual_seed(cfg.train.seed * 100003 + epoch + 7)
+    return lambda x: crop_and_flip(x, gen)
 
 
 # --- one epoch ---------------------------------------------------------------------
 
-def train_epoch(model, core, opt, train_set, cfg, epoch: int, ddp: Dist, device, progress: bool) -> dict:
+def loss_weights(cfg) -> Weights:
+    """The loss weights of `cfg`; the SG net has no KL and no noise margins."""
+    L, sbnn = cfg.loss, cfg.method.name == "sbnn"
+    return Weights(kl_weight=L.kl_weight if sbnn else 0.0, margin_lambda=L.margin_lambda if sbnn else 0.0,
+                   rate_weight=L.rate_weight, rate_target=L.rate_target,
+                   synops_weight=L.synops_weight, synops_budget=L.synops_budget)
+
+
+TERMS = ("loss", "ce", "kl", "margin", "rate_penalty", "synops_penalty")
+
+
+def train_epoch(model, su: "Setup", cfg, epoch: int, ddp: Dist, progress: bool) -> dict:
     """One pass over this rank's shard; returns mean losses and the noisy train accuracy."""
     from tqdm import tqdm
 
     model.train()
-    idx = epoch_indices(len(train_set), cfg.train.seed, epoch, ddp)
-    n_batches = math.ceil(len(idx) / cfg.train.batch_size)
-    sums = {"loss": 0.0, "ce": 0.0, "kl": 0.0, "bias": 0.0, "rate_penalty": 0.0, "correct": 0.0}
-    rates, seen = 0.0, 0
-    bar = tqdm(batches(train_set, idx, cfg.train.batch_size, device, cfg.train.workers), total=n_batches,
-               desc=f"epoch {epoch + 1}/{cfg.train.epochs}", leave=False,
-               disable=not (progress and ddp.main and sys.stderr.isatty()), dynamic_ncols=True)
-    is_sbnn = cfg.method.name == "sbnn"
+    idx = epoch_indices(len(su.train_set), cfg.train.seed, epoch, ddp)
+    sums = dict.fromkeys((*TERMS, "correct"), 0.0)
+    rates, seen, weights, augment = 0.0, 0, loss_weights(cfg), augmenter(cfg, epoch)
+    bar = tqdm(batches(su.train_set, idx, cfg.train.batch_size, su.device, cfg.train.workers),
+               total=math.ceil(len(idx) / cfg.train.batch_size), desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
+               leave=False, disable=not (progress and ddp.main and sys.stderr.isatty()), dynamic_ncols=True)
     for x, y in bar:
-        out = model(x)
-        kl = total_kl(core) if is_sbnn else out.logits.new_zeros(())
-        L = cfg.loss
-        terms = sbnn_loss(out, y, kl, len(train_set), kl_weight=L.kl_weight if is_sbnn else 0.0,
-                          bias_lambda=L.bias_lambda if is_sbnn else 0.0,
-                          rate_weight=L.rate_weight, rate_target=L.rate_target)
-        opt.zero_grad(set_to_none=True)
+        out = model(augment(x))
+        kl = total_kl(su.core) if weights.kl_weight else out.logits.new_zeros(())
+        ops = activity.synops(out.rates, su.layers, su.in_shape[0])
+        terms = sbnn_loss(out, y, kl, len(su.train_set), weights, synops=ops, dense=su.dense_synops)
+        su.opt.zero_grad(set_to_none=True)
         terms.total.backward()
         if cfg.train.grad_clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
-        opt.step()
-        b = len(y)
-        for key, val in zip(("loss", "ce", "kl", "bias", "rate_penalty"), terms):
-            sums[key] += float(val.detach()) * b
+        su.opt.step()
+        for key, val in zip(TERMS, terms):
+            sums[key] += float(val.detach()) * len(y)
         sums["correct"] += float((out.logits.argmax(1) == y).sum())
-        rates = rates + out.rates.detach().cpu() * b
-        seen += b
+        rates = rates + out.rates.detach().cpu() * len(y)
+        seen += len(y)
         bar.set_postfix(loss=f"{float(terms.total.detach()):.3f}")
     stats = {k: v / max(seen, 1) for k, v in sums.items()}
     stats["train_accuracy"] = stats.pop("correct")
     stats["train_spike_rate"] = float(rates.mean()) / max(seen, 1) if seen else 0.0
     return stats
-
-
-# --- checkpoints -------------------------------------------------------------------
-
-def rng_states(ddp: Dist) -> list:
-    """Every rank's torch (and CUDA) RNG state, gathered on all ranks."""
-    mine = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        mine["cuda"] = torch.cuda.get_rng_state()
-    if ddp.world == 1:
-        return [mine]
-    gathered = [None] * ddp.world
-    dist.all_gather_object(gathered, mine)
-    return gathered
-
-
-def restore_rng(states: list, ddp: Dist) -> None:
-    mine = states[ddp.rank] if ddp.rank < len(states) else states[0]
-    torch.set_rng_state(mine["cpu"])
-    if "cuda" in mine and torch.cuda.is_available():
-        torch.cuda.set_rng_state(mine["cuda"])
-
-
-def save_checkpoint(path: Path, *, core, opt, sched, cfg, epoch, seconds, in_shape, n_classes, rng):
-    state = {
-        "format": CHECKPOINT_FORMAT,
-        "method": cfg.method.name,
-        "config": cfg.to_dict(),
-        "model": {k: v.detach().cpu() for k, v in core.state_dict().items()},
-        "in_shape": list(in_shape),
-        "n_classes": int(n_classes),
-        "epoch": int(epoch),
-        "seconds": float(seconds),
-        "optimizer": opt.state_dict(),
-        "scheduler": sched.state_dict(),
-        "rng": rng,
-    }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def load_checkpoint(path) -> dict:
-    """A checkpoint's contents (tensors only, no pickled code); a one-line `FormatError`
-    naming `path` when it is missing, corrupt, not a checkpoint or of an unknown format."""
-    if os.path.exists(path) and not os.path.isfile(path):
-        raise FormatError(f"{path}: not a regular file (expected a checkpoint.pt)")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FormatError(f"{path}: no such checkpoint") from None
-    except Exception as exc:  # torch raises many types for a foreign or truncated file
-        raise FormatError(f"{path}: not a snnc checkpoint ({_load_failure(exc)})") from None
-    if not isinstance(ckpt, dict) or "format" not in ckpt:
-        raise FormatError(f"{path}: not a snnc checkpoint (no 'format' entry)")
-    if ckpt["format"] not in READABLE_FORMATS:
-        raise FormatError(f"{path}: unknown checkpoint format {ckpt['format']!r} "
-                          f"(this snnc reads {', '.join(READABLE_FORMATS)})")
-    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
-    if missing:
-        raise FormatError(f"{path}: checkpoint lacks {', '.join(map(repr, missing))}")
-    if not isinstance(ckpt["model"], dict) or not isinstance(ckpt["config"], dict):
-        raise FormatError(f"{path}: checkpoint's 'model' and 'config' must be dicts")
-    _check_counts(ckpt, path)
-    return ckpt
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _check_counts(ckpt: dict, path) -> None:
-    """in_shape, n_classes, epoch and seconds are what they claim (no coercion later)."""
-    shape = ckpt["in_shape"]
-    if not isinstance(shape, (list, tuple)) or not 1 <= len(shape) <= 5 \
-            or not all(_is_int(n) and 1 <= n <= 1 << 24 for n in shape):
-        raise FormatError(f"{path}: checkpoint's 'in_shape' must be 1 to 5 positive integers, got {str(shape)[:60]}")
-    if not _is_int(ckpt["n_classes"]) or not 1 <= ckpt["n_classes"] <= 1 << 20:
-        raise FormatError(f"{path}: checkpoint's 'n_classes' must be a positive integer, "
-                          f"got {str(ckpt['n_classes'])[:40]}")
-    if "epoch" in ckpt and not (_is_int(ckpt["epoch"]) and 0 <= ckpt["epoch"] <= config_mod.MAXIMUM["train.epochs"]):
-        raise FormatError(f"{path}: checkpoint's 'epoch' must be a count of epochs, got {str(ckpt['epoch'])[:40]}")
-    seconds = ckpt.get("seconds", 0.0)
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
-        raise FormatError(f"{path}: checkpoint's 'seconds' must be a finite number, got {str(seconds)[:40]}")
-
-
-def _load_failure(exc: Exception) -> str:
-    """Why torch.load failed, in a few words (its own messages span many lines)."""
-    if "weights only load failed" in str(exc).lower():
-        return "it holds pickled Python objects; only tensors and plain data are read"
-    return f"unreadable as a torch file: {type(exc).__name__}"
-
-
-def load_weights(model: nn.Module, ckpt: dict, path) -> None:
-    """Load a checkpoint's state dict into `model`; format 1 lacked the prior std
-    buffers, which then keep `model`'s values. A mismatch is a one-line `FormatError`."""
-    state, own = ckpt["model"], model.state_dict()
-    if ckpt["format"] == "snnc.train/1":
-        state = {**{k: v for k, v in own.items() if k.endswith("prior_std")}, **state}
-    problem = _state_mismatch(own, state)
-    if problem:
-        raise FormatError(f"{path}: weights do not fit the stored config ({problem})")
-    model.load_state_dict(state)
-
-
-def _state_mismatch(own: dict, state: dict) -> str | None:
-    """The first difference in names or shapes between two state dicts, in words."""
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    if missing:
-        return f"missing {', '.join(missing[:3])}"
-    if unexpected:
-        return f"unexpected {', '.join(unexpected[:3])}"
-    for key, tensor in own.items():
-        shape = tuple(getattr(state[key], "shape", ("not a tensor",)))
-        if shape != tuple(tensor.shape):
-            return f"{key} has shape {shape}, the config gives {tuple(tensor.shape)}"
-    return None
-
-
-def load_model(path) -> tuple[nn.Module, config_mod.Config]:
-    """The trained net of a checkpoint (posterior means loaded) and its config,
-    rebuilt from the checkpoint alone (no TOML, no data)."""
-    ckpt = load_checkpoint(path)
-    try:
-        cfg = config_mod.from_dict(ckpt["config"])
-    except config_mod.ConfigError as exc:
-        raise FormatError(f"{path}: stored config: {exc}") from None
-    model = make_model(cfg, tuple(ckpt["in_shape"]), int(ckpt["n_classes"]))
-    load_weights(model, ckpt, path)
-    return model, cfg
-
-
-def file_sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def checkpoint_info(path) -> dict:
-    """What a compiled graph records of its source: `format`, `in_shape` [T, ...],
-    `n_classes`, `config` (nested dict), `method`, `epoch` and the file's `sha256`."""
-    ckpt = load_checkpoint(path)
-    return {"format": ckpt["format"], "in_shape": [int(n) for n in ckpt["in_shape"]],
-            "n_classes": int(ckpt["n_classes"]), "config": ckpt["config"],
-            "method": ckpt.get("method"), "epoch": ckpt.get("epoch"), "sha256": file_sha256(path)}
 
 
 # --- the run -----------------------------------------------------------------------
@@ -411,12 +154,15 @@ class Setup:
 
     device: torch.device
     train_set: object
+    val_set: object
     test_set: object
     in_shape: tuple
     n_classes: int
     core: nn.Module
     opt: torch.optim.Optimizer
     sched: object
+    layers: list            # activity.Layer per spiking layer (fan-out for the synops count)
+    dense_synops: float     # synaptic operations per inference if every neuron always spiked
 
 
 def build_setup(cfg, ddp: Dist) -> Setup:
@@ -425,7 +171,7 @@ def build_setup(cfg, ddp: Dist) -> Setup:
         torch.set_num_threads(cfg.train.threads)
     device = resolve_device(cfg.train.device, ddp)
     torch.manual_seed(cfg.train.seed)
-    train_set, test_set = load_data(cfg)
+    train_set, val_set, test_set = load_data(cfg)
     in_shape = tuple(train_set[0][0].shape)
     n_classes = data_mod.n_classes(cfg.data.name, cfg.data.classes)
     core = make_model(cfg, in_shape, n_classes)
@@ -433,72 +179,32 @@ def build_setup(cfg, ddp: Dist) -> Setup:
         core.scale_input_layer(1.0 / input_rms(train_set))
     core.to(device)
     opt, sched = make_optimizer(core, cfg.train)
-    return Setup(device, train_set, test_set, in_shape, n_classes, core, opt, sched)
+    layers = activity.spiking_layers(cfg.model, in_shape, n_classes)
+    return Setup(device, train_set, val_set, test_set, in_shape, n_classes, core, opt, sched,
+                 layers, activity.dense_synops(layers, in_shape[0]))
 
 
-def restore(setup: Setup, ckpt_path: Path, ddp: Dist, ckpt: dict | None = None) -> tuple[int, float]:
-    """Load weights, optimiser, schedule and RNG states; returns (epochs done, seconds spent).
-    A checkpoint whose states do not fit is a one-line `FormatError`."""
-    ckpt = load_checkpoint(ckpt_path) if ckpt is None else ckpt
-    missing = [k for k in ("epoch", "seconds", "optimizer", "scheduler", "rng") if k not in ckpt]
-    if missing:
-        raise FormatError(f"{ckpt_path}: checkpoint lacks {', '.join(map(repr, missing))}; it cannot be resumed")
-    load_weights(setup.core, ckpt, ckpt_path)
-    epoch, seconds = ckpt["epoch"], ckpt["seconds"]
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= setup_epochs_limit():
-        raise FormatError(f"{ckpt_path}: checkpoint's epoch {str(epoch)[:40]} is not a count of epochs")
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
-        raise FormatError(f"{ckpt_path}: checkpoint's seconds {str(seconds)[:40]} is not a duration")
-    for key, kind in (("optimizer", dict), ("scheduler", dict), ("rng", list)):
-        if not isinstance(ckpt[key], kind):
-            raise FormatError(f"{ckpt_path}: checkpoint's '{key}' must be a {kind.__name__}, "
-                              f"got {type(ckpt[key]).__name__}")
-    if set(ckpt["scheduler"]) - set(setup.sched.state_dict()):
-        raise FormatError(f"{ckpt_path}: checkpoint's 'scheduler' is not this run's schedule "
-                          f"(unexpected {', '.join(sorted(map(str, set(ckpt['scheduler']) - set(setup.sched.state_dict())))[:3])})")
+def _resume_checkpoint(cfg, out_dir: Path, resume: bool):
+    """The checkpoint to resume from (checked before any data or model is built), or None."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: is a file, not a run folder")
+    ckpt_path = out_dir / "checkpoint.pt"
+    if not (resume and ckpt_path.exists()):
+        return None
+    ckpt = load_checkpoint(ckpt_path)
+    changed = resume_config_diff(ckpt, cfg, ckpt_path)
+    if changed:
+        raise ConfigError(f"--resume: the config differs from {ckpt_path}'s in {', '.join(changed)}; "
+                          f"resume with the same config, or start a new run")
+    return ckpt
+
+
+def _new_run_folder(out_dir: Path) -> None:
     try:
-        setup.opt.load_state_dict(ckpt["optimizer"])
-        setup.sched.load_state_dict(ckpt["scheduler"])
-        restore_rng(ckpt["rng"], ddp)
-    except (KeyError, ValueError, TypeError, RuntimeError, IndexError, AttributeError) as exc:
-        raise FormatError(f"{ckpt_path}: optimiser, schedule or RNG state does not fit this run "
-                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''})") from None
-    return epoch, float(seconds)
-
-
-def setup_epochs_limit() -> int:
-    return config_mod.MAXIMUM["train.epochs"]
-
-
-# Config keys that may differ between a checkpoint and the run that resumes it: where
-# and how fast it runs, not what it computes. Any other difference is refused.
-RESUME_FREE = ("train.device", "train.threads", "train.workers", "data.root")
-
-
-def resume_config_diff(ckpt: dict, cfg, path) -> list[str]:
-    """The config keys (section.key) whose values differ between `ckpt` and `cfg`,
-    apart from RESUME_FREE."""
-    try:
-        stored = config_mod.from_dict(ckpt["config"]).to_dict()
-    except config_mod.ConfigError as exc:
-        raise FormatError(f"{path}: stored config: {exc}") from None
-    mine = cfg.to_dict()
-    keys = []
-    for section, table in mine.items():
-        for key, value in table.items():
-            name = f"{section}.{key}"
-            if name not in RESUME_FREE and stored.get(section, {}).get(key) != value:
-                keys.append(name)
-    return keys
-
-
-def wrap_ddp(setup: Setup, cfg, ddp: Dist, fresh: bool) -> nn.Module:
-    if ddp.world == 1:
-        return setup.core
-    if fresh:  # same init on every rank (seeded above); different noise from here on
-        torch.manual_seed(cfg.train.seed + 7919 * ddp.rank)
-    ids = [setup.device.index] if setup.device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(setup.core, device_ids=ids)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "metrics.jsonl").write_text("")
+    except OSError as exc:
+        raise OutputError(f"{out_dir}: cannot write the run folder ({exc.strerror or type(exc).__name__})") from None
 
 
 def fit(cfg, out_dir: Path, *, resume: bool = False, stop_after: int | None = None,
@@ -515,17 +221,9 @@ def fit(cfg, out_dir: Path, *, resume: bool = False, stop_after: int | None = No
     """
     ddp = ddp or init_distributed(cfg.train.device)
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir}: is a file, not a run folder")
     ckpt_path, metrics_path = out_dir / "checkpoint.pt", out_dir / "metrics.jsonl"
     writes = files and ddp.main
-    ckpt = None
-    if resume and ckpt_path.exists():  # checked before any data or model is built
-        ckpt = load_checkpoint(ckpt_path)
-        changed = resume_config_diff(ckpt, cfg, ckpt_path)
-        if changed:
-            raise ConfigError(f"--resume: the config differs from {ckpt_path}'s in {', '.join(changed)}; "
-                              f"resume with the same config, or start a new run")
+    ckpt = _resume_checkpoint(cfg, out_dir, resume)
     su = build_setup(cfg, ddp)
     start, elapsed = 0, 0.0
     if ckpt is not None:
@@ -533,19 +231,15 @@ def fit(cfg, out_dir: Path, *, resume: bool = False, stop_after: int | None = No
         if writes:
             _truncate_metrics(metrics_path, start)
     elif writes:
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            metrics_path.write_text("")
-        except OSError as exc:
-            raise OutputError(f"{out_dir}: cannot write the run folder ({exc.strerror or type(exc).__name__})") from None
-    model = wrap_ddp(su, cfg, ddp, fresh=start == 0)
+        _new_run_folder(out_dir)
+    model = wrap_ddp(su.core, su.device, cfg.train.seed, ddp, fresh=start == 0)
     t0 = time.time() - elapsed
     saved = start  # epochs in the last checkpoint written
     try:
         for epoch in range(start, cfg.train.epochs):
             if stop_after is not None and epoch - start >= stop_after:
                 return {"stopped_at_epoch": epoch}
-            stats = train_epoch(model, su.core, su.opt, su.train_set, cfg, epoch, ddp, su.device, progress)
+            stats = train_epoch(model, su, cfg, epoch, ddp, progress)
             row = _epoch_row(su, epoch, stats, t0)
             su.sched.step()
             rng = rng_states(ddp)
@@ -564,39 +258,81 @@ def fit(cfg, out_dir: Path, *, resume: bool = False, stop_after: int | None = No
     except KeyboardInterrupt as exc:  # `snnc train` turns this into one line naming the epoch
         exc.epochs_saved = saved
         raise
-    return _summarise(su.core, cfg, su.test_set, su.device, time.time() - t0, out_dir, writes)
+    return _summarise(su, cfg, time.time() - t0, out_dir, writes)
+
+
+def activity_stats(su: Setup, rates: torch.Tensor, prefix: str) -> dict:
+    """Spike rates and predicted synaptic operations per inference of one pass."""
+    ops = activity.synops(rates.float(), su.layers, su.in_shape[0])
+    return {f"{prefix}spike_rate": float(rates.mean()) if len(rates) else 0.0,
+            f"{prefix}layer_spike_rates": [round(float(r), 5) for r in rates],
+            f"{prefix}synops_per_inference": round(float(ops.sum()), 1),
+            f"{prefix}layer_synops": [round(float(o), 1) for o in ops]}
+
+
+def _validate(su: Setup) -> dict:
+    """The deterministic pass over the validation split (None values when it is empty)."""
+    if len(su.val_set) == 0:
+        return {"val_accuracy": None, "val_spike_rate": None}
+    probs, labels, rates = predict(su.core, su.val_set, EVAL_BATCH, su.device)
+    return {"val_accuracy": accuracy(probs, labels), **activity_stats(su, rates, "val_")}
 
 
 def _epoch_row(su: Setup, epoch: int, stats: dict, t0: float) -> dict:
-    """One metrics.jsonl row: training stats and the deterministic test pass."""
-    probs, labels, rates = predict(su.core, su.test_set, 256, su.device)
-    return {"epoch": epoch + 1, **stats, "test_accuracy": accuracy(probs, labels),
-            "test_spike_rate": float(rates.mean()), "lr": su.opt.param_groups[0]["lr"],
+    """One metrics.jsonl row: training stats and the deterministic validation pass."""
+    return {"epoch": epoch + 1, **stats, **_validate(su), "lr": su.opt.param_groups[0]["lr"],
             "seconds": round(time.time() - t0, 3), **_posterior_stats(su.core)}
 
 
-def _summarise(core, cfg, test_set, device, seconds, out_dir, write: bool) -> dict:
-    probs, labels, rates = predict(core, test_set, 256, device)
+def _test_scores(su: Setup, cfg) -> dict:
+    """The one read of the test split: posterior mean, one noisy pass, K draws, activity."""
+    probs, labels, rates = predict(su.core, su.test_set, EVAL_BATCH, su.device)
+    scores = {"test_accuracy": accuracy(probs, labels), "test_accuracy_stochastic": None,
+              "test_accuracy_sampled": None, "hidden_spike_rate": float(rates.mean()),
+              "layer_spike_rates": [round(float(r), 5) for r in rates]}
+    ops = activity.synops(rates.float(), su.layers, su.in_shape[0])
+    inputs = _input_events(su.test_set)
+    scores["synops_per_inference"] = {
+        "total": round(float(ops.sum()), 1), "layers": [round(float(o), 1) for o in ops],
+        "input_events": round(inputs, 2), "input": round(inputs * activity.input_fanout(cfg.model, su.in_shape), 1),
+        "dense": su.dense_synops}
+    if cfg.method.name == "sbnn":
+        scores["test_accuracy_stochastic"] = stochastic_accuracy(su.core, su.test_set, cfg.train.seed,
+                                                                 EVAL_BATCH, su.device)
+        if cfg.train.eval_samples > 0:
+            scores["test_accuracy_sampled"] = sampled_accuracy(su.core, su.test_set, cfg.train.eval_samples,
+                                                               cfg.train.seed, EVAL_BATCH, su.device)
+    return scores
+
+
+def _input_events(dataset, n: int = 256) -> float:
+    """Mean input events (spikes, or summed analog input) per sample over the first `n` samples."""
+    count = min(n, len(dataset))
+    return float(sum(float(dataset[i][0].sum()) for i in range(count)) / max(count, 1))
+
+
+def _summarise(su: Setup, cfg, seconds, out_dir, write: bool) -> dict:
+    L = cfg.loss
     summary = {
-        "test_accuracy": accuracy(probs, labels),
-        "test_accuracy_sampled": None,
-        "hidden_spike_rate": float(rates.mean()),
-        "layer_spike_rates": [round(float(r), 5) for r in rates],
+        **_validate(su),
+        **_test_scores(su, cfg),
+        "margin_lambda": L.margin_lambda,
+        "activity_penalty": {"rate_weight": L.rate_weight, "rate_target": L.rate_target,
+                             "synops_weight": L.synops_weight, "synops_budget": L.synops_budget},
+        "val_fraction": cfg.data.val_fraction,
+        "samples": {"train": len(su.train_set), "val": len(su.val_set), "test": len(su.test_set)},
         "epochs": cfg.train.epochs,
         "seconds": round(seconds, 2),
-        "device": str(device),
+        "device": str(su.device),
         "method": cfg.method.name,
         "model": cfg.model.name,
         "data": cfg.data.name,
         "lr": cfg.train.lr,
-        "n_parameters": sum(p.numel() for p in core.parameters()),
+        "n_parameters": sum(p.numel() for p in su.core.parameters()),
     }
     if cfg.method.name == "sbnn":
         summary["estimator"] = cfg.method.estimator
-        if cfg.train.eval_samples > 0:
-            summary["test_accuracy_sampled"] = sampled_accuracy(
-                core, test_set, cfg.train.eval_samples, cfg.train.seed, 256, device)
-        summary.update(_posterior_stats(core))
+        summary.update(_posterior_stats(su.core))
     if cfg.model.name == "resnet":
         summary["conv_layers"] = 1 + 2 * sum(cfg.model.blocks)
     if write:
@@ -628,8 +364,11 @@ def _worth_printing(epoch: int, epochs: int, lines: int = 25) -> bool:
 def _print_epoch(row: dict) -> None:
     from tqdm import tqdm
 
+    val = "  n/a" if row["val_accuracy"] is None else f"{row['val_accuracy']:.3f}"
+    rate = "  n/a" if row["val_spike_rate"] is None else f"{row['val_spike_rate']:.3f}"
+    ops = f"{row['val_synops_per_inference']:.3g}" if "val_synops_per_inference" in row else "n/a"
     tqdm.write(f"epoch {row['epoch']:>3}  loss {row['loss']:.4f}  train {row['train_accuracy']:.3f}  "
-               f"test {row['test_accuracy']:.3f}  rate {row['test_spike_rate']:.3f}  {row['seconds']:.1f}s")
+               f"val {val}  rate {rate}  synops/inf {ops}  {row['seconds']:.1f}s")
 
 
 def run(cfg, out_dir, *, resume: bool = False, progress: bool = True) -> dict:
@@ -640,14 +379,13 @@ def run(cfg, out_dir, *, resume: bool = False, progress: bool = True) -> dict:
         base = config_mod.from_dict(cfg.to_dict())
         base.method.name, base.method.batchnorm, base.train.lr = "sg", cfg.baseline.batchnorm, cfg.baseline.lr
         result = fit(base, out_dir, progress=progress, files=False, ddp=ddp)
-        summary.update({"sg_baseline_test_accuracy": result["test_accuracy"],
+        summary.update({"sg_baseline_val_accuracy": result["val_accuracy"],
+                        "sg_baseline_test_accuracy": result["test_accuracy"],
                         "sg_baseline_lr": cfg.baseline.lr,
                         "sg_baseline_batchnorm": cfg.baseline.batchnorm,
                         "sg_baseline_hidden_spike_rate": result["hidden_spike_rate"],
                         "sg_baseline_seconds": result["seconds"]})
         if ddp.main:
             write_json(Path(out_dir) / "summary.json", summary)
-    if ddp.world > 1 and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    close_distributed(ddp)
     return summary

@@ -15,6 +15,7 @@ FORMATS = {
     "onnx": "snnc.compiler.export.onnx",
     "lava": "snnc.compiler.export.lava",
     "nir": "snnc.compiler.export.nir",
+    "onnx-edge": "snnc.compiler.export.onnx_edge",   # dense graphs (edge-int8, ideal); `onnx` picks it for them
 }
 
 
@@ -34,4 +35,8 @@ def exporter(fmt: str):
 
 def export(graph, path, fmt: str, **options) -> Path:
     """Write `graph` to `path` in format `fmt` (see each module for its options)."""
+    from snnc.runtime.dense import is_dense
+
+    if fmt == "onnx" and is_dense(graph):  # Gemm/Relu/Step pipelines: integer requantisation model
+        return exporter("onnx-edge").export(graph, path, **options)
     return exporter(fmt).export(graph, path, **options)

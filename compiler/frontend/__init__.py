@@ -2,3 +2,4 @@
 from snnc.compiler.frontend.checkpoint import FloatNet, float_net
 
 __all__ = ["FloatNet", "float_net"]  # NIR files: snnc.compiler.frontend.nir (read_nir, compile_nir)
+# KAN checkpoints: snnc.compiler.frontend.kan (kan_float_net: the exact Gemm + Relu lowering)

@@ -27,6 +27,7 @@ from snnc.compiler.ir.nodes import NON_SPIKING
 from snnc.errors import CompileError
 
 MODES = ("mean", "samples")
+ANALOG_TARGETS = ("edge-int8",)   # targets whose first layer takes analog input (dense, one step)
 
 
 @dataclass
@@ -43,8 +44,12 @@ class FloatNet:
     info: dict = field(default_factory=dict)           # checkpoint provenance
 
 
-def float_net(checkpoint, mode: str = "mean", k: int = 8, seed: int = 0) -> FloatNet:
-    """Read `checkpoint` (a path) and build its float graph (see module docstring)."""
+def float_net(checkpoint, mode: str = "mean", k: int = 8, seed: int = 0, target: str | None = None) -> FloatNet:
+    """Read `checkpoint` (a path) and build its float graph (see module docstring).
+
+    Analog input (data.encoding = "direct") is accepted for `target` in ANALOG_TARGETS
+    only; the graph is then the dense form (Gemm + Step, compiler/passes/dense_layers.py),
+    which takes float input."""
     from snnc.train.trainer import checkpoint_info, load_model
 
     if mode not in MODES:
@@ -53,10 +58,14 @@ def float_net(checkpoint, mode: str = "mean", k: int = 8, seed: int = 0) -> Floa
         raise CompileError(f"--k must lie in [1, 64] posterior samples, got {k}")
     model, cfg = load_model(checkpoint)
     info = checkpoint_info(checkpoint)
-    _check_compilable(cfg, checkpoint)
-    states = _states(model, mode, int(k), seed)
+    _check_compilable(cfg, checkpoint, target)
+    states = _states(model, mode, int(k), seed, cfg.model)
     steps = int(info["in_shape"][0])
     graph, layers = _mlp_graph(cfg.model, states, int(np.prod(info["in_shape"][1:])), steps)
+    if cfg.data.encoding == "direct":
+        from snnc.compiler.passes.dense_layers import dense_graph
+
+        graph = dense_graph(graph, steps)
     graph.metadata.update({"source": "checkpoint", "checkpoint_sha256": info["sha256"], "mode": mode,
                            "k": len(states) if mode == "samples" else 1, "seed": seed, "steps": steps})
     check_graph(graph)
@@ -64,25 +73,33 @@ def float_net(checkpoint, mode: str = "mean", k: int = 8, seed: int = 0) -> Floa
                     len(states), layers, info)
 
 
-def _check_compilable(cfg, path) -> None:
+def _check_compilable(cfg, path, target=None) -> None:
     if cfg.method.name != "sbnn":
         raise CompileError(f"{path}: method '{cfg.method.name}' checkpoints are not compiled "
                            "(only SBNN posteriors: method.name = 'sbnn')")
     if cfg.model.name not in ("mlp", "srnn"):
         raise CompileError(f"{path}: model '{cfg.model.name}' cannot be compiled yet "
                            "(conv2d, pool and residual add lowering are missing; mlp and srnn can)")
-    if cfg.data.encoding == "direct":
+    if getattr(cfg.model, "affine", "none") == "step":  # "channel_positive" folds (see _states)
+        raise CompileError(f"{path}: model.affine = 'step' has no static form (a scale that varies "
+                           "over time or is <= 0); train with affine 'channel_positive' or 'none'")
+    if cfg.data.encoding == "direct" and target not in ANALOG_TARGETS:
         raise CompileError(f"{path}: layer 'fcs.0' takes analog input (data.encoding = 'direct'); "
-                           "a spiking target needs spike-coded input: train with encoding 'rate' or 'latency'")
+                           "a spiking target needs spike-coded input: train with encoding 'rate' or 'latency' "
+                           f"(or compile for {', '.join(ANALOG_TARGETS)})")
     if getattr(cfg.model, "syn_beta", 0.0) > 0 and getattr(cfg.model, "bias", True):
         raise CompileError(f"{path}: hidden biases with a synaptic state (model.syn_beta > 0) have no "
                            "IR form (the bias would pass the synaptic filter); train with model.bias = false")
 
 
-def _states(model, mode, k, seed) -> list[dict]:
+def _states(model, mode, k, seed, model_cfg) -> list[dict]:
+    """Posterior-mean or sampled state dicts with any "channel_positive" affine folded
+    into the weights and biases (`models.fold_channel_affine`), as float32 arrays."""
     from snnc.train.bayes import posterior_mean_state, sampled_states
+    from snnc.train.models import fold_channel_affine
 
     states = [posterior_mean_state(model)] if mode == "mean" else sampled_states(model, k, seed)
+    states = [fold_channel_affine(s, model_cfg) for s in states]
     return [{n: t.detach().cpu().numpy().astype(np.float32) for n, t in s.items()} for s in states]
 
 

@@ -214,3 +214,149 @@ class Output(Node):
     in_size = property(lambda self: self.size)
     out_size = property(lambda self: self.size)
 
+
+
+# --- dense, non-spiking layers (lowered KAN-MLPs and 1-step binary nets) -------
+#
+# One-step pipelines that run once per sample, input to Output, with no state
+# and no time: `ideal` runs them in float32, `edge-int8` in integers (the
+# arithmetic, with its rounding, is written once in snnc.targets.edge_int8).
+# Each takes exactly one input: an Input or another dense layer.
+
+INT32 = (-(2**31), 2**31 - 1)
+INT16 = (-(2**15), 2**15 - 1)
+
+
+def int_or_float_vector(name: str, value, size: int, lo: int, hi: int, integer_mode: bool) -> np.ndarray:
+    """int64 vector in [lo, hi] on integer layers, float32 vector on float layers."""
+    return int_vector(name, value, size, lo, hi) if integer_mode else float_vector(name, value, size)
+
+
+def matrix(name: str, value) -> np.ndarray:
+    """A read-only 2-D weight matrix: float32 (float layers) or int64 (integer layers)."""
+    if isinstance(value, np.ndarray) and not value.flags.writeable and value.dtype in (np.int64, np.float32) \
+            and value.ndim == 2:
+        return value
+    w = np.asarray(value)
+    if w.ndim != 2 or 0 in w.shape:
+        raise GraphError(f"parameter '{name}' must be a non-empty 2-D array (out, in), got shape {w.shape}")
+    if w.dtype.kind == "f":
+        if not np.all(np.isfinite(w)):
+            raise GraphError(f"parameter '{name}' must be finite")
+        return frozen(w.astype(np.float32))
+    if w.dtype.kind not in "iub":
+        raise GraphError(f"parameter '{name}' must be integer or float, got dtype {w.dtype}")
+    return frozen(w.astype(np.int64))
+
+
+@dataclass(eq=False)
+class DenseLayer(Node):
+    """A non-spiking layer: out = f(in), once per sample, from exactly one source."""
+
+    @property
+    def integer(self) -> bool:
+        """True on integer graphs (edge-int8), False on float ones (ideal)."""
+        raise NotImplementedError
+
+    def check_in_graph(self, graph, name: str) -> None:
+        """One source (an Input or a dense layer) whose width is this layer's input width."""
+        preds = graph.predecessors(name)
+        if len(preds) != 1:
+            raise GraphError(f"{type(self).__name__} '{name}' needs exactly one source, got {len(preds)}")
+        src = graph.nodes[preds[0]]
+        if type(src).__name__ != "Input" and not isinstance(src, DenseLayer):
+            raise GraphError(f"{type(self).__name__} '{name}' must read an Input or a dense layer, "
+                             f"not {type(src).__name__} '{preds[0]}'")
+        if src.out_size != self.in_size:
+            raise GraphError(f"{type(self).__name__} '{name}' takes {self.in_size} values but source "
+                             f"'{preds[0]}' gives {src.out_size}")
+
+
+@register_node
+@dataclass(eq=False)
+class Gemm(DenseLayer):
+    """Dense affine layer (ONNX Gemm with transB): y = W x + b.
+
+    Float (ideal; float32 `weights`):  y = float32(W @ x + bias), sums in float64.
+    Integer (edge-int8; integer `weights`), per output channel c:
+      acc_c = sum_i W[c, i] * (x_i - input_zero_point) + bias_c          int32 accumulator
+      requantise=True:  y_c = clamp(MBQM(acc_c, multiplier_c, shift_c) + output_zero_point,
+                                    act_min, act_max)                       int8 (or int16)
+      requantise=False: y_c = acc_c                                          (read by Step or Output)
+    MBQM is TFLite's MultiplyByQuantizedMultiplier (rounding stated in
+    snnc.targets.edge_int8.requantise): y ~ acc * multiplier * 2^(shift - 31).
+    Integer fields are ignored on float layers and must keep their defaults there.
+    """
+
+    weights: np.ndarray                 # [out, in]: float32, or int8 values (held int64)
+    bias: np.ndarray = 0.0              # [out]: float32, or int32 values (held int64)
+    multiplier: np.ndarray = 0          # [out] Q0.31 fixed-point multiplier in [0, 2^31 - 1]
+    shift: np.ndarray = 0               # [out] power-of-two exponent in [-31, 30] (> 0 left, < 0 right)
+    input_zero_point: int = 0           # subtracted from every input (int8 range)
+    output_zero_point: int = 0          # added after requantisation (act range)
+    act_min: int = -128                 # output clamp, inclusive (int16 range at most)
+    act_max: int = 127
+    requantise: bool = True             # False: the int32 accumulator is the output
+
+    def check(self):
+        self.weights = matrix("weights", self.weights)
+        n = self.weights.shape[0]
+        self.bias = int_or_float_vector("bias", self.bias, n, *INT32, self.integer)
+        self.multiplier = int_vector("multiplier", self.multiplier, n, 0, INT32[1])
+        self.shift = int_vector("shift", self.shift, n, -31, 30)
+        self.input_zero_point = integer("input_zero_point", self.input_zero_point, -128, 127)
+        self.act_min = integer("act_min", self.act_min, *INT16)
+        self.act_max = integer("act_max", self.act_max, self.act_min, INT16[1])
+        self.output_zero_point = integer("output_zero_point", self.output_zero_point, self.act_min, self.act_max)
+        if not isinstance(self.requantise, (bool, np.bool_)):
+            raise GraphError(f"parameter 'requantise' must be true or false, got {self.requantise!r}")
+        self.requantise = bool(self.requantise)
+        if self.integer and not (-128 <= self.weights.min() and self.weights.max() <= 127):
+            raise GraphError(f"Gemm integer weights must be int8 values in [-128, 127], got "
+                             f"[{self.weights.min()}, {self.weights.max()}]")
+
+    integer = property(lambda self: self.weights.dtype == np.int64)
+    in_size = property(lambda self: self.weights.shape[1])
+    out_size = property(lambda self: self.weights.shape[0])
+
+
+@register_node
+@dataclass(eq=False)
+class Relu(DenseLayer):
+    """y = max(x, zero_point): float ReLU (zero_point 0), or the integer ReLU of a
+    quantised tensor whose real zero is `zero_point`."""
+
+    size: int
+    zero_point: int = 0
+
+    def check(self):
+        self.size = integer("size", self.size, 1, INT32[1])
+        self.zero_point = integer("zero_point", self.zero_point, *INT32)
+
+    integer = property(lambda self: False)   # the same formula serves float and integer inputs
+    in_size = property(lambda self: self.size)
+    out_size = property(lambda self: self.size)
+
+
+@register_node
+@dataclass(eq=False)
+class Step(DenseLayer):
+    """Binary threshold unit (the memoryless binary neuron): y = 1 if x > threshold else 0.
+
+    float32 `threshold` on float graphs; int32 values (held int64) on integer
+    graphs, compared with the int32 accumulator of the Gemm before it (an
+    integer acc exceeds a real t exactly when it exceeds floor(t)).
+    Output: 0/1 (int8 on edge-int8).
+    """
+
+    size: int
+    threshold: np.ndarray = 0.0
+
+    def check(self):
+        self.size = integer("size", self.size, 1, INT32[1])
+        t = np.asarray(self.threshold)
+        self.threshold = int_or_float_vector("threshold", t, self.size, *INT32, t.dtype.kind in "iub")
+
+    integer = property(lambda self: self.threshold.dtype == np.int64)
+    in_size = property(lambda self: self.size)
+    out_size = property(lambda self: self.size)

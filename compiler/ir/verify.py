@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from snnc.compiler.ir.graph import Graph
-from snnc.compiler.ir.nodes import Input, Neuron, Output, Synapse
+from snnc.compiler.ir.nodes import DenseLayer, Input, Neuron, Output, Synapse
 from snnc.errors import GraphError
 
 
@@ -13,6 +13,8 @@ def check_graph(graph: Graph) -> Graph:
     for name, node in graph.nodes.items():
         node.check()
         _CHECKS.get(type(node), _check_neuron if isinstance(node, Neuron) else _no_check)(graph, name, node)
+        if isinstance(node, DenseLayer):
+            node.check_in_graph(graph, name)
     graph.neuron_order()
     return graph
 
@@ -52,8 +54,8 @@ def _check_neuron(graph: Graph, name: str, node: Neuron) -> None:
 
 def _check_output(graph: Graph, name: str, node: Output) -> None:
     preds = graph.predecessors(name)
-    if len(preds) != 1 or not isinstance(graph.nodes[preds[0]], Neuron):
-        raise GraphError(f"Output '{name}' must read exactly one neuron population")
+    if len(preds) != 1 or not isinstance(graph.nodes[preds[0]], (Neuron, DenseLayer)):
+        raise GraphError(f"Output '{name}' must read exactly one neuron population or dense layer")
     if graph.nodes[preds[0]].out_size != node.size:
         raise GraphError(f"Output '{name}' has size {node.size} but '{preds[0]}' has {graph.nodes[preds[0]].out_size}")
 

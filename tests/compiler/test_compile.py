@@ -104,6 +104,8 @@ def test_unknown_mode_and_target(loihi_ckpt):
     with pytest.raises(CompileError, match="mode"):
         compile_checkpoint(loihi_ckpt, "loihi", mode="median")
     with pytest.raises(CompileError, match="target"):
+        compile_checkpoint(loihi_ckpt, "no-such-chip", evaluate=False)
+    with pytest.raises(CompileError, match="edge-int8 runs one-step nets only .* this net runs 8 steps"):
         compile_checkpoint(loihi_ckpt, "edge-int8", evaluate=False)
 
 

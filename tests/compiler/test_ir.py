@@ -8,6 +8,7 @@ import pytest
 
 from snnc.compiler.ir import (NODE_TYPES, FloatLIF, Graph, Input, LoihiLIF, Output, Synapse, XyloIAF, load,
                               save)
+from snnc.compiler.ir.nodes import Gemm, Relu, Step
 from snnc.errors import FormatError, GraphError
 
 
@@ -21,6 +22,10 @@ def all_nodes_graph():
     g.add("loihi_lif", LoihiLIF(2, du=[0, 4095], dv=7, vth=131071, bias_mant=-4096, bias_exp=7))
     g.add("xylo_iaf", XyloIAF(2, threshold=[1, 32767], bias=-5, dash_mem=15, dash_syn=[[1, 2], [3, 4]],
                               max_spikes=31))
+    g.add("gemm", Gemm(np.ones((2, 3), np.float32), [0.5, -1]))   # dense layers (edge-int8, lowered KANs)
+    g.add("gemm_int", Gemm([[1, -128]], [7], 1 << 30, -3, -5, 4, -128, 127, False))
+    g.add("relu", Relu(2, zero_point=-3))
+    g.add("step", Step(2, np.array([1, -1])))
     return g
 
 

@@ -27,6 +27,7 @@ def test_per_sample_counters_add_up_to_the_engines_totals(ckpt_name, target, req
         assert per[name]["spikes"].sum() == result.stats[name]["spikes"]
     e = energy(g, result.spikes)
     assert e["energy_per_inference_j"]["mean"] == pytest.approx(result.energy["total_j"] / B)
+    assert e["energy_per_inference_j"] == pytest.approx(result.energy["energy_per_inference_j"])
     assert e["energy_per_inference_j"]["std"] > 0
 
 
@@ -39,7 +40,10 @@ def test_simulate_data_reports_accuracy_energy_and_latency(loihi_ckpt, tmp_path,
     assert code == 0 and "accuracy" in out and "energy per inference" in out
     r = json.loads((tmp_path / "r.json").read_text())
     assert r["samples"] == 360 and r["latency_steps"] == 2 and r["steps"] == 8 + 2
-    assert set(r["per_layer"]) == {"lif0", "readout"}
+    assert r["latency_s"] == pytest.approx(2 * r["time_step_s"]) and r["time_step_estimate"] is True
+    assert set(r["per_layer"]) == {"input", "lif0", "readout"}
+    assert r["per_layer"]["input"]["synaptic_events"] == 0 and r["per_layer"]["lif0"]["spikes"] > 0
+    assert [row["constant"] for row in r["sensitivity"]] == ["spike_extra"]
     assert 0.5 < r["accuracy"] <= 1.0 and r["energy_per_inference_j"]["mean"] > 0
     assert (tmp_path / "r.png").stat().st_size > 10_000
 

@@ -114,3 +114,74 @@ def test_sampled_states_replace_only_bayesian_weights():
     assert torch.equal(states[0]["0.rho"], mean["0.rho"])
     model.load_state_dict(states[1])  # a plain state dict
     assert total_kl(model).ndim == 0
+
+
+def test_bias_noise_adds_its_variance_and_learns():
+    layer = BayesLinear(6, 4, bias_noise=0.3)
+    assert float(layer.bias_std.detach()) == pytest.approx(0.3, rel=1e-5)
+    plain = BayesLinear(6, 4)
+    with torch.no_grad():
+        plain.weight.copy_(layer.weight)
+    x = torch.rand(5, 6)
+    (mu, var), (mu0, var0) = layer(x), plain(x)
+    assert torch.equal(mu, mu0) and torch.allclose(var, var0 + 0.09, atol=1e-6)
+    var.sum().backward()
+    assert layer.bias_rho.grad is not None and float(layer.bias_rho.grad) > 0
+    assert layer.bias_rho.ndim == 0  # one std per layer, as the authors' scales_biases
+
+
+def test_bias_noise_draws_match_its_std_and_reach_sampled_states():
+    layer = BayesLinear(3, 2000, bias_noise=0.25)
+    draws = layer.sample_weights(2, seed=3)
+    assert not torch.equal(draws[0]["bias"], draws[1]["bias"])
+    assert (draws[0]["bias"] - layer.bias.detach()).std().item() == pytest.approx(0.25, rel=0.08)
+    model = nn.Sequential(layer)
+    states = sampled_states(model, 2, seed=0)
+    assert not torch.equal(states[0]["0.bias"], layer.bias.detach())
+    no_noise = nn.Sequential(BayesLinear(3, 4))
+    assert torch.equal(sampled_states(no_noise, 1)[0]["0.bias"], no_noise[0].bias.detach())
+
+
+def test_conv_bias_noise_adds_its_variance():
+    layer = BayesConv2d(2, 3, 3, padding=1, bias=False, bias_noise=0.5)
+    plain = BayesConv2d(2, 3, 3, padding=1, bias=False)
+    x = torch.rand(1, 2, 4, 4)
+    assert torch.allclose(layer(x)[1], plain(x)[1] + 0.25, atol=1e-6)
+
+
+@pytest.mark.parametrize("posterior", ["layer", "weight"])
+def test_no_diagonal_masks_mean_variance_draws_and_kl(posterior):
+    torch.manual_seed(0)
+    layer = BayesLinear(5, 5, bias=False, posterior=posterior, sigma_init=2.0, no_diagonal=True)
+    assert torch.count_nonzero(torch.diagonal(layer.weight)) == 0
+    with torch.no_grad():
+        layer.weight.add_(torch.eye(5))  # a diagonal that must not act
+    x = torch.rand(3, 5)
+    mu, var = layer(x)
+    off = 1.0 - torch.eye(5)
+    std2 = (layer.posterior_std.detach() ** 2).expand(5, 5) * off
+    assert torch.allclose(mu, x @ (layer.weight.detach() * off).T)
+    assert torch.allclose(var.expand_as(mu), (x ** 2) @ std2.T, atol=1e-6)
+    mc_mean, mc_var = _mc_moments(layer, x)
+    assert torch.allclose(var.expand_as(mu), mc_var, rtol=0.12)
+    draws = layer.sample_weights(3, seed=1)
+    assert all(torch.count_nonzero(torch.diagonal(d["weight"])) == 0 for d in draws)
+    full = BayesLinear(5, 5, bias=False, posterior=posterior, sigma_init=2.0)
+    with torch.no_grad():
+        full.weight.copy_(layer.weight * off)
+        full.rho.copy_(layer.rho)
+    diag = gaussian_kl(torch.zeros(5), layer.posterior_std.expand(5, 5).diagonal(), layer.prior_std)
+    assert torch.allclose(layer.kl(), full.kl() - diag, rtol=1e-5)
+
+
+def test_no_diagonal_needs_a_square_weight():
+    with pytest.raises(ValueError, match="square"):
+        BayesLinear(4, 3, no_diagonal=True)
+
+
+def test_scale_keeps_snr_and_scales_the_prior():
+    layer = BayesLinear(50, 20)
+    snr, prior = layer.mean_snr(), float(layer.prior_std)
+    layer.scale_(0.25)
+    assert layer.mean_snr() == pytest.approx(snr, rel=1e-4)
+    assert float(layer.prior_std) == pytest.approx(0.25 * prior)

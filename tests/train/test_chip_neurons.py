@@ -150,7 +150,7 @@ def test_recurrent_input_goes_through_the_current():
 def test_recurrent_variance_uses_squared_counts():
     layer = RecurrentLIF(4, LIFNeuron(Firing(), max_spikes=5), sigma_init=1.0)
     s = torch.tensor([[0.0, 1.0, 3.0, 2.0]])
-    fast, slow = layer._recurrent_moments()(s), layer.rec(s)
+    fast, slow = layer.rec_moments()(s), layer.rec(s)
     assert torch.allclose(fast[1], slow[1])
     assert float(fast[1].detach() / layer.rec.posterior_std.detach() ** 2) == pytest.approx(14.0)  # 1 + 9 + 4
 
@@ -228,3 +228,52 @@ def test_sg_twin_follows_beta_and_refuses_what_snntorch_lacks():
         build_sg_model(ModelConfig(max_spikes=2), (4, 8), 3)
     with pytest.raises(ConfigError, match="model.syn_beta: the SG net"):  # before any training
         config_mod.from_dict({"model": {"syn_beta": 0.5}, "baseline": {"sg": True}})
+
+
+def test_srnn_step_affine_scales_the_summed_current_as_the_authors_shd_net():
+    """train_shd.py: u_t = beta u + (W x_t + (R * mask) s_{t-1}) * a_t + b_t, soft reset."""
+    seed = 5
+    torch.manual_seed(seed)
+    cfg = ModelConfig(name="srnn", hidden=[10], affine="step", self_connections=False, tau_mem=10.0)
+    model = build_model(cfg, (6, 7), 3, Firing())
+    layer = model.neurons[0]
+    with torch.no_grad():
+        layer.affine.scale.uniform_(0.5, 2.0)
+        layer.affine.bias.normal_(0.0, 0.3)
+        layer.rec.weight.normal_(0.0, 0.8)  # the mask must hide the diagonal drawn here
+    set_deterministic(model, True)
+    x = torch.rand(4, 6, 7) * 2
+    with torch.no_grad():
+        ff = model.fcs[0](x.transpose(0, 1))[0]
+        ours, _ = run_neuron(layer, ff, torch.zeros(6, 4, 1))
+    W_rec = layer.rec.weight.detach() * (1 - torch.eye(10))
+    beta, u, s, expect = math.exp(-0.1), torch.zeros(4, 10), torch.zeros(4, 10), []
+    for t in range(6):
+        u = beta * u + (ff[t] + s @ W_rec.T) * layer.affine.scale[t].detach() + layer.affine.bias[t].detach()
+        s = (u > 1.0).float()
+        u = u - s
+        expect.append(s)
+    assert ours.sum() > 0 and torch.equal(ours, torch.stack(expect)), f"seed {seed}"
+
+
+def test_learnable_bias_noise_has_gradients_in_every_hidden_layer():
+    torch.manual_seed(0)
+    cfg = ModelConfig(name="srnn", hidden=[8, 6], bias_noise=0.13, self_connections=False, affine="step")
+    model = build_model(cfg, (5, 4), 3, Firing(estimator="analytic"))
+    out = model(torch.rand(6, 5, 4) * 2)
+    (torch.nn.functional.cross_entropy(out.logits, torch.arange(6) % 3) + out.margin_penalty).backward()
+    noisy = {n: p for n, p in model.named_parameters() if n.endswith("bias_rho")}
+    assert sorted(noisy) == ["fcs.0.bias_rho", "fcs.1.bias_rho"]  # hidden layers only
+    assert all(p.grad is not None and float(p.grad) != 0.0 for p in noisy.values())
+    assert float(model.fcs[0].bias_std.detach()) == pytest.approx(0.13, rel=1e-4)
+
+
+def test_chip_configs_keep_their_options_and_shd_sets_the_authors():
+    from pathlib import Path
+
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    shd = config_mod.load(configs / "shd_sbnn.toml").model
+    assert (shd.affine, shd.self_connections) == ("step", False) and shd.bias_noise > 0
+    assert config_mod.load(configs / "dvs_sbnn.toml").model.widths == [32, 64, 128]
+    for name in ("digits_loihi", "digits_seq_xylo"):  # the configs the compiler reads
+        assert config_mod.load(configs / f"{name}.toml").model.affine == "none"

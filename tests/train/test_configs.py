@@ -7,11 +7,36 @@ import pytest
 from snnc.train import config as config_mod
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+# Configs with a [kan] table are KAN runs (`snnc.train.kan`), read by their own loader.
+SNN_CONFIGS = sorted(p for p in CONFIGS.glob("*.toml") if "kan" not in config_mod.tomllib.loads(p.read_text()))
 
 
-@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.toml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", SNN_CONFIGS, ids=lambda p: p.name)
 def test_shipped_config_parses(path):
     config_mod.load(path)
+
+
+def test_authors_schedules_end_at_their_lr_floors():
+    # train_shd.py: min_lr = lr_init / 10; train_dvs.py and train_cifar.py: lr_init / 50
+    floors = {name: config_mod.load(CONFIGS / f"{name}.toml").train.lr_floor
+              for name in ("shd_sbnn", "dvs_sbnn", "cifar10_sbnn")}
+    assert floors == {"shd_sbnn": 0.1, "dvs_sbnn": 0.02, "cifar10_sbnn": 0.02}
+    cifar = config_mod.load(CONFIGS / "cifar10_sbnn.toml").data
+    assert cifar.augment and cifar.normalize
+
+
+def test_old_bias_lambda_key_reads_as_margin_lambda(tmp_path):
+    path = tmp_path / "old.toml"
+    path.write_text("[loss]\nbias_lambda = 0.5\n")
+    with pytest.warns(FutureWarning, match="loss.bias_lambda is now called loss.margin_lambda"):
+        assert config_mod.load(path).loss.margin_lambda == 0.5
+    assert config_mod.from_dict({"loss": {"bias_lambda": 0.25}}).loss.margin_lambda == 0.25
+    with pytest.raises(config_mod.ConfigError, match="give only loss.margin_lambda"):
+        config_mod.from_dict({"loss": {"bias_lambda": 0.25, "margin_lambda": 0.1}})
+    for bad in ({"data": {"val_fraction": 0.7}}, {"data": {"augment": True}},
+                {"train": {"lr_floor": 0.1, "schedule": "constant"}}):
+        with pytest.raises(config_mod.ConfigError):
+            config_mod.from_dict(bad)
 
 
 def test_loihi_config_is_what_lava_runs():

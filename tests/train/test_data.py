@@ -19,7 +19,31 @@ def test_digits_split_sizes_and_disjoint():
     assert (len(train_idx), len(test_idx)) == (1437, 360)
     assert not set(train_idx) & set(test_idx)
     assert len(set(train_idx) | set(test_idx)) == 1797
-    assert (len(data.load("digits", "train")), len(data.load("digits", "test"))) == (1437, 360)
+    sizes = [len(data.load("digits", split)) for split in ("train", "val", "test")]
+    assert sizes == [1292, 145, 360]   # 10% of the 1437 training digits held out for validation
+
+
+def test_validation_split_is_stratified_fixed_and_disjoint_from_train():
+    y = data.load("digits", "train", val_fraction=0.0).tensors[1].numpy()   # the whole training file
+    fit_idx, val_idx = data.validation_split(y, 0.1)
+    assert not set(fit_idx) & set(val_idx) and len(fit_idx) + len(val_idx) == len(y)
+    per_class = np.bincount(y[val_idx], minlength=10)
+    assert np.all(np.abs(per_class - 0.1 * np.bincount(y)) <= 0.5)        # round(0.1 n_c) per class
+    again, _ = data.validation_split(y, 0.1)
+    np.testing.assert_array_equal(fit_idx, again)                          # fixed seed: same every call
+    train = data.load("digits", "train", steps=2, seed=5)
+    val = data.load("digits", "val", steps=2, seed=5)
+    full = data.load("digits", "train", steps=2, seed=5, val_fraction=0.0)
+    assert torch.equal(train.tensors[0], full.tensors[0][fit_idx])
+    assert torch.equal(val.tensors[1], full.tensors[1][val_idx])
+    assert len(data.load("digits", "val", limit=9)) == 9
+    assert torch.equal(data.load("digits", "test").tensors[1],              # test: untouched by the split
+                       data.load("digits", "test", val_fraction=0.3).tensors[1])
+
+
+def test_validation_split_keeps_a_single_sample_class_for_training():
+    fit_idx, val_idx = data.validation_split(np.array([0, 1, 1, 1, 1, 1, 2]), 0.2)
+    assert val_idx.tolist() in ([1], [2], [3], [4], [5]) and 0 in fit_idx and 6 in fit_idx
 
 
 def test_digits_split_is_stratified_and_fixed():
@@ -106,7 +130,8 @@ def test_digits_seq_rows_are_time_columns_are_channels():
 def test_bad_name_split_encoding_steps_are_one_line_config_errors():
     cases = [
         lambda: data.load("mnist", "train"),
-        lambda: data.load("digits", "val"),
+        lambda: data.load("digits", "validation"),
+        lambda: data.load("digits", "val", val_fraction=0.9),
         lambda: data.load("digits", "train", encoding="phase"),
         lambda: data.load("digits", "train", steps=0),
         lambda: data.load("digits-seq", "train", steps=4),
@@ -251,16 +276,16 @@ def write_dvs_sample(path, events, dtype=np.int64):
 
 
 def ramp_events(n=50, step_ms=10):
-    """Events at t = 0, 10, ..., 490 ms; with 49 bins each 10 ms bin holds one."""
+    """Events at t = 0, 10, ..., 490 ms on sensor row 4, which the bilinear resize never samples."""
     t = np.arange(n) * step_ms
-    return np.stack([(t // 10) % 128, np.full(n, 5), t % 2, t], axis=1)
+    return np.stack([(t // 10) % 128, np.full(n, 4), t % 2, t], axis=1)
 
 
 @pytest.fixture
 def dvs_root(tmp_path):
     train = tmp_path / "ibmGestureTrain"
     events = ramp_events()
-    events[25] = [64, 100, 1, 250]                        # the known event
+    events[25] = [65, 101, 1, 250]                        # the known event
     write_dvs_sample(train / "user01_fluorescent" / "3.npy", events)
     write_dvs_sample(train / "user01_fluorescent" / "10.npy", ramp_events())
     write_dvs_sample(train / "user02_led" / "0.npy", ramp_events(), dtype=np.float64)
@@ -268,21 +293,43 @@ def dvs_root(tmp_path):
     return tmp_path
 
 
-def test_dvs_downsamples_and_bins_known_event(dvs_root):
-    ds = data.load("dvs", "train", root=dvs_root)
+def test_dvs_bins_equal_event_counts_and_resizes_as_the_authors(dvs_root):
+    ds = data.load("dvs", "train", root=dvs_root, steps=3)
     assert len(ds) == 3
     x, y = ds[0]                                          # sorted: user01 .../10.npy first
-    assert int(y) == 10 and x.shape == (49, 2, 32, 32) and x.dtype == torch.float32
+    assert int(y) == 10 and x.shape == (3, 2, 32, 32) and x.dtype == torch.float32
     x, y = ds[1]
     assert int(y) == 3
-    assert x[25, 1, 25, 16] == 1                          # t 250 ms -> bin 25; y 100 -> 25, x 64 -> 16
-    assert x.sum() == 49                                  # the event at 490 ms ends the last bin
-    assert torch.equal(x.sum(dim=(1, 2, 3)), torch.ones(49))
-    assert int(ds[2][1]) == 0 and ds[2][0].sum() == 49
-    assert data.load("dvs", "train", root=dvs_root, steps=7)[1][0].shape == (7, 2, 32, 32)
+    # 50 events, int(3 / 0.6) = 5 equal-count bins of 10 events, the first 3 kept:
+    # event 25 (sensor x 65, y 101) is in bin 2; bilinear 128 -> 32 samples sensor
+    # pixels 4i+1..4i+2, so it lands in frame pixel (25, 16) with weight 1/4
+    assert x[2, 1, 25, 16] == 0.25 and x.sum() == 0.25    # the ramp's row 4 is not sampled
+    assert data.load("dvs", "train", root=dvs_root)[1][0].shape == (49, 2, 32, 32)
     test = data.load("dvs", "test", root=dvs_root)
     assert len(test) == 1 and int(test[0][1]) == 5
     assert [int(y) for _, y in data.load("dvs", "train", root=dvs_root, limit=2)] == [10, 3]
+
+
+def test_dvs_frames_match_a_direct_count_and_resize():
+    """Equal-count bins (not equal time): a burst of events at the start fills the early bins."""
+    import torch.nn.functional as F
+
+    from snnc.train.data import dvs
+
+    rng = np.random.default_rng(0)
+    n = 600
+    events = np.zeros(n, dtype=[("x", "<i8"), ("y", "<i8"), ("p", "<i8"), ("t", "<i8")])
+    events["x"], events["y"], events["p"] = rng.integers(0, 128, n), rng.integers(0, 128, n), rng.integers(0, 2, n)
+    events["t"] = np.sort(np.concatenate([rng.integers(0, 10, 500), rng.integers(10, 1000, 100)]))
+    frames = dvs.GestureFrames(6)(events)                  # 10 bins of 60 events, first 6 kept
+    counts = np.zeros((6, 2, 128, 128), np.float32)
+    for b in range(6):
+        for e in events[b * 60:(b + 1) * 60]:
+            counts[b, e["p"], e["y"], e["x"]] += 1
+    expected = F.interpolate(torch.from_numpy(counts), size=(32, 32), mode="bilinear", align_corners=False)
+    np.testing.assert_allclose(frames, expected.numpy(), atol=1e-6)
+    full = counts[:, :, 1::4, 1::4] + counts[:, :, 2::4, 1::4] + counts[:, :, 1::4, 2::4] + counts[:, :, 2::4, 2::4]
+    np.testing.assert_allclose(frames, full / 4, atol=1e-6)   # the mean of sensor pixels 4i+1..4i+2
 
 
 def test_dvs_missing_folder_says_where_to_put_files(tmp_path):
@@ -345,8 +392,9 @@ def cifar_root(tmp_path):
 
 def test_cifar_images_and_labels(cifar_root):
     root, batches = cifar_root
-    ds = data.load("cifar10", "train", root=root)
+    ds = data.load("cifar10", "train", root=root, val_fraction=0.0)   # the whole training file
     assert len(ds) == 15
+    assert len(data.load("cifar10", "train", root=root)) == 13        # one 9 and one 0 held out
     x, y = ds[3]                                          # first image of data_batch_2
     assert x.shape == (1, 3, 32, 32) and x.dtype == torch.float32 and int(y) == 2
     pixels = batches[1][b"data"][0]
@@ -355,6 +403,8 @@ def test_cifar_images_and_labels(cifar_root):
     test = data.load("cifar10", "test", root=root)
     assert [int(y) for _, y in test] == [3, 4]
     assert len(data.load("cifar10", "train", root=root, limit=4)) == 4
+    assert [int(y) for _, y in data.load("cifar10", "val", root=root)] == [9, 0] or \
+        sorted(int(y) for _, y in data.load("cifar10", "val", root=root)) == [0, 9]
     assert data.load("cifar10", "test", root=root / "cifar-10-batches-py")[0][0].shape == (1, 3, 32, 32)
 
 
@@ -450,3 +500,20 @@ def test_file_backed_data_sets_pickle_for_dataloader_workers(name, shd_root, dvs
     assert torch.equal(clone[0][0], ds[0][0]) and len(clone) == len(ds)
     batch, labels = next(iter(torch.utils.data.DataLoader(ds, batch_size=2)))
     assert batch.shape == (2, *data.input_shape(name, ds[0][0].shape[0])) and labels.dtype == torch.int64
+
+
+def test_crop_and_flip_shifts_and_mirrors_whole_samples():
+    from snnc.train.data.augment import crop_and_flip
+
+    x = torch.arange(2 * 1 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 1, 3, 8, 8) + 1
+    gen = torch.Generator().manual_seed(0)
+    out = crop_and_flip(x, gen, padding=2)
+    assert out.shape == x.shape
+    for b in range(2):   # each output is a shifted (zero-filled) window of x or of its mirror
+        pad = torch.nn.functional.pad(x[b], (2, 2, 2, 2))
+        windows = [pad[..., i:i + 8, j:j + 8] for i in range(5) for j in range(5)]
+        assert any(torch.equal(out[b], w) or torch.equal(out[b], w.flip(-1)) for w in windows)
+    again = crop_and_flip(x, torch.Generator().manual_seed(0), padding=2)
+    assert torch.equal(out, again)                     # seeded: a resumed run repeats it
+    outs = {tuple(crop_and_flip(x, torch.Generator().manual_seed(s), padding=2).flatten()[:64].tolist()) for s in range(6)}
+    assert len(outs) > 1                               # and it does move samples

@@ -8,6 +8,8 @@ from snnc.train import estimators as est
 from snnc.train.estimators import ESTIMATORS, firing_probability, spike
 
 NOISES = ("gaussian", "logistic")
+# gumbel_rao has a closed form for Gaussian noise only
+PAIRS = [(e, n) for e in ESTIMATORS for n in NOISES if not (e == "gumbel_rao" and n == "logistic")]
 
 
 def _gen(seed=0):
@@ -29,8 +31,7 @@ def _phi(t):
 
 # --- forward -------------------------------------------------------------------
 
-@pytest.mark.parametrize("noise", NOISES)
-@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize("estimator, noise", PAIRS)
 def test_forward_is_hard_sample_with_the_firing_rate(estimator, noise):
     u = torch.tensor([-1.0, -0.2, 0.0, 0.7]).repeat(20000, 1)
     S = torch.tensor([0.5, 1.0, 2.0, 0.3])
@@ -219,9 +220,163 @@ def test_iw_weights_are_robust_in_the_far_tail():
 @pytest.mark.parametrize("kw, name", [
     ({"estimator": "bogus"}, "estimator"), ({"noise": "uniform"}, "noise"),
     ({"tau": 0.0}, "tau"), ({"k": 0}, "k"), ({"noise_std": -1.0}, "noise_std"),
-    ({"relaxation": "tanh"}, "relaxation"),
+    ({"relaxation": "tanh"}, "relaxation"), ({"batch_dim": -1}, "batch_dim"),
+    ({"estimator": "gumbel_rao", "noise": "logistic"}, "gumbel_rao"),
 ])
 def test_bad_arguments_name_themselves(kw, name):
     args = {"noise_std": 0.5, **kw}
     with pytest.raises(ValueError, match=name):
         spike(torch.zeros(3), 0.0, **args)
+
+
+def test_iw_batch_dim_out_of_range_is_one_line_error():
+    with pytest.raises(ValueError, match="batch_dim must be < 2"):
+        spike(torch.zeros(3, 4), 0.0, torch.tensor(0.5), "iw", batch_dim=2)
+
+
+# --- draw sharing on the batch axis of each layout ------------------------------------
+
+def _iw_grads_of(x, S, **kw):
+    """(s, D) of iw for upstream gradient 1 everywhere."""
+    x = x.clone().requires_grad_(True)
+    s = spike(x, 0.0, S, "iw", generator=_gen(11), **kw)
+    (g,) = torch.autograd.grad(s.sum(), (x,))
+    return s.detach(), g
+
+
+def test_binary_sequence_layout_draws_differ_over_time_and_are_shared_over_the_batch():
+    # a binary unit sees its whole sequence [T, B, N]: the batch is dim 1
+    T, B, N = 5, 6, 4
+    x, S = torch.zeros(T, B, N), torch.ones(T, B, N)
+    s, g = _iw_grads_of(x, S, batch_dim=1)
+    for t in range(T):
+        for n in range(N):
+            fired = s[t, :, n] > 0  # same input, same spike: same draws -> same D across the batch
+            for rows in (fired, ~fired):
+                if rows.sum() > 1:
+                    assert torch.allclose(g[t, rows, n], g[t, rows, n][:1].expand(int(rows.sum())), rtol=1e-6)
+    # over time the same spike sees fresh draws: D differs from step to step
+    for n in range(N):
+        d_fired = {round(g[t, b, n].item(), 7) for t in range(T) for b in range(B) if s[t, b, n] > 0}
+        assert len(d_fired) > 1
+    # the old behaviour (batch_dim 0 on [T, B, N]) shared the draws across time instead
+    s0, g0 = _iw_grads_of(x, S, batch_dim=0)
+    same = (s0[:, 0, 0] > 0)
+    assert torch.allclose(g0[same, 0, 0], g0[same, 0, 0][:1].expand(int(same.sum())), rtol=1e-6)
+
+
+def test_lif_step_layout_shares_draws_across_the_batch_only():
+    B, N = 8, 5
+    s, g = _iw_grads_of(torch.zeros(B, N), torch.ones(B, N))  # default batch_dim 0
+    for n in range(N):
+        fired = s[:, n] > 0
+        for rows in (fired, ~fired):
+            if rows.sum() > 1:
+                assert torch.allclose(g[rows, n], g[rows, n][:1].expand(int(rows.sum())), rtol=1e-6)
+    # different neurons draw independently
+    assert len({round(v, 7) for v in g[s[:, 0] > 0, :].flatten().tolist()}) > 1
+
+
+# --- sigmoid fast path of iw against the written-out formula ----------------------------
+
+def test_iw_sigmoid_path_matches_the_formula():
+    x = torch.randn(4, 3, dtype=torch.float64, generator=_gen(12))
+    S = torch.rand(4, 3, dtype=torch.float64, generator=_gen(13)) + 0.2
+    s = (torch.rand(4, 3, generator=_gen(14)) < 0.5).double()
+    tau, k = 0.3, 5
+    D, D_S = est._iw_derivatives(x, S, s, tau, k, "gaussian", _gen(15), "sigmoid", share_draws=False)
+    zk = torch.randn((k, 4, 3), generator=_gen(15), dtype=torch.float64)
+    t = (x + S * zk) / tau
+    w = torch.sigmoid((2 * s - 1) * t)
+    f = torch.sigmoid(t) * (1 - torch.sigmoid(t)) / tau
+    assert torch.allclose(D, (w * f).sum(0) / w.sum(0))
+    assert torch.allclose(D_S, (w * f * zk).sum(0) / w.sum(0))
+
+
+# --- variance input ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("estimator, noise", PAIRS)
+def test_spike_var_is_spike_of_the_square_root(estimator, noise):
+    u = torch.randn(6, 5, dtype=torch.float64, generator=_gen(16), requires_grad=True)
+    V = (torch.rand(6, 5, dtype=torch.float64, generator=_gen(17)) + 0.1).requires_grad_(True)
+    w = torch.randn(6, 5, dtype=torch.float64, generator=_gen(18))
+    kw = dict(noise=noise, tau=0.4, k=4)
+    s1 = est.spike_var(u, 0.1, V, estimator, generator=_gen(19), **kw)
+    s2 = spike(u, 0.1, V.sqrt(), estimator, generator=_gen(19), **kw)
+    assert torch.equal(s1, s2)
+    g1 = torch.autograd.grad((s1 * w).sum(), (u, V))
+    g2 = torch.autograd.grad((s2 * w).sum(), (u, V))
+    for a, b in zip(g1, g2):
+        assert torch.allclose(a, b, atol=1e-12)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_spike_var_zero_variance_has_zero_variance_gradient(estimator):
+    u = torch.tensor([-0.5, 0.2, 0.5], requires_grad=True)
+    V = torch.tensor([0.0, 0.0, 1.0], requires_grad=True)
+    s = est.spike_var(u, 0.0, V, estimator, generator=_gen(20))
+    assert torch.equal(s[:2], torch.tensor([0.0, 1.0]))
+    gu, gV = torch.autograd.grad(s.sum(), (u, V))
+    assert torch.isfinite(gu).all() and torch.equal(gV[:2], torch.zeros(2))
+    assert torch.equal(est.spike_var(u, 0.0, 0, estimator), torch.tensor([0.0, 1.0, 1.0]))
+
+
+# --- gumbel_rao: the closed form of E[phi_tau(v)/tau | s] ------------------------------------
+
+@pytest.mark.parametrize("x0, S0, tau", [(-0.6, 1.0, 0.5), (0.3, 0.7, 0.2), (1.5, 0.5, 1.0)])
+def test_gumbel_rao_is_the_conditional_mean_of_the_relaxed_derivative(x0, S0, tau):
+    n = 400000
+    z = torch.randn(n, dtype=torch.float64, generator=_gen(21))
+    v = x0 + S0 * z
+    f = torch.exp(-0.5 * (v / tau) ** 2) / (tau * math.sqrt(2 * math.pi))
+    x = torch.full((2,), x0, dtype=torch.float64)
+    S = torch.full((2,), S0, dtype=torch.float64)
+    D, D_S = est._gumbel_rao_derivatives(x, S, torch.tensor([1.0, 0.0], dtype=torch.float64), tau)
+    for i, fired in enumerate((v > 0, v <= 0)):
+        assert D[i].item() == pytest.approx(f[fired].mean().item(), rel=0.01)
+        assert D_S[i].item() == pytest.approx((f * z)[fired].mean().item(), rel=0.02, abs=1e-3)
+
+
+def test_gumbel_rao_is_unbiased_for_the_smoothed_probability_and_tends_to_analytic():
+    x0, S0, tau = -0.4, 0.8, 0.6
+    x = torch.full((2,), x0, dtype=torch.float64)
+    S = torch.full((2,), S0, dtype=torch.float64)
+    D, D_S = est._gumbel_rao_derivatives(x, S, torch.tensor([1.0, 0.0], dtype=torch.float64), tau)
+    R = math.sqrt(S0 ** 2 + tau ** 2)
+    P = 0.5 * math.erfc(-x0 / S0 / math.sqrt(2))
+    assert (P * D[0] + (1 - P) * D[1]).item() == pytest.approx(_phi(x0 / R) / R, rel=1e-9)
+    assert (P * D_S[0] + (1 - P) * D_S[1]).item() == pytest.approx(-x0 * S0 / R ** 3 * _phi(x0 / R), rel=1e-9)
+    D0, _ = est._gumbel_rao_derivatives(x, S, torch.tensor([1.0, 0.0], dtype=torch.float64), 1e-6)
+    want = _phi(x0 / S0) / S0
+    assert D0[0].item() == pytest.approx(want / (2 * P), rel=1e-4)
+    assert D0[1].item() == pytest.approx(want / (2 * (1 - P)), rel=1e-4)
+
+
+def test_gumbel_rao_is_finite_in_both_tails():
+    x = torch.tensor([-60.0, -60.0, 60.0, 60.0])
+    S = torch.ones(4)
+    D, D_S = est._gumbel_rao_derivatives(x, S, torch.tensor([1.0, 0.0, 1.0, 0.0]), 0.3)
+    assert torch.isfinite(D).all() and torch.isfinite(D_S).all()
+    assert D[0] > 0 and D[3] > 0  # an improbable spike still gets a (finite) gradient
+
+
+def test_every_estimator_has_a_paper_name():
+    assert set(est.PAPER_NAMES) == set(ESTIMATORS)
+
+
+def test_binary_neuron_passes_its_batch_axis():
+    from snnc.train.neurons import BinaryNeuron, Firing, run_neuron
+
+    torch.manual_seed(0)
+    T, B, N = 6, 5, 3
+    mu = torch.zeros(T, B, N, requires_grad=True)
+    var = torch.ones(T, B, 1)  # per-layer posterior: var has a singleton feature axis
+    s, _ = run_neuron(BinaryNeuron(Firing(estimator="iw", margins=False)), mu, var)
+    (g,) = torch.autograd.grad(s.sum(), (mu,))
+    for t in range(T):
+        for n in range(N):
+            fired = s[t, :, n] > 0
+            for rows in (fired, ~fired):
+                if rows.sum() > 1:
+                    assert torch.allclose(g[t, rows, n], g[t, rows, n][:1].expand(int(rows.sum())), rtol=1e-6)
+    assert len({round(g[t, b, 0].item(), 7) for t in range(T) for b in range(B) if s[t, b, 0] > 0}) > 1

@@ -46,10 +46,13 @@ def test_cli_train_writes_metrics_checkpoint_and_summary(tmp_path, capsys):
     assert main(["train", "--config", str(_write(tmp_path)), "--out", str(out), "--quiet"]) == 0
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert all("val_accuracy" in r and "test_accuracy" not in r for r in rows)   # test is read once, at the end
     summary = json.loads((out / "summary.json").read_text())
-    for key in ("test_accuracy", "test_accuracy_sampled", "hidden_spike_rate", "epochs", "seconds", "device"):
+    for key in ("val_accuracy", "test_accuracy", "test_accuracy_stochastic", "test_accuracy_sampled",
+                "hidden_spike_rate", "epochs", "seconds", "device"):
         assert summary[key] is not None, key
     assert summary["device"] == "cpu" and summary["epochs"] == 3
+    assert summary["samples"] == {"train": 120, "val": 120, "test": 120}   # limit caps every split
     ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
     assert ckpt["epoch"] == 3 and ckpt["config"]["model"]["hidden"] == [16]
     model, cfg = load_model(out / "checkpoint.pt")
@@ -72,6 +75,34 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
         assert torch.equal(a["model"][key], b["model"][key]), key
     rows_b = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(r)["epoch"] for r in rows_b] == [1, 2, 3, 4]
+
+
+def test_val_accuracy_is_the_posterior_mean_on_the_validation_split(tmp_path):
+    from snnc.train import data as data_mod
+    from snnc.train.trainer import predict
+
+    cfg = config_mod.from_dict(config_mod.tomllib.loads(TINY))
+    summary = fit(cfg, tmp_path / "run", progress=False)
+    model, stored = load_model(tmp_path / "run" / "checkpoint.pt")
+    val = data_mod.load("digits", "val", steps=4, limit=120)
+    probs, labels, _ = predict(model, val, 64, torch.device("cpu"))
+    assert float((probs.argmax(1) == labels).float().mean()) == summary["val_accuracy"]
+    again = fit(cfg, tmp_path / "again", progress=False)
+    assert again["test_accuracy_stochastic"] == summary["test_accuracy_stochastic"]     # seeded noisy pass
+
+
+def test_cosine_schedule_ends_at_the_lr_floor():
+    from snnc.train.build import make_optimizer
+
+    tcfg = config_mod.from_dict({"train": {"epochs": 4, "lr": 1e-2, "sigma_lr": 0.1, "lr_floor": 0.1}}).train
+    opt, sched = make_optimizer(torch.nn.Linear(2, 2), tcfg)
+    lrs = []
+    for _ in range(4):
+        lrs.append(opt.param_groups[0]["lr"])
+        sched.step()
+    # the authors' adjust_learning_rate: lr(e) = min + (lr - min)(1 + cos(pi e / E)) / 2, min = lr / 10
+    expected = [1e-3 + (1e-2 - 1e-3) * (1 + torch.cos(torch.tensor(torch.pi * e / 4)).item()) / 2 for e in range(4)]
+    assert lrs == pytest.approx(expected)
 
 
 def test_cli_resume_flag(tmp_path):
@@ -226,7 +257,7 @@ def test_srnn_trains_on_shd_format_files(tmp_path):
     cfg = config_mod.from_dict({
         "data": {"name": "shd", "steps": 10, "root": str(tmp_path)},
         "model": {"name": "srnn", "hidden": [8, 8], "init": "authors", "data_init": False},
-        "loss": {"bias_lambda": 0.01},
+        "loss": {"margin_lambda": 0.01},
         "train": {"epochs": 1, "batch_size": 4, "threads": 1, "eval_samples": 1},
     })
     summary = fit(cfg, tmp_path / "run", progress=False)
@@ -247,9 +278,30 @@ def test_resnet_trains_on_cifar_format_batches(tmp_path):
                  b"filenames": [b"x.png"] * n}
         (folder / name).write_bytes(pickle.dumps(batch))
     cfg = config_mod.from_dict({
-        "data": {"name": "cifar10", "root": str(tmp_path)},
+        "data": {"name": "cifar10", "root": str(tmp_path), "normalize": True, "augment": True},
         "model": {"name": "resnet", "neuron": "binary", "theta": 0.0, "widths": [4, 8], "blocks": [1, 1]},
         "train": {"epochs": 1, "batch_size": 5, "threads": 1, "eval_samples": 1},
     })
     summary = fit(cfg, tmp_path / "run", progress=False)
     assert summary["conv_layers"] == 5 and summary["device"] == "cpu"
+
+
+def test_checkpoint_written_before_the_new_keys_loads_and_resumes(tmp_path):
+    """A stored config with `loss.bias_lambda` and without val_fraction, lr_floor, synops_* (as
+    written before they existed) rebuilds the same net and resumes under today's config."""
+    cfg = config_mod.from_dict(config_mod.tomllib.loads(TINY))
+    fit(cfg, tmp_path / "run", stop_after=2, progress=False)
+    path = tmp_path / "run" / "checkpoint.pt"
+    ckpt = torch.load(path, weights_only=True)
+    old = ckpt["config"]
+    old["loss"]["bias_lambda"] = old["loss"].pop("margin_lambda")
+    for section, key in (("data", "val_fraction"), ("data", "normalize"), ("data", "augment"),
+                         ("train", "lr_floor"), ("loss", "synops_weight"), ("loss", "synops_budget")):
+        old[section].pop(key)
+    torch.save(ckpt, path)
+    model, stored = load_model(path)
+    assert stored.loss.margin_lambda == cfg.loss.margin_lambda and stored.data.val_fraction == 0.1
+    for key, value in torch.load(path, weights_only=True)["model"].items():
+        assert torch.equal(model.state_dict()[key], value), key
+    summary = fit(cfg, tmp_path / "run", resume=True, progress=False)
+    assert summary["epochs"] == 3

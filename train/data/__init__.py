@@ -1,7 +1,7 @@
 """Data sets for training and evaluation, one small module each.
 
     load(name, split, *, root=None, steps=None, encoding=None, seed=0, limit=None, classes=None,
-         max_count=None)
+         max_count=None, val_fraction=VALIDATION_FRACTION)
     input_shape(name, steps=None) -> per-sample shape [T, ...]
     n_classes(name, classes=None)
 
@@ -11,17 +11,39 @@ steps, rate code; SHD: 100 bins; DVS Gesture: 49 frames; CIFAR-10: 1 step,
 direct). Only digits works offline out of the box; the others read local files
 under `root` and never download.
 
-`classes` keeps only the samples of those labels (after `limit`), relabelled
-0..n-1 in the order given (`data.classes`; e.g. Xylo's 8 output neurons).
+`classes` keeps only the samples of those labels, relabelled 0..n-1 in the
+order given (`data.classes`; e.g. Xylo's 8 output neurons).
+
+Splits. Every data set here ships a training and a test part only (digits:
+the fixed stratified 80/20 split of `digits.digits_split`; SHD, DVS Gesture,
+CIFAR-10: their published train/test files). Model selection needs a third
+part, so `val_fraction` (`data.val_fraction`, default 0.1) of the training
+part is held out, stratified by label and drawn with its own fixed seed
+(`config.VALIDATION_SEED` = 0, independent of `train.seed`, so every run and
+every sweep point sees the same validation samples):
+
+    "train"  the training file minus the validation samples (what the trainer
+             fits and the compiler calibrates its scales on)
+    "val"    the held-out samples (early choices: lr, readout, tau_mem)
+    "test"   the test file, unchanged (read once, for the reported number)
+
+Per class c with n_c training samples, round(val_fraction * n_c) go to "val"
+(digits, 10%: 145 of 1437, leaving 1292; SHD: 816 of 8156; DVS Gesture: 108 of
+1077 recordings (the authors hold out 20%, by sorted file name, i.e. by user);
+CIFAR-10: 5000 of 50000). A class with one sample keeps it for training.
+`classes` applies before the split, `limit` after it (the first `limit`
+samples of the part asked for, in file order).
 """
 from __future__ import annotations
 
 import importlib
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from snnc.errors import ConfigError
+from snnc.train.config import MAX_VALIDATION_FRACTION, VALIDATION_FRACTION, VALIDATION_SEED
 from snnc.train.data.digits import digits_split
 
 # Modules import lazily: tonic and the pickle reader are only paid for when used.
@@ -33,9 +55,10 @@ _MODULES = {
     "cifar10": "snnc.train.data.cifar10",
 }
 DATASETS = tuple(_MODULES)
-SPLITS = ("train", "test")
+SPLITS = ("train", "val", "test")
 
-__all__ = ["DATASETS", "SPLITS", "load", "input_shape", "n_classes", "digits_split", "select_classes"]
+__all__ = ["DATASETS", "SPLITS", "load", "input_shape", "n_classes", "digits_split", "select_classes",
+           "validation_split"]
 
 
 def dataset_module(name: str):
@@ -51,27 +74,77 @@ def _check_positive(what: str, value) -> None:
 
 
 def load(name, split, *, root=None, steps=None, encoding=None, seed=0, limit=None, classes=None,
-         max_count=None, **options):
-    """Data set `name`, split "train" or "test", as a torch Dataset of (x [T, ...] float32, label int64).
+         max_count=None, val_fraction=VALIDATION_FRACTION, **options):
+    """Data set `name`, split "train", "val" or "test" (see the module's docstring), as a
+    torch Dataset of (x [T, ...] float32, label int64).
 
     `root`: folder of the local files (per-data-set default under `data/`);
-    `limit`: keep only the first `limit` samples; `classes`: keep only these
-    labels, relabelled 0..n-1 in this order; `max_count`: clip input counts per
-    step (digits-seq only); `options`: data-set specific (e.g. `normalize=True`
-    for cifar10).
+    `limit`: keep only the first `limit` samples of the split; `classes`: keep only
+    these labels, relabelled 0..n-1 in this order; `max_count`: clip input counts per
+    step (digits-seq only); `val_fraction`: share of the training file held out as
+    "val"; `options`: data-set specific (e.g. `normalize=True` for cifar10).
     """
     module = dataset_module(name)
     if split not in SPLITS:
-        raise ConfigError(f"{name}: unknown split '{split}'; choose 'train' or 'test'")
+        raise ConfigError(f"{name}: unknown split '{split}'; choose one of {', '.join(SPLITS)}")
     _check_positive("steps", steps)
     _check_positive("limit", limit)
     _check_classes(classes, module.N_CLASSES, name)
+    _check_fraction(val_fraction)
     if max_count is not None:  # only count-coded data sets take it
         if name != "digits-seq":
             raise ConfigError(f"data.max_count: only digits-seq has input counts to clip, got data.name = {name!r}")
         options["max_count"] = max_count
-    dataset = module.load(split, root=root, steps=steps, encoding=encoding, seed=seed, limit=limit, **options)
-    return dataset if classes is None else select_classes(dataset, classes)
+    kw = dict(root=root, steps=steps, encoding=encoding, seed=seed, **options)
+    if split == "test":  # the same samples as ever: limit, then the class subset
+        dataset = module.load("test", limit=limit, **kw)
+        return dataset if classes is None else select_classes(dataset, classes)
+    dataset = module.load("train", limit=None, **kw)
+    dataset = dataset if classes is None else select_classes(dataset, classes)
+    fit_idx, val_idx = validation_split(_labels(dataset).numpy(), val_fraction)
+    idx = fit_idx if split == "train" else val_idx
+    return take(dataset, idx if limit is None else idx[:limit])
+
+
+def _check_fraction(value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0.0 <= value <= MAX_VALIDATION_FRACTION:
+        raise ConfigError(f"data.val_fraction: must be a number in [0, {MAX_VALIDATION_FRACTION}], got {value!r}")
+
+
+def validation_split(labels: np.ndarray, fraction: float, seed: int = VALIDATION_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, validation indices), each in ascending order: per class, a seeded
+    random round(fraction * n_class) of its samples are held out."""
+    rng = np.random.default_rng(seed)
+    held = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        n_val = int(np.floor(fraction * len(members) + 0.5)) if len(members) > 1 else 0
+        held.append(rng.permutation(members)[:n_val])
+    val = np.sort(np.concatenate(held)) if held else np.zeros(0, np.int64)
+    fit = np.setdiff1d(np.arange(len(labels)), val)
+    return fit, val
+
+
+class IndexSubset(Dataset):
+    """The samples `indices` of a lazy data set, with their labels known without reading them."""
+
+    def __init__(self, base, indices: np.ndarray, labels: torch.Tensor):
+        self.base, self.indices, self.labels = base, [int(i) for i in indices], labels
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int):
+        return self.base[self.indices[index]]
+
+
+def take(dataset, indices: np.ndarray):
+    """`dataset` restricted to `indices`; an in-memory `TensorDataset` stays one."""
+    idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+    if hasattr(dataset, "tensors"):
+        return TensorDataset(*(t[idx] for t in dataset.tensors))
+    return IndexSubset(dataset, indices, _labels(dataset)[idx])
 
 
 def _check_classes(classes, n: int, name: str) -> None:
@@ -87,8 +160,10 @@ def _check_classes(classes, n: int, name: str) -> None:
 class ClassSubset(Dataset):
     """The samples of a lazy data set whose label is in `classes`, relabelled by position."""
 
-    def __init__(self, base, indices: list[int], relabel: dict[int, int]):
+    def __init__(self, base, indices: list[int], relabel: dict[int, int], labels: torch.Tensor | None = None):
         self.base, self.indices, self.relabel = base, indices, relabel
+        if labels is not None:
+            self.labels = labels
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -116,7 +191,7 @@ def select_classes(dataset, classes: list[int]):
     keep = torch.nonzero(new >= 0).flatten()
     if hasattr(dataset, "tensors"):
         return TensorDataset(dataset.tensors[0][keep], new[keep])
-    return ClassSubset(dataset, keep.tolist(), relabel)
+    return ClassSubset(dataset, keep.tolist(), relabel, new[keep])
 
 
 def input_shape(name: str, steps: int | None = None) -> tuple[int, ...]:

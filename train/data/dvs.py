@@ -8,9 +8,27 @@ from its `ibmGestureTrain.tar.gz` / `ibmGestureTest.tar.gz` (tonic's own
     root/ibmGestureTest/user24_led/...
 
 each `<label>.npy` an [N, 4] array of events (x, y, p, t in ms) on the
-128x128 sensor, label 0..10. Events are downsampled to 32x32 (x // 4,
-y // 4) and counted per polarity in `steps` equal time bins spanning the
-recording (default 49): frames [T, 2, 32, 32].
+128x128 sensor, label 0..10.
+
+Frames as the authors make them (their `dvs_data.py` and `train_dvs.py`, which
+call SpikingJelly's `integrate_events_by_fixed_frames_number(events,
+split_by="number", ...)` and then `resize_to_32`):
+
+1. the recording is cut into `int(steps / WINDOW)` bins of equal *event counts*
+   (not equal time): with steps = 49, 81 bins (their `gesture_frames =
+   int(frames_number / (n_combs * 0.6))` with one gesture per sample), and the
+   first `steps` of them are kept (`frames[:current_len]`): the first ~60% of the
+   events, which the authors take as the gesture;
+2. events are counted per polarity and pixel on the full 128x128 sensor;
+3. each frame is resized to 32x32 by bilinear interpolation
+   (`F.interpolate(..., mode="bilinear", align_corners=False)`): every output
+   pixel is the mean of a 2x2 group of sensor pixels, so values are multiples
+   of 1/4, not integers.
+
+Equal-count binning is tonic's `ToFrame(n_event_bins=...)`, which drops the
+`N mod bins` last events; SpikingJelly puts them in the last bin, which step 1
+discards. A recording with fewer events than bins gives empty frames.
+Frames [T, 2, 32, 32].
 """
 from __future__ import annotations
 
@@ -19,13 +37,16 @@ from pathlib import Path
 
 import numpy as np
 import tonic
+import torch
+import torch.nn.functional as F
 
 from snnc.errors import ConfigError, FormatError, InputError
 from snnc.train.data.events import FramesDataset, LocalFolder
 from snnc.train.data.files import first_existing, one_line, require
 
 SENSOR = (128, 128, 2)      # x, y, polarity
-SIZE = 32                   # frames are SIZE x SIZE after downsampling
+SIZE = 32                   # frames are SIZE x SIZE after resizing (authors' resize_to_32)
+WINDOW = 0.6                # share of the equal-count bins kept (authors' dvs_data.py: 0.6)
 N_POLARITIES = 2
 N_CLASSES = 11
 DEFAULT_STEPS = 49
@@ -49,17 +70,31 @@ class LocalDVSGesture(LocalFolder, tonic.datasets.DVSGesture):
 
 @dataclass(frozen=True)
 class GestureFrames:
-    """Events on the 128x128 sensor -> counts [T, 2, 32, 32] in `steps` time bins spanning the recording."""
+    """Events on the 128x128 sensor -> frames [T, 2, 32, 32]: the first `steps` of
+    int(steps / window) equal-event-count bins, resized bilinearly (see the module)."""
 
     steps: int
     binary: bool = False
+    window: float = WINDOW
 
     def __call__(self, events: np.ndarray) -> np.ndarray:
-        frames = tonic.transforms.Compose([
-            tonic.transforms.Downsample(spatial_factor=SIZE / SENSOR[0]),
-            tonic.transforms.ToFrame(sensor_size=(SIZE, SIZE, N_POLARITIES), n_time_bins=self.steps),
-        ])(events)
+        check_events(events)
+        bins = max(self.steps, int(self.steps / self.window))
+        counts = np.zeros((self.steps, N_POLARITIES, SENSOR[1], SENSOR[0]), np.float32)
+        if len(events):
+            frames = tonic.transforms.ToFrame(sensor_size=SENSOR, n_event_bins=bins)(events)[: self.steps]
+            counts[: len(frames)] = frames
+        resized = F.interpolate(torch.from_numpy(counts), size=(SIZE, SIZE), mode="bilinear", align_corners=False)
+        frames = resized.numpy()
         return np.minimum(frames, 1) if self.binary else frames
+
+
+def check_events(events: np.ndarray) -> None:
+    """A ValueError (the loader names the file) unless every event lies on the sensor."""
+    for key, size in (("x", SENSOR[0]), ("y", SENSOR[1]), ("p", SENSOR[2])):
+        values = events[key]
+        if len(values) and (values.min() < 0 or values.max() >= size):
+            raise ValueError(f"event {key} outside 0..{size - 1}")
 
 
 def input_shape(steps: int | None = None) -> tuple[int, ...]:
@@ -101,4 +136,4 @@ def load(split, *, root=None, steps=None, encoding=None, seed=0, limit=None) -> 
         raise ConfigError(f"dvs: unknown encoding '{encoding}'; choose one of {', '.join(ENCODINGS)}")
     folder = find_folder(root, split)
     source = open_split(folder, split, GestureFrames(steps or DEFAULT_STEPS, encoding == "binary"))
-    return FramesDataset(source, source.data.__getitem__, EXPECTED, limit)
+    return FramesDataset(source, source.data.__getitem__, EXPECTED, limit, source.targets)

@@ -72,8 +72,9 @@ def find_file(root, split: str) -> Path:
     return found or require(root / name, f"SHD's {name} (unpacked from https://zenkelab.org/datasets/)")
 
 
-def check_file(path: Path) -> None:
-    """A one-line `FormatError` naming `path` unless it has SHD's keys and matching lengths."""
+def check_file(path: Path) -> np.ndarray:
+    """The file's labels; a one-line `FormatError` naming `path` unless it has SHD's keys
+    and matching lengths."""
     try:
         with h5py.File(path, "r") as f:
             missing = [key for key in REQUIRED_KEYS if key not in f]
@@ -87,6 +88,7 @@ def check_file(path: Path) -> None:
         raise FormatError(f"{path}: spikes/times, spikes/units and labels differ in length")
     if labels.dtype.kind not in "iu" or labels.min(initial=0) < 0 or labels.max(initial=0) >= N_CLASSES:
         raise FormatError(f"{path}: labels must be integers 0..{N_CLASSES - 1}")
+    return labels
 
 
 def load(split, *, root=None, steps=None, encoding=None, seed=0, limit=None) -> FramesDataset:
@@ -98,8 +100,8 @@ def load(split, *, root=None, steps=None, encoding=None, seed=0, limit=None) -> 
     if encoding not in (None, *ENCODINGS):
         raise ConfigError(f"shd: unknown encoding '{encoding}'; choose one of {', '.join(ENCODINGS)}")
     path = find_file(root, split)
-    check_file(path)
+    labels = check_file(path)
     transform = FixedWindowFrames(steps or DEFAULT_STEPS, binary=encoding == "binary")
     source = LocalSHD(path.parent, train=split == "train", transform=transform)
     expected = "SHD spikes with units < 700 and labels < 20"
-    return FramesDataset(source, f"{path} sample {{}}".format, expected, limit)
+    return FramesDataset(source, f"{path} sample {{}}".format, expected, limit, labels)

@@ -98,8 +98,12 @@ def _optimizer(model, cfg: FitConfig):
 
 
 def fit(model, x: Tensor, y: Tensor, epochs: int, cfg: FitConfig | None = None,
-        history: History | None = None, level: int = 0, generator: torch.Generator | None = None) -> History:
-    """Train ``model`` in place for ``epochs``; stops early if the loss is no longer finite."""
+        history: History | None = None, level: int = 0, generator: torch.Generator | None = None,
+        on_epoch=None) -> History:
+    """Train ``model`` in place for ``epochs``; stops early if the loss is no longer finite.
+
+    ``on_epoch(model, history)`` runs after every epoch (metrics, progress); its
+    time is not counted in ``history.seconds``."""
     cfg = cfg or FitConfig()
     history = history if history is not None else History()
     opt = _optimizer(model, cfg)
@@ -111,6 +115,10 @@ def fit(model, x: Tensor, y: Tensor, epochs: int, cfg: FitConfig | None = None,
             evals = _adam_epoch(model, x, y, opt, cfg.batch_size, generator)
         loss = mse(model, x, y)
         history.record(loss, evals, level)
+        if on_epoch is not None:
+            paused = time.perf_counter()
+            on_epoch(model, history)
+            start += time.perf_counter() - paused
         if not math.isfinite(loss):
             break
     history.seconds += time.perf_counter() - start
@@ -118,16 +126,17 @@ def fit(model, x: Tensor, y: Tensor, epochs: int, cfg: FitConfig | None = None,
 
 
 def train_multilevel(model: KAN, x: Tensor, y: Tensor, schedule=(32, 16, 8, 4),
-                     cfg: FitConfig | None = None, generator: torch.Generator | None = None
-                     ) -> tuple[KAN, History]:
-    """Nested iteration over ``len(schedule)`` levels; returns the finest model and the history."""
+                     cfg: FitConfig | None = None, generator: torch.Generator | None = None,
+                     on_epoch=None) -> tuple[KAN, History]:
+    """Nested iteration over ``len(schedule)`` levels; returns the finest model and the history
+    (``on_epoch`` as in `fit`)."""
     if not schedule or any(e < 0 for e in schedule):
         raise ConfigError(f"schedule: expected epochs per level (>= 0), got {schedule!r}")
     history = History()
     for level, epochs in enumerate(schedule):
         if level:
             model = model.refined()
-        fit(model, x, y, epochs, cfg, history, level, generator)
+        fit(model, x, y, epochs, cfg, history, level, generator, on_epoch)
         if history.loss and not math.isfinite(history.loss[-1]):
             break
     return model, history

@@ -1,0 +1,151 @@
+"""ONNX export of dense (Gemm/Relu/Step) graphs: the edge-int8 requantisation in integer ops.
+
+One model per graph (opset 18): input `input` [B, 1, N] (int32 int8 values on
+edge-int8, float32 on ideal), one output `<layer>.y` [B, 1, n] per dense
+layer (int32; float32 on ideal). Inside, every integer is int64 and the
+arithmetic of `snnc.targets.edge_int8` is written with exact integer ops
+(no float scale anywhere: ONNX's QLinearMatMul / QuantizeLinear requantise
+through a float32 scale and do not reproduce a fixed-point multiplier bit
+for bit):
+
+    acc   = wrap32(MatMul(x - zp_in, W^T) + b)          (MatMul exact: see onnx_ops.matmul)
+    a     = Clip(acc * 2^left, INT32_MIN, INT32_MAX)
+    ab    = a * multiplier                              (|ab| < 2^62: int64 exact)
+    h     = Div(ab + Where(ab < 0, 1 - 2^30, 2^30), 2^31)   Div on int64 truncates toward zero
+    fl    = (h - Mod(h, 2^r)) / 2^r                      floor(h / 2^r), Mod fmod=0: remainder >= 0
+    y     = fl + (Mod(h, 2^r) > (2^r - 1) / 2 + (h < 0))  (integer halving of the mask)
+    y     = Clip(y + zp_out, act_min, act_max)
+    Relu  = Max(x, zero_point);  Step = Cast(Greater(x, threshold))
+
+The multiplier is >= 0 (node range), so gemmlowp's one saturating case
+(both factors INT32_MIN) cannot occur. `run_model` runs it in onnxruntime.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from snnc.compiler.export.onnx_ops import Builder
+from snnc.compiler.ir import Graph, check_graph
+from snnc.compiler.ir.nodes import Gemm, Relu, Step
+from snnc.errors import CompileError, InputError
+from snnc.io import atomic_path
+from snnc.runtime.dense import is_dense, is_integer, layer_order
+from snnc.targets.edge_int8 import INT32_MAX, INT32_MIN, value_range
+
+OPSET = 18
+INT64, FLOAT64 = 7, 11
+
+
+def export(graph: Graph, path, **options) -> Path:
+    """Write the model of `graph` to `path`, atomically."""
+    if options:
+        raise InputError(f"dense ONNX export takes no options, got {', '.join(options)}")
+    model = build(graph)
+    with atomic_path(path) as tmp:
+        onnx.save(model, str(tmp))
+    return Path(path)
+
+
+def build(graph: Graph) -> onnx.ModelProto:
+    check_graph(graph)
+    if not is_dense(graph):
+        raise CompileError("onnx_edge exports dense (Gemm/Relu/Step) graphs; this one has neuron populations")
+    b, integer = Builder(), is_integer(graph)
+    flat = b.op("Squeeze", "input", b.i64([1]))
+    values, start = {}, 0
+    for name, node in graph.inputs.items():
+        cols = b.op("Slice", flat, b.i64([start]), b.i64([start + node.size]), b.i64([1]))
+        values[name] = b.op("Cast", cols, to=INT64) if integer else cols
+        start += node.size
+    outs = []
+    for name in layer_order(graph):
+        src = graph.predecessors(name)[0]
+        values[name] = _layer(b, graph, name, values[src], integer)
+        outs.append(b.op("Unsqueeze", b.op("Cast", values[name], to=TensorProto.INT32 if integer else 1),
+                         b.i64([1]), out=f"{name}.y"))
+    return _model(graph, b, outs, integer)
+
+
+def _model(graph: Graph, b: Builder, outs: list[str], integer: bool) -> onnx.ModelProto:
+    dtype = TensorProto.INT32 if integer else TensorProto.FLOAT
+    n_in = sum(node.size for node in graph.inputs.values())
+    g = helper.make_graph(
+        b.nodes, f"{graph.target}_dense", [helper.make_tensor_value_info("input", dtype, ["B", 1, n_in])],
+        [helper.make_tensor_value_info(o, dtype, ["B", 1, graph.nodes[o[:-2]].out_size]) for o in outs],
+        b.initializers)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="snnc")
+    model.ir_version = 9
+    helper.set_model_props(model, {"snnc.target": graph.target, "snnc.model": "dense",
+                                   "snnc.steps": "1", "snnc.pad_steps": "0"})
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def _layer(b: Builder, graph: Graph, name: str, x: str, integer: bool) -> str:
+    node = graph.nodes[name]
+    if isinstance(node, Gemm):
+        return _gemm_int(b, graph, name, node, x) if integer else _gemm_float(b, node, x)
+    if isinstance(node, Relu):
+        zero = b.i64(node.zero_point) if integer else b.const(node.zero_point, np.float32)
+        return b.op("Max", x, zero)
+    if isinstance(node, Step):
+        thr = b.i64(node.threshold) if integer else b.const(node.threshold, np.float32)
+        return b.op("Cast", b.op("Greater", x, thr), to=INT64 if integer else 1)
+    raise CompileError(f"node '{name}': dense ONNX export has no lowering for {type(node).__name__}")
+
+
+def _gemm_float(b: Builder, node: Gemm, x: str) -> str:
+    w = b.const(node.weights.T, np.float64)
+    y = b.op("Add", b.op("MatMul", b.op("Cast", x, to=FLOAT64), w), b.const(node.bias, np.float64))
+    return b.op("Cast", y, to=1)
+
+
+def _gemm_int(b: Builder, graph: Graph, name: str, node: Gemm, x: str) -> str:
+    lo, hi = value_range(graph, graph.predecessors(name)[0])
+    worst_x = max(abs(lo - node.input_zero_point), abs(hi - node.input_zero_point))
+    centred = b.op("Sub", x, b.i64(node.input_zero_point))
+    acc = b.matmul(centred, b.i64(node.weights.T), float(np.abs(node.weights).sum(axis=1).max()) * worst_x)
+    acc = b.wrap(b.op("Add", acc, b.i64(node.bias)), 32)
+    if not node.requantise:
+        return acc
+    y = b.op("Add", requantise(b, acc, node.multiplier, node.shift), b.i64(node.output_zero_point))
+    return b.saturate(y, node.act_min, node.act_max)
+
+
+def requantise(b: Builder, acc: str, multiplier: np.ndarray, shift: np.ndarray) -> str:
+    """MultiplyByQuantizedMultiplier (edge_int8.requantise) on int64 values holding int32."""
+    left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
+    a = b.saturate(b.shift_left(acc, left), INT32_MIN, INT32_MAX)
+    ab = b.op("Mul", a, b.i64(multiplier))
+    negative = b.op("Less", ab, b.i64(0))
+    nudge = b.op("Where", negative, b.i64(1 - (1 << 30)), b.i64(1 << 30))
+    h = b.trunc_div(b.op("Add", ab, nudge), 1 << 31)
+    pow2 = b.i64(np.left_shift(1, right.astype(np.int64)), "pow2")
+    remainder = b.op("Mod", h, pow2, fmod=0)
+    floor = b.op("Div", b.op("Sub", h, remainder), pow2)
+    threshold = b.op("Add", b.i64((np.left_shift(1, right.astype(np.int64)) - 1) >> 1),
+                     b.op("Cast", b.op("Less", h, b.i64(0)), to=INT64))
+    return b.op("Add", floor, b.op("Cast", b.op("Greater", remainder, threshold), to=INT64))
+
+
+def run_model(graph: Graph, x, model: onnx.ModelProto | None = None) -> dict:
+    """The model in onnxruntime on x [B, 1, N]: {layer: {"v": output}} [B, 1, n], and "spikes"
+    (the same 0/1 output) for Step layers, as snnc.runtime.dense reports them."""
+    from snnc.compiler.export.onnx import session
+
+    x = np.asarray(x)
+    if x.ndim != 3 or x.shape[1] != 1:
+        raise InputError(f"dense ONNX input must be [B, 1, N], got shape {x.shape}")
+    integer = is_integer(graph)
+    sess = session(model if model is not None else build(graph))
+    feed = x.astype(np.int32) if integer else x.astype(np.float32)
+    out = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"input": feed})))
+    cast = (lambda a: a.astype(np.int64)) if integer else (lambda a: a)
+    result = {n: {"v": cast(out[f"{n}.y"])} for n in layer_order(graph)}
+    for n in graph.of_type(Step):
+        result[n]["spikes"] = result[n]["v"]
+    return result

@@ -1,0 +1,135 @@
+"""`verify` for regression graphs (a compiled KAN): MSE per executor and integer agreement.
+
+On the test split of the graph's own problem (regenerated from its metadata):
+
+    float_mse      the PyTorch model of --checkpoint (float64)
+    deployed_mse   {"sim": m, "onnx": m}: the deployed graph's values on each executor
+    max_abs_error  max over test points of |deployed (sim) - float|: what deployment costs
+    agreement      {"onnx": f}: fraction of test points whose integer outputs equal the
+                   simulator's (``agreement_all_layers``: every layer's integers equal)
+
+and the first divergence (sample, layer, channel, both integers) where any
+differ.  Backends: `sim` (the dense executor, always run) and `onnx` (the
+exported integer ONNX model under onnxruntime).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from snnc.compiler.ir import Graph
+from snnc.errors import InputError
+from snnc.runtime import deploy
+
+REGRESSION_BACKENDS = ("sim", "onnx")
+
+
+def is_regression(graph: Graph) -> bool:
+    return graph.metadata.get("task") == "regression"
+
+
+def verify_regression(graph: Graph, checkpoint=None, backends=("sim", "onnx"), split: str = "test") -> dict:
+    """The regression verify report (see module docstring); `deployed_values` and
+    `float_values` (test-split arrays, for plots) are popped before it is written as JSON."""
+    from snnc.compiler.frontend.kan import splits_of_graph
+    from snnc.runtime.dense import energy
+
+    for b in backends:
+        if b not in REGRESSION_BACKENDS:
+            raise InputError(f"backend '{b}' does not run regression graphs (a compiled KAN): choose from "
+                             f"{', '.join(REGRESSION_BACKENDS)}, e.g. --backends sim,onnx")
+    x, y = (v.numpy() for v in splits_of_graph(graph).split(split))
+    values, sim = deploy.run(graph, x[:, None, :])
+    report = {"task": "regression", "target": graph.target, "split": split, "samples": int(len(y)),
+              "deployed_mse": {"sim": _mse(values, y)}, "agreement": {}, "divergence": {},
+              "deployed_values": values}
+    report.update(energy(graph))
+    if checkpoint is not None:
+        report.update(_float(checkpoint, graph, x, y, values))
+    ours = {n: np.asarray(sim.state[n]["v"]) for n in deploy.populations(graph)}
+    for backend in (b for b in backends if b != "sim"):
+        theirs = _run(backend, graph, x)
+        report["deployed_mse"][backend] = _mse(deploy.decode(graph, theirs, {n: {"v": v} for n, v in theirs.items()}), y)
+        report["agreement"][backend], report.setdefault("agreement_all_layers", {})[backend], first = \
+            _compare(graph, ours, theirs)
+        if first:
+            report["divergence"][backend] = first
+    return report
+
+
+def _mse(values, y) -> float:
+    return float(np.mean((np.asarray(values, np.float64) - y) ** 2))
+
+
+def _float(checkpoint, graph, x, y, deployed) -> dict:
+    from snnc.compiler.frontend.kan import torch_values
+    from snnc.train.kan.checkpoint import load_kan, sha256_of
+
+    model, _, _ = load_kan(checkpoint)
+    float_values = torch_values(model, x)
+    out = {"float_mse": _mse(float_values, y), "max_abs_error": float(np.abs(deployed - float_values).max()),
+           "float_values": float_values}
+    if graph.metadata.get("checkpoint_sha256") not in (None, sha256_of(checkpoint)):
+        out["warning"] = "the checkpoint is not the one this graph was compiled from (sha256 differs)"
+    return out
+
+
+def _run(backend: str, graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
+    from snnc.runtime.verify import EXECUTORS
+
+    out = EXECUTORS[backend][1](graph, deploy.pad_input(graph, x[:, None, :]))
+    return {n: np.asarray(out[n]["v"]) for n in deploy.populations(graph)}
+
+
+def _compare(graph: Graph, ours: dict, theirs: dict) -> tuple[float, float, dict | None]:
+    """(output agreement, all-layer agreement, first divergence) over the samples."""
+    _, _, last = deploy.output_node(graph)
+    same = {n: (ours[n] == theirs[n]).reshape(len(ours[n]), -1).all(axis=1) for n in ours}
+    every = np.logical_and.reduce(list(same.values()))
+    first = None
+    if not every.all():
+        s = int(np.flatnonzero(~every)[0])
+        layer = next(n for n in deploy.populations(graph) if not same[n][s])
+        j = int(np.flatnonzero(ours[layer][s].ravel() != theirs[layer][s].ravel())[0])
+        first = {"sample": s, "node": layer, "channel": j, "sim": ours[layer][s].ravel()[j].item(),
+                 "backend": theirs[layer][s].ravel()[j].item()}
+    return float(same[last].mean()), float(every.mean()), first
+
+
+def print_regression(r: dict) -> None:
+    if "warning" in r:
+        print(f"warning: {r['warning']}")
+    if "float_mse" in r:
+        print(f"float (PyTorch) test MSE {r['float_mse']:.4g}; max |deployed - float| {r['max_abs_error']:.3g}")
+    print(f"{'backend':<9}{'samples':>8}{'deployed MSE':>14}{'agreement':>11}")
+    for b, m in r["deployed_mse"].items():
+        agree = r["agreement"].get(b)
+        print(f"{b:<9}{r['samples']:>8}{m:>14.4g}{'' if agree is None else f'{agree:.4f}':>11}")
+    e = r["energy_per_inference_j"]
+    print(f"energy per inference {e['mean']:.3g} J; {r['synaptic_events_per_inference']:.0f} MACs per inference")
+    for b, d in r["divergence"].items():
+        print(f"first divergence ({b}): sample {d['sample']}, node '{d['node']}', channel {d['channel']}: "
+              f"sim {d['sim']} vs {b} {d['backend']}")
+
+
+def cmd_verify_regression(graph: Graph, args) -> int:
+    """The `snnc verify` path for a regression graph (args as `runtime.verify.cmd_verify` parsed them)."""
+    from snnc.io import write_json
+
+    for flag, value in (("--data", args.data), ("--neurobench", args.neurobench)):
+        if value:
+            raise InputError(f"{flag}: a regression graph is verified on its own problem (KAN), without it")
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if args.plot:
+        from snnc.runtime.plot_regression import plot_format
+        plot_format(args.plot)                         # a bad suffix fails before anything runs
+    report = verify_regression(graph, args.checkpoint, backends, args.split)
+    values = {k: report.pop(f"{k}_values", None) for k in ("float", "deployed")}   # arrays: not JSON
+    print_regression(report)
+    if args.plot:
+        from snnc.runtime.plot_regression import plot_regression
+        plot_regression(graph, args.plot, args.checkpoint, values, args.split)
+        print(f"plot: {args.plot}")
+    if args.json:
+        write_json(args.json, report)
+        print(f"report: {args.json}")
+    return 0 if all(a == 1.0 for a in report["agreement"].values()) else 1

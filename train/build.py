@@ -1,0 +1,55 @@
+"""The net and the optimiser a training config describes (shared by the trainer and
+the checkpoint loader, which rebuilds a net from its stored config alone)."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from snnc.train.models import build_model
+from snnc.train.neurons import Firing
+
+
+def make_model(cfg, in_shape, n_classes: int) -> nn.Module:
+    """The net of `cfg`: an SBNN (`method.name = "sbnn"`) or its SG twin."""
+    if cfg.method.name == "sg":
+        from snnc.train.sg import build_sg_model
+        return build_sg_model(cfg.model, in_shape, n_classes, width=cfg.method.surrogate_width,
+                              batchnorm=cfg.method.batchnorm)
+    m = cfg.method
+    fire = Firing(estimator=m.estimator, tau=m.tau, k=m.k, noise=m.noise, relaxation=m.relaxation,
+                  margins=cfg.loss.margin_lambda > 0)
+    return build_model(cfg.model, tuple(in_shape), n_classes, fire)
+
+
+def make_optimizer(model: nn.Module, tcfg):
+    """AdamW with the posterior-std parameters (`rho`) in their own group at `sigma_lr`,
+    and the lr schedule of `tcfg` (stepped once per epoch)."""
+    rho = [p for n, p in model.named_parameters() if n.endswith("rho")]
+    rest = [p for n, p in model.named_parameters() if not n.endswith("rho")]
+    groups = [{"params": rest, "lr": tcfg.lr, "weight_decay": tcfg.weight_decay}]
+    if rho:
+        groups.append({"params": rho, "lr": tcfg.sigma_lr, "weight_decay": 0.0})
+    opt = torch.optim.AdamW(groups)
+    return opt, make_schedule(opt, tcfg)
+
+
+def make_schedule(opt, tcfg):
+    """cosine: every group's lr follows lr_g * (f + (1 - f)(1 + cos(pi e / E)) / 2) in
+    epoch e of E, f = `lr_floor` (the authors' `adjust_learning_rate`: f = 0.1 in
+    train_shd.py, 0.02 in train_dvs.py; f = 0 is PyTorch's CosineAnnealingLR, kept
+    as such so that older checkpoints resume); constant: lr throughout."""
+    if tcfg.schedule != "cosine":
+        return torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=0)
+    if tcfg.lr_floor == 0:
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=tcfg.epochs)
+    floor, epochs = tcfg.lr_floor, tcfg.epochs
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda e: floor + (1 - floor) * (1 + math.cos(math.pi * e / epochs)) / 2)
+
+
+def input_rms(dataset, n: int = 1024) -> float:
+    """Root mean square of the first `n` inputs (the data-aware init's scale)."""
+    x = torch.stack([dataset[i][0] for i in range(min(n, len(dataset)))])
+    return float(x.pow(2).mean().sqrt().clamp_min(1e-6))
