@@ -9,6 +9,8 @@ the trained weights) for the target, run the deployed integer graph on the event
 simulator over the whole test split and measure its accuracy and energy per
 inference from the target's energy table (`snnc targets` cites each constant).
 Every number on the plot is measured by the simulator; nothing is predicted.
+Beside each point (`--dense-baseline`, on by default): the non-spiking int8 MLP of the
+same accuracy on `edge-int8` (`snnc.runtime.dense_baseline`), rows with method "dense-int8".
 
 The penalty is the trainer's activity term (`loss.rate_weight` with
 `loss.rate_target = 0`: the squared mean spike rate of each hidden layer, so a
@@ -78,6 +80,19 @@ def front(target: str, methods: list[str], penalties: list[float], out: Path, ep
     return rows
 
 
+def dense_rows(rows: list[dict], target: str) -> list[dict]:
+    """The dense int8 baseline on edge-int8 beside each point, at its float accuracy
+    (`snnc.runtime.dense_baseline`: width chosen on validation, measured on the test split)."""
+    from snnc.runtime.dense_baseline import WidthGrid, analog_data, config_data, front_row
+
+    data = config_data(ROOT / "configs" / CONFIGS[target])
+    grid = WidthGrid(analog_data(data))
+    out = [front_row(r, data, grid) for r in rows if r["method"] != "dense-int8"]
+    for r in out:
+        print(f"{_line(r)}   {r['verdict']}", flush=True)
+    return out
+
+
 def _line(r: dict) -> str:
     return (f"{r['method']:<5} {r['penalty']:>8g} {r['float_accuracy']:>7.4f} {r['deployed_accuracy']:>9.4f} "
             f"{r['energy_per_inference_j']:>11.3e} {r['synaptic_events_per_inference']:>10.0f} "
@@ -91,19 +106,20 @@ def plot(rows: list[dict], path: Path, target: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for method, marker in (("sbnn", "o"), ("sg", "s")):
+    for method, marker in (("sbnn", "o"), ("sg", "s"), ("dense-int8", "x")):
         pts = sorted((r for r in rows if r["method"] == method), key=lambda r: r["energy_per_inference_j"])
         if not pts:
             continue
         ax.plot([r["energy_per_inference_j"] for r in pts], [r["deployed_accuracy"] for r in pts],
-                marker=marker, label=method.upper())
+                marker=marker, label="dense int8 on edge-int8" if method == "dense-int8" else method.upper())
         for r in pts:
-            ax.annotate(f"{r['penalty']:g}", (r["energy_per_inference_j"], r["deployed_accuracy"]),
+            label = f"hidden {r['width']}" if method == "dense-int8" else f"{r['penalty']:g}"
+            ax.annotate(label, (r["energy_per_inference_j"], r["deployed_accuracy"]),
                         textcoords="offset points", xytext=(4, -10), fontsize=7)
     ax.set_xscale("log")
-    ax.set_xlabel(f"energy per inference on {target} (J, event simulator)")
+    ax.set_xlabel(f"energy per inference on {target} (dense: on edge-int8) (J, simulator)")
     ax.set_ylabel("deployed test accuracy")
-    ax.set_title(f"digits on {target}: accuracy-energy front (labels: penalty weight)")
+    ax.set_title(f"digits on {target}: accuracy-energy front (labels: penalty weight)", fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -124,12 +140,16 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="build/energy_front", help="folder for the training runs")
     p.add_argument("--json", type=Path, help="write the rows here")
     p.add_argument("--plot", type=Path, help="write the front here (PNG)")
+    p.add_argument("--dense-baseline", action=argparse.BooleanOptionalAction, default=True,
+                   help="add the same-accuracy dense int8 net on edge-int8 beside each point (method dense-int8)")
     a = p.parse_args(argv)
     methods = [m for m in a.methods.split(",") if m]
     penalties = [float(v) for v in a.penalties.split(",") if v]
     print(f"{'method':<5} {'penalty':>8} {'float':>7} {'deployed':>9} {'energy/inf':>11} {'syn ev/inf':>10} "
           f"{'rate':>6} {'sec':>6}")
     rows = front(a.target, methods, penalties, Path(a.out), a.epochs)
+    if a.dense_baseline:
+        rows += dense_rows(rows, a.target)
     if a.json:
         from snnc.io import write_json
 

@@ -134,9 +134,9 @@ def main(argv=None) -> int:
                              compile_model=args.compile, warmup=args.warmup)
         print(kind, result[kind], flush=True)
     result["ratio"] = {k: round(result[k]["step_s"] / result["sg"]["step_s"], 3) for k in ("analytic", "iw")}
-    print(json.dumps(result["ratio"]))
     if args.json:
         write_json(args.json, result)
+    print(json.dumps(result["ratio"]))
     return 0
 
 

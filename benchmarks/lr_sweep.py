@@ -110,8 +110,9 @@ def table(rows: list[dict], grid) -> str:
     lines = [head, "|" + "---|" * (len(keys) + 4)]
     for r in rows:
         mark = " *" if r["chosen"] else ""
+        val = "n/a" if r["val_accuracy"] is None else f"{r['val_accuracy']:.3f}"
         lines.append(f"| {r['method']} | " + "".join(f"{r[k]} | " for k in keys)
-                     + f"{r['lr']:g} | {r['val_accuracy']:.3f}{mark} | {r['test_accuracy']:.3f} |")
+                     + f"{r['lr']:g} | {val}{mark} | {r['test_accuracy']:.3f} |")
     return "\n".join(lines)
 
 

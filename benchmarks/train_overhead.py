@@ -131,9 +131,9 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     result = measure(args.device, args.warmup, args.steps, k=args.k)
-    print(json.dumps(result, indent=2))
-    if args.json:
+    if args.json:  # first: a closed stdout (`| head`) must not lose the result
         write_json(args.json, result)
+    print(json.dumps(result, indent=2))
     return 0
 
 

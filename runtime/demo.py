@@ -6,8 +6,11 @@
 2. train `configs/digits_seq_xylo.toml` (row-sequential digits 0-7, <= 16 input
    channels, Xylo's bit-shift decays), compile for `xylo`, verify against
    the reference, ONNX and xylosim on the whole test split;
-3. print one summary table (float and deployed accuracy, agreement, energy per
-   inference, latency) and write JSON reports and PNG plots under --out.
+3. beside each job, the non-spiking int8 MLP of the same accuracy on `edge-int8`
+   (`runtime/dense_baseline.py`: width chosen on validation, a few seconds);
+4. print one summary table (float and deployed accuracy, agreement, energy per
+   inference, latency; under each job the dense baseline and which side wins on
+   energy) and write JSON reports and PNG plots under --out.
 """
 from __future__ import annotations
 
@@ -33,13 +36,14 @@ def cmd_demo(argv: list[str]) -> int:
     parser.add_argument("--no-external", action="store_true", help="skip Lava and xylosim")
     args = parser.parse_args(argv)
     out = Path(args.out)
-    rows, ckpts = [], {}
+    rows, ckpts, grids = [], {}, {}
     for name, config, target, mode, k, backend, samples in JOBS:
         if config not in ckpts:
             ckpts[config] = _train(CONFIGS / config, out / config.removesuffix(".toml"), args.epochs)
         backends = ["sim", "reference", "onnx"] + ([] if args.no_external else [backend])
         n = min(samples, args.samples) if args.samples else samples
         rows.append(_compile_and_verify(name, ckpts[config], target, mode, k, backends, {backend: n}, out))
+        rows[-1]["dense_int8"] = _dense_baseline(rows[-1], CONFIGS / config, grids, out / f"{name}.dense.snnc")
     _print_table(rows)
     write_json(out / "summary.json", rows)
     print(f"\nsummary: {out / 'summary.json'}; reports and plots in {out}/")
@@ -89,6 +93,17 @@ def _compile_and_verify(name, ckpt, target, mode, k, backends, samples, out: Pat
     return _row(name, compiled.report, report)
 
 
+def _dense_baseline(row: dict, config: Path, grids: dict, save_to: Path) -> dict:
+    """The same-accuracy dense int8 net on edge-int8 beside a job (one width grid per data set)."""
+    from snnc.runtime.dense_baseline import WidthGrid, analog_data, beside, config_data
+
+    data = config_data(config)
+    grid = grids.setdefault(config.name, WidthGrid(analog_data(data)))
+    requested = row["float_sampled"] if row["mode"] == "samples" else row["float"]
+    return beside({"energy_per_inference_j": row["energy_per_inference_j"], "deployed_accuracy": row["deployed"]},
+                  data, grid, row["target"], requested, save_to)
+
+
 def _row(name, compiled: dict, v: dict) -> dict:
     acc = compiled["accuracy"]
     return {"job": name, "target": compiled["target"], "mode": compiled["mode"], "k": compiled["k"],
@@ -116,8 +131,13 @@ def _print_table(rows) -> None:
         print(f"{r['job']:<11}{flt:>7.4f}{r['deployed']:>9.4f}  {agree:<62}"
               f"{r['energy_per_inference_j']:>9.3g} J{r['energy_per_inference_std_j']:>8.2g} J"
               f"{r['synaptic_events_per_inference']:>11.0f}{r['latency_steps']:>6} st{_seconds(r['latency_s'])}")
+        if "dense_int8" in r:
+            from snnc.runtime.dense_baseline import summary_line
+            print(summary_line(r["dense_int8"], r["target"]))
     print("energy: dynamic energy per inference (mean, std over the test split) from each target's table; "
-          "`snnc targets` lists each constant's source and which are estimates")
+          "`snnc targets` lists each constant's source and which are estimates; dense int8: the "
+          "smallest one-hidden-layer ReLU MLP whose validation accuracy reaches the job's float accuracy "
+          "(- 0.5 point), deployed on edge-int8 (its energy: Horowitz 45 nm operation energies)")
 
 
 def _seconds(s) -> str:

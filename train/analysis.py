@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from snnc.errors import ConfigError
 from snnc.io import atomic_path, write_json
-from snnc.train.estimators import PAPER_NAMES, _cdf, spike
+from snnc.train.estimators import PAPER_NAMES, firing_probability, spike
 
 TAUS = (0.1, 0.3, 1.0, 3.0)
 KS = (1, 4, 16, 64)
@@ -97,8 +97,8 @@ def config_probability(p: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
 def expected_loss(net: TinyNet, W1: torch.Tensor) -> torch.Tensor:
     """E[L] = mean_b sum_{a,c} P(a | x_b) P(c | a) CE(c, y_b), exactly."""
     H = configurations(6)
-    P1 = config_probability(_cdf((net.x @ W1.T + net.b1) / net.S1, net.noise), H)   # [B, 64]
-    P2 = config_probability(_cdf((H @ net.W2.T + net.b2) / net.S2, net.noise), H)   # [64, 64]
+    P1 = config_probability(firing_probability(net.x @ W1.T + net.b1, 0.0, net.S1, net.noise), H)  # [B, 64]
+    P2 = config_probability(firing_probability(H @ net.W2.T + net.b2, 0.0, net.S2, net.noise), H)  # [64, 64]
     logits = H @ net.Wr.T + net.br                                             # [64, 3]
     ce = -torch.log_softmax(logits, -1)[:, net.y]                              # [64, B]
     return torch.einsum("ba,ac,cb->b", P1, P2, ce).mean()

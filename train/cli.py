@@ -85,8 +85,9 @@ def cmd_train(argv: list[str]) -> int:
     except KeyboardInterrupt as exc:
         _interrupted(getattr(exc, "epochs_saved", None))
     if summary.get("test_accuracy") is not None and _is_main():
-        print(json.dumps({k: summary[k] for k in ("test_accuracy", "test_accuracy_sampled",
-                                                   "hidden_spike_rate", "epochs", "seconds", "device")}))
+        keys = ("val_accuracy", "test_accuracy", "test_accuracy_stochastic", "test_accuracy_sampled",
+                "hidden_spike_rate", "epochs", "seconds", "device")
+        print(json.dumps({k: summary.get(k) for k in keys}))
     return 0
 
 

@@ -125,7 +125,7 @@ RELAXATIONS = ("sigmoid", "normal")
 # what each estimator is called in the paper's vocabulary and the literature (see above)
 PAPER_NAMES = {
     "st": "ST (straight-through)",
-    "st_clipped": "ST, clipped to |x| <= S (not named by the paper)",
+    "st_clipped": "ST clipped to the window -S <= x <= S (not named by the paper)",
     "relaxed": "relaxation-based ST (binary ST-Gumbel-softmax analogue)",
     "analytic": "the authors' code estimator: exact dP/dx, dP/dS (expected derivative)",
     "iw": "IW-ST: K-draw self-normalised importance weighting (Monte-Carlo Gumbel-Rao)",

@@ -380,3 +380,11 @@ def test_binary_neuron_passes_its_batch_axis():
                 if rows.sum() > 1:
                     assert torch.allclose(g[t, rows, n], g[t, rows, n][:1].expand(int(rows.sum())), rtol=1e-6)
     assert len({round(g[t, b, 0].item(), 7) for t in range(T) for b in range(B) if s[t, b, 0] > 0}) > 1
+
+
+def test_gumbel_rao_hard_coded_values_at_the_threshold():
+    # x = 0, S = 1, tau = 1: R = sqrt(2), a = 0, so D = phi(0)/sqrt(2) and D_S = 1/(2 pi)
+    D, D_S = est._gumbel_rao_derivatives(torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64),
+                                         torch.tensor([1.0, 0.0], dtype=torch.float64), 1.0)
+    assert torch.allclose(D, torch.full((2,), 0.28209479177387814, dtype=torch.float64), atol=1e-15)
+    assert torch.allclose(D_S, torch.tensor([1, -1], dtype=torch.float64) / (2 * math.pi), atol=1e-15)

@@ -305,3 +305,28 @@ def test_checkpoint_written_before_the_new_keys_loads_and_resumes(tmp_path):
         assert torch.equal(model.state_dict()[key], value), key
     summary = fit(cfg, tmp_path / "run", resume=True, progress=False)
     assert summary["epochs"] == 3
+
+
+def test_lr_sweep_chooses_on_validation_and_runs_a_tiny_grid(tmp_path):
+    """benchmarks/lr_sweep.py: the choice reads val_accuracy only, per method."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "lr_sweep", Path(__file__).resolve().parents[2] / "benchmarks" / "lr_sweep.py")
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    rows = [{"method": "sbnn", "lr": 1e-3, "val_accuracy": 0.8, "test_accuracy": 0.99},
+            {"method": "sbnn", "lr": 2e-3, "val_accuracy": 0.9, "test_accuracy": 0.5},
+            {"method": "sg", "lr": 1e-3, "val_accuracy": None, "test_accuracy": 0.7},
+            {"method": "sg", "lr": 2e-3, "val_accuracy": 0.6, "test_accuracy": 0.1}]
+    assert [r["chosen"] for r in sweep.mark_chosen(rows)] == [False, True, False, True]
+    assert sweep.parse_grid(["model.readout=mean,leaky", "model.tau_mem=1,10"]) == [
+        ("model.readout", ["mean", "leaky"]), ("model.tau_mem", [1, 10])]
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY.replace("epochs = 3", "epochs = 1"))
+    assert sweep.main(["--config", str(config), "--lrs", "1e-3,5e-3", "--methods", "sbnn,sg",
+                       "--json", str(tmp_path / "s.json")]) == 0
+    stored = json.loads((tmp_path / "s.json").read_text())["rows"]
+    assert [(r["method"], r["lr"]) for r in stored] == [("sbnn", 1e-3), ("sbnn", 5e-3), ("sg", 1e-3), ("sg", 5e-3)]
+    assert sum(r["chosen"] for r in stored) == 2 and all(r["epochs"] == 1 for r in stored)
