@@ -40,6 +40,8 @@ def train_point(target: str, method: str, penalty: float, run_dir: Path, epochs:
 
     cfg = config_mod.load(ROOT / "configs" / CONFIGS[target])
     cfg.method.name = method
+    if method == "sg":   # the SBNN's LIF step with the surrogate spike: the dynamics the chip runs
+        cfg.method.sg_neuron = "target"
     cfg.loss.rate_weight, cfg.loss.rate_target = penalty, 0.0
     if epochs:
         cfg.train.epochs = epochs

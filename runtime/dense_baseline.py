@@ -12,10 +12,10 @@ Beside every spiking result (`snnc demo`, `benchmarks/energy_front.py`) this ans
 2. the network: a one-hidden-layer ReLU MLP (scikit-learn's `MLPClassifier`, Adam,
    seeded) trained on the "train" split for every width of a small grid;
 3. the width rule: the smallest width whose accuracy on the "val" split reaches
-   the requested accuracy minus `MATCH_MARGIN` (the spiking net's own validation
-   accuracy, from its summary.json); when no width reaches it, the width with the
-   best validation accuracy (smallest on ties) and `reached = false`. The test
-   split is read only after the choice;
+   the requested accuracy minus `MATCH_MARGIN`; when no width reaches it, the width
+   with the best validation accuracy (smallest on ties) and `reached = false`. The
+   demo and the energy front request the spiking net's float test accuracy (a
+   target to meet; the dense net's own test split is read only after the choice);
 4. the deployment: the float Gemm+Relu graph on `ideal` lowered by FLOWS["edge-int8"]
    (TFLite post-training int8, calibrated on training samples), run on the test
    split by the dense executor; accuracy, energy per inference (edge-int8's table:

@@ -16,7 +16,7 @@ def make_model(cfg, in_shape, n_classes: int) -> nn.Module:
     if cfg.method.name == "sg":
         from snnc.train.sg import build_sg_model
         return build_sg_model(cfg.model, in_shape, n_classes, width=cfg.method.surrogate_width,
-                              batchnorm=cfg.method.batchnorm)
+                              batchnorm=cfg.method.batchnorm, neuron=cfg.method.sg_neuron)
     m = cfg.method
     fire = Firing(estimator=m.estimator, tau=m.tau, k=m.k, noise=m.noise, relaxation=m.relaxation,
                   margins=cfg.loss.margin_lambda > 0)

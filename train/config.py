@@ -4,7 +4,9 @@
                 normalize, augment
     [model]     name, neuron, hidden, widths, blocks, tau_mem, beta, syn_beta, theta, reset,
                 max_spikes, bias, init, snr, readout, readout_tau, readout_alpha, ...
-    [method]    name ("sbnn" | "sg"), estimator, tau, k, noise, relaxation, surrogate_width, batchnorm
+    [method]    name ("sbnn" | "sg"), estimator, tau, k, noise, relaxation, surrogate_width, batchnorm,
+                sg_neuron ("snntorch": snnTorch's Leaky; "target": the SBNN's own LIF step with
+                the surrogate spike, i.e. the dynamics `compile` deploys)
     [loss]      kl_weight, margin_lambda, rate_weight, rate_target, synops_weight, synops_budget
     [train]     epochs, batch_size, lr, sigma_lr, schedule, lr_floor, seed, device, eval_samples
     [baseline]  sg (train the SG baseline on the same net too), lr, batchnorm
@@ -65,6 +67,7 @@ CHOICES = {
     "model.readout": ("mean", "leaky", "cuba"),
     "model.affine": ("none", "step", "channel_positive"),
     "method.name": ("sbnn", "sg"),
+    "method.sg_neuron": ("snntorch", "target"),
     "method.estimator": ESTIMATORS,
     "method.noise": ("gaussian", "logistic"),
     "method.relaxation": ("sigmoid", "normal"),
@@ -157,6 +160,7 @@ class MethodConfig:
     relaxation: str = "sigmoid"       # relaxed/iw kernel: sigmoid(v/tau) or Phi(v/tau)
     surrogate_width: float = 0.4      # sg: width of the Gaussian-pdf surrogate
     batchnorm: bool = False           # sg only
+    sg_neuron: str = "snntorch"       # sg: "snntorch" (Leaky) or "target" (the SBNN's LIF step: compilable)
 
 
 @dataclass
@@ -305,9 +309,11 @@ def _check_consistency(cfg: Config) -> None:
     _check_data_options(cfg.data)
     if cfg.train.lr_floor > 0 and cfg.train.schedule != "cosine":
         raise ConfigError(f"train.lr_floor: applies to schedule = 'cosine', got {cfg.train.schedule!r}")
-    if (cfg.baseline.sg or cfg.method.name == "sg") and (cfg.model.syn_beta > 0 or cfg.model.max_spikes > 1):
+    leaky = cfg.method.sg_neuron == "snntorch"
+    if leaky and (cfg.baseline.sg or cfg.method.name == "sg") and (cfg.model.syn_beta > 0 or cfg.model.max_spikes > 1):
         key = "model.syn_beta" if cfg.model.syn_beta > 0 else "model.max_spikes"
-        raise ConfigError(f"{key}: the SG net (snnTorch Leaky) has no synaptic current or multi-spike output")
+        raise ConfigError(f"{key}: the SG net (snnTorch Leaky) has no synaptic current or multi-spike output "
+                          "(method.sg_neuron = 'target' has both)")
 
 
 def _check_lif_options(m: ModelConfig) -> None:

@@ -138,9 +138,10 @@ def spike_count(s: torch.Tensor, mem: torch.Tensor, theta: float, max_spikes: in
 
 
 def synapse_step(mu, var, state: LIFState, syn_beta: float):
-    """Xylo's synaptic current: input added, then the decay: (current, its variance)."""
+    """Xylo's synaptic current: input added, then the decay: (current, its variance);
+    the variance is None in a deterministic net (the SG baseline)."""
     cur = syn_beta * (state.cur + mu)
-    return cur, syn_beta ** 2 * (state.cur_var + var)
+    return cur, None if var is None else syn_beta ** 2 * (state.cur_var + var)
 
 
 def lif_step(mu, var, state: LIFState, params: LIFParams, fire: Firing):
@@ -150,7 +151,7 @@ def lif_step(mu, var, state: LIFState, params: LIFParams, fire: Firing):
         cur, cur_var = synapse_step(mu, var, state, params.syn_beta)
         mu, var = cur, cur_var
     mem = params.beta * state.mem + mu
-    V = params.beta ** 2 * state.var + var
+    V = None if var is None else params.beta ** 2 * state.var + var
     s, margin = fire(mem, V, params.theta)
     r = n = s.detach()
     if params.max_spikes > 1:
@@ -159,7 +160,7 @@ def lif_step(mu, var, state: LIFState, params: LIFParams, fire: Firing):
     if params.reset == "soft":
         mem = mem - params.theta * n
     else:
-        mem, V = mem * (1.0 - r), V * (1.0 - r)
+        mem, V = mem * (1.0 - r), None if V is None else V * (1.0 - r)
     return s, LIFState(mem, V, cur, cur_var), margin
 
 

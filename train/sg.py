@@ -23,6 +23,13 @@ Of the chip options the SG twin follows `beta`, `bias`, `self_connections` and
 the readout kinds; snnTorch's Leaky has no synaptic current and no multi-spike
 output, so `syn_beta > 0` or `max_spikes > 1` is a one-line `ConfigError`;
 `bias_noise` is a posterior quantity and does not exist in a deterministic net.
+
+`method.sg_neuron = "target"` replaces snnTorch's Leaky by the SBNN's own LIF
+step (`neurons.lif_step`: synaptic current, multi-spike, the reset the chip
+applies) with the same surrogate spike (`SurrogateFiring`): the SG net then has
+exactly the dynamics `snnc compile` deploys (snnTorch's subtract reset is
+applied one step later, undecayed, which no chip here runs), so SG checkpoints
+compile like SBNN ones.
 """
 from __future__ import annotations
 
@@ -36,7 +43,7 @@ from torch import nn
 
 from snnc.errors import ConfigError
 from snnc.train.models import KERNEL_SIZE, NEURONS, PADDING, Net, build, make_affine
-from snnc.train.neurons import Neuron, resolve_beta
+from snnc.train.neurons import LIFNeuron, Neuron, resolve_beta
 
 # Old SG checkpoints (before the shared architecture) named these differently.
 LEGACY_SG_NAMES = ((".rlif.recurrent.weight", ".rec.weight"), (".rlif.", ".neuron.lif."),
@@ -128,6 +135,19 @@ class SGNeuron(Neuron):
         return spk, mem, None
 
 
+class SurrogateFiring:
+    """The `neurons.Firing` interface for a deterministic net: the surrogate spike of
+    `u - theta`, no margin (`var` is None)."""
+
+    deterministic = True
+
+    def __init__(self, spike_grad):
+        self.spike_grad = spike_grad
+
+    def __call__(self, u, var, theta: float, batch_dim: int = 0):
+        return self.spike_grad(u - theta), None
+
+
 class StepBatchNorm(nn.Module):
     """A BatchNorm per time step (the authors' SG baseline), over [T, B, C, ...]."""
 
@@ -148,12 +168,13 @@ class SGParts:
 
     fire = None
 
-    def __init__(self, m, *, width: float = 0.4, batchnorm: bool = False):
+    def __init__(self, m, *, width: float = 0.4, batchnorm: bool = False, neuron: str = "snntorch"):
         if width <= 0:
             raise ConfigError(f"method.surrogate_width: must be > 0, got {width!r}")
-        self.kind, self.init, self.batchnorm = m.neuron, m.init, batchnorm
+        self.kind, self.init, self.batchnorm, self.target = m.neuron, m.init, batchnorm, neuron == "target"
         self.grad = gaussian_surrogate(width)
         self.nkw = dict(tau_mem=m.tau_mem, theta=m.theta, reset=m.reset, beta=m.beta)
+        self.chip = dict(syn_beta=m.syn_beta, max_spikes=m.max_spikes)
 
     def linear(self, a: int, b: int, *, bias: bool = True, hidden: bool = True,
                no_diagonal: bool = False) -> nn.Module:
@@ -163,6 +184,8 @@ class SGParts:
         return SGConv2d(cin, cout, stride, init=self.init)
 
     def neuron(self) -> Neuron:
+        if self.target and self.kind == "lif":
+            return LIFNeuron(SurrogateFiring(self.grad), **self.nkw, **self.chip)
         return SGNeuron(self.kind, self.grad, **self.nkw)
 
     def norm(self, kind: str, steps: int, channels: int, spatial: bool = False,
@@ -173,13 +196,17 @@ class SGParts:
 
 
 def build_sg_model(model_cfg, in_shape, n_classes: int, *, width: float = 0.4,
-                   batchnorm: bool = False) -> Net:
+                   batchnorm: bool = False, neuron: str = "snntorch") -> Net:
     """The SG twin of `models.build_model` for the same `ModelConfig`."""
     m = model_cfg
+    if neuron == "target":
+        return build(m, tuple(in_shape), n_classes, SGParts(m, width=width, batchnorm=batchnorm, neuron=neuron))
     if m.syn_beta > 0:
-        raise ConfigError("model.syn_beta: the SG baseline (snnTorch Leaky) has no synaptic current")
+        raise ConfigError("model.syn_beta: the SG baseline (snnTorch Leaky) has no synaptic current "
+                          "(method.sg_neuron = 'target' has)")
     if m.max_spikes > 1:
-        raise ConfigError("model.max_spikes: the SG baseline (snnTorch Leaky) fires one spike per step")
+        raise ConfigError("model.max_spikes: the SG baseline (snnTorch Leaky) fires one spike per step "
+                          "(method.sg_neuron = 'target' fires more)")
     return build(m, tuple(in_shape), n_classes, SGParts(m, width=width, batchnorm=batchnorm))
 
 

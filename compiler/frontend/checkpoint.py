@@ -59,6 +59,8 @@ def float_net(checkpoint, mode: str = "mean", k: int = 8, seed: int = 0, target:
     model, cfg = load_model(checkpoint)
     info = checkpoint_info(checkpoint)
     _check_compilable(cfg, checkpoint, target)
+    if cfg.method.name == "sg" and mode == "samples":
+        raise CompileError(f"{checkpoint}: an SG net has no posterior to sample; use --mode mean")
     states = _states(model, mode, int(k), seed, cfg.model)
     steps = int(info["in_shape"][0])
     graph, layers = _mlp_graph(cfg.model, states, int(np.prod(info["in_shape"][1:])), steps)
@@ -74,9 +76,10 @@ def float_net(checkpoint, mode: str = "mean", k: int = 8, seed: int = 0, target:
 
 
 def _check_compilable(cfg, path, target=None) -> None:
-    if cfg.method.name != "sbnn":
-        raise CompileError(f"{path}: method '{cfg.method.name}' checkpoints are not compiled "
-                           "(only SBNN posteriors: method.name = 'sbnn')")
+    if cfg.method.name == "sg":
+        _check_sg(cfg, path)
+    elif cfg.method.name != "sbnn":
+        raise CompileError(f"{path}: method '{cfg.method.name}' checkpoints are not compiled")
     if cfg.model.name not in ("mlp", "srnn"):
         raise CompileError(f"{path}: model '{cfg.model.name}' cannot be compiled yet "
                            "(conv2d, pool and residual add lowering are missing; mlp and srnn can)")
@@ -90,6 +93,20 @@ def _check_compilable(cfg, path, target=None) -> None:
     if getattr(cfg.model, "syn_beta", 0.0) > 0 and getattr(cfg.model, "bias", True):
         raise CompileError(f"{path}: hidden biases with a synaptic state (model.syn_beta > 0) have no "
                            "IR form (the bias would pass the synaptic filter); train with model.bias = false")
+
+
+def _check_sg(cfg, path) -> None:
+    """An SG net compiles when its neuron is the one the graph runs: `sg_neuron = "target"`
+    (the SBNN's LIF step), or snnTorch's Leaky where the two coincide (binary units;
+    zero reset, no synaptic current, one spike); never with per-step BatchNorm."""
+    m, method = cfg.model, cfg.method
+    if method.batchnorm:
+        raise CompileError(f"{path}: method.batchnorm = true (a BatchNorm per time step) has no static "
+                           "integer form; train the SG net without it")
+    same = m.neuron == "binary" or (m.reset == "zero" and m.syn_beta == 0 and m.max_spikes == 1)
+    if getattr(method, "sg_neuron", "snntorch") != "target" and not same:
+        raise CompileError(f"{path}: the SG net's snnTorch Leaky (reset '{m.reset}', applied a step late) "
+                           "is not the deployed neuron; train with method.sg_neuron = 'target'")
 
 
 def _states(model, mode, k, seed, model_cfg) -> list[dict]:

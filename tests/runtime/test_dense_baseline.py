@@ -140,3 +140,22 @@ def test_front_row_has_the_front_keys_and_says_who_wins(small_grid):
     assert row["energy_ratio_to_spiking"] == pytest.approx(row["energy_per_inference_j"] / 2e-6)
     line = db.summary_line({**row, "reached": True}, "loihi")
     assert f"(hidden {row['width']})" in line and "wins on energy" in line
+
+
+def test_energy_front_puts_a_dense_row_beside_each_point(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "energy_front.py"
+    spec = importlib.util.spec_from_file_location("energy_front", script)
+    front = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(front)
+    spiking = [{"method": "sbnn", "target": "loihi", "penalty": p, "float_accuracy": acc, "hidden_spike_rate": 0.1,
+                "deployed_accuracy": acc, "energy_per_inference_j": 2e-6, "energy_per_inference_std_j": 1e-7,
+                "synaptic_events_per_inference": 8e4, "spikes_per_inference": 400.0, "test_samples": 360,
+                "seconds": 1.0} for p, acc in ((0.0, 0.9), (30.0, 0.5))]
+    dense = front.dense_rows(spiking, "loihi")
+    assert [r["beside"]["penalty"] for r in dense] == [0.0, 30.0] and all(set(spiking[0]) <= set(r) for r in dense)
+    assert dense[0]["width"] >= dense[1]["width"]   # a lower accuracy never needs a wider net
+    front.plot(spiking + dense, tmp_path / "front.png", "loihi")
+    assert (tmp_path / "front.png").stat().st_size > 10_000
