@@ -67,6 +67,7 @@ CHOICES = {
     "model.readout": ("mean", "leaky", "cuba"),
     "model.affine": ("none", "step", "channel_positive"),
     "method.name": ("sbnn", "sg"),
+    "model.shortcut": ("avgpool_pad",),
     "method.sg_neuron": ("snntorch", "target"),
     "method.estimator": ESTIMATORS,
     "method.noise": ("gaussian", "logistic"),
@@ -99,6 +100,8 @@ BOUNDS = {
     "model.syn_beta": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
     "model.readout_alpha": (lambda v: 0.0 < v < 1.0, "in (0, 1)"),
     "model.max_spikes": (lambda v: 1 <= v <= 31, "in 1..31"),
+    "model.kernel_size": (lambda v: v % 2 == 1 and 1 <= v <= 15, "odd, in 1..15"),
+    "model.downsample": (lambda v: 1 <= v <= 8, "in 1..8"),
     "data.max_count": (lambda v: v >= 1, ">= 1"),
     "data.classes": (lambda v: v >= 0, ">= 0"),
     "data.val_fraction": (lambda v: 0.0 <= v <= MAX_VALIDATION_FRACTION, f"in [0, {MAX_VALIDATION_FRACTION}]"),
@@ -148,6 +151,9 @@ class ModelConfig:
                                       # scale[c], constant over t); see models.AFFINES
     self_connections: bool = True     # srnn: false masks the recurrent weight's diagonal to zero
     bias_noise: float = 0.0           # initial std of each hidden layer's learnable bias noise; 0: off
+    kernel_size: int = 3              # resnet: every conv k x k with "same" padding k // 2 (authors' conv_params)
+    downsample: int = 2               # resnet: stride of the first block of every stage after the first
+    shortcut: str = "avgpool_pad"     # resnet: downsampling shortcut = avg-pool + zero-padded channels
 
 
 @dataclass

@@ -86,7 +86,6 @@ MODELS = ("mlp", "srnn", "resnet")
 NEURONS = ("lif", "binary")
 INITS = ("noise_aware", "authors")
 AFFINES = ("none", "step", "channel_positive")
-KERNEL_SIZE, PADDING = 3, 1   # every resnet conv: 3x3, "same" padding (the authors' conv_params)
 
 # Values of model keys that old stored configs lack: what the code computed before the
 # key existed. Fixed forever (a default may change; these may not).
@@ -94,6 +93,9 @@ LEGACY_MODEL_KEYS = {
     "affine": lambda m: "step" if m.get("name") == "resnet" else "none",
     "self_connections": lambda m: True,
     "bias_noise": lambda m: 0.0,
+    "kernel_size": lambda m: 3,          # resnet convs were 3x3, padding 1
+    "downsample": lambda m: 2,
+    "shortcut": lambda m: "avgpool_pad",
 }
 
 
@@ -306,6 +308,7 @@ class SBNNParts:
         self.fire, self.kind, self.bias_noise = fire, m.neuron, m.bias_noise
         self.bkw = bayes_kwargs(m.init, m.snr, m.posterior, m.prior_scale)
         self.nkw = neuron_kwargs(m)
+        self.kernel_size = m.kernel_size
 
     def linear(self, a: int, b: int, *, bias: bool = True, hidden: bool = True,
                no_diagonal: bool = False) -> nn.Module:
@@ -313,7 +316,7 @@ class SBNNParts:
         return BayesLinear(a, b, bias=bias, bias_noise=noise, no_diagonal=no_diagonal, **self.bkw)
 
     def conv(self, cin: int, cout: int, stride: int) -> nn.Module:
-        return BayesConv2d(cin, cout, KERNEL_SIZE, stride=stride, padding=PADDING, bias=False,
+        return BayesConv2d(cin, cout, self.kernel_size, stride=stride, padding=self.kernel_size // 2, bias=False,
                            bias_noise=self.bias_noise, **self.bkw)
 
     def neuron(self, kind: str | None = None) -> nn.Module:
@@ -438,21 +441,22 @@ class ResBlock(nn.Module):
 class ResNet(Net):
     """Normalisation-free residual net: stem conv unit, stages of residual blocks, readout.
 
-    Conv layers: 1 + 2 * sum(blocks), 3x3, stride 2 in the first block of every
-    stage after the first. Activations between blocks are small integer spike
+    Conv layers: 1 + 2 * sum(blocks), `model.kernel_size` square with "same" padding,
+    stride `model.downsample` in the first block of every stage after the first (all
+    three stored in the checkpoint's config; old ones read 3, 2 and "avgpool_pad"). Activations between blocks are small integer spike
     counts. Input x [B, T, C, H, W] (or [B, T, C*H*W] with `image_shape`).
     """
 
     def __init__(self, image_shape: tuple[int, int, int], widths: list[int], blocks: list[int],
                  n_classes: int, steps: int, parts, *, affine: str = "step",
-                 readout: tuple = ("mean", 5.0, 0.5)):
+                 readout: tuple = ("mean", 5.0, 0.5), downsample: int = 2):
         super().__init__()
         self.image_shape, self.fire = tuple(image_shape), parts.fire
         self.stem = ConvUnit(image_shape[0], widths[0], 1, steps, parts, affine)
         layers, cin = [], widths[0]
         for i, (width, n) in enumerate(zip(widths, blocks)):
             for j in range(n):
-                stride = 2 if (i > 0 and j == 0) else 1
+                stride = downsample if (i > 0 and j == 0) else 1
                 layers.append(ResBlock(cin, width, stride, steps, parts, affine))
                 cin = width
         self.blocks = nn.ModuleList(layers)
@@ -488,7 +492,7 @@ def build(model_cfg, in_shape: tuple[int, ...], n_classes: int, parts) -> Net:
     if m.name == "resnet":
         image = tuple(m.image_shape) if m.image_shape else tuple(in_shape[1:])
         return ResNet(image, list(m.widths), list(m.blocks), n_classes, steps, parts,
-                      affine=m.affine, readout=readout)
+                      affine=m.affine, readout=readout, downsample=m.downsample)
     raise ValueError(f"model must be one of {MODELS}, got {m.name!r}")
 
 

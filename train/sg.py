@@ -42,7 +42,7 @@ from snntorch import surrogate
 from torch import nn
 
 from snnc.errors import ConfigError
-from snnc.train.models import KERNEL_SIZE, NEURONS, PADDING, Net, build, make_affine
+from snnc.train.models import NEURONS, Net, build, make_affine
 from snnc.train.neurons import LIFNeuron, Neuron, resolve_beta
 
 # Old SG checkpoints (before the shared architecture) named these differently.
@@ -96,10 +96,10 @@ class SGLinear(nn.Linear):
 
 
 class SGConv2d(nn.Conv2d):
-    """nn.Conv2d (3x3, same padding, no bias) returning (x, None)."""
+    """nn.Conv2d (k x k, same padding, no bias) returning (x, None)."""
 
-    def __init__(self, cin: int, cout: int, stride: int, *, init: str):
-        super().__init__(cin, cout, KERNEL_SIZE, stride=stride, padding=PADDING, bias=False)
+    def __init__(self, cin: int, cout: int, stride: int, *, init: str, kernel_size: int = 3):
+        super().__init__(cin, cout, kernel_size, stride=stride, padding=kernel_size // 2, bias=False)
         _init_weight(self.weight, init)
 
     def forward(self, x: torch.Tensor):
@@ -175,13 +175,14 @@ class SGParts:
         self.grad = gaussian_surrogate(width)
         self.nkw = dict(tau_mem=m.tau_mem, theta=m.theta, reset=m.reset, beta=m.beta)
         self.chip = dict(syn_beta=m.syn_beta, max_spikes=m.max_spikes)
+        self.kernel_size = m.kernel_size
 
     def linear(self, a: int, b: int, *, bias: bool = True, hidden: bool = True,
                no_diagonal: bool = False) -> nn.Module:
         return SGLinear(a, b, bias=bias, init=self.init, no_diagonal=no_diagonal)
 
     def conv(self, cin: int, cout: int, stride: int) -> nn.Module:
-        return SGConv2d(cin, cout, stride, init=self.init)
+        return SGConv2d(cin, cout, stride, init=self.init, kernel_size=self.kernel_size)
 
     def neuron(self) -> Neuron:
         if self.target and self.kind == "lif":

@@ -36,7 +36,8 @@ def _logits(model, x):
 
 def _changed_defaults(monkeypatch):
     """Every model option added since format 2 gets a different code default."""
-    changed = dict(affine="channel_positive", self_connections=False, bias_noise=0.5, tau_mem=3.0)
+    changed = dict(affine="channel_positive", self_connections=False, bias_noise=0.5, tau_mem=3.0,
+                   kernel_size=5, downsample=1)
     monkeypatch.setitem(config_mod.SECTIONS, "model", lambda: ModelConfig(**changed))
 
 
@@ -74,7 +75,8 @@ def test_a_new_checkpoint_stores_every_option_explicitly(tmp_path, monkeypatch):
     _write_checkpoint(path, cfg, built, (4, 5))
     stored = torch.load(path, weights_only=True)["config"]["model"]
     assert {k: stored[k] for k in LEGACY_MODEL_KEYS} == {"affine": "step", "self_connections": False,
-                                                          "bias_noise": 0.2}
+                                                          "bias_noise": 0.2, "kernel_size": 3,
+                                                          "downsample": 2, "shortcut": "avgpool_pad"}
     x = torch.rand(3, 4, 5) * 2
     expect = _logits(built, x)
     monkeypatch.setitem(config_mod.SECTIONS, "model", lambda: ModelConfig(affine="none", bias_noise=0.0))
@@ -86,7 +88,7 @@ def test_stored_config_fills_only_missing_model_keys():
     raw = {"model": {"name": "resnet", "affine": "channel_positive"}, "train": {"lr": 1.0}}
     out = stored_config(raw)
     assert out["model"] == {"name": "resnet", "affine": "channel_positive", "self_connections": True,
-                            "bias_noise": 0.0}
+                            "bias_noise": 0.0, "kernel_size": 3, "downsample": 2, "shortcut": "avgpool_pad"}
     assert out["train"] == {"lr": 1.0} and "self_connections" not in raw["model"]  # no mutation
     assert stored_config({"model": {}})["model"]["affine"] == "none"  # mlp is the default model
     assert stored_config({"model": "garbage"}) == {"model": "garbage"}  # from_dict reports it
