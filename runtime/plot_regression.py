@@ -12,7 +12,7 @@ import io
 import numpy as np
 
 from snnc.io import atomic_path
-from snnc.runtime.report import plot_format
+from snnc.runtime.report import figure_bytes, plot_format
 
 GRID = 121     # points per axis of the surface plots (estimate: smooth at 110 dpi)
 
@@ -54,19 +54,7 @@ def render_regression(graph, fmt: str, checkpoint=None, values: dict | None = No
         _surface(fig, ax, err, f"deployed - {base} (max |.| {lim:.2g})", "RdBu_r", (-lim, lim))
     _split_errors(axes[1][2], graph, checkpoint, values or {}, split)
     fig.suptitle(f"target '{graph.target}': deployed KAN on the 2-D regression")
-    return _figure_bytes(fig, fmt)
-
-
-def _figure_bytes(fig, fmt: str) -> bytes:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format=fmt, dpi=110)
-    finally:
-        plt.close(fig)
-    return buf.getvalue()
+    return figure_bytes(fig, fmt)
 
 
 def _split_errors(ax, graph, checkpoint, values: dict, split: str) -> None:

@@ -1,6 +1,8 @@
 """Reports a person looks at (PNG: raster, rates, energy) and JSON for machines."""
 from __future__ import annotations
 
+import io
+
 import numpy as np
 
 from snnc.io import atomic_path, write_json
@@ -44,7 +46,6 @@ def plot_report(result, path, sample: int = 0, per_inference: dict | None = None
 def render_plot(result, fmt: str = "png", sample: int = 0, per_inference: dict | None = None,
                 title: str = "", read_step: int | None = None) -> bytes:
     """The figure of `plot_report` as bytes in `fmt` (png, pdf, svg), written nowhere."""
-    import io
 
     import matplotlib
     matplotlib.use("Agg")
@@ -64,6 +65,13 @@ def render_plot(result, fmt: str = "png", sample: int = 0, per_inference: dict |
     e = (per_inference or result.energy)["energy_per_inference_j"]
     summary = f"energy {e['mean']:.3g} J per inference (std {e['std']:.2g})"
     fig.suptitle(f"{title + ': ' if title else ''}target '{result.target}', {result.steps} steps, {summary}")
+    return figure_bytes(fig, fmt)
+
+
+def figure_bytes(fig, fmt: str) -> bytes:
+    """The figure rendered to `fmt` (png, pdf, svg), then closed."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buf = io.BytesIO()
     try:

@@ -74,17 +74,23 @@ def save_checkpoint(path: Path, *, core, opt, sched, cfg, epoch, seconds, in_sha
         torch.save(state, tmp)
 
 
-def load_checkpoint(path) -> dict:
-    """A checkpoint's contents (tensors only, no pickled code); a one-line `FormatError`
-    naming `path` when it is missing, corrupt, not a checkpoint or of an unknown format."""
+def read_tensors(path, what: str = "snnc checkpoint"):
+    """torch.load(path) of tensors and plain containers only (never pickled code); a
+    one-line `FormatError` naming `path` when it is missing, not a file or unreadable."""
     if os.path.exists(path) and not os.path.isfile(path):
         raise FormatError(f"{path}: not a regular file (expected a checkpoint.pt)")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise FormatError(f"{path}: no such checkpoint") from None
     except Exception as exc:  # torch raises many types for a foreign or truncated file
-        raise FormatError(f"{path}: not a snnc checkpoint ({_load_failure(exc)})") from None
+        raise FormatError(f"{path}: not a {what} ({_load_failure(exc)})") from None
+
+
+def load_checkpoint(path) -> dict:
+    """A checkpoint's contents (tensors only, no pickled code); a one-line `FormatError`
+    naming `path` when it is missing, corrupt, not a checkpoint or of an unknown format."""
+    ckpt = read_tensors(path)
     if not isinstance(ckpt, dict) or "format" not in ckpt:
         raise FormatError(f"{path}: not a snnc checkpoint (no 'format' entry)")
     if ckpt["format"] not in READABLE_FORMATS:

@@ -78,7 +78,7 @@ def cmd_train(argv: list[str]) -> int:
     cfg = config_mod.load(args.config)
     out = Path(args.out)
     _check_out(out, args)
-    from snnc.train.trainer import run  # torch is imported only for a valid config
+    from snnc.train.trainer import run
 
     try:
         summary = run(cfg, args.out, resume=args.resume, progress=not args.quiet)

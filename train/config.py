@@ -273,17 +273,23 @@ def _renamed(name: str, table: dict) -> dict:
     return table
 
 
-def _section(name: str, table) -> object:
+def fill_section(name: str, table, factory, check_value) -> object:
+    """The dataclass `factory()` filled from TOML table `table`; each value passes
+    `check_value(key, value, type hint)`; an unknown key is one `ConfigError`."""
     if not isinstance(table, dict):
         raise ConfigError(f"{name}: expected a [{name}] table, got {table!r}")
-    table = _renamed(name, table)
-    obj = SECTIONS[name]()
+    obj = factory()
     hints = typing.get_type_hints(type(obj))
     for key, value in table.items():
         if key not in hints:
             raise ConfigError(f"{name}.{key}: unknown key")
-        setattr(obj, key, _check_value(f"{name}.{key}", value, hints[key]))
+        setattr(obj, key, check_value(f"{name}.{key}", value, hints[key]))
     return obj
+
+
+def _section(name: str, table) -> object:
+    table = _renamed(name, table) if isinstance(table, dict) else table
+    return fill_section(name, table, SECTIONS[name], _check_value)
 
 
 def from_dict(raw: dict) -> Config:

@@ -67,14 +67,9 @@ def save_kan(path, model: KAN, cfg: config_mod.KanConfig, *, epoch: int, level: 
 
 def read_kan(path) -> dict:
     """The checkpoint's contents, checked; `FormatError` naming `path` otherwise."""
-    if os.path.exists(path) and not os.path.isfile(path):
-        raise FormatError(f"{path}: not a regular file (expected a checkpoint.pt)")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FormatError(f"{path}: no such checkpoint") from None
-    except Exception as exc:  # torch raises many types for a foreign or truncated file
-        raise FormatError(f"{path}: not a KAN checkpoint ({type(exc).__name__})") from None
+    from snnc.train.checkpoint import read_tensors
+
+    ckpt = read_tensors(path, "KAN checkpoint")
     if not isinstance(ckpt, dict) or ckpt.get("format") != KAN_FORMAT:
         got = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
         raise FormatError(f"{path}: not a KAN checkpoint (format {got!r}, expected {KAN_FORMAT!r})")

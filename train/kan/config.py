@@ -109,15 +109,9 @@ def _check_value(key: str, value, hint):
 
 
 def _section(name: str, table):
-    if not isinstance(table, dict):
-        raise ConfigError(f"{name}: expected a [{name}] table, got {table!r}")
-    obj = SECTIONS[name]()
-    hints = typing.get_type_hints(type(obj))
-    for key, value in table.items():
-        if key not in hints:
-            raise ConfigError(f"{name}.{key}: unknown key")
-        setattr(obj, key, _check_value(f"{name}.{key}", value, hints[key]))
-    return obj
+    from snnc.train.config import fill_section
+
+    return fill_section(name, table, SECTIONS[name], _check_value)
 
 
 def from_dict(raw: dict) -> KanConfig:
