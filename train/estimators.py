@@ -129,7 +129,9 @@ PAPER_NAMES = {
     "relaxed": "relaxation-based ST (binary ST-Gumbel-softmax analogue)",
     "analytic": "the authors' code estimator: exact dP/dx, dP/dS (expected derivative)",
     "iw": "IW-ST: K-draw self-normalised importance weighting (Monte-Carlo Gumbel-Rao)",
-    "gumbel_rao": "Gumbel-Rao, analytical (K -> inf, probit relaxation)",
+    # the paper's summaries name an "Analytical Gumbel-Rao (AGR)" estimator; its definition
+    # was not readable here, so this is AGR by its name's meaning, not checked against the paper
+    "gumbel_rao": "AGR (analytical Gumbel-Rao): the K -> inf limit of IW-ST, probit relaxation",
 }
 
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
