@@ -137,7 +137,9 @@ def _print_table(rows) -> None:
     print("energy: dynamic energy per inference (mean, std over the test split) from each target's table; "
           "`snnc targets` lists each constant's source and which are estimates; dense int8: the "
           "smallest one-hidden-layer ReLU MLP whose validation accuracy reaches the job's float accuracy "
-          "(- 0.5 point), deployed on edge-int8 (its energy: Horowitz 45 nm operation energies)")
+          "(- 0.5 point), deployed on edge-int8 (its energy: Horowitz 45 nm arithmetic and memory reads "
+          "only, no MCU control or leakage: an upper bound on the dense side's advantage; each row's "
+          "break_even_j_per_mac in summary.json says what a whole MCU may spend per MAC before the chip wins)")
 
 
 def _seconds(s) -> str:
