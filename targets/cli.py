@@ -17,7 +17,8 @@ def cmd_targets(argv: list[str]) -> int:
         return 0
     for name, t in targets.items():
         print(f"{name}: {t.description}")
-        print(f"  neurons: {', '.join(t.neuron_kinds)}; overflow: {t.overflow}; reference: {t.reference_executor}")
+        kinds = ", ".join(t.neuron_kinds) or "none (dense layers: Gemm, Relu, Step)"
+        print(f"  neurons: {kinds}; overflow: {t.overflow}; reference: {t.reference_executor}")
         print(f"  widths: {_kv(t.widths)}")
         for key, value in t.limits.items():
             print(f"  limit {key:<17} {value:>8}  ({t.limit_sources.get(key, 'no source recorded')})")
