@@ -7,7 +7,6 @@ histogram of the error on the split's points.  PNG, PDF or SVG by suffix.
 """
 from __future__ import annotations
 
-import io
 
 import numpy as np
 

@@ -219,13 +219,13 @@ class Config:
 SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(Config)}
 
 
-def _type_ok(value, hint) -> bool:
+def type_ok(value, hint) -> bool:
     """Whether a TOML value fits a field's annotation (int counts as float)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType")):
-        return value is None or any(_type_ok(value, a) for a in args if a is not type(None))
+        return value is None or any(type_ok(value, a) for a in args if a is not type(None))
     if origin is list:
-        return isinstance(value, list) and all(_type_ok(v, args[0]) for v in value)
+        return isinstance(value, list) and all(type_ok(v, args[0]) for v in value)
     if hint is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if hint is int:
@@ -234,7 +234,7 @@ def _type_ok(value, hint) -> bool:
 
 
 def _check_value(key: str, value, hint) -> object:
-    if not _type_ok(value, hint):
+    if not type_ok(value, hint):
         raise ConfigError(f"{key}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
     if key in CHOICES and value is not None and value not in CHOICES[key]:
         raise ConfigError(f"{key}: {value!r} is not one of {', '.join(CHOICES[key])}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,18 +83,10 @@ RANGES = {
 }
 
 
-def _type_ok(value, hint) -> bool:
-    if typing.get_origin(hint) is list:
-        return isinstance(value, list) and all(_type_ok(v, typing.get_args(hint)[0]) for v in value)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, hint)
-
-
 def _check_value(key: str, value, hint):
-    if not _type_ok(value, hint):
+    from snnc.train.config import type_ok
+
+    if not type_ok(value, hint):
         raise ConfigError(f"{key}: expected {getattr(hint, '__name__', str(hint))}, got {value!r}")
     if key in CHOICES and value not in CHOICES[key]:
         raise ConfigError(f"{key}: {value!r} is not one of {', '.join(CHOICES[key])}")
