@@ -75,7 +75,7 @@ def save_checkpoint(path: Path, *, core, opt, sched, cfg, epoch, seconds, in_sha
 
 
 def read_tensors(path, what: str = "snnc checkpoint"):
-    """torch.load(path) of tensors and plain containers only (never pickled code); a
+    """The file's tensors and plain containers (`weights_only`: never pickled code); a
     one-line `FormatError` naming `path` when it is missing, not a file or unreadable."""
     if os.path.exists(path) and not os.path.isfile(path):
         raise FormatError(f"{path}: not a regular file (expected a checkpoint.pt)")

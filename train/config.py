@@ -348,15 +348,15 @@ def _check_data_options(d: DataConfig) -> None:
             raise ConfigError(f"data.{key}: only cifar10 takes it, got data.name = {d.name!r}")
 
 
-def load(path: str | Path) -> Config:
-    """Read and check a TOML config; errors name the file and the key."""
-    path = Path(path)
+def read_toml(path: Path) -> dict:
+    """A config file's TOML tables; a one-line `ConfigError` naming `path` when it is
+    missing, not a regular file, too large, not UTF-8 or not TOML."""
     if path.exists() and not path.is_dir() and not path.is_file():
         raise ConfigError(f"{path}: not a regular file (a FIFO or device is not read as a config)")
     if path.is_file() and path.stat().st_size > MAX_CONFIG_BYTES:
         raise ConfigError(f"{path}: {path.stat().st_size} bytes is too large for a config file")
     try:
-        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except IsADirectoryError:
@@ -369,6 +369,12 @@ def load(path: str | Path) -> Config:
         raise ConfigError(f"{path}: not valid TOML ({str(exc).splitlines()[0] if str(exc) else exc})") from None
     except (RecursionError, MemoryError, ValueError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({type(exc).__name__})") from None
+
+
+def load(path: str | Path) -> Config:
+    """Read and check a TOML config; errors name the file and the key."""
+    path = Path(path)
+    raw = read_toml(path)
     try:
         cfg = from_dict(raw)
     except ConfigError as exc:

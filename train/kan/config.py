@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from .multilevel import OPTIMIZERS
 from .problem import DATA_SEED, MAX_POINTS, N_TEST, N_TRAIN, N_VAL
 
 PROBLEMS = ("kan2d",)
-MAX_CONFIG_BYTES = 1 << 20
 MAX_WIDTH, MAX_INTERVALS, MAX_ORDER, MAX_EPOCHS = 4_096, 65_536, 8, 100_000   # typo guards (estimate)
 
 
@@ -125,30 +123,13 @@ def from_dict(raw: dict) -> KanConfig:
     return cfg
 
 
-def _read_toml(path: Path) -> dict:
-    if path.exists() and not path.is_dir() and not path.is_file():
-        raise ConfigError(f"{path}: not a regular file (a FIFO or device is not read as a config)")
-    if path.is_file() and path.stat().st_size > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: {path.stat().st_size} bytes is too large for a config file")
-    try:
-        return tomllib.loads(path.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a config file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
-    except (tomllib.TOMLDecodeError, RecursionError, ValueError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({str(exc).splitlines()[0] if str(exc) else exc})") from None
-
-
 def load(path) -> KanConfig:
     """Read and check a KAN TOML config; errors name the file and the key."""
     path = Path(path)
     try:
-        return from_dict(_read_toml(path))
+        from snnc.train.config import read_toml
+
+        return from_dict(read_toml(path))
     except ConfigError as exc:
         msg = str(exc)
         raise ConfigError(msg if msg.startswith(f"{path}:") else f"{path}: {msg}") from None
