@@ -18,8 +18,7 @@ import numpy as np
 from snnc.compiler.frontend import FloatNet, float_net
 from snnc.compiler.inventory import node_row, usage
 from snnc.compiler.ir import Graph
-from snnc.compiler.passes import FLOWS, CompileContext, run_flow
-from snnc.compiler.passes.base import copy_graph
+from snnc.compiler.passes import FLOWS, CompileContext, run_target_flow
 from snnc.errors import CompileError
 from snnc.runtime import deploy
 from snnc.runtime.datasets import load_split
@@ -42,11 +41,9 @@ def lower(front: FloatNet, target: str, calibrate: int = DEFAULT_CALIBRATION) ->
         raise CompileError(f"target '{target}' has no compile flow (choose from {', '.join(FLOWS)})")
     if calibrate < 1:
         raise CompileError(f"--calibrate must be >= 1 training samples, got {calibrate}")
-    float_passes, int_passes = FLOWS[target]
     x_cal, _ = load_split(front.data, "train", limit=calibrate)
     ctx = CompileContext(target, front.steps, calib_x=x_cal)
-    mapped = run_flow(copy_graph(front.graph), float_passes, ctx)
-    graph = run_flow(copy_graph(mapped), int_passes, ctx)
+    mapped, graph = run_target_flow(front.graph, ctx)
     graph.metadata.update(front.graph.metadata, steps=front.steps, data=_json_data(front.data),
                           pad_steps=mapped.metadata.get("pad_steps", 0), target=target,
                           compile={"target": target, "mode": front.mode, "k": front.k, "calibrate": calibrate})

@@ -18,8 +18,7 @@ import numpy as np
 from snnc.compiler.compile import DEFAULT_CALIBRATION, Compiled, layer_rows
 from snnc.compiler.frontend.kan import kan_float_net, splits_of_graph, torch_values
 from snnc.compiler.inventory import usage
-from snnc.compiler.passes import FLOWS, CompileContext, run_flow
-from snnc.compiler.passes.base import copy_graph
+from snnc.compiler.passes import CompileContext, run_target_flow
 from snnc.errors import CompileError
 from snnc.runtime import deploy
 
@@ -41,10 +40,8 @@ def compile_kan(checkpoint, target: str, calibrate: int | None = DEFAULT_CALIBRA
     n_cal = len(splits.y_train) if calibrate is None else int(calibrate)
     if not 1 <= n_cal <= len(splits.y_train):
         raise CompileError(f"--calibrate must lie in [1, {len(splits.y_train)}] training points, got {n_cal}")
-    float_passes, int_passes = FLOWS[target]
     ctx = CompileContext(target, 1, calib_x=splits.x_train[:n_cal].numpy()[:, None, :])
-    mapped = run_flow(copy_graph(front.graph), float_passes, ctx)
-    graph = run_flow(copy_graph(mapped), int_passes, ctx)
+    mapped, graph = run_target_flow(front.graph, ctx)
     graph.metadata.update(front.graph.metadata, target=target, checkpoint=str(checkpoint),
                           compile={"target": target, "calibrate": n_cal, "pwl_segments": pwl_segments})
     report = {"task": "regression", "target": target, "checkpoint": str(checkpoint),
@@ -68,8 +65,9 @@ def evaluate_kan(front, graph, x: np.ndarray, y: np.ndarray) -> dict:
            "float_graph_max_abs_error": float(np.abs(float_graph - source).max()),
            "max_abs_error": float(np.abs(deployed - source).max())}
     if front.model is not front.source:
-        out["float_pwl"] = _mse(torch_values(front.model, x), y)
-        out["pwl_max_abs_error"] = float(np.abs(torch_values(front.model, x) - source).max())
+        pwl = torch_values(front.model, x)
+        out["float_pwl"] = _mse(pwl, y)
+        out["pwl_max_abs_error"] = float(np.abs(pwl - source).max())
     out["deployed_over_float"] = out["deployed"] / out["float_torch"]
     return out
 

@@ -341,8 +341,7 @@ def compile_nir(path, target: str, calibrate: int = 256, data: dict | None = Non
     """
     from snnc.compiler.compile import Compiled, layer_rows, usage
     from snnc.compiler.frontend.checkpoint import FloatNet
-    from snnc.compiler.passes import FLOWS, CompileContext, run_flow
-    from snnc.compiler.passes.base import copy_graph
+    from snnc.compiler.passes import FLOWS, CompileContext, run_target_flow
     from snnc.runtime.datasets import load_split
 
     if target not in FLOWS:
@@ -368,9 +367,7 @@ def compile_nir(path, target: str, calibrate: int = 256, data: dict | None = Non
                      {"source": str(path)})
     ctx = CompileContext(target, steps, calib_x=x_cal)
     ctx.notes.extend(notes)
-    float_passes, int_passes = FLOWS[target]
-    mapped = run_flow(copy_graph(graph), float_passes, ctx)
-    deployed = run_flow(copy_graph(mapped), int_passes, ctx)
+    mapped, deployed = run_target_flow(graph, ctx)
     deployed.metadata.update(graph.metadata, steps=steps, pad_steps=mapped.metadata.get("pad_steps", 0),
                              target=target, compile={"target": target, "mode": "nir", "k": 1, "calibrate": calibrate})
     if data:

@@ -1,5 +1,5 @@
 """Lowering passes, one small file each, grouped into one flow per target."""
-from snnc.compiler.passes.base import CompileContext, Pass, run_flow
+from snnc.compiler.passes.base import CompileContext, Pass, copy_graph, run_flow
 from snnc.compiler.passes.dense_layers import DenseLayers
 from snnc.compiler.passes.design_rules import DesignRules
 from snnc.compiler.passes.latency import AddLatency
@@ -19,4 +19,14 @@ FLOWS = {
     "edge-int8": ([DenseLayers()], [QuantiseEdge(), DesignRules()]),
 }
 
-__all__ = ["CompileContext", "Pass", "run_flow", "FLOWS"]
+
+
+def run_target_flow(graph, ctx: CompileContext):
+    """(mapped, deployed): `ctx.target`'s float passes on a copy of `graph` (the float net
+    with the target's dynamics), then its integer passes on a copy of that."""
+    float_passes, int_passes = FLOWS[ctx.target]
+    mapped = run_flow(copy_graph(graph), float_passes, ctx)
+    return mapped, run_flow(copy_graph(mapped), int_passes, ctx)
+
+
+__all__ = ["CompileContext", "Pass", "run_flow", "run_target_flow", "FLOWS"]
