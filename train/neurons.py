@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from snnc.train.bayes import BayesLinear
+from snnc.train.deferred import DEFERRABLE, SequenceTape
 from snnc.train.estimators import ESTIMATORS, spike_var
 
 RESETS = ("soft", "zero")
@@ -79,6 +80,13 @@ class Firing:
     def _options(self) -> dict:
         return dict(tau=self.tau, k=self.k, noise=self.noise, relaxation=self.relaxation)
 
+    def sequence(self):
+        """The firing of one time loop: this one, or (noisy `analytic`/`iw`/`gumbel_rao`)
+        a `SequenceFiring` whose steps compute their backward together (`train.deferred`)."""
+        if self.deterministic or self.estimator not in DEFERRABLE:
+            return self
+        return SequenceFiring(self)
+
     def __call__(self, u: torch.Tensor, var: torch.Tensor, theta: float, batch_dim: int = 0):
         """Spikes and the standardised margin `(u - theta)/S` (None when deterministic).
         `batch_dim`: u's batch axis (0: one step [B, ...]; 1: a sequence [T, B, ...]),
@@ -87,11 +95,29 @@ class Firing:
         if self.deterministic:
             return spike_var(u, theta, 0, self.estimator, **opts), None
         s = spike_var(u, theta, var, self.estimator, **opts)  # sqrt(var) inside: no extra node
-        if not self.margins:
-            return s, None
-        std = noise_std(var)
-        margin = torch.where(std > 0, (u - theta) / std.clamp_min(1e-6), torch.zeros_like(u))
-        return s, margin
+        return s, (standard_margin(u, var, theta) if self.margins else None)
+
+
+class SequenceFiring:
+    """`Firing` for the steps of one sequence ([B, ...] each): the same spikes, with the
+    backward deferred to one `SequenceTape` (batched over the steps)."""
+
+    def __init__(self, fire: Firing):
+        self.fire = fire
+        self.tape = SequenceTape(fire.estimator, dict(fire._options(), generator=None,
+                                                      share_draws=True, batch_dim=0))
+
+    def __call__(self, u: torch.Tensor, var: torch.Tensor, theta: float, batch_dim: int = 0):
+        if batch_dim != 0:
+            raise ValueError(f"a SequenceFiring fires one step [B, ...]: batch_dim 0, got {batch_dim}")
+        s = self.tape.spike_var(u, theta, var)
+        return s, (standard_margin(u, var, theta) if self.fire.margins else None)
+
+
+def standard_margin(u: torch.Tensor, var: torch.Tensor, theta: float) -> torch.Tensor:
+    """The standardised margin `(u - theta)/S` (0 where S = 0)."""
+    std = noise_std(var)
+    return torch.where(std > 0, (u - theta) / std.clamp_min(1e-6), torch.zeros_like(u))
 
 
 class _SafeSqrt(torch.autograd.Function):
@@ -238,6 +264,11 @@ class LIFNeuron(Neuron):
 
     def step(self, mu, var, state):
         return lif_step(mu, var, state, self.params, self.fire)
+
+    def stepper(self):
+        """`step` for one sequence: its spikes share one deferred backward."""
+        params, fire = self.params, self.fire.sequence()
+        return lambda mu, var, state: lif_step(mu, var, state, params, fire)
 
     def extra_repr(self) -> str:
         p = self.params

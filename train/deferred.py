@@ -1,0 +1,111 @@
+"""Deferred estimator derivatives: one batched backward for all the steps of a sequence.
+
+The backward of `analytic`, `iw` and `gumbel_rao` reads only what the forward
+saw, ``(x, S, s)`` (see `estimators`): nothing in it waits for the incoming
+gradient but one final product.  A LIF layer's time loop calls the estimator T
+times, and autograd then runs T small backward nodes of ~10 (`analytic`) to ~20
+(`iw`) tensor ops each; on a CPU each op costs several microseconds of dispatch
+whatever its size, more than the arithmetic on a [B, N] step.  A
+`SequenceTape` collects the T forward calls of one sequence; the first backward
+call (the last step's) computes ``D`` and ``dL/dV`` for every step at once, in
+chunks of steps stacked along a new axis, and each step's backward is then two
+products.  The estimator is the same: each step still gets its own K fresh
+draws (shared across the batch when ``share_draws``), only drawn in one call.
+
+The forward is unchanged bit for bit (the same ``s = H(x + sqrt(V) z)``); the
+derivatives are equal to the per-step ones up to float rounding (`analytic`,
+`gumbel_rao`) or in distribution (`iw`: the same draws, taken in another order).
+A tape belongs to one sequence: `Firing.sequence()` makes one per time loop.
+"""
+from __future__ import annotations
+
+import torch
+from torch.autograd import Function
+
+from snnc.train import estimators as est
+
+DEFERRABLE = ("analytic", "iw", "gumbel_rao")
+
+# elements of the largest temporary of one chunk ([K, steps, B, N] for iw): big enough that
+# a chunk's ~15 ops amortise their dispatch, small enough to stay in cache; an estimate,
+# tuned by benchmarks/train_overhead.py on this project's 2-core CPU
+CHUNK_ELEMENTS = 2 ** 20
+
+
+class SequenceTape:
+    """The forward inputs of one sequence's spikes and, after the first backward, their
+    derivatives: `D[t]` (ds/dx) and `DV[t]` (ds/dV, None when no step needs it)."""
+
+    def __init__(self, estimator: str, opts: dict):
+        if estimator not in DEFERRABLE:
+            raise ValueError(f"estimator {estimator!r} cannot defer its backward; one of {DEFERRABLE}")
+        est._check_args(estimator, opts["tau"], opts["k"], opts["noise"], opts["relaxation"],
+                        opts["batch_dim"])
+        self.estimator, self.opts = estimator, dict(opts, tau=float(opts["tau"]))
+        self.inputs: list | None = []      # (x, S, s) per step, detached
+        self.need_var = False
+        self.D = self.DV = None
+
+    def spike_var(self, u: torch.Tensor, theta, noise_var: torch.Tensor) -> torch.Tensor:
+        """`estimators.spike_var(u, theta, noise_var, estimator)` with the backward deferred."""
+        x, V = est._broadcast(u - theta, noise_var)
+        z = est._draw(x.shape, x, self.opts["noise"], self.opts["generator"])
+        return _DeferredSpike.apply(x, V, z, self)
+
+    def record(self, x, S, s, need_var: bool) -> int:
+        if self.inputs is None:
+            raise RuntimeError("a SequenceTape is used for one sequence: its backward has run")
+        if not self.inputs and 1 < x.dim() <= self.opts["batch_dim"]:
+            raise ValueError(f"batch_dim must be < {x.dim()} (the sample's dims {tuple(x.shape)}), "
+                             f"got {self.opts['batch_dim']}")
+        self.inputs.append((x.detach(), S.detach(), s.detach()))
+        self.need_var |= need_var
+        return len(self.inputs) - 1
+
+    def derivatives(self, t: int):
+        """(D[t], DV[t]); the first call computes every step's."""
+        if self.D is None:
+            self._compute()
+        return self.D[t], (None if self.DV is None else self.DV[t])
+
+    def _chunk_steps(self) -> int:
+        per_step = self.inputs[0][0].numel() * (self.opts["k"] if self.estimator == "iw" else 1)
+        return max(1, CHUNK_ELEMENTS // max(per_step, 1))
+
+    def _compute(self) -> None:
+        steps, D, DV = self._chunk_steps(), [], []
+        for i in range(0, len(self.inputs), steps):
+            x, S, s = (torch.stack(col) for col in zip(*self.inputs[i:i + steps]))
+            d, d_s = self._chunk(x, S, s)
+            D.extend(d.unbind(0))
+            if d_s is not None:
+                DV.extend(est._input_grad(d_s, S, True).unbind(0))
+        self.D, self.DV, self.inputs = D, (DV if self.need_var else None), None
+
+    def _chunk(self, x, S, s):
+        """(D, D_S) of the estimator on stacked steps [steps, ...] (the batch one axis later)."""
+        need, o = self.need_var, self.opts
+        if self.estimator == "analytic":
+            return est._analytic_derivatives(x, S, o["tau"], o["noise"], need)
+        if self.estimator == "gumbel_rao":
+            return est._gumbel_rao_derivatives(x, S, s, o["tau"])
+        share = o["share_draws"] and x.dim() > 2  # as per step: no sharing for a step without a batch
+        return est._iw_derivatives(x, S, s, o["tau"], o["k"], o["noise"], o["generator"],
+                                   o["relaxation"], share, o["batch_dim"] + 1, need)
+
+
+class _DeferredSpike(Function):
+    """s = H(x + sqrt(V) z); backward: grad * D[t] and grad * DV[t] from the tape."""
+
+    @staticmethod
+    def forward(ctx, x, V, z, tape: SequenceTape):
+        S, s = est._sample(ctx, x, V, z, True)
+        ctx.tape = tape
+        ctx.t = tape.record(x, S, s, ctx.needs_input_grad[1])
+        return s
+
+    @staticmethod
+    def backward(ctx, grad):
+        D, DV = ctx.tape.derivatives(ctx.t)
+        gV = grad * DV if ctx.needs_input_grad[1] else None
+        return grad * D, gV, None, None
