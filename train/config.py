@@ -8,7 +8,7 @@
                 sg_neuron ("snntorch": snnTorch's Leaky; "target": the SBNN's own LIF step with
                 the surrogate spike, i.e. the dynamics `compile` deploys)
     [loss]      kl_weight, margin_lambda, rate_weight, rate_target, synops_weight, synops_budget
-    [train]     epochs, batch_size, lr, sigma_lr, schedule, lr_floor, seed, device, eval_samples
+    [train]     epochs, batch_size, lr, sigma_lr, affine_lr, schedule, lr_floor, seed, device, eval_samples
     [baseline]  sg (train the SG baseline on the same net too), lr, batchnorm
 
 An unknown section or key, or a value of the wrong type or outside its range,
@@ -79,7 +79,7 @@ POSITIVE = {"data.steps", "data.limit", "model.tau_mem", "model.snr", "model.pri
             "method.tau", "method.k", "method.surrogate_width", "train.epochs",
             "train.batch_size", "train.lr", "train.sigma_lr", "baseline.lr"}
 NON_NEGATIVE = {"model.theta", "model.bias_noise", "loss.kl_weight", "loss.margin_lambda", "loss.rate_weight",
-                "loss.rate_target", "loss.synops_weight", "loss.synops_budget", "train.weight_decay", "train.threads", "train.workers", "train.eval_samples", "train.seed",
+                "loss.rate_target", "loss.synops_weight", "loss.synops_budget", "train.weight_decay", "train.affine_lr", "train.threads", "train.workers", "train.eval_samples", "train.seed",
                 "train.grad_clip"}
 # Largest usable values: anything above is refused before data or weights are allocated
 # (a typo such as lr = 1e308 or hidden = [100000000000] fails in one line, not in torch).
@@ -88,7 +88,7 @@ MAXIMUM = {
     "model.hidden": 65_536, "model.widths": 4_096, "model.blocks": 64, "model.image_shape": 65_536,
     "method.k": 4_096, "train.epochs": 1_000_000, "train.batch_size": 1 << 20, "train.seed": 2**31 - 1,
     "train.threads": 4_096, "train.workers": 1_024, "train.eval_samples": 4_096,
-    "train.lr": 1e3, "train.sigma_lr": 1e3, "baseline.lr": 1e3,
+    "train.lr": 1e3, "train.sigma_lr": 1e3, "train.affine_lr": 1e3, "baseline.lr": 1e3,
 }
 DEFAULT_MAXIMUM = 1e9  # any other number
 MAX_IMAGE_ELEMENTS = 1 << 24  # C * H * W of model.image_shape
@@ -184,7 +184,8 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int = 64
     lr: float = 5e-3
-    sigma_lr: float = 0.05            # lr of the posterior std parameters (rho)
+    sigma_lr: float = 0.05            # lr of the posterior std parameters (rho) and of the bias noise
+    affine_lr: float = 0.0            # lr of the per-step / per-channel affine (model.affine); 0: lr
     weight_decay: float = 0.0
     schedule: str = "cosine"
     lr_floor: float = 0.0             # cosine ends at lr * lr_floor (authors: 0.1 for SHD, 0.02 for DVS)

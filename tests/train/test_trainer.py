@@ -105,6 +105,25 @@ def test_cosine_schedule_ends_at_the_lr_floor():
     assert lrs == pytest.approx(expected)
 
 
+def test_optimizer_groups_follow_the_authors_lrs():
+    """rho and bias_rho at sigma_lr; the affine at affine_lr when set (train_shd.py's lr2)."""
+    from snnc.train.build import make_model, make_optimizer
+
+    raw = {"model": {"name": "srnn", "hidden": [8], "affine": "step", "bias_noise": 0.1},
+           "train": {"lr": 1e-3, "sigma_lr": 0.05, "affine_lr": 0.02}}
+    cfg = config_mod.from_dict(raw)
+    model = make_model(cfg, (5, 3), 2)
+    opt, _ = make_optimizer(model, cfg.train)
+    names = {id(p): n for n, p in model.named_parameters()}
+    by_lr = {g["lr"]: sorted(names[id(p)] for p in g["params"]) for g in opt.param_groups}
+    assert all(n.endswith("rho") for n in by_lr[0.05]) and any(n.endswith("bias_rho") for n in by_lr[0.05])
+    assert by_lr[0.02] and all(".affine." in n for n in by_lr[0.02])
+    assert not any(".affine." in n or n.endswith("rho") for n in by_lr[1e-3])
+    raw["train"]["affine_lr"] = 0.0   # 0: the affine trains at lr
+    opt, _ = make_optimizer(model, config_mod.from_dict(raw).train)
+    assert [g["lr"] for g in opt.param_groups] == [1e-3, 0.05]
+
+
 def test_cli_resume_flag(tmp_path):
     cfg_path = _write(tmp_path)
     out = tmp_path / "run"
