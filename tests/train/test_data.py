@@ -310,6 +310,25 @@ def test_dvs_bins_equal_event_counts_and_resizes_as_the_authors(dvs_root):
     assert [int(y) for _, y in data.load("dvs", "train", root=dvs_root, limit=2)] == [10, 3]
 
 
+def test_dvs_validation_holds_out_whole_users(tmp_path):
+    """Validation users are never seen in training (as the test's users 24-29 are not)."""
+    train = tmp_path / "ibmGestureTrain"
+    for user in range(1, 6):
+        for label in (0, 4, 7):
+            write_dvs_sample(train / f"user{user:02d}_led" / f"{label}.npy", ramp_events())
+    write_dvs_sample(tmp_path / "ibmGestureTest" / "user24_led" / "0.npy", ramp_events())
+    fit = data.load("dvs", "train", root=tmp_path, steps=2, val_fraction=0.4)
+    val = data.load("dvs", "val", root=tmp_path, steps=2, val_fraction=0.4)
+    from snnc.train.data import dvs
+    users = dvs.load("train", root=tmp_path, steps=2).groups                            # all 15, in file order
+    fit_users = {users[i] for i in fit.indices}
+    val_users = {users[i] for i in val.indices}
+    assert len(val_users) == 2 and len(fit_users) == 3 and not fit_users & val_users   # round(0.4 * 5)
+    assert len(val) == 6 and len(fit) == 9 and sorted(int(y) for _, y in val) == [0, 0, 4, 4, 7, 7]
+    subset = data.load("dvs", "val", root=tmp_path, steps=2, val_fraction=0.4, classes=[7, 0])
+    assert sorted(int(y) for _, y in subset) == [0, 0, 1, 1]                             # same users
+
+
 def test_dvs_frames_match_a_direct_count_and_resize():
     """Equal-count bins (not equal time): a burst of events at the start fills the early bins."""
     import torch.nn.functional as F

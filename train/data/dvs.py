@@ -136,4 +136,4 @@ def load(split, *, root=None, steps=None, encoding=None, seed=0, limit=None) -> 
         raise ConfigError(f"dvs: unknown encoding '{encoding}'; choose one of {', '.join(ENCODINGS)}")
     folder = find_folder(root, split)
     source = open_split(folder, split, GestureFrames(steps or DEFAULT_STEPS, encoding == "binary"))
-    return FramesDataset(source, source.data.__getitem__, EXPECTED, limit, source.targets)
+    return FramesDataset(source, source.data.__getitem__, EXPECTED, limit, source.targets, source.users)

@@ -47,11 +47,14 @@ class FramesDataset(Dataset):
     file should hold. Everything held is picklable, for DataLoader workers.
     """
 
-    def __init__(self, source, sample_file, expected: str, limit: int | None = None, labels=None):
+    def __init__(self, source, sample_file, expected: str, limit: int | None = None, labels=None,
+                 groups=None):
         self.source, self.sample_file, self.expected = source, sample_file, expected
         self.length = len(source) if limit is None else min(limit, len(source))
         if labels is not None:  # every label without decoding a sample (the validation split needs them)
             self.labels = torch.as_tensor(np.asarray(labels, dtype=np.int64)[: self.length])
+        if groups is not None:  # who recorded each sample: the validation split holds out whole groups
+            self.groups = np.asarray(groups)[: self.length]
 
     def __len__(self) -> int:
         return self.length
