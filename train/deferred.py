@@ -15,7 +15,10 @@ draws (shared across the batch when ``share_draws``), only drawn in one call.
 The forward is unchanged bit for bit (the same ``s = H(x + sqrt(V) z)``); the
 derivatives are equal to the per-step ones up to float rounding (`analytic`,
 `gumbel_rao`) or in distribution (`iw`: the same draws, taken in another order).
-A tape belongs to one sequence: `Firing.sequence()` makes one per time loop.
+A tape belongs to one sequence: `Firing.sequence()` makes one per time loop
+(`LIFNeuron.stepper`). This module is part of the estimators' implementation and
+uses their private helpers (the sample, the draws, the derivative formulas), so
+that each formula is written once.
 """
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ class SequenceTape:
                         opts["batch_dim"])
         self.estimator, self.opts = estimator, dict(opts, tau=float(opts["tau"]))
         self.inputs: list | None = []      # (x, S, s) per step, detached
+        self.versions: list[int] = []      # each s's version counter when recorded
         self.need_var = False
         self.D = self.DV = None
 
@@ -59,6 +63,7 @@ class SequenceTape:
             raise ValueError(f"batch_dim must be < {x.dim()} (the sample's dims {tuple(x.shape)}), "
                              f"got {self.opts['batch_dim']}")
         self.inputs.append((x.detach(), S.detach(), s.detach()))
+        self.versions.append(s._version)   # detach() shares it: an in-place change of s shows
         self.need_var |= need_var
         return len(self.inputs) - 1
 
@@ -73,6 +78,9 @@ class SequenceTape:
         return max(1, CHUNK_ELEMENTS // max(per_step, 1))
 
     def _compute(self) -> None:
+        if any(s._version != v for (_, _, s), v in zip(self.inputs, self.versions)):
+            raise RuntimeError("a spike tensor was modified in place after its forward; "
+                               "its deferred backward needs the value it had")
         steps, D, DV = self._chunk_steps(), [], []
         for i in range(0, len(self.inputs), steps):
             x, S, s = (torch.stack(col) for col in zip(*self.inputs[i:i + steps]))

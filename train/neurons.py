@@ -12,7 +12,9 @@ LIF (the authors' code), per step t:
     soft reset: u_t <- u_t - theta s_t;  zero reset: u_t <- u_t (1 - s_t), V_t <- V_t (1 - s_t)
 
 The reset uses the detached spike (as snnTorch does), so gradients flow
-through the spike output only. Binary unit: `s = H(mu - theta + eps)`, no state.
+through the spike output only. In a time loop (`run_neuron`, through
+`LIFNeuron.stepper`) the estimator's backward is deferred and batched over the
+steps (`train.deferred`): the same spikes, fewer and larger backward ops. Binary unit: `s = H(mu - theta + eps)`, no state.
 In deterministic mode (`Firing.deterministic`) eps = 0: the unit a compiled
 posterior-mean graph runs.
 

@@ -96,6 +96,17 @@ def test_tape_backward_twice_reuses_its_derivatives():
         tape.spike_var(x, 0.0, torch.ones(3, 4, dtype=torch.float64))
 
 
+def test_in_place_change_of_a_spike_is_refused():
+    """As autograd's saved-tensor check: the backward needs s as it was."""
+    tape = SequenceTape("analytic", OPTS)
+    x = torch.randn(3, requires_grad=True)
+    s = tape.spike_var(x, 0.0, torch.ones(3))
+    out = s * 1.0
+    s.detach().zero_()
+    with pytest.raises(RuntimeError, match="modified in place"):
+        out.sum().backward()
+
+
 def test_tape_is_freed_with_its_graph():
     """No reference cycle: the tape holds detached tensors, so dropping the graph frees it."""
     gc.disable()
