@@ -36,8 +36,9 @@ CHUNK_ELEMENTS = 2 ** 20
 
 
 class SequenceTape:
-    """The forward inputs of one sequence's spikes and, after the first backward, their
-    derivatives: `D[t]` (ds/dx) and `DV[t]` (ds/dV, None when no step needs it)."""
+    """The forward inputs of one sequence's spikes until the first backward call, then
+    each step's derivatives until its own backward takes them: `(D[t], DV[t])`
+    (ds/dx and ds/dV; DV None when no step needs it)."""
 
     def __init__(self, estimator: str, opts: dict):
         if estimator not in DEFERRABLE:
@@ -45,10 +46,9 @@ class SequenceTape:
         est._check_args(estimator, opts["tau"], opts["k"], opts["noise"], opts["relaxation"],
                         opts["batch_dim"])
         self.estimator, self.opts = estimator, dict(opts, tau=float(opts["tau"]))
-        self.inputs: list | None = []      # (x, S, s) per step, detached
-        self.versions: list[int] = []      # each s's version counter when recorded
+        self.inputs: list | None = []      # (x, S, s) per step, detached; None once computed
         self.need_var = False
-        self.D = self.DV = None
+        self.results: list = []            # (D, DV) per step; an entry is None once taken
 
     def spike_var(self, u: torch.Tensor, theta, noise_var: torch.Tensor) -> torch.Tensor:
         """`estimators.spike_var(u, theta, noise_var, estimator)` with the backward deferred."""
@@ -63,32 +63,32 @@ class SequenceTape:
             raise ValueError(f"batch_dim must be < {x.dim()} (the sample's dims {tuple(x.shape)}), "
                              f"got {self.opts['batch_dim']}")
         self.inputs.append((x.detach(), S.detach(), s.detach()))
-        self.versions.append(s._version)   # detach() shares it: an in-place change of s shows
         self.need_var |= need_var
         return len(self.inputs) - 1
 
-    def derivatives(self, t: int):
-        """(D[t], DV[t]); the first call computes every step's."""
-        if self.D is None:
-            self._compute()
-        return self.D[t], (None if self.DV is None else self.DV[t])
+    def take(self, t: int, x, S, s):
+        """(D[t], DV[t]), handed over once so that each step's memory goes with its
+        backward (as autograd frees saved tensors); the first call computes every
+        step's. A second backward through the graph (retain_graph) finds the entry
+        taken and computes step t alone from its saved (x, S, s)."""
+        if self.inputs is not None:
+            self.results, self.inputs = self._compute(self.inputs), None
+        entry, self.results[t] = self.results[t], None
+        return entry if entry is not None else self._compute([(x, S, s)])[0]
 
-    def _chunk_steps(self) -> int:
-        per_step = self.inputs[0][0].numel() * (self.opts["k"] if self.estimator == "iw" else 1)
-        return max(1, CHUNK_ELEMENTS // max(per_step, 1))
-
-    def _compute(self) -> None:
-        if any(s._version != v for (_, _, s), v in zip(self.inputs, self.versions)):
-            raise RuntimeError("a spike tensor was modified in place after its forward; "
-                               "its deferred backward needs the value it had")
-        steps, D, DV = self._chunk_steps(), [], []
-        for i in range(0, len(self.inputs), steps):
-            x, S, s = (torch.stack(col) for col in zip(*self.inputs[i:i + steps]))
+    def _compute(self, inputs: list) -> list:
+        """(D, DV) of every step of `inputs`, in chunks of steps stacked on a new axis."""
+        steps, out = self._chunk_steps(inputs[0][0]), []
+        for i in range(0, len(inputs), steps):
+            x, S, s = (torch.stack(col) for col in zip(*inputs[i:i + steps]))
             d, d_s = self._chunk(x, S, s)
-            D.extend(d.unbind(0))
-            if d_s is not None:
-                DV.extend(est._input_grad(d_s, S, True).unbind(0))
-        self.D, self.DV, self.inputs = D, (DV if self.need_var else None), None
+            dv = est._input_grad(d_s, S, True) if self.need_var else None
+            out.extend(zip(d.unbind(0), dv.unbind(0) if dv is not None else [None] * len(d)))
+        return out
+
+    def _chunk_steps(self, x) -> int:
+        per_step = x.numel() * (self.opts["k"] if self.estimator == "iw" else 1)
+        return max(1, CHUNK_ELEMENTS // max(per_step, 1))
 
     def _chunk(self, x, S, s):
         """(D, D_S) of the estimator on stacked steps [steps, ...] (the batch one axis later)."""
@@ -103,17 +103,22 @@ class SequenceTape:
 
 
 class _DeferredSpike(Function):
-    """s = H(x + sqrt(V) z); backward: grad * D[t] and grad * DV[t] from the tape."""
+    """s = H(x + sqrt(V) z); backward: grad * D[t] and grad * DV[t] from the tape.
+
+    (x, S, s) are saved as any Function saves them (freed after the step's backward,
+    checked against in-place changes); the tape holds detached views of them until its
+    first backward call."""
 
     @staticmethod
     def forward(ctx, x, V, z, tape: SequenceTape):
         S, s = est._sample(ctx, x, V, z, True)
         ctx.tape = tape
         ctx.t = tape.record(x, S, s, ctx.needs_input_grad[1])
+        ctx.save_for_backward(x, S, s)
         return s
 
     @staticmethod
     def backward(ctx, grad):
-        D, DV = ctx.tape.derivatives(ctx.t)
+        D, DV = ctx.tape.take(ctx.t, *ctx.saved_tensors)
         gV = grad * DV if ctx.needs_input_grad[1] else None
         return grad * D, gV, None, None
