@@ -14,7 +14,8 @@ LIF (the authors' code), per step t:
 The reset uses the detached spike (as snnTorch does), so gradients flow
 through the spike output only. In a time loop (`run_neuron`, through
 `LIFNeuron.stepper`) the estimator's backward is deferred and batched over the
-steps (`train.deferred`): the same spikes, fewer and larger backward ops. Binary unit: `s = H(mu - theta + eps)`, no state.
+steps (`train.deferred`): the same spikes, fewer and larger backward ops.
+Binary unit: `s = H(mu - theta + eps)`, no state.
 In deterministic mode (`Firing.deterministic`) eps = 0: the unit a compiled
 posterior-mean graph runs.
 
