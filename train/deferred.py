@@ -10,7 +10,7 @@ whatever its size, more than the arithmetic on a [B, N] step.  A
 call (the last step's) computes ``D`` and ``dL/dV`` for every step at once, in
 chunks of steps stacked along a new axis, and each step's backward is then two
 products.  The estimator is the same: each step still gets its own K fresh
-draws (shared across the batch when ``share_draws``), only drawn in one call.
+draws (shared across the batch when ``share_draws``), drawn a chunk at a time.
 
 The forward is unchanged bit for bit (the same ``s = H(x + sqrt(V) z)``); the
 derivatives are equal to the per-step ones up to float rounding (`analytic`,

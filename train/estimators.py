@@ -102,6 +102,11 @@ Bayesian layer and a LIF neuron carry) and takes the square root inside the
 estimator, so a training step needs no separate autograd node for ``sqrt(V)``;
 its gradient is ``D_S / (2 S)``, 0 where ``V = 0``.
 
+Batched backward: in a LIF layer's time loop the backward of ``analytic``,
+``iw`` and ``gumbel_rao`` is deferred and computed for all steps at once
+(`snnc.train.deferred`, same derivatives, far fewer ops); `spike` and
+`spike_var` here compute it per call.
+
 Deterministic mode: ``noise_std = 0`` (the number) gives ``s = H(x)`` with
 ``x > 0`` and the backward pass ``phi(x/tau)/tau`` (Gaussian surrogate of width
 ``tau``) for ``relaxed``, ``analytic``, ``iw`` and ``gumbel_rao``; ``st`` keeps
