@@ -139,3 +139,34 @@ def test_only_deferrable_estimators_and_a_valid_batch_dim():
     assert Firing("iw", deterministic=True).sequence().__class__ is Firing
     with pytest.raises(ValueError, match="batch_dim must be < 2"):
         SequenceTape("iw", dict(OPTS, batch_dim=2)).spike_var(torch.zeros(2, 3), 0.0, torch.ones(2, 3))
+
+
+@pytest.mark.parametrize("name", ["mlp", "srnn"])
+def test_whole_model_gradients_equal_the_per_step_path(name, monkeypatch):
+    """A whole SBNN (bias noise, margins; srnn: per-step affine, no self-connections):
+    same logits, same parameter gradients with and without the deferred backward."""
+    from snnc.train import neurons
+    from snnc.train.build import make_model
+    from snnc.train.config import from_dict
+
+    raw = {"model": {"name": name, "hidden": [16, 12], "affine": "step" if name == "srnn" else "none",
+                     "bias_noise": 0.1, "self_connections": name != "srnn"},
+           "method": {"estimator": "analytic"}, "loss": {"margin_lambda": 0.01}}
+    torch.manual_seed(0)
+    model = make_model(from_dict(raw), (6, 5), 3).double()
+    x = (torch.rand(4, 6, 5, dtype=torch.float64) < 0.4).double()
+    y = torch.tensor([0, 1, 2, 1])
+
+    def run():
+        torch.manual_seed(1)
+        out = model(x)
+        model.zero_grad()
+        torch.nn.functional.cross_entropy(out.logits, y).backward()
+        return out.logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    deferred_logits, deferred_grads = run()
+    monkeypatch.setattr(neurons.Firing, "sequence", lambda self: self)
+    logits, grads = run()
+    assert torch.equal(deferred_logits, logits)
+    for key, grad in grads.items():
+        torch.testing.assert_close(deferred_grads[key], grad, rtol=1e-10, atol=1e-14, msg=key)
