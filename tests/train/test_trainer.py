@@ -349,3 +349,14 @@ def test_lr_sweep_chooses_on_validation_and_runs_a_tiny_grid(tmp_path):
     stored = json.loads((tmp_path / "s.json").read_text())["rows"]
     assert [(r["method"], r["lr"]) for r in stored] == [("sbnn", 1e-3), ("sbnn", 5e-3), ("sg", 1e-3), ("sg", 5e-3)]
     assert sum(r["chosen"] for r in stored) == 2 and all(r["epochs"] == 1 for r in stored)
+    # --seeds: the choice reads the mean validation accuracy over the seeds
+    runs = [{"method": "sbnn", "lr": lr, "seed": s, "val_accuracy": v, "test_accuracy": 0.5}
+            for lr, s, v in [(1e-3, 0, 0.95), (1e-3, 1, 0.80), (2e-3, 0, 0.90), (2e-3, 1, 0.90)]]
+    points = sweep.aggregate(runs, [])
+    assert [(p["lr"], p["seeds"], round(p["val_accuracy"], 3), p["chosen"]) for p in points] == [
+        (1e-3, [0, 1], 0.875, False), (2e-3, [0, 1], 0.9, True)]
+    assert [r["chosen"] for r in runs] == [False, False, True, True]
+    assert sweep.main(["--config", str(config), "--lrs", "1e-3", "--seeds", "0,1",
+                       "--json", str(tmp_path / "m.json")]) == 0
+    stored = json.loads((tmp_path / "m.json").read_text())
+    assert [r["seed"] for r in stored["rows"]] == [0, 1] and stored["points"][0]["seeds"] == [0, 1]
