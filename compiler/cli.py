@@ -56,17 +56,23 @@ def cmd_compile(argv: list[str]) -> int:
                         help="training samples that size the integer scales")
     parser.add_argument("--pwl-segments", type=int, default=None,
                         help="KAN of order > 2: approximate every edge by this many linear pieces")
+    parser.add_argument("--kan-lowering", default=None, choices=("pwl", "gemm"),
+                        help="KAN: one PWL node per layer (default), or five Gemm/Relu steps per layer")
     parser.add_argument("--seed", type=int, default=0, help="seed of the posterior draws")
     parser.add_argument("--out", required=True, help="the .snnc to write (the report goes beside it)")
     args = parser.parse_args(argv)
-    if args.checkpoint.endswith(".nir"):  # a NIR file from snnTorch, sinabs, Rockpool or snnc
+    nir = args.checkpoint.endswith(".nir")
+    kan = not nir and is_kan_checkpoint(args.checkpoint)
+    if not kan and (args.pwl_segments is not None or args.kan_lowering is not None):
+        flag = "--pwl-segments" if args.pwl_segments is not None else "--kan-lowering"
+        raise CompileError(f"{args.checkpoint}: {flag} is for KAN checkpoints; this is not one")
+    if nir:  # a NIR file from snnTorch, sinabs, Rockpool or snnc
         from snnc.compiler.frontend.nir import compile_nir
         compiled = compile_nir(args.checkpoint, args.target, args.calibrate, seed=args.seed)
-    elif is_kan_checkpoint(args.checkpoint):  # a KAN regression run: snnc.compiler.compile_kan
-        from snnc.compiler.compile_kan import compile_kan
-        compiled = compile_kan(args.checkpoint, args.target, args.calibrate, args.pwl_segments)
-    elif args.pwl_segments is not None:
-        raise CompileError(f"{args.checkpoint}: --pwl-segments approximates KAN splines; this is not a KAN checkpoint")
+    elif kan:  # a KAN regression run: snnc.compiler.compile_kan
+        from snnc.compiler.compile_kan import DEFAULT_LOWERING, compile_kan
+        compiled = compile_kan(args.checkpoint, args.target, args.calibrate, args.pwl_segments,
+                               lowering=args.kan_lowering or DEFAULT_LOWERING)
     else:
         compiled = compile_checkpoint(args.checkpoint, args.target, args.mode, args.k, args.calibrate, args.seed)
     out = Path(args.out)

@@ -25,7 +25,7 @@ def node_row(graph, name, node) -> dict:
         per_neuron = sum(sv.bits * int(np.prod(sv.shape(node)[1:])) for sv in state.values())
         row.update(bits=", ".join(f"{v} {sv.bits}" for v, sv in state.items()), memory_bits=per_neuron * node.size,
                    details=_neuron_details(node, target.ranges))
-    elif isinstance(node, DenseLayer):  # constants of a Gemm/Relu/Step (edge-int8 flash)
+    elif isinstance(node, DenseLayer):  # constants of a Gemm/PWL/Relu/Step (edge-int8 flash)
         from snnc.targets.edge_int8 import flash_bytes, layer_details
         row.update(memory_bits=8 * flash_bytes(node), details=layer_details(node))
     elif isinstance(node, (Input, Output)):

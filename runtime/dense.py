@@ -1,4 +1,4 @@
-"""The dense executor: one-step, non-spiking graphs of `Gemm`, `Relu` and `Step` layers.
+"""The dense executor: one-step, non-spiking graphs of `Gemm`, `PWL`, `Relu` and `Step` layers.
 
 Such a graph (a lowered KAN-MLP, a 1-step binary net) runs once per sample,
 input to Output, without time or events, so it does not go through the

@@ -70,7 +70,7 @@ def simulate(graph: Graph, spikes, record=(), engine: str = "event", progress: b
         raise InputError(f"check '{check}' unknown (choose from {', '.join(CHECK_MODES)})")
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise InputError(f"chunk must be a positive integer, got {chunk!r}")
-    if dense.is_dense(graph):  # one-step Gemm/Relu/Step pipelines: no events, no time (runtime/dense.py)
+    if dense.is_dense(graph):  # one-step Gemm/PWL/Relu/Step pipelines: no events, no time (runtime/dense.py)
         return dense.simulate(graph, spikes, check)
     plan = prepare(graph, check)
     for v in plan.violations:

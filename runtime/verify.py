@@ -45,7 +45,7 @@ def _nir(graph, padded):
 
 def _onnx(graph, padded):
     from snnc.runtime.dense import is_dense
-    if is_dense(graph):  # Gemm/Relu/Step pipelines: the integer model of compiler/export/onnx_edge.py
+    if is_dense(graph):  # Gemm/PWL/Relu/Step pipelines: the integer model of compiler/export/onnx_edge.py
         from snnc.compiler.export.onnx_edge import run_model
         return run_model(graph, padded)
     from snnc.compiler.export.onnx import run_sequence

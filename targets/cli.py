@@ -17,7 +17,7 @@ def cmd_targets(argv: list[str]) -> int:
         return 0
     for name, t in targets.items():
         print(f"{name}: {t.description}")
-        kinds = ", ".join(t.neuron_kinds) or "none (dense layers: Gemm, Relu, Step)"
+        kinds = ", ".join(t.neuron_kinds) or "none (dense layers: Gemm, PWL, Relu, Step)"
         print(f"  neurons: {kinds}; overflow: {t.overflow}; reference: {t.reference_executor}")
         print(f"  widths: {_kv(t.widths)}")
         for key, value in t.limits.items():

@@ -7,6 +7,11 @@ Integer semantics, per sample, for the dense layers of `snnc.compiler.ir.nodes`:
         requantise:  y_c = clamp(MBQM(acc_c, multiplier_c, shift_c) + output_zero_point,
                                  act_min, act_max)
         otherwise:   y_c = acc_c (the int32 accumulator, read by a Step or the Output)
+  PWL   with x = x_in - input_zero_point, per input p the segment k_p = #{j = 1..n-1 :
+        x_p >= knots[p, j]}, and acc_q = wrap32(bias_q + sum_p values[q, p, k_p]
+        + slopes[q, p, k_p] * (x_p - knots[p, k_p])) (int32 tables, int64 products), then
+        requantised or read as a Gemm's. No CMSIS-NN kernel does this: it is the loop a
+        custom kernel runs (a binary search per input, a multiply-add per edge), counted so.
   Relu  y = max(x, zero_point)          (the quantised tensor's real zero)
   Step  y = 1 if x > threshold else 0   (int32 compare on the accumulator)
 
@@ -38,7 +43,7 @@ The multiplier and shift of a real scale M come from TFLite's `QuantizeMultiplie
 round(q * 2^31) (half away from zero; 2^31 becomes 2^30 with shift + 1),
 shift < -31 flushes to 0.
 
-Memory: weights, biases and requantisation constants in flash; activations in
+Memory: weights, biases, PWL tables and requantisation constants in flash; activations in
 RAM, at most the largest input + output pair of one layer live at once
 (TFLite Micro's arena plans a chain this way). Energy per inference from
 counted operations and Horowitz's 45 nm figures (ISSCC 2014, "Computing's
@@ -51,7 +56,7 @@ import math
 import numpy as np
 
 from snnc.compiler.ir import Graph, Input
-from snnc.compiler.ir.nodes import DenseLayer, Gemm, Relu, Step
+from snnc.compiler.ir.nodes import PWL, DenseLayer, Gemm, Relu, Step
 from snnc.errors import DesignRuleError
 from snnc.targets.base import EnergyConstant, Range, Target
 from snnc.targets.registry import register
@@ -81,13 +86,14 @@ _H = "Horowitz, ISSCC 2014, 'Computing's energy problem', Fig. 1.1.9 (45 nm, 0.9
 ENERGY = {
     "mac_int8": EnergyConstant(0.2e-12 + 0.1e-12, f"8-bit multiply 0.2 pJ + 32-bit add 0.1 pJ: {_H}"),
     "add_int32": EnergyConstant(0.1e-12, f"32-bit add 0.1 pJ (also each compare and clamp): {_H}"),
-    "mul_int32": EnergyConstant(3.1e-12, f"32-bit multiply 3.1 pJ (the requantisation high mul): {_H}"),
+    "mul_int32": EnergyConstant(3.1e-12, f"32-bit multiply 3.1 pJ (the requantisation high mul, a PWL "
+                                         f"slope product): {_H}"),
     "sram_read_byte": EnergyConstant(20e-12 / 8, f"64-bit read of a 32 KB SRAM 20 pJ, per byte; flash reads "
                                                  f"counted at this figure too (no flash figure given): {_H}",
                                      estimate=True),
 }
 # energy term -> the per-inference counter it multiplies
-TERM_COUNTERS = {"mac_int8": "macs", "add_int32": "adds", "mul_int32": "requant_mults",
+TERM_COUNTERS = {"mac_int8": "macs_int8", "add_int32": "adds", "mul_int32": "mults_int32",
                  "sram_read_byte": "bytes_read"}
 
 
@@ -176,16 +182,66 @@ def gemm_unclamped(node: Gemm, x: np.ndarray) -> np.ndarray:
 
 
 def gemm_int(node: Gemm, x: np.ndarray) -> np.ndarray:
-    y = gemm_unclamped(node, x)
+    return _clamped(node, gemm_unclamped(node, x))
+
+
+def pwl_segments(knots: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """k [B, in]: the segment of each x [B, in] (#{j = 1..n-1 : x >= knots[p, j]})."""
+    return (x[:, :, None] >= knots[None, :, 1:-1]).sum(axis=2)
+
+
+def pwl_accumulator(node: PWL, x: np.ndarray) -> np.ndarray:
+    """acc [B, out] of an integer PWL: int64 terms (|slope * dx| < 2^63 for int32 operands), wrapped."""
+    x = x - node.input_zero_point
+    k = pwl_segments(node.knots, x)                                   # [B, in]
+    p = np.arange(node.in_size)
+    dx = x - node.knots[p, k]                                         # [B, in]
+    terms = node.values[:, p, k] + node.slopes[:, p, k] * dx          # [out, B, in]
+    return wrap32(terms.sum(axis=2).T + node.bias)
+
+
+def pwl_unclamped(node: PWL, x: np.ndarray) -> np.ndarray:
+    acc = pwl_accumulator(node, x)
+    if not node.requantise:
+        return acc
+    return requantise(acc, node.multiplier, node.shift) + node.output_zero_point
+
+
+def pwl_int(node: PWL, x: np.ndarray) -> np.ndarray:
+    return _clamped(node, pwl_unclamped(node, x))
+
+
+def pwl_terms(node: PWL, x: np.ndarray) -> np.ndarray:
+    """f_qp(x_p) [out, B, in] of a float PWL: linear between the knots, the end segments
+    extended, in float64."""
+    x = x.astype(np.float64)
+    t, v = node.knots.astype(np.float64), node.values.astype(np.float64)
+    k = pwl_segments(t, x)
+    p = np.arange(node.in_size)
+    left, width = t[p, k], t[p, k + 1] - t[p, k]
+    frac = (x - left) / width                                         # [B, in]
+    return v[:, p, k] + (v[:, p, k + 1] - v[:, p, k]) * frac
+
+
+def pwl_float(node: PWL, x: np.ndarray) -> np.ndarray:
+    return (pwl_terms(node, x).sum(axis=2).T + node.bias).astype(np.float32)
+
+
+def _clamped(node, y: np.ndarray) -> np.ndarray:
     return np.clip(y, node.act_min, node.act_max) if node.requantise else y
 
 
+def _unclamped(node, x: np.ndarray) -> np.ndarray:
+    return gemm_unclamped(node, x) if isinstance(node, Gemm) else pwl_unclamped(node, x)
+
+
 def saturations(node: DenseLayer, x: np.ndarray) -> int:
-    """How many outputs of an integer Gemm saturated: a requantised value above act_max, or below
-    act_min where act_min is not a fused ReLU's clamp at the zero point (that one is the ReLU)."""
-    if not (isinstance(node, Gemm) and node.integer and node.requantise):
+    """How many outputs of an integer Gemm or PWL saturated: a requantised value above act_max,
+    or below act_min where act_min is not a fused ReLU's clamp at the zero point (that one is
+    the ReLU)."""
+    if not (isinstance(node, (Gemm, PWL)) and node.integer and node.requantise):
         return 0
-    y = gemm_unclamped(node, x)
+    y = _unclamped(node, x)
     low = (y < node.act_min) if node.act_min != node.output_zero_point else np.zeros(y.shape, bool)
     return int(np.count_nonzero(low | (y > node.act_max)))
 
@@ -206,6 +262,8 @@ def forward(node: DenseLayer, x: np.ndarray) -> np.ndarray:
     """One layer on a batch x [B, in]: int64 values on integer graphs, float32 on float ones."""
     if isinstance(node, Gemm):
         return gemm_int(node, x) if x.dtype == np.int64 else gemm_float(node, x)
+    if isinstance(node, PWL):
+        return pwl_int(node, x) if x.dtype == np.int64 else pwl_float(node, x)
     return {Relu: relu, Step: step}[type(node)](node, x)
 
 
@@ -216,7 +274,7 @@ def value_range(graph: Graph, name: str) -> tuple[int, int]:
     node = graph.nodes[name]
     if isinstance(node, Input):
         return input_range(graph)
-    if isinstance(node, Gemm):
+    if isinstance(node, (Gemm, PWL)):
         return (node.act_min, node.act_max) if node.requantise else (INT32_MIN, INT32_MAX)
     if isinstance(node, Step):
         return 0, 1
@@ -233,6 +291,10 @@ def value_bytes(graph: Graph, name: str) -> int:
 def flash_bytes(node: DenseLayer) -> int:
     """Constants of one layer: int8 weights, int32 bias, int32 multiplier + int8 shift, int32 threshold
     (float32 parameters of a float layer: 4 bytes each)."""
+    if isinstance(node, PWL):   # int32 knots, values, slopes (float32 knots and values on float layers)
+        return 4 * (node.knots.size + node.values.size + (node.slopes.size if node.integer else 0)
+                    + node.out_size) \
+            + (5 * node.out_size if node.requantise and node.integer else 0)
     if isinstance(node, Gemm) and not node.integer:
         return 4 * (node.weights.size + node.out_size)
     if isinstance(node, Gemm):
@@ -261,6 +323,10 @@ def layer_details(node: DenseLayer) -> str:
                 f"[{node.act_min}, {node.act_max}], shift {node.shift.min()}..{node.shift.max()}")
     if isinstance(node, Gemm):
         return "int32 accumulator out" if node.integer else "float32"
+    if isinstance(node, PWL):
+        kind = "int32 knots/values/slopes" if node.integer else "float32"
+        return f"{node.segments} segments per edge, {kind}" + (", int32 accumulator out" if node.integer
+                                                               and not node.requantise else "")
     if isinstance(node, Step):
         return f"threshold {node.threshold.min()}..{node.threshold.max()}"
     return f"zero point {node.zero_point}"
@@ -271,10 +337,19 @@ def layer_ops(node: DenseLayer) -> dict[str, int]:
     if isinstance(node, Gemm):
         macs, n = node.weights.size, node.out_size
         requant = node.requantise and node.integer
-        return {"macs": macs, "adds": n * (1 + (5 if requant else 0)),   # bias; nudge, round, zero point, 2 clamps
-                "requant_mults": n if requant else 0,
+        return {"macs": macs, "macs_int8": macs,
+                "adds": n * (1 + (5 if requant else 0)),                 # bias; nudge, round, zero point, 2 clamps
+                "mults_int32": n if requant else 0,
                 "bytes_read": 2 * macs + flash_bytes(node)}              # a weight and an input byte per MAC
-    return {"macs": 0, "adds": node.out_size, "requant_mults": 0,
+    if isinstance(node, PWL):   # per input: zero point, a binary search over its knots, x - knot;
+        edges, n = node.values.shape[0] * node.in_size, node.out_size   # per edge: value + slope * dx
+        requant = node.requantise and node.integer
+        search = node.in_size * max(1, math.ceil(math.log2(node.segments)))
+        return {"macs": edges, "macs_int8": 0,                          # int32 multiply-adds, costed as such
+                "adds": 2 * node.in_size + search + 2 * edges + n * (1 + (5 if requant else 0)),
+                "mults_int32": edges + (n if requant else 0),
+                "bytes_read": 4 * (search + node.in_size + 2 * edges + n) + 2 * node.in_size}
+    return {"macs": 0, "macs_int8": 0, "adds": node.out_size, "mults_int32": 0,
             "bytes_read": node.out_size + flash_bytes(node)}
 
 
@@ -298,7 +373,7 @@ def usage(graph: Graph) -> dict:
 
 def rule_integer_layers(graph: Graph) -> None:
     for name, node in dense_layers(graph).items():
-        if isinstance(node, (Gemm, Step)) and not node.integer:
+        if isinstance(node, (Gemm, Step, PWL)) and not node.integer:
             raise DesignRuleError("integer-layers", name, f"{type(node).__name__} holds float32 parameters; "
                                   "edge-int8 runs integer layers only (quantise first)")
 
@@ -314,7 +389,7 @@ def rule_weight_range(graph: Graph) -> None:
 def rule_activation_range(graph: Graph) -> None:
     """int8 activations, or int16 ones with zero point 0 (TFLite's 16x8 scheme)."""
     r, (lo16, hi16) = RANGES["activation"], INT16_SYMMETRIC
-    for name, node in graph.of_type(Gemm).items():
+    for name, node in {**graph.of_type(Gemm), **graph.of_type(PWL)}.items():
         int8 = r.lo <= node.act_min and node.act_max <= r.hi
         int16 = lo16 <= node.act_min and node.act_max <= hi16 and node.output_zero_point == 0
         if node.requantise and not (int8 or int16):
@@ -329,6 +404,24 @@ def rule_accumulator_headroom(graph: Graph) -> None:
         lo, hi = value_range(graph, graph.predecessors(name)[0])
         worst_x = max(abs(lo - node.input_zero_point), abs(hi - node.input_zero_point))
         worst = int((np.abs(node.weights).sum(axis=1) * worst_x + np.abs(node.bias)).max())
+        if worst > INT32_MAX:
+            raise DesignRuleError("accumulator-headroom", name, f"worst-case |accumulator| {worst} exceeds "
+                                  f"int32 ({INT32_MAX}) for inputs in [{lo}, {hi}]")
+
+
+def rule_pwl_headroom(graph: Graph) -> None:
+    """No input can make a PWL's int32 accumulator wrap: its terms are linear between knots,
+    so the worst |acc| is at the input range's ends or at a segment's ends."""
+    for name, node in graph.of_type(PWL).items():
+        lo, hi = value_range(graph, graph.predecessors(name)[0])
+        ends = np.concatenate([node.knots, node.knots[:, 1:] - 1], axis=1)   # both sides of each knot
+        probes = np.clip(np.concatenate([ends, np.tile([[lo - node.input_zero_point, hi - node.input_zero_point]],
+                                                         (node.in_size, 1))], axis=1),
+                         lo - node.input_zero_point, hi - node.input_zero_point)   # [in, m]
+        p = np.arange(node.in_size)[:, None]
+        k = pwl_segments(node.knots, probes.T).T                          # [in, m]
+        terms = np.abs(node.values[:, p, k] + node.slopes[:, p, k] * (probes - node.knots[p, k]))
+        worst = int((terms.max(axis=2).sum(axis=1) + np.abs(node.bias)).max())
         if worst > INT32_MAX:
             raise DesignRuleError("accumulator-headroom", name, f"worst-case |accumulator| {worst} exceeds "
                                   f"int32 ({INT32_MAX}) for inputs in [{lo}, {hi}]")
@@ -363,7 +456,7 @@ EDGE_INT8 = register(Target(
     energy=ENERGY,
     ranges=RANGES,
     rules=(rule_integer_layers, rule_weight_range, rule_activation_range, rule_accumulator_headroom,
-           rule_flash_budget, rule_ram_budget),
+           rule_pwl_headroom, rule_flash_budget, rule_ram_budget),
     reference_executor="onnxruntime on the exported integer ONNX model (snnc export --format onnx)",
     usage=usage,
     energy_counts=energy_counts,

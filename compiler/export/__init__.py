@@ -37,6 +37,6 @@ def export(graph, path, fmt: str, **options) -> Path:
     """Write `graph` to `path` in format `fmt` (see each module for its options)."""
     from snnc.runtime.dense import is_dense
 
-    if fmt == "onnx" and is_dense(graph):  # Gemm/Relu/Step pipelines: integer requantisation model
+    if fmt == "onnx" and is_dense(graph):  # Gemm/PWL/Relu/Step pipelines: integer requantisation model
         return exporter("onnx-edge").export(graph, path, **options)
     return exporter(fmt).export(graph, path, **options)

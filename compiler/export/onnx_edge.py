@@ -1,4 +1,4 @@
-"""ONNX export of dense (Gemm/Relu/Step) graphs: the edge-int8 requantisation in integer ops.
+"""ONNX export of dense (Gemm/PWL/Relu/Step) graphs: the edge-int8 requantisation in integer ops.
 
 One model per graph (opset 18): input `input` [B, 1, N] (int32 int8 values on
 edge-int8, float32 on ideal), one output `<layer>.y` [B, 1, n] per dense
@@ -16,6 +16,10 @@ for bit):
     y     = fl + (Mod(h, 2^r) > (2^r - 1) / 2 + (h < 0))  (integer halving of the mask)
     y     = Clip(y + zp_out, act_min, act_max)
     Relu  = Max(x, zero_point);  Step = Cast(Greater(x, threshold))
+    PWL   k = ReduceSum(Cast(GreaterOrEqual(x - zp_in, inner knots)));  the knot, value and
+          slope of segment k by Gather on the flattened tables;  acc = wrap32(ReduceSum(
+          V + S (x - zp_in - K)) + b), then requantised like a Gemm (float: the interpolation
+          in float64, as edge_int8.pwl_float)
 
 The multiplier is >= 0 (node range), so gemmlowp's one saturating case
 (both factors INT32_MIN) cannot occur. `run_model` runs it in onnxruntime.
@@ -30,7 +34,7 @@ from onnx import TensorProto, helper
 
 from snnc.compiler.export.onnx_ops import Builder
 from snnc.compiler.ir import Graph, check_graph
-from snnc.compiler.ir.nodes import Gemm, Relu, Step
+from snnc.compiler.ir.nodes import PWL, Gemm, Relu, Step
 from snnc.errors import CompileError, InputError
 from snnc.io import atomic_path
 from snnc.runtime.dense import is_dense, is_integer, layer_order
@@ -53,7 +57,7 @@ def export(graph: Graph, path, **options) -> Path:
 def build(graph: Graph) -> onnx.ModelProto:
     check_graph(graph)
     if not is_dense(graph):
-        raise CompileError("onnx_edge exports dense (Gemm/Relu/Step) graphs; this one has neuron populations")
+        raise CompileError("onnx_edge exports dense (Gemm/PWL/Relu/Step) graphs; this one has neuron populations")
     b, integer = Builder(), is_integer(graph)
     flat = b.op("Squeeze", "input", b.i64([1]))
     values, start = {}, 0
@@ -89,6 +93,8 @@ def _layer(b: Builder, graph: Graph, name: str, x: str, integer: bool) -> str:
     node = graph.nodes[name]
     if isinstance(node, Gemm):
         return _gemm_int(b, graph, name, node, x) if integer else _gemm_float(b, node, x)
+    if isinstance(node, PWL):
+        return _pwl_int(b, node, x) if integer else _pwl_float(b, node, x)
     if isinstance(node, Relu):
         zero = b.i64(node.zero_point) if integer else b.const(node.zero_point, np.float32)
         return b.op("Max", x, zero)
@@ -114,6 +120,53 @@ def _gemm_int(b: Builder, graph: Graph, name: str, node: Gemm, x: str) -> str:
         return acc
     y = b.op("Add", requantise(b, acc, node.multiplier, node.shift), b.i64(node.output_zero_point))
     return b.saturate(y, node.act_min, node.act_max)
+
+
+def _segments(b: Builder, x: str, knots: np.ndarray, const) -> str:
+    """k [B, in]: #{j = 1..n-1 : x >= knots[p, j]} (edge_int8.pwl_segments)."""
+    if knots.shape[1] == 2:   # one segment: k = 0
+        return b.op("Cast", b.op("Mul", x, const(np.zeros(()))), to=INT64)
+    above = b.op("GreaterOrEqual", b.op("Unsqueeze", x, b.i64([2])), const(knots[:, 1:-1]))
+    return b.op("ReduceSum", b.op("Cast", above, to=INT64), b.i64([2]), keepdims=0)
+
+
+def _table(b: Builder, table: np.ndarray, k: str, const) -> str:
+    """table[q, p, k[b, p]] as [out, B, in]: a Gather on the flattened last two axes."""
+    out, inputs, width = table.shape
+    index = b.op("Add", k, b.i64(np.arange(inputs) * width))
+    return b.op("Gather", const(table.reshape(out, inputs * width)), index, axis=1)
+
+
+def _pwl_int(b: Builder, node: PWL, x: str) -> str:
+    centred = b.op("Sub", x, b.i64(node.input_zero_point))
+    k = _segments(b, centred, node.knots, b.i64)
+    knot = b.op("Gather", b.i64(node.knots.reshape(-1)),
+                b.op("Add", k, b.i64(np.arange(node.in_size) * node.knots.shape[1])), axis=0)
+    dx = b.op("Sub", centred, knot)                                              # [B, in]
+    terms = b.op("Add", _table(b, node.values, k, b.i64), b.op("Mul", _table(b, node.slopes, k, b.i64), dx))
+    total = b.op("Transpose", b.op("ReduceSum", terms, b.i64([2]), keepdims=0), perm=[1, 0])
+    acc = b.wrap(b.op("Add", total, b.i64(node.bias)), 32)
+    if not node.requantise:
+        return acc
+    y = b.op("Add", requantise(b, acc, node.multiplier, node.shift), b.i64(node.output_zero_point))
+    return b.saturate(y, node.act_min, node.act_max)
+
+
+def _pwl_float(b: Builder, node: PWL, x: str) -> str:
+    f64 = lambda v: b.const(np.asarray(v, np.float64), np.float64)   # noqa: E731
+    x = b.op("Cast", x, to=FLOAT64)
+    t, v = node.knots.astype(np.float64), node.values.astype(np.float64)
+    k = _segments(b, x, t, f64)
+    width = t.shape[1]
+    left = b.op("Gather", f64(t.reshape(-1)), b.op("Add", k, b.i64(np.arange(node.in_size) * width)), axis=0)
+    span = b.op("Gather", f64(np.diff(t, axis=1).reshape(-1)),
+                b.op("Add", k, b.i64(np.arange(node.in_size) * (width - 1))), axis=0)
+    frac = b.op("Div", b.op("Sub", x, left), span)                              # [B, in]
+    start = _table(b, v, k, f64)
+    terms = b.op("Add", start, b.op("Mul", b.op("Sub", _table(b, v[:, :, 1:], k, f64),
+                                                  _table(b, v[:, :, :-1], k, f64)), frac))
+    total = b.op("Transpose", b.op("ReduceSum", terms, b.i64([2]), keepdims=0), perm=[1, 0])
+    return b.op("Cast", b.op("Add", total, f64(node.bias)), to=1)
 
 
 def requantise(b: Builder, acc: str, multiplier: np.ndarray, shift: np.ndarray) -> str:

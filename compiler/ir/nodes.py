@@ -300,17 +300,7 @@ class Gemm(DenseLayer):
 
     def check(self):
         self.weights = matrix("weights", self.weights)
-        n = self.weights.shape[0]
-        self.bias = int_or_float_vector("bias", self.bias, n, *INT32, self.integer)
-        self.multiplier = int_vector("multiplier", self.multiplier, n, 0, INT32[1])
-        self.shift = int_vector("shift", self.shift, n, -31, 30)
-        self.input_zero_point = integer("input_zero_point", self.input_zero_point, -128, 127)
-        self.act_min = integer("act_min", self.act_min, *INT16)
-        self.act_max = integer("act_max", self.act_max, self.act_min, INT16[1])
-        self.output_zero_point = integer("output_zero_point", self.output_zero_point, self.act_min, self.act_max)
-        if not isinstance(self.requantise, (bool, np.bool_)):
-            raise GraphError(f"parameter 'requantise' must be true or false, got {self.requantise!r}")
-        self.requantise = bool(self.requantise)
+        check_requantisation(self, self.weights.shape[0])
         if self.integer and not (-128 <= self.weights.min() and self.weights.max() <= 127):
             raise GraphError(f"Gemm integer weights must be int8 values in [-128, 127], got "
                              f"[{self.weights.min()}, {self.weights.max()}]")
@@ -318,6 +308,91 @@ class Gemm(DenseLayer):
     integer = property(lambda self: self.weights.dtype == np.int64)
     in_size = property(lambda self: self.weights.shape[1])
     out_size = property(lambda self: self.weights.shape[0])
+
+
+def check_requantisation(node, n: int) -> None:
+    """The output fields a Gemm and a PWL share: bias, multiplier, shift, zero points, clamp."""
+    node.bias = int_or_float_vector("bias", node.bias, n, *INT32, node.integer)
+    node.multiplier = int_vector("multiplier", node.multiplier, n, 0, INT32[1])
+    node.shift = int_vector("shift", node.shift, n, -31, 30)
+    node.input_zero_point = integer("input_zero_point", node.input_zero_point, -128, 127)
+    node.act_min = integer("act_min", node.act_min, *INT16)
+    node.act_max = integer("act_max", node.act_max, node.act_min, INT16[1])
+    node.output_zero_point = integer("output_zero_point", node.output_zero_point, node.act_min, node.act_max)
+    if not isinstance(node.requantise, (bool, np.bool_)):
+        raise GraphError(f"parameter 'requantise' must be true or false, got {node.requantise!r}")
+    node.requantise = bool(node.requantise)
+
+
+def _array(name: str, value, ndim: int, integer_mode: bool | None = None) -> np.ndarray:
+    """A read-only non-empty `ndim`-D array: float32 (float layers) or int64 (integer layers)."""
+    arr = np.asarray(value)
+    if arr.ndim != ndim or 0 in arr.shape:
+        raise GraphError(f"parameter '{name}' must be a non-empty {ndim}-D array, got shape {arr.shape}")
+    if arr.dtype.kind not in "iubf" or (arr.dtype.kind == "f" and not np.all(np.isfinite(arr))):
+        raise GraphError(f"parameter '{name}' must hold finite numbers, got dtype {arr.dtype}")
+    as_int = arr.dtype.kind in "iub" if integer_mode is None else integer_mode
+    if as_int and arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
+        raise GraphError(f"parameter '{name}' must be integer on an integer layer")
+    return frozen(arr.astype(np.int64 if as_int else np.float32))
+
+
+@register_node
+@dataclass(eq=False)
+class PWL(DenseLayer):
+    """A layer of piecewise-linear edge functions (a lowered KAN layer): y = f(x) + b with
+    f_q(x) = sum_p f_qp(x_p), each f_qp linear between the knots of its input p.
+
+    `knots` [in, n+1] (strictly increasing per input), `values` [out, in, n+1] (f_qp at
+    the knots); beyond the end knots each f_qp continues the end segment's line.
+    Float (ideal; float32): y_q = float32(b_q + sum_p interp(x_p; knots_p, values_qp)),
+    in float64. Integer (edge-int8; int64-held values), with x = x_in - input_zero_point:
+      k_p     = #{j = 1..n-1 : x_p >= knots[p, j]}                 segment index, 0..n-1
+      term_qp = values[q, p, k_p] + slopes[q, p, k_p] * (x_p - knots[p, k_p])
+      acc_q   = wrap32(bias_q + sum_p term_qp)                      int32 accumulator
+    then requantised as a Gemm's (`requantise`, `multiplier`, `shift`, zero points,
+    clamp). `slopes` [out, in, n] are integers per input LSB, in the accumulator's
+    unit (integer layers only; a float layer's slopes follow from its values).
+    """
+
+    knots: np.ndarray
+    values: np.ndarray
+    slopes: np.ndarray = 0
+    bias: np.ndarray = 0.0
+    multiplier: np.ndarray = 0
+    shift: np.ndarray = 0
+    input_zero_point: int = 0
+    output_zero_point: int = 0
+    act_min: int = -128
+    act_max: int = 127
+    requantise: bool = True
+
+    def check(self):
+        self.values = _array("values", self.values, 3)
+        self.knots = _array("knots", self.knots, 2, self.integer)
+        out, inputs, points = self.values.shape
+        if self.knots.shape != (inputs, points) or points < 2:
+            raise GraphError(f"PWL knots must have shape (in, n+1) = {(inputs, points)} with n >= 1, "
+                             f"got {self.knots.shape}")
+        if not np.all(np.diff(self.knots.astype(np.float64), axis=1) > 0):
+            p = int(np.argmax(~np.all(np.diff(self.knots.astype(np.float64), axis=1) > 0, axis=1)))
+            raise GraphError(f"PWL knots of input {p} must be strictly increasing")
+        if self.integer:
+            self.slopes = _array("slopes", self.slopes, 3, True)
+            if self.slopes.shape != (out, inputs, points - 1):
+                raise GraphError(f"PWL slopes must have shape {(out, inputs, points - 1)}, got {self.slopes.shape}")
+            for name in ("knots", "values", "slopes"):
+                arr = getattr(self, name)
+                if arr.min() < INT32[0] or arr.max() > INT32[1]:
+                    raise GraphError(f"PWL {name} must be int32 values, got [{arr.min()}, {arr.max()}]")
+        elif not (np.ndim(self.slopes) == 0 and self.slopes == 0):
+            raise GraphError("PWL slopes belong to integer layers; a float layer's follow from its values")
+        check_requantisation(self, out)
+
+    integer = property(lambda self: self.values.dtype == np.int64)
+    in_size = property(lambda self: self.values.shape[1])
+    out_size = property(lambda self: self.values.shape[0])
+    segments = property(lambda self: self.values.shape[2] - 1)
 
 
 @register_node

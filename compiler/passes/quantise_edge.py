@@ -1,4 +1,4 @@
-"""Quantise a dense float graph (Gemm, Relu, Step on `ideal`) for `edge-int8`.
+"""Quantise a dense float graph (Gemm, PWL, Relu, Step on `ideal`) for `edge-int8`.
 
 TFLite's post-training integer scheme (quantization_spec), calibrated on
 training samples (`--calibrate N`, the float graph run on them):
@@ -16,6 +16,16 @@ training samples (`--calibrate N`, the float graph run on them):
             the Relu after it: then act_min = zp, the fused ReLU) with the per-channel fixed-point
             multiplier of M[c] = s_in s_w[c] / s_out (edge_int8.quantize_multiplier)
   Relu      max(q, zp): the real zero of its input tensor
+  PWL       knots in input LSBs K = round(t / s_in) (relative to the input's zero point);
+            values and slopes int32 at an accumulator scale s_acc[q] at which the largest |acc|
+            over the whole input range (the end segments extended to its ends) is int32 / PWL_HEADROOM
+            (per tensor when the Output reads it): V = round(v / s_acc),
+            slope = round((v[k+1] - v[k]) / (K[k+1] - K[k]) / s_acc) per input LSB (between integer
+            knots: the integer line meets each rounded value up to the slope's rounding); bias
+            likewise; kept as the accumulator when the Output reads it, else requantised as a
+            Gemm, to the layer's exact output range over its input range (y is separable, so
+            its extremes are the sums of the edges' extremes, each at a knot or a range end):
+            not a calibrated range, so no input the previous layer can give saturates it
 
 graph.metadata["activation_bits"] = 16 (set by a frontend) selects int16 activations and input
 instead (symmetric, zp = 0, [-32767, 32767]: TFLite's 16x8 scheme) with the same int8 weights.
@@ -28,13 +38,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from snnc.compiler.ir import Graph, Input, Output
-from snnc.compiler.ir.nodes import DenseLayer, Gemm, Relu, Step
+from snnc.compiler.ir.nodes import PWL, DenseLayer, Gemm, Relu, Step
 from snnc.compiler.passes.base import Pass
 from snnc.errors import CompileError
 from snnc.runtime import dense
+from snnc.targets import edge_int8
 from snnc.targets.edge_int8 import INT32_MAX, INT32_MIN, quantize_multiplier
 
 ACT_RANGE = {8: (-128, 127), 16: (-32767, 32767)}
+# a PWL's largest |acc| over its input range is set to 2^31 / PWL_HEADROOM: room for the rounding
+# of values and slopes (an estimate; the accumulator-headroom design rule checks the integer layer)
+PWL_HEADROOM = 2
 WEIGHT_MAX = 127   # symmetric int8 weights (TFLite quantization_spec)
 
 
@@ -53,7 +67,7 @@ class QuantiseEdge(Pass):
 
     def run(self, graph: Graph, ctx) -> Graph:
         if not graph.of_type(DenseLayer) or graph.neurons:
-            raise CompileError("edge-int8 quantises dense graphs (Gemm, Relu, Step); run dense-layers first")
+            raise CompileError("edge-int8 quantises dense graphs (Gemm, PWL, Relu, Step); run dense-layers first")
         bits = int(graph.metadata.get("activation_bits", 8))
         if bits not in ACT_RANGE:
             raise CompileError(f"activation_bits must be 8 or 16, got {bits}")
@@ -83,6 +97,8 @@ class QuantiseEdge(Pass):
                                                                         max(q_in.lo, q_in.zero_point), q_in.hi)
         if isinstance(node, Step):
             return quantise_step(name, node, q_in, ctx.layer(name)), Quant(np.float64(1.0), 0, 0, 1)
+        if isinstance(node, PWL):
+            return quantise_pwl(graph, name, q_in, bits, ctx.layer(name))
         raise CompileError(f"node '{name}': {type(node).__name__} has no edge-int8 quantisation")
 
 
@@ -148,16 +164,70 @@ def quantise_gemm(graph: Graph, name: str, q_in: Quant, floats: dict, bits: int,
 
 
 def _requantised(name, node, w_q, b_q, s_acc, q_in, succ, graph, floats, bits, report):
-    relu = bool(succ) and all(isinstance(s, Relu) for s in succ)
-    values = floats[graph.successors(name)[0]] if relu else floats[name]
+    relu = _relu_after(succ)
+    values = floats[graph.successors(name)[0]] if relu else floats[name]   # the calibrated range
+    fields, q_out = _output_fields(s_acc, values, relu, bits, report)
+    return Gemm(w_q, b_q.astype(np.int64), **fields, input_zero_point=q_in.zero_point), q_out
+
+
+def _relu_after(succ: list) -> bool:
+    return bool(succ) and all(isinstance(s, Relu) for s in succ)
+
+
+def _output_fields(s_acc, values, relu: bool, bits, report) -> tuple[dict, Quant]:
+    """Requantisation of an int32 accumulator at scale s_acc to the output range that `values`
+    span (int8 or int16; a Relu after the layer fused into the clamp): node fields and Quant."""
     q_out = act_quant(values, bits, nonnegative=relu)
     pairs = [quantize_multiplier(s / float(q_out.scale)) for s in s_acc]
     mult, shift = (np.array(v, np.int64) for v in zip(*pairs))
     act_min = q_out.zero_point if relu else q_out.lo
     report.update(output=f"int{bits}", act_scale=float(q_out.scale), zero_point=q_out.zero_point,
                   shift_min=int(shift.min()), shift_max=int(shift.max()), fused_relu=relu)
-    gemm = Gemm(w_q, b_q.astype(np.int64), mult, shift, q_in.zero_point, q_out.zero_point, act_min, q_out.hi)
-    return gemm, Quant(q_out.scale, q_out.zero_point, act_min, q_out.hi)
+    fields = dict(multiplier=mult, shift=shift, output_zero_point=q_out.zero_point, act_min=act_min,
+                  act_max=q_out.hi)
+    return fields, Quant(q_out.scale, q_out.zero_point, act_min, q_out.hi)
+
+
+def pwl_range(node: PWL, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """The exact range [y_lo, y_hi] ([out] each) of a float PWL over the input box [lo, hi]^in:
+    y_q = b_q + sum_p f_qp(x_p) is separable, so its extremes are the sums of each edge's,
+    and an edge's extremes lie at a knot or at an end of the range (linear in between)."""
+    probes = np.clip(np.concatenate([node.knots.T.astype(np.float64), [[lo] * node.in_size,
+                                                                       [hi] * node.in_size]]), lo, hi)
+    terms = edge_int8.pwl_terms(node, probes)                                  # [out, probes, in]
+    bias = node.bias.astype(np.float64)
+    return terms.min(axis=1).sum(axis=1) + bias, terms.max(axis=1).sum(axis=1) + bias
+
+
+def quantise_pwl(graph: Graph, name: str, q_in: Quant, bits: int, report: dict):
+    """Integer knots, values and slopes of a float PWL (see the module docstring)."""
+    node, succ = graph.nodes[name], [graph.nodes[s] for s in graph.successors(name)]
+    s_in = float(np.asarray(q_in.scale).max())
+    knots = np.rint(node.knots.astype(np.float64) / s_in)
+    if np.any(np.diff(knots, axis=1) <= 0):
+        p = int(np.argmax(np.any(np.diff(knots, axis=1) <= 0, axis=1)))
+        raise CompileError(f"PWL '{name}': knots of input {p} lie closer than one input step ({s_in:.3g}); "
+                           "the integer layer cannot tell them apart (use fewer segments or 16-bit activations)")
+    v = node.values.astype(np.float64)
+    y_lo, y_hi = pwl_range(node, s_in * (q_in.lo - q_in.zero_point), s_in * (q_in.hi - q_in.zero_point))
+    peak = np.maximum(np.abs(y_lo), np.abs(y_hi))
+    to_output = any(isinstance(s, Output) for s in succ)
+    if to_output:
+        peak = np.full_like(peak, peak.max())
+    s_acc = np.where(peak > 0, peak * PWL_HEADROOM / INT32_MAX, 1.0)
+    values = np.rint(v / s_acc[:, None, None])
+    slopes = np.rint((v[:, :, 1:] - v[:, :, :-1]) / np.diff(knots, axis=1)[None] / s_acc[:, None, None])
+    bias = np.rint(node.bias.astype(np.float64) / s_acc)
+    report.update(segments=node.segments, knot_step=s_in, acc_scale_max=float(s_acc.max()))
+    ints = dict(knots=knots.astype(np.int64), values=values.astype(np.int64), slopes=slopes.astype(np.int64),
+                bias=bias.astype(np.int64), input_zero_point=q_in.zero_point)
+    if to_output:
+        report.update(output="int32 accumulator")
+        return PWL(**ints, requantise=False), Quant(s_acc, 0, INT32_MIN, INT32_MAX)
+    # the output range is the layer's exact range over its input range, not a calibrated one:
+    # no input the previous layer can give saturates it
+    fields, q_out = _output_fields(s_acc, np.array([y_lo.min(), y_hi.max()]), _relu_after(succ), bits, report)
+    return PWL(**ints, **fields), q_out
 
 
 def quantise_step(name: str, node: Step, q_in: Quant, report: dict) -> Step:

@@ -8,7 +8,7 @@ import pytest
 
 from snnc.compiler.ir import (NODE_TYPES, FloatLIF, Graph, Input, LoihiLIF, Output, Synapse, XyloIAF, load,
                               save)
-from snnc.compiler.ir.nodes import Gemm, Relu, Step
+from snnc.compiler.ir.nodes import PWL, Gemm, Relu, Step
 from snnc.errors import FormatError, GraphError
 
 
@@ -26,6 +26,8 @@ def all_nodes_graph():
     g.add("gemm_int", Gemm([[1, -128]], [7], 1 << 30, -3, -5, 4, -128, 127, False))
     g.add("relu", Relu(2, zero_point=-3))
     g.add("step", Step(2, np.array([1, -1])))
+    g.add("pwl", PWL(np.array([[0.0, 0.5, 1.0]], np.float32), np.ones((2, 1, 3), np.float32), bias=[0.5, 0]))
+    g.add("pwl_int", PWL([[-3, 4]], [[[1, -2]]], [[[9]]], [7], 1 << 30, -3, -5, 4, -128, 127))
     return g
 
 

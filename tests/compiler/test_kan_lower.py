@@ -47,7 +47,7 @@ def test_one_edge_graph_gives_the_spline_values_inside_and_beyond_the_knots():
                            coef=torch.tensor([[[1.0, 3.0, 2.0]]], dtype=F64))
     x = np.array([[0.0], [0.25], [0.5], [0.75], [1.0], [-0.5], [1.5]])
     want = np.array([1.0, 2.0, 3.0, 2.5, 2.0, -1.0, 1.0])
-    graph = kan_graph(KAN([layer]))
+    graph = kan_graph(KAN([layer]), "gemm")
     got, _ = deploy.run(graph, x[:, None, :].astype(np.float32))
     np.testing.assert_allclose(got[:, 0], want, atol=1e-6)
     np.testing.assert_allclose(run_lowered(lower_model(KAN([layer])), x)[:, 0], want, atol=1e-14)
@@ -58,7 +58,7 @@ def test_one_edge_graph_gives_the_spline_values_inside_and_beyond_the_knots():
 
 
 def test_graph_is_gemm_and_relu_only():
-    graph = kan_graph(_random_kan(0))
+    graph = kan_graph(_random_kan(0), "gemm")
     kinds = {type(n) for n in graph.nodes.values()} - {type(graph.nodes["input"]), type(graph.nodes["output"])}
     assert kinds == {Gemm, Relu}
     assert graph.metadata["activation_bits"] == 16
@@ -84,7 +84,7 @@ def test_relu_basis_model_lowers_to_the_same_function():
 def test_float32_graph_equals_the_model_to_float32_round_off():
     model, x = _random_kan(FRESH_SEED), _points(FRESH_SEED + 2)
     ref = torch_values(model, x)
-    got, _ = deploy.run(kan_graph(model), x[:, None, :].astype(np.float32))
+    got, _ = deploy.run(kan_graph(model, "gemm"), x[:, None, :].astype(np.float32))
     # float32 weights and sums: a few ulp of the largest intermediate (|values| ~ 1..10)
     assert np.abs(got - ref).max() <= 2e-5 * max(1.0, np.abs(ref).max()), f"SNNC_TEST_SEED={FRESH_SEED}"
 

@@ -129,7 +129,8 @@ def test_model_too_large_for_the_mcu_is_one_line(tmp_path, capsys):
     """[2, 5, 1] at 256 intervals: the second layer's banded ramp and hat matrices alone need ~1.6 MB
     of int8 flash, beyond the STM32F746's 1 MB."""
     ckpt = _checkpoint(tmp_path, [2, 5, 1], 256)
-    code, _, err = run(["compile", ckpt, "--target", "edge-int8", "--out", tmp_path / "big.snnc"], capsys)
+    code, _, err = run(["compile", ckpt, "--target", "edge-int8", "--kan-lowering", "gemm",
+                        "--out", tmp_path / "big.snnc"], capsys)
     _one_line_error(code, err, "design rule 'flash-budget'", "1048576")
     assert not (tmp_path / "big.snnc").exists()
 
@@ -143,3 +144,40 @@ def test_order_3_needs_the_flag_then_warns(tmp_path, capsys):
     assert code == 0 and "warning: order-3 splines approximated by 32 linear pieces" in err
     report = json.loads((tmp_path / "c.report.json").read_text())
     assert not report["exact"] and report["pwl"][0]["segments"] == 32 and report["mse"]["pwl_max_abs_error"] > 0
+
+
+def test_pwl_lowering_compiles_verifies_and_stores_less(trained, tmp_path, capsys):
+    """--kan-lowering pwl (the default): one PWL node per layer; the issue's bars as for the Gemm form,
+    onnxruntime bit for bit, and fewer flash bytes than the Gemm form of the same net."""
+    ckpt = trained / "checkpoint.pt"
+    code, out, _ = run(["compile", ckpt, "--target", "edge-int8", "--out", tmp_path / "p.snnc"], capsys)
+    assert code == 0 and "PWL" in out                                    # the default lowering
+    report = json.loads((tmp_path / "p.report.json").read_text())
+    assert [r["type"] for r in report["layers"]] == ["PWL", "PWL"] and report["lowering"] == "pwl"
+    assert report["mse"]["deployed"] <= 2 * report["mse"]["float_torch"] + 1e-5
+    code, _, _ = run(["compile", ckpt, "--target", "edge-int8", "--kan-lowering", "gemm",
+                      "--out", tmp_path / "g.snnc"], capsys)
+    gemm = json.loads((tmp_path / "g.report.json").read_text())
+    assert report["usage"]["flash_bytes"] < gemm["usage"]["flash_bytes"]
+    code, out, _ = run(["verify", tmp_path / "p.snnc", "--checkpoint", ckpt, "--backends", "sim,onnx",
+                        "--json", tmp_path / "v.json"], capsys)
+    v = json.loads((tmp_path / "v.json").read_text())
+    assert code == 0 and v["agreement"] == {"onnx": 1.0} and v["divergence"] == {}
+
+
+def test_pwl_lowering_fits_the_kan_the_gemm_form_cannot(tmp_path, capsys):
+    """[2, 5, 1] at 256 intervals: over the STM32F746's flash as Gemms (~1.6 MB), 38 KB as PWL nodes
+    (int32 knots, values and slopes: 4 x (2 x 257 + 10 x 257 + 10 x 256 + 5 x 257 + 5 x 257 + 5 x 256) + ...)."""
+    ckpt = _checkpoint(tmp_path, [2, 5, 1], 256)
+    code, _, err = run(["compile", ckpt, "--target", "edge-int8", "--kan-lowering", "pwl",
+                        "--out", tmp_path / "big.snnc"], capsys)
+    assert code == 0, err
+    flash = json.loads((tmp_path / "big.report.json").read_text())["usage"]["flash_bytes"]
+    assert flash < 40 * 1024
+
+
+def test_kan_lowering_flag_on_another_checkpoint_is_one_line(tmp_path, capsys):
+    nir = tmp_path / "net.nir"
+    nir.write_bytes(b"not read")
+    _one_line_error(*run(["compile", nir, "--target", "loihi", "--kan-lowering", "pwl",
+                          "--out", tmp_path / "x.snnc"], capsys)[::2], "--kan-lowering is for KAN checkpoints")

@@ -87,12 +87,12 @@ def test_integer_graph_by_hand():
 def test_operation_counts_and_energy_per_inference():
     g = int_graph()
     res = snnc.runtime.simulate(g, np.zeros((7, 1, 3), np.int64))   # counters: the batch of 7
-    assert res.stats["fc0"]["macs"] == 7 * 12 and res.stats["fc0"]["requant_mults"] == 7 * 4
+    assert res.stats["fc0"]["macs"] == 7 * 12 and res.stats["fc0"]["mults_int32"] == 7 * 4
     assert res.stats["fc0"]["adds"] == 7 * 4 * 6 and res.stats["fc0"]["bytes_read"] == 7 * (2 * 12 + 12 + 4 * 9)
-    assert res.stats["fc1"]["requant_mults"] == 0 and res.stats["relu0"]["adds"] == 7 * 4
+    assert res.stats["fc1"]["mults_int32"] == 0 and res.stats["relu0"]["adds"] == 7 * 4
     table = snnc.targets.get("edge-int8").energy
     per_inf = sum(res.totals[c] / 7 * table[t].joules for t, c in
-                  {"mac_int8": "macs", "add_int32": "adds", "mul_int32": "requant_mults",
+                  {"mac_int8": "macs_int8", "add_int32": "adds", "mul_int32": "mults_int32",
                    "sram_read_byte": "bytes_read"}.items())
     assert res.energy["per_inference_j"] == pytest.approx(per_inf)
     assert res.energy["total_j"] == pytest.approx(7 * per_inf)
