@@ -175,7 +175,11 @@ def exact_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def gemm_unclamped(node: Gemm, x: np.ndarray) -> np.ndarray:
     """The integer Gemm before its output clamp (the accumulator when it does not requantise)."""
-    acc = wrap32(exact_matmul(x - node.input_zero_point, node.weights) + node.bias)
+    return _requantised(node, wrap32(exact_matmul(x - node.input_zero_point, node.weights) + node.bias))
+
+
+def _requantised(node, acc: np.ndarray) -> np.ndarray:
+    """A Gemm's or PWL's int32 accumulator requantised, before the clamp (as it is if it does not)."""
     if not node.requantise:
         return acc
     return requantise(acc, node.multiplier, node.shift) + node.output_zero_point
@@ -201,10 +205,7 @@ def pwl_accumulator(node: PWL, x: np.ndarray) -> np.ndarray:
 
 
 def pwl_unclamped(node: PWL, x: np.ndarray) -> np.ndarray:
-    acc = pwl_accumulator(node, x)
-    if not node.requantise:
-        return acc
-    return requantise(acc, node.multiplier, node.shift) + node.output_zero_point
+    return _requantised(node, pwl_accumulator(node, x))
 
 
 def pwl_int(node: PWL, x: np.ndarray) -> np.ndarray:

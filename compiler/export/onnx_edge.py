@@ -115,7 +115,11 @@ def _gemm_int(b: Builder, graph: Graph, name: str, node: Gemm, x: str) -> str:
     worst_x = max(abs(lo - node.input_zero_point), abs(hi - node.input_zero_point))
     centred = b.op("Sub", x, b.i64(node.input_zero_point))
     acc = b.matmul(centred, b.i64(node.weights.T), float(np.abs(node.weights).sum(axis=1).max()) * worst_x)
-    acc = b.wrap(b.op("Add", acc, b.i64(node.bias)), 32)
+    return _output(b, node, b.wrap(b.op("Add", acc, b.i64(node.bias)), 32))
+
+
+def _output(b: Builder, node, acc: str) -> str:
+    """A Gemm's or PWL's int32 accumulator, requantised and clamped (as it is if it does not)."""
     if not node.requantise:
         return acc
     y = b.op("Add", requantise(b, acc, node.multiplier, node.shift), b.i64(node.output_zero_point))
@@ -145,11 +149,7 @@ def _pwl_int(b: Builder, node: PWL, x: str) -> str:
     dx = b.op("Sub", centred, knot)                                              # [B, in]
     terms = b.op("Add", _table(b, node.values, k, b.i64), b.op("Mul", _table(b, node.slopes, k, b.i64), dx))
     total = b.op("Transpose", b.op("ReduceSum", terms, b.i64([2]), keepdims=0), perm=[1, 0])
-    acc = b.wrap(b.op("Add", total, b.i64(node.bias)), 32)
-    if not node.requantise:
-        return acc
-    y = b.op("Add", requantise(b, acc, node.multiplier, node.shift), b.i64(node.output_zero_point))
-    return b.saturate(y, node.act_min, node.act_max)
+    return _output(b, node, b.wrap(b.op("Add", total, b.i64(node.bias)), 32))
 
 
 def _pwl_float(b: Builder, node: PWL, x: str) -> str:
