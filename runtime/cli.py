@@ -20,7 +20,8 @@ def cmd_simulate(argv: list[str]) -> int:
     parser.add_argument("--input", help="spike counts .npy, [T, N] or [B, T, N]")
     parser.add_argument("--data", nargs="?", const="", metavar="NAME",
                         help="a data set split instead of --input (digits, digits-seq; default: the one "
-                             "the graph was compiled for, with its encoding and classes); reports accuracy")
+                             "the graph was compiled for, with its encoding and classes); reports accuracy "
+                             "(a compiled KAN: its own problem, the deployed MSE)")
     parser.add_argument("--split", default="test", choices=("train", "test"))
     parser.add_argument("--report", help="write the JSON report here")
     parser.add_argument("--plot", help="write a figure (raster of one sample, rates, energy) here: .png, .pdf or .svg")
@@ -45,6 +46,10 @@ def _simulate_data(graph, args) -> int:
     from snnc.runtime import deploy
     from snnc.runtime.datasets import data_from_graph, load_split
     from snnc.runtime.per_inference import energy, latency
+    from snnc.runtime.verify_regression import is_regression
+
+    if is_regression(graph):
+        return _simulate_regression(graph, args)
 
     data = data_from_graph(graph, args.data or None)
     x, y = load_split(data, args.split)
@@ -60,6 +65,25 @@ def _simulate_data(graph, args) -> int:
     print_latency(summary)
     _write(args, summary, lambda fmt: render_plot(result, fmt, per_inference=per_inf, title=args.file,
                                                   read_step=deploy.output_node(graph)[1].step))
+    return 0
+
+
+def _simulate_regression(graph, args) -> int:
+    """A compiled KAN on its own problem's split: deployed MSE and the per-inference counters."""
+    if args.data:
+        raise InputError(f"{args.file}: a compiled KAN runs on its own problem, not '{args.data}': "
+                         "give --data without a name")
+    if args.plot:
+        raise InputError(f"{args.file}: --plot draws spiking runs; a compiled KAN's surface and error: "
+                         "`snnc verify FILE --plot err.png`")
+    from snnc.runtime.verify_regression import print_regression, verify_regression
+
+    report = verify_regression(graph, backends=("sim",), split=args.split)
+    report.pop("deployed_values")
+    summary = {"data": graph.metadata.get("data"), **report, "mse": report["deployed_mse"]["sim"]}
+    print(f"{summary['data']['name']} {args.split}: {report['samples']} points, deployed MSE {summary['mse']:.4g}")
+    print_regression(report)
+    _write(args, summary, None)
     return 0
 
 

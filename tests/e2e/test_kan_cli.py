@@ -181,3 +181,18 @@ def test_kan_lowering_flag_on_another_checkpoint_is_one_line(tmp_path, capsys):
     nir.write_bytes(b"not read")
     _one_line_error(*run(["compile", nir, "--target", "loihi", "--kan-lowering", "pwl",
                           "--out", tmp_path / "x.snnc"], capsys)[::2], "--kan-lowering is for KAN checkpoints")
+
+
+def test_simulate_data_runs_the_kan_on_its_own_problem(trained, tmp_path, capsys):
+    """`snnc simulate FILE --data`: the deployed MSE on the problem the KAN was compiled from
+    (the same figure verify reports), JSON with it; a named data set or --plot: one line."""
+    ckpt, graph = trained / "checkpoint.pt", tmp_path / "k.snnc"
+    assert run(["compile", ckpt, "--target", "edge-int8", "--out", graph], capsys)[0] == 0
+    code, out, _ = run(["simulate", graph, "--data", "--report", tmp_path / "s.json"], capsys)
+    summary = json.loads((tmp_path / "s.json").read_text())
+    compiled = json.loads(graph.with_suffix(".report.json").read_text())["mse"]
+    assert code == 0 and "deployed MSE" in out and summary["samples"] == 200
+    assert summary["mse"] == pytest.approx(compiled["deployed"]) and summary["energy_per_inference_j"]["mean"] > 0
+    _one_line_error(*run(["simulate", graph, "--data", "digits"], capsys)[::2], "give --data without a name")
+    _one_line_error(*run(["simulate", graph, "--data", "--plot", tmp_path / "p.png"], capsys)[::2],
+                    "snnc verify FILE --plot")
