@@ -17,7 +17,7 @@ derivatives are equal to the per-step ones up to float rounding (`analytic`,
 `gumbel_rao`) or in distribution (`iw`: the same draws, taken in another order).
 A tape belongs to one sequence: `Firing.sequence()` makes one per time loop
 (`LIFNeuron.stepper`). This module is part of the estimators' implementation and
-uses their private helpers (the sample, the draws, the derivative formulas), so
+uses their private helpers (the sample, the draws) and `sample_derivatives`, so
 that each formula is written once.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from torch.autograd import Function
 
 from snnc.train import estimators as est
 
-DEFERRABLE = ("analytic", "iw", "gumbel_rao")
+DEFERRABLE = est.SAMPLE_ESTIMATORS   # their backward reads only (x, S, s)
 
 # elements of the largest temporary of one chunk ([K, steps, B, N] for iw): big enough that
 # a chunk's ~15 ops amortise their dispatch, small enough to stay in cache; an estimate,
@@ -91,15 +91,11 @@ class SequenceTape:
         return max(1, CHUNK_ELEMENTS // max(per_step, 1))
 
     def _chunk(self, x, S, s):
-        """(D, D_S) of the estimator on stacked steps [steps, ...] (the batch one axis later)."""
-        need, o = self.need_var, self.opts
-        if self.estimator == "analytic":
-            return est._analytic_derivatives(x, S, o["tau"], o["noise"], need)
-        if self.estimator == "gumbel_rao":
-            return est._gumbel_rao_derivatives(x, S, s, o["tau"])
-        share = o["share_draws"] and x.dim() > 2  # as per step: no sharing for a step without a batch
-        return est._iw_derivatives(x, S, s, o["tau"], o["k"], o["noise"], o["generator"],
-                                   o["relaxation"], share, o["batch_dim"] + 1, need)
+        """(D, D_S) of the estimator on stacked steps [steps, ...] (the batch one axis later;
+        as per step, no draws shared for a step without a batch axis)."""
+        o = self.opts
+        stacked = dict(o, batch_dim=o["batch_dim"] + 1, share_draws=o["share_draws"] and x.dim() > 2)
+        return est.sample_derivatives(self.estimator, x, S, s, stacked, self.need_var)
 
 
 class _DeferredSpike(Function):

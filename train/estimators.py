@@ -256,25 +256,6 @@ class _Relaxed(Function):
         return gx, gS, None, None, None, None
 
 
-class _Analytic(Function):
-    """s = H(x + S z); D = f(x/S)/S, D_S = -(x/S) f(x/S)/S (phi(x/tau)/tau at S=0)."""
-
-    @staticmethod
-    def forward(ctx, x, S_in, z, tau, noise, from_var):
-        S, s = _sample(ctx, x, S_in, z, from_var)
-        ctx.tau, ctx.noise = tau, noise
-        ctx.save_for_backward(x, S)
-        return s
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, S = ctx.saved_tensors
-        need_S = ctx.needs_input_grad[1]
-        D, D_S = _analytic_derivatives(x, S, ctx.tau, ctx.noise, need_S)
-        gS = _input_grad(D_S.mul_(grad), S, ctx.from_var) if need_S else None
-        return D.mul_(grad), gS, None, None, None, None
-
-
 def _analytic_derivatives(x, S, tau, noise, need_std=True):
     """(D, D_S) of ``analytic``; the Gaussian surrogate of width tau and D_S = 0 where S = 0.
 
@@ -292,25 +273,6 @@ def _analytic_derivatives(x, S, tau, noise, need_std=True):
     t = x / width
     D = torch.square(t).mul_(-0.5).exp_().mul_(_INV_SQRT_2PI).div_(width)
     return D, (t.mul_(D).mul_(noisy).neg_() if need_std else None)
-
-
-class _ImportanceWeighted(Function):
-    """s = H(x + S z); D = sum_j w_j f(v_j/tau)/tau over K fresh draws v_j = x + S z_j."""
-
-    @staticmethod
-    def forward(ctx, x, S_in, z, opts, from_var):
-        S, s = _sample(ctx, x, S_in, z, from_var)
-        ctx.opts = opts
-        ctx.save_for_backward(x, S, s)
-        return s
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, S, s = ctx.saved_tensors
-        need_S = ctx.needs_input_grad[1]
-        D, D_S = _iw_derivatives(x, S, s, need_std=need_S, grad=grad, **ctx.opts)  # times grad
-        gS = _input_grad(D_S, S, ctx.from_var) if need_S else None
-        return D, gS, None, None, None
 
 
 def _iw_draws(x, k, noise, generator, share_draws, batch_dim):
@@ -346,22 +308,44 @@ def _iw_derivatives(x, S, s, tau, k, noise, generator, relaxation="sigmoid", sha
     return D, (wd.mul_(zk).sum(0).mul_(scale) if need_std else None)
 
 
-class _GumbelRao(Function):
-    """s = H(x + S z); D = E[phi_tau(v) | s] in closed form (see the module docstring)."""
+class _FromSample(Function):
+    """s = H(x + S z); a backward that reads the forward's (x, S, s) alone (`analytic`,
+    `iw`, `gumbel_rao`: `sample_derivatives`)."""
 
     @staticmethod
-    def forward(ctx, x, S_in, z, tau, from_var):
+    def forward(ctx, x, S_in, z, estimator, opts, from_var):
         S, s = _sample(ctx, x, S_in, z, from_var)
-        ctx.tau = tau
+        ctx.estimator, ctx.opts = estimator, opts
         ctx.save_for_backward(x, S, s)
         return s
 
     @staticmethod
     def backward(ctx, grad):
         x, S, s = ctx.saved_tensors
-        D, D_S = _gumbel_rao_derivatives(x, S, s, ctx.tau)
-        gS = _input_grad(grad * D_S, S, ctx.from_var) if ctx.needs_input_grad[1] else None
-        return grad * D, gS, None, None, None
+        need_S = ctx.needs_input_grad[1]
+        D, D_S = sample_derivatives(ctx.estimator, x, S, s, ctx.opts, need_S, grad)   # times grad
+        gS = _input_grad(D_S, S, ctx.from_var) if need_S else None
+        return D, gS, None, None, None, None
+
+
+SAMPLE_ESTIMATORS = ("analytic", "iw", "gumbel_rao")   # their backward reads only (x, S, s)
+
+
+def sample_derivatives(estimator, x, S, s, opts: dict, need_std=True, grad=None):
+    """(D, D_S) of an estimator of `SAMPLE_ESTIMATORS` at the forward's (x, S, s), times
+    `grad` when it is given (``iw`` folds it into its normaliser); `opts` as `spike`'s
+    (tau, k, noise, generator, relaxation, share_draws, batch_dim). The per-call backward
+    and the batched one of `snnc.train.deferred` both compute here."""
+    if estimator == "iw":
+        return _iw_derivatives(x, S, s, need_std=need_std, grad=grad, **opts)
+    if estimator == "analytic":
+        D, D_S = _analytic_derivatives(x, S, opts["tau"], opts["noise"], need_std)
+    else:
+        D, D_S = _gumbel_rao_derivatives(x, S, s, opts["tau"])
+        D_S = D_S if need_std else None
+    if grad is not None:
+        D, D_S = D.mul_(grad), (None if D_S is None else D_S.mul_(grad))
+    return D, D_S
 
 
 def _gumbel_rao_derivatives(x, S, s, tau):
@@ -495,11 +479,7 @@ def _noisy(x, S_in, estimator, opts, from_var) -> torch.Tensor:
         return _StraightThrough.apply(x, S_in, z, estimator == "st_clipped", from_var)
     if estimator == "relaxed":
         return _Relaxed.apply(x, S_in, z, tau, opts["relaxation"], from_var)
-    if estimator == "analytic":
-        return _Analytic.apply(x, S_in, z, tau, opts["noise"], from_var)
-    if estimator == "gumbel_rao":
-        return _GumbelRao.apply(x, S_in, z, tau, from_var)
-    return _ImportanceWeighted.apply(x, S_in, z, dict(opts, tau=tau), from_var)
+    return _FromSample.apply(x, S_in, z, estimator, dict(opts, tau=tau), from_var)
 
 
 def firing_probability(u, theta, noise_std, noise="gaussian") -> torch.Tensor:
