@@ -194,14 +194,17 @@ def pwl_segments(knots: np.ndarray, x: np.ndarray) -> np.ndarray:
     return (x[:, :, None] >= knots[None, :, 1:-1]).sum(axis=2)
 
 
-def pwl_accumulator(node: PWL, x: np.ndarray) -> np.ndarray:
-    """acc [B, out] of an integer PWL: int64 terms (|slope * dx| < 2^63 for int32 operands), wrapped."""
-    x = x - node.input_zero_point
+def pwl_int_terms(node: PWL, x: np.ndarray) -> np.ndarray:
+    """values + slope * (x - knot) [out, B, in] of an integer PWL at centred inputs x [B, in]
+    (int64: |slope * dx| < 2^63 for int32 operands)."""
     k = pwl_segments(node.knots, x)                                   # [B, in]
     p = np.arange(node.in_size)
-    dx = x - node.knots[p, k]                                         # [B, in]
-    terms = node.values[:, p, k] + node.slopes[:, p, k] * dx          # [out, B, in]
-    return wrap32(terms.sum(axis=2).T + node.bias)
+    return node.values[:, p, k] + node.slopes[:, p, k] * (x - node.knots[p, k])
+
+
+def pwl_accumulator(node: PWL, x: np.ndarray) -> np.ndarray:
+    """acc [B, out] of an integer PWL, wrapped to int32."""
+    return wrap32(pwl_int_terms(node, x - node.input_zero_point).sum(axis=2).T + node.bias)
 
 
 def pwl_unclamped(node: PWL, x: np.ndarray) -> np.ndarray:
@@ -399,30 +402,23 @@ def rule_activation_range(graph: Graph) -> None:
                                   f"int16 [{lo16}, {hi16}] with zero point 0")
 
 
+def worst_accumulator(node: Gemm | PWL, lo: int, hi: int) -> int:
+    """The largest |accumulator| (before the int32 wrap) any input in [lo, hi] can give.
+    Gemm: sum |W| * max|x - zp| + |b|. PWL: each term is linear between knots, so its
+    largest |term| is at a range end or on either side of a knot."""
+    a, z = lo - node.input_zero_point, hi - node.input_zero_point
+    if isinstance(node, Gemm):
+        return int((np.abs(node.weights).sum(axis=1) * max(abs(a), abs(z)) + np.abs(node.bias)).max())
+    ends = np.concatenate([node.knots, node.knots[:, 1:] - 1, np.tile([[a, z]], (node.in_size, 1))], axis=1)
+    terms = pwl_int_terms(node, np.clip(ends, a, z).T)                  # [out, probes, in]
+    return int((np.abs(terms).max(axis=1).sum(axis=1) + np.abs(node.bias)).max())
+
+
 def rule_accumulator_headroom(graph: Graph) -> None:
-    """No input can make an int32 accumulator wrap: sum |W| * max|x - zp| + |b| <= 2^31 - 1."""
-    for name, node in graph.of_type(Gemm).items():
+    """No input can make an int32 accumulator (of a Gemm or a PWL) wrap."""
+    for name, node in {**graph.of_type(Gemm), **graph.of_type(PWL)}.items():
         lo, hi = value_range(graph, graph.predecessors(name)[0])
-        worst_x = max(abs(lo - node.input_zero_point), abs(hi - node.input_zero_point))
-        worst = int((np.abs(node.weights).sum(axis=1) * worst_x + np.abs(node.bias)).max())
-        if worst > INT32_MAX:
-            raise DesignRuleError("accumulator-headroom", name, f"worst-case |accumulator| {worst} exceeds "
-                                  f"int32 ({INT32_MAX}) for inputs in [{lo}, {hi}]")
-
-
-def rule_pwl_headroom(graph: Graph) -> None:
-    """No input can make a PWL's int32 accumulator wrap: its terms are linear between knots,
-    so the worst |acc| is at the input range's ends or at a segment's ends."""
-    for name, node in graph.of_type(PWL).items():
-        lo, hi = value_range(graph, graph.predecessors(name)[0])
-        ends = np.concatenate([node.knots, node.knots[:, 1:] - 1], axis=1)   # both sides of each knot
-        probes = np.clip(np.concatenate([ends, np.tile([[lo - node.input_zero_point, hi - node.input_zero_point]],
-                                                         (node.in_size, 1))], axis=1),
-                         lo - node.input_zero_point, hi - node.input_zero_point)   # [in, m]
-        p = np.arange(node.in_size)[:, None]
-        k = pwl_segments(node.knots, probes.T).T                          # [in, m]
-        terms = np.abs(node.values[:, p, k] + node.slopes[:, p, k] * (probes - node.knots[p, k]))
-        worst = int((terms.max(axis=2).sum(axis=1) + np.abs(node.bias)).max())
+        worst = worst_accumulator(node, lo, hi)
         if worst > INT32_MAX:
             raise DesignRuleError("accumulator-headroom", name, f"worst-case |accumulator| {worst} exceeds "
                                   f"int32 ({INT32_MAX}) for inputs in [{lo}, {hi}]")
@@ -457,7 +453,7 @@ EDGE_INT8 = register(Target(
     energy=ENERGY,
     ranges=RANGES,
     rules=(rule_integer_layers, rule_weight_range, rule_activation_range, rule_accumulator_headroom,
-           rule_pwl_headroom, rule_flash_budget, rule_ram_budget),
+           rule_flash_budget, rule_ram_budget),
     reference_executor="onnxruntime on the exported integer ONNX model (snnc export --format onnx)",
     usage=usage,
     energy_counts=energy_counts,

@@ -135,21 +135,24 @@ def _segments(b: Builder, x: str, knots: np.ndarray, const) -> str:
 
 
 def _table(b: Builder, table: np.ndarray, k: str, const) -> str:
-    """table[q, p, k[b, p]] as [out, B, in]: a Gather on the flattened last two axes."""
-    out, inputs, width = table.shape
+    """table[..., p, k[b, p]] for a table [..., in, width]: [B, in], or [out, B, in] for a
+    3-D one (a Gather on the flattened last two axes)."""
+    *lead, inputs, width = table.shape
     index = b.op("Add", k, b.i64(np.arange(inputs) * width))
-    return b.op("Gather", const(table.reshape(out, inputs * width)), index, axis=1)
+    return b.op("Gather", const(table.reshape(*lead, inputs * width)), index, axis=len(lead))
+
+
+def _edge_sum(b: Builder, terms: str, bias: str) -> str:
+    """bias + sum over the inputs of the terms [out, B, in]: [B, out]."""
+    return b.op("Add", b.op("Transpose", b.op("ReduceSum", terms, b.i64([2]), keepdims=0), perm=[1, 0]), bias)
 
 
 def _pwl_int(b: Builder, node: PWL, x: str) -> str:
     centred = b.op("Sub", x, b.i64(node.input_zero_point))
     k = _segments(b, centred, node.knots, b.i64)
-    knot = b.op("Gather", b.i64(node.knots.reshape(-1)),
-                b.op("Add", k, b.i64(np.arange(node.in_size) * node.knots.shape[1])), axis=0)
-    dx = b.op("Sub", centred, knot)                                              # [B, in]
+    dx = b.op("Sub", centred, _table(b, node.knots, k, b.i64))                  # [B, in]
     terms = b.op("Add", _table(b, node.values, k, b.i64), b.op("Mul", _table(b, node.slopes, k, b.i64), dx))
-    total = b.op("Transpose", b.op("ReduceSum", terms, b.i64([2]), keepdims=0), perm=[1, 0])
-    return _output(b, node, b.wrap(b.op("Add", total, b.i64(node.bias)), 32))
+    return _output(b, node, b.wrap(_edge_sum(b, terms, b.i64(node.bias)), 32))
 
 
 def _pwl_float(b: Builder, node: PWL, x: str) -> str:
@@ -157,16 +160,10 @@ def _pwl_float(b: Builder, node: PWL, x: str) -> str:
     x = b.op("Cast", x, to=FLOAT64)
     t, v = node.knots.astype(np.float64), node.values.astype(np.float64)
     k = _segments(b, x, t, f64)
-    width = t.shape[1]
-    left = b.op("Gather", f64(t.reshape(-1)), b.op("Add", k, b.i64(np.arange(node.in_size) * width)), axis=0)
-    span = b.op("Gather", f64(np.diff(t, axis=1).reshape(-1)),
-                b.op("Add", k, b.i64(np.arange(node.in_size) * (width - 1))), axis=0)
-    frac = b.op("Div", b.op("Sub", x, left), span)                              # [B, in]
+    frac = b.op("Div", b.op("Sub", x, _table(b, t, k, f64)), _table(b, np.diff(t, axis=1), k, f64))   # [B, in]
     start = _table(b, v, k, f64)
-    terms = b.op("Add", start, b.op("Mul", b.op("Sub", _table(b, v[:, :, 1:], k, f64),
-                                                  _table(b, v[:, :, :-1], k, f64)), frac))
-    total = b.op("Transpose", b.op("ReduceSum", terms, b.i64([2]), keepdims=0), perm=[1, 0])
-    return b.op("Cast", b.op("Add", total, f64(node.bias)), to=1)
+    terms = b.op("Add", start, b.op("Mul", b.op("Sub", _table(b, v[:, :, 1:], k, f64), start), frac))
+    return b.op("Cast", _edge_sum(b, terms, f64(node.bias)), to=1)
 
 
 def requantise(b: Builder, acc: str, multiplier: np.ndarray, shift: np.ndarray) -> str:

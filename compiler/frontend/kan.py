@@ -133,13 +133,19 @@ def _edges(coef: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return w, mid.reshape(-1), total
 
 
+def knots_and_values(layer) -> tuple[np.ndarray, np.ndarray]:
+    """(knots [in, n+1], values at them [out, in, n+1]) of an order-2 spline (or ReLU-basis)
+    KAN layer: its hat coefficients are the edge functions' values at the knots."""
+    if layer.order != 2:
+        raise CompileError(f"order {layer.order} spline layer is not piecewise linear (no exact "
+                           "Gemm + Relu or PWL form)")
+    spline = layer.to_spline() if hasattr(layer, "to_spline") else layer
+    return spline.knots().detach().numpy(), spline.coef.detach().numpy()
+
+
 def lower_layer(layer) -> list[tuple[str, Affine | None]]:
     """One order-2 spline (or ReLU-basis) KAN layer as named float64 steps (None: Relu)."""
-    if layer.order != 2:
-        raise CompileError(f"order {layer.order} spline layer has no exact Gemm + Relu form")
-    spline = layer.to_spline() if hasattr(layer, "to_spline") else layer
-    t = spline.knots().detach().numpy()
-    coef = spline.coef.detach().numpy()
+    t, coef = knots_and_values(layer)
     inputs, n = t.shape[0], t.shape[1] - 1
     edges, mid, total = _edges(coef)
     return [("expand", Affine(*_expand(t))), ("relu", None),
@@ -166,12 +172,8 @@ DEFAULT_LOWERING = "pwl"   # measured on configs/kan_regression.toml, 5 seeds: d
 
 def pwl_layer(layer) -> PWL:
     """One order-2 spline KAN layer as a float PWL node: knots [in, n+1], values [out, in, n+1]."""
-    if layer.order != 2:
-        raise CompileError(f"order {layer.order} spline layer is not piecewise linear")
-    spline = layer.to_spline() if hasattr(layer, "to_spline") else layer
-    coef = spline.coef.detach().numpy()
-    return PWL(spline.knots().detach().numpy().astype(np.float32), coef.astype(np.float32),
-               bias=np.zeros(coef.shape[0], np.float32))
+    t, coef = knots_and_values(layer)
+    return PWL(t.astype(np.float32), coef.astype(np.float32), bias=np.zeros(coef.shape[0], np.float32))
 
 
 def kan_graph(model, lowering: str = DEFAULT_LOWERING) -> Graph:

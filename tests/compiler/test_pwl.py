@@ -152,9 +152,9 @@ def test_accumulator_headroom_rule_sees_the_linear_extension():
     g.add("p", PWL([[0, 10]], [[[0, 100]]], [[[2**27]]], requantise=False), ["input"])
     g.add("output", Output(1, read="v"), ["p"])
     with pytest.raises(DesignRuleError, match="accumulator-headroom"):
-        edge_int8.rule_pwl_headroom(g)
+        edge_int8.rule_accumulator_headroom(g)
     g.nodes["p"] = PWL([[0, 10]], [[[0, 100]]], [[[10]]], requantise=False)
-    edge_int8.rule_pwl_headroom(g)
+    edge_int8.rule_accumulator_headroom(g)
 
 
 def test_pwl_operations_are_int32_multiply_adds():
