@@ -124,17 +124,17 @@ def validation_split(labels: np.ndarray, fraction: float, seed: int = VALIDATION
     rng = np.random.default_rng(seed)
     if groups is not None:
         names = np.unique(groups)
-        n_val = int(np.floor(fraction * len(names) + 0.5)) if len(names) > 1 else 0
-        val = np.flatnonzero(np.isin(groups, rng.permutation(names)[:n_val]))
-        return np.setdiff1d(np.arange(len(labels)), val), val
-    held = []
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        n_val = int(np.floor(fraction * len(members) + 0.5)) if len(members) > 1 else 0
-        held.append(rng.permutation(members)[:n_val])
-    val = np.sort(np.concatenate(held)) if held else np.zeros(0, np.int64)
-    fit = np.setdiff1d(np.arange(len(labels)), val)
-    return fit, val
+        val = np.flatnonzero(np.isin(groups, rng.permutation(names)[:_held_out(len(names), fraction)]))
+    else:
+        held = [rng.permutation(members)[:_held_out(len(members), fraction)]
+                for members in (np.flatnonzero(labels == c) for c in np.unique(labels))]
+        val = np.sort(np.concatenate(held)) if held else np.zeros(0, np.int64)
+    return np.setdiff1d(np.arange(len(labels)), val), val
+
+
+def _held_out(n: int, fraction: float) -> int:
+    """round(fraction * n), half up; one of a kind stays in training."""
+    return int(np.floor(fraction * n + 0.5)) if n > 1 else 0
 
 
 def _groups(dataset) -> np.ndarray | None:
