@@ -81,6 +81,19 @@ def atomic_path(path: str | os.PathLike):
             os.unlink(tmp)
 
 
+@contextlib.contextmanager
+def atomic_paths(*paths: str | os.PathLike):
+    """`atomic_path` for several outputs committed together: every path is checked
+    (`check_writable`) before the first byte is written, one temporary path per
+    output is yielded, and they are renamed onto their targets only when the block
+    succeeds, so a failure anywhere leaves every target as it was."""
+    reals = [check_writable(p) for p in paths]
+    if len(set(reals)) != len(reals):
+        raise OutputError(f"outputs {', '.join(map(str, paths))} name the same file twice")
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(atomic_path(p)) for p in paths]
+
+
 def _mode_for(real: Path) -> int:
     try:
         return stat.S_IMODE(real.stat().st_mode)

@@ -23,10 +23,11 @@ import numpy as np
 
 from snnc.compiler.ir import Graph
 from snnc.errors import FormatError, GraphError
-from snnc.io import atomic_path
+from snnc.io import atomic_paths
 
 TEMPLATE = Path(__file__).with_name("lava_program_template.py")
 PROGRAM = "program.py"
+WORKER_MARKER = "# @WORKER_FUNCTIONS@"
 # lava_worker.py's network code, in an order that reads top-down.
 WORKER_CODE = ("LIF_KEYS", "EXPECTED_MODELS", "sign_mode", "chosen_models", "lif_groups", "masked_dense",
                "build_population", "side_by_side", "block_columns", "unblock", "build_network",
@@ -36,20 +37,18 @@ WORKER_CODE = ("LIF_KEYS", "EXPECTED_MODELS", "sign_mode", "chosen_models", "lif
 
 def export(graph: Graph, path) -> Path:
     """Write the program to `path` (a `.py`, or a folder that gets `program.py`) and
-    its parameters beside it (same name, `.npz`); return the program's path."""
+    its parameters beside it (same name, `.npz`); return the program's path. Both
+    paths are checked before either is written, and both appear together."""
     program = Path(path)
     if program.suffix != ".py":
         program = program / PROGRAM
     params = program.with_suffix(".npz")
     arrays = parameters(graph)
-    text = program_text(graph, program.name, params.name)
-    with atomic_path(params) as tmp:
-        with open(tmp, "wb") as f:
+    text = program_text()
+    with atomic_paths(params, program) as (params_tmp, program_tmp):
+        with open(params_tmp, "wb") as f:
             np.savez(f, **arrays)
-        tmp.chmod(0o644)  # mkstemp's 0600 is for secrets; these are the user's files
-    with atomic_path(program) as tmp:
-        tmp.write_text(text)
-        tmp.chmod(0o644)
+        program_tmp.write_text(text)
     return program
 
 
@@ -66,7 +65,19 @@ def parameters(graph: Graph) -> dict[str, np.ndarray]:
     arrays = {k: v for k, v in packed.items() if k not in ("spikes", "block")}
     arrays["populations"] = np.array([lif for _, lif, _ in names])
     arrays.update(_decoding(graph, [lif for _, lif, _ in names]))
+    arrays.update(_info(graph, n_in))
     return arrays
+
+
+def _info(graph: Graph, n_in: int) -> dict[str, np.ndarray]:
+    """What `program.py --info` prints: where the network came from, its input width and steps."""
+    meta = graph.metadata
+    source = meta.get("checkpoint") or meta.get("source") or "a snnc graph"
+    info = {"info__source": np.array(str(source)), "info__n_in": np.int64(n_in)}
+    for key in ("steps", "pad_steps"):
+        if isinstance(meta.get(key), int) and not isinstance(meta.get(key), bool):
+            info[f"info__{key}"] = np.int64(meta[key])
+    return info
 
 
 def _decoding(graph: Graph, populations: list[str]) -> dict[str, np.ndarray]:
@@ -81,20 +92,16 @@ def _decoding(graph: Graph, populations: list[str]) -> dict[str, np.ndarray]:
             "output__offset": out.offset.astype(np.float64)}
 
 
-def program_text(graph: Graph, program: str, params: str) -> str:
-    """The program: the template around lava_worker.py's network functions."""
+def program_text() -> str:
+    """The program: the fixed template with lava_worker.py's network functions in place of
+    its marker. Built from snnc's own source alone: no text of any graph or file name."""
     from snnc.runtime import lava_worker
 
     code = []
     for name in WORKER_CODE:
         obj = getattr(lava_worker, name)
         code.append(inspect.getsource(obj).rstrip() if callable(obj) else f"{name} = {obj!r}")
-    n_in = graph.nodes[next(iter(graph.inputs))].size
-    meta = graph.metadata
-    source = meta.get("checkpoint") or meta.get("source") or "a snnc graph"
-    return TEMPLATE.read_text().format(
-        source=source, program=program, params=params, n_in=n_in, steps=meta.get("steps", "T"),
-        pad_steps=meta.get("pad_steps", 0), worker_functions="\n\n\n".join(code))
+    return TEMPLATE.read_text().replace(WORKER_MARKER, "\n\n\n".join(code))
 
 
 def run_program(graph: Graph, spikes, record=("v",), timeout: float | None = None) -> dict:
@@ -116,9 +123,11 @@ def run_program(graph: Graph, spikes, record=("v",), timeout: float | None = Non
                         "--record", ",".join(record)], timeout or DEFAULT_TIMEOUT_S)
         with np.load(Path(tmp) / "out.npz", allow_pickle=False) as f:
             out = {k: f[k] for k in f.files}
+        with np.load(program.with_suffix(".npz"), allow_pickle=False) as f:
+            names = [str(n) for n in f["populations"]]
     result: dict = {"logits": out.pop("logits")} if "logits" in out else {}
     for key, val in out.items():
-        pop, _, var = key.rpartition("__")
-        if pop:
-            result.setdefault(pop, {})[var] = val.astype(np.int64)
+        block, _, var = key.rpartition("__")
+        if block.startswith("lif"):
+            result.setdefault(names[int(block[3:])], {})[var] = val.astype(np.int64)
     return result

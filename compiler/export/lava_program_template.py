@@ -1,15 +1,18 @@
-"""Lava program exported by snnc from {source}: a Loihi Dense/LIF network, bit-exact.
+"""A Lava program exported by snnc: a Loihi Dense/LIF network, bit-exact.
 
 Runs with lava-nc 0.10.0 (Python 3.10) and numpy; it imports nothing from snnc.
+This file is the same for every network: everything that describes one
+network (parameters, input width, step counts, where it came from) is in the
+`.npz` of the same name beside it, read with `allow_pickle=False`.
 
-    python {program} SPIKES.npz OUT.npz [--block N] [--record v,u]
+    python program.py SPIKES.npz OUT.npz [--block N] [--record v,u]
+    python program.py --info        # the network's source, input width and steps
 
-SPIKES.npz holds `spikes`: binary input [B, T, {n_in}] (or [T, {n_in}]), the
-input already padded with the graph's latency steps ({pad_steps} empty steps
-after {steps} data steps, as `snnc.runtime.deploy.pad_input` does). The
-network's parameters are in `{params}` beside this file (Lava's own names:
-Dense `weights`, `weight_exp`, `sign_mode`; LIF `du`, `dv`, `vth`,
-`bias_mant`, `bias_exp`, per neuron).
+SPIKES.npz holds `spikes`: binary input [B, T, n_in] (or [T, n_in]), the input
+already padded with the graph's latency steps (`--info` prints how many empty
+steps follow the data steps, as `snnc.runtime.deploy.pad_input` adds them). The
+network's parameters are Lava's own names: Dense `weights`, `weight_exp`,
+`sign_mode`; LIF `du`, `dv`, `vth`, `bias_mant`, `bias_exp`, per neuron.
 
 The network is RingBuffer -> (Dense -> LIF [+ recurrent Dense])*, compiled
 once with `Loihi2SimCfg(select_tag="fixed_pt")` (PyDenseModelBitAcc,
@@ -20,11 +23,12 @@ with Var.set and the next block runs. A population whose neurons differ in
 (du, dv, vth), single values in Lava's LIF, is one LIF process per distinct
 triple (see `build_population`). Monitors record every LIF's spikes (and v, u).
 
-OUT.npz: `<population>__spikes`, `<population>__v`, `<population>__u` int64
-[B, T, n], the values after each step as Lava's Monitors report them, named
-as in the snnc graph; `logits` [B, n_out] float64 decoded from the output
-population as snnc does (gain * v[step] + offset, or gain * spike count +
-offset); `models`: the ProcessModels Lava chose.
+OUT.npz: `lif<k>__spikes`, `lif<k>__v`, `lif<k>__u` int64 [B, T, n] for the
+k-th population (the parameter file's `populations` names them as the snnc graph
+does), the values
+after each step as Lava's Monitors report them; `logits` [B, n_out] float64
+decoded from the output population as snnc does (gain * v[step] + offset, or
+gain * spike count + offset); `models`: the ProcessModels Lava chose.
 """
 import os
 import sys
@@ -33,37 +37,45 @@ import time
 
 import numpy as np
 
-PARAMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "{params}")
+PARAMS = os.path.splitext(os.path.abspath(__file__))[0] + ".npz"  # this program's parameters
 BLOCK_WEIGHTS = 2**21  # weights of one block-diagonal Dense: bounds Lava's memory and work per step
 
 # --- building and running the network (snnc's runtime/lava_worker.py, verbatim) ---
 
-{worker_functions}
+# @WORKER_FUNCTIONS@
 
 # --- this program ------------------------------------------------------------
 
 
 def load_params(path=PARAMS):
-    """(layers, population names, output decoding) from the parameter file."""
+    """(layers, output decoding) from the parameter file."""
     with np.load(path, allow_pickle=False) as f:
-        data = {{k: f[k] for k in f.files}}
+        data = {k: f[k] for k in f.files}
     layers = []
     for k in range(int(data["n_layers"])):
-        pre = f"layer{{k}}__"
-        layers.append({{key[len(pre):]: val for key, val in data.items() if key.startswith(pre)}})
-    return layers, [str(n) for n in data["populations"]], {{
-        key[len("output__"):]: val for key, val in data.items() if key.startswith("output__")}}
+        pre = f"layer{k}__"
+        layers.append({key[len(pre):]: val for key, val in data.items() if key.startswith(pre)})
+    return layers, {key[len("output__"):]: val for key, val in data.items() if key.startswith("output__")}
+
+
+def info(path=PARAMS):
+    """What the parameter file says of the network: source, input width, steps, populations."""
+    with np.load(path, allow_pickle=False) as f:
+        meta = {key[len("info__"):]: f[key] for key in f.files if key.startswith("info__")}
+        populations = [str(n) for n in f["populations"]]
+    lines = [f"{key}: {meta[key]}" for key in sorted(meta)]
+    return "\n".join(lines + [f"populations: {', '.join(repr(n) for n in populations)}"])
 
 
 def read_spikes(path, n_in):
     """Binary int64 [B, T, n_in] from SPIKES.npz (key `spikes`); [T, n_in] is one sample."""
     with np.load(path, allow_pickle=False) as f:
         if "spikes" not in f.files:
-            raise ValueError(f"{{path}}: no array 'spikes'")
+            raise ValueError(f"{path}: no array 'spikes'")
         x = np.asarray(f["spikes"])
     x = x[None] if x.ndim == 2 else x
     if x.ndim != 3 or 0 in x.shape or x.shape[-1] != n_in:
-        raise ValueError(f"spikes must be [B, T, {{n_in}}] or [T, {{n_in}}], got {{x.shape}}")
+        raise ValueError(f"spikes must be [B, T, {n_in}] or [T, {n_in}], got {x.shape}")
     if not np.isin(x, (0, 1)).all():
         raise ValueError("Lava's RingBuffer -> Dense input spikes must be 0/1")
     return x.astype(np.int64)
@@ -81,15 +93,15 @@ def decode(output, traces):
     """Logits as snnc decodes its Output node."""
     k = int(output["layer"])
     if str(output["read"]) == "v":
-        raw = traces[f"lif{{k}}__v"][:, int(output["step"])].astype(np.float64)
+        raw = traces[f"lif{k}__v"][:, int(output["step"])].astype(np.float64)
     else:
-        raw = traces[f"lif{{k}}__spikes"].sum(axis=1).astype(np.float64)
+        raw = traces[f"lif{k}__spikes"].sum(axis=1).astype(np.float64)
     return float(output["gain"]) * raw + output["offset"].astype(np.float64)
 
 
 def run(spikes, record=("v",), block=None):
-    """{{population: {{"spikes", "v", "u"}}}} [B, T, n] and logits of the network on spikes [B, T, n_in]."""
-    layers, names, output = load_params()
+    """`lif<k>__spikes`, `__v`, `__u` [B, T, n] of the k-th population, and logits of the network on spikes [B, T, n_in]."""
+    layers, output = load_params()
     batch = spikes.shape[0]
     block = default_block(layers, batch) if block is None else int(block)
     pad = -batch % block  # silent samples fill the last block; dropped after
@@ -99,9 +111,8 @@ def run(spikes, record=("v",), block=None):
         record += ("v",)
     with tempfile.TemporaryDirectory(prefix="lava-dump-") as tmp:
         out = run_graph(layers, x, record, tmp, block)
-    traces = {{key: val[:batch] for key, val in out.items() if key.startswith("lif")}}
-    result = {{f"{{names[k]}}__{{var}}": traces[f"lif{{k}}__{{var}}"]
-              for k in range(len(layers)) for var in ("spikes", "v", "u") if f"lif{{k}}__{{var}}" in traces}}
+    traces = {key: val[:batch] for key, val in out.items() if key.startswith("lif")}
+    result = {key: val for key, val in traces.items() if key.rpartition("__")[2] in ("spikes", "v", "u")}
     result["models"] = out["models"]
     if output:
         result["logits"] = decode(output, traces)
@@ -112,6 +123,9 @@ def main(argv):
     args, block, record = [], None, ("v",)
     it = iter(argv[1:])
     for a in it:
+        if a == "--info":
+            print(info())
+            return
         if a == "--block":
             block = int(next(it))
         elif a == "--record":
@@ -120,17 +134,17 @@ def main(argv):
             args.append(a)
     if len(args) != 2:
         sys.exit(__doc__.split("\n\n")[2])
-    layers, _, _ = load_params()
+    layers, _ = load_params()
     spikes = read_spikes(args[0], layers[0]["weights"].shape[1])
     start = time.perf_counter()
     result = run(spikes, record, block)
     np.savez(args[1], **result)
-    print(f"{{spikes.shape[0]}} samples x {{spikes.shape[1]}} steps in {{time.perf_counter() - start:.1f}} s "
-          f"-> {{args[1]}}")
+    print(f"{spikes.shape[0]} samples x {spikes.shape[1]} steps in {time.perf_counter() - start:.1f} s "
+          f"-> {args[1]}")
 
 
 if __name__ == "__main__":
     try:
         main(sys.argv)
     except (ValueError, OSError) as exc:
-        sys.exit(f"error: {{exc}}")
+        sys.exit(f"error: {exc}")

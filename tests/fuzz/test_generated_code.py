@@ -1,0 +1,79 @@
+"""A graph or file name never becomes code: the exported Lava program is built from
+snnc's own source alone, whatever text the graph's metadata or the paths hold.
+
+Each payload closes the program's docstring (or a string literal) and writes a
+marker file; the marker must never appear, whether the program is exported,
+run by `verify`'s lava-program backend or run by hand."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from snnc.compiler.export import lava as lava_export
+from snnc.compiler.ir import load, save
+from snnc.runtime import lava_exec
+from tests.backends import require
+from tests.fuzz.helpers import run_cli, small_loihi_graph
+
+MARKER = "pwned-marker"
+PAYLOADS = [
+    f'"""\nopen("{MARKER}", "w").write("1")\n"""',
+    f"'''\nopen('{MARKER}', 'w').write('1')\n'''",
+    f'x"); open("{MARKER}", "w").write("1"); ("',
+    f'{{__import__("os").system("touch {MARKER}")}}',
+]
+
+
+def _hostile_graph(payload: str):
+    g = small_loihi_graph()
+    g.metadata.update(checkpoint=payload, source=payload, steps=payload, pad_steps=payload, data=payload)
+    return g
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_exported_program_holds_no_text_from_the_graph_or_its_path(payload, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    save(_hostile_graph(payload), tmp_path / "g.snnc")
+    out = tmp_path / f"out{payload.replace('/', '_')}.py"
+    code, _, err = run_cli(["export", tmp_path / "g.snnc", "--format", "lava", "--out", out], capsys)
+    assert code == 0, err
+    text = out.read_text()
+    assert text == lava_export.program_text()  # the same program for every graph
+    assert MARKER not in text and "pwned" not in text
+    compile(text, str(out), "exec")
+    with np.load(out.with_suffix(".npz"), allow_pickle=False) as f:
+        assert str(f["info__source"]) == payload  # the text is data, read as data
+        assert "info__steps" not in f.files  # a non-integer step count is not carried
+    assert not (tmp_path / MARKER).exists()
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("payload", PAYLOADS[:2])
+def test_running_the_program_of_a_hostile_graph_runs_no_payload(payload, tmp_path, monkeypatch):
+    python = require("Lava", lava_exec.lava_python)
+    monkeypatch.chdir(tmp_path)
+    graph = _hostile_graph(payload)
+    x = (np.random.default_rng(0).random((2, 6, 4)) < 0.5).astype(np.int64)
+    out = lava_export.run_program(graph, x)  # what verify --backends lava-program runs
+    assert out["lif0"]["spikes"].shape == (2, 6, 6)
+    program = lava_export.export(graph, tmp_path / "prog")
+    proc = subprocess.run([str(python), str(program), "--info"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "n_in: 4" in proc.stdout, proc.stderr
+    assert not (tmp_path / MARKER).exists()
+
+
+def test_a_checkpoint_whose_file_name_holds_python_compiles_and_exports_inert(loihi_ckpt, tmp_path,
+                                                                             monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    ckpt = tmp_path / f'c"""\nopen("{MARKER}", "w").write("1")\n""".pt'
+    shutil.copy(loihi_ckpt, ckpt)
+    code, _, err = run_cli(["compile", ckpt, "--target", "loihi", "--out", tmp_path / "g.snnc"], capsys)
+    assert code == 0, err
+    assert MARKER in load(tmp_path / "g.snnc").metadata["checkpoint"]  # carried as data
+    code, _, err = run_cli(["export", tmp_path / "g.snnc", "--format", "lava", "--out", tmp_path / "p"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "p" / "program.py").read_text() == lava_export.program_text()
+    assert not (tmp_path / MARKER).exists()
