@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from snnc.io import atomic_path
-from snnc.runtime.report import figure_bytes, plot_format
+from snnc.runtime.report import figure_bytes, plain_text, plot_format
 
 GRID = 121     # points per axis of the surface plots (estimate: smooth at 110 dpi)
 
@@ -35,11 +35,10 @@ def _grid_values(graph, checkpoint) -> tuple[np.ndarray, dict]:
     return pts, surfaces
 
 
+@plain_text
 def render_regression(graph, fmt: str, checkpoint=None, values: dict | None = None, split: str = "test") -> bytes:
     """The figure as bytes; `values` may hold the split's "deployed" and "float" values
     already computed (verify has them), else they are computed here."""
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     _, surf = _grid_values(graph, checkpoint)

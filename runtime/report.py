@@ -43,12 +43,24 @@ def plot_report(result, path, sample: int = 0, per_inference: dict | None = None
         tmp.write_bytes(data)
 
 
+def plain_text(render):
+    """Render with mathtext off: node names, file names and targets are the user's text,
+    and a `$...$` in them must be drawn as it is, not parsed (`$\\frac{$` would raise)."""
+    import functools
+
+    @functools.wraps(render)
+    def plain(*args, **kwargs):
+        import matplotlib
+        matplotlib.use("Agg")
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return render(*args, **kwargs)
+    return plain
+
+
+@plain_text
 def render_plot(result, fmt: str = "png", sample: int = 0, per_inference: dict | None = None,
                 title: str = "", read_step: int | None = None) -> bytes:
     """The figure of `plot_report` as bytes in `fmt` (png, pdf, svg), written nowhere."""
-
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     pops = list(result.spikes)

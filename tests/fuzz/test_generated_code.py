@@ -77,3 +77,32 @@ def test_a_checkpoint_whose_file_name_holds_python_compiles_and_exports_inert(lo
     assert code == 0, err
     assert (tmp_path / "p" / "program.py").read_text() == lava_export.program_text()
     assert not (tmp_path / MARKER).exists()
+
+
+def _renamed(graph, names: dict):
+    """The graph with nodes renamed (old -> new), through the generic serialiser."""
+    from snnc.compiler.ir.serialize import graph_from_dict, graph_to_dict
+
+    doc, tensors = graph_to_dict(graph)
+    for entry in doc["nodes"]:
+        entry["fields"] = {k: ({"tensor": v["tensor"]} if isinstance(v, dict) else v)
+                           for k, v in entry["fields"].items()}
+        entry["name"] = names.get(entry["name"], entry["name"])
+    doc["edges"] = [[names.get(a, a), names.get(b, b)] for a, b in doc["edges"]]
+    return graph_from_dict(doc, tensors)
+
+
+MATH_NAMES = ["$\\frac{$", "$x^{$", "$$", "a$b\\$c$"]
+
+
+def test_plots_draw_node_names_as_text_never_as_math(tmp_path, capsys):
+    graph = small_loihi_graph()
+    names = dict(zip(graph.neurons, MATH_NAMES))
+    save(_renamed(graph, names), tmp_path / "g.snnc")
+    np.save(tmp_path / "x.npy", (np.random.default_rng(0).random((2, 8, 4)) < 0.5).astype(np.int64))
+    for fmt in ("png", "svg"):
+        code, _, err = run_cli(["simulate", tmp_path / "g.snnc", "--input", tmp_path / "x.npy",
+                                "--plot", tmp_path / f"p.{fmt}"], capsys)
+        assert code == 0, err
+    assert (tmp_path / "p.svg").read_text().rstrip().endswith("</svg>")
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
