@@ -1,17 +1,17 @@
 """`snnc inspect FILE.snnc`: nodes, sizes, bit widths and memory of a compiled graph."""
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
 
+from snnc.args import ArgumentParser
 from snnc.compiler.inventory import node_row
 from snnc.compiler.ir import load
 
 
 def cmd_inspect(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="snnc inspect", description=__doc__)
+    parser = ArgumentParser(prog="snnc inspect", description=__doc__)
     parser.add_argument("file", help="a .snnc graph")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     args = parser.parse_args(argv)
@@ -46,7 +46,7 @@ def cmd_compile(argv: list[str]) -> int:
     from snnc.io import write_json
     from snnc.train.kan.checkpoint import is_kan_checkpoint
 
-    parser = argparse.ArgumentParser(prog="snnc compile", description="compile a trained checkpoint for a target")
+    parser = ArgumentParser(prog="snnc compile", description="compile a trained checkpoint for a target")
     parser.add_argument("checkpoint", help="checkpoint.pt written by `snnc train`")
     parser.add_argument("--target", required=True, choices=("loihi", "xylo", "ideal", "edge-int8"))
     parser.add_argument("--mode", default="mean", choices=("mean", "samples"),
@@ -136,7 +136,7 @@ def cmd_export(argv: list[str]) -> int:
     from snnc.compiler.export import FORMATS, export
     from snnc.errors import InputError
 
-    parser = argparse.ArgumentParser(prog="snnc export", description=cmd_export.__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="snnc export", description=cmd_export.__doc__.splitlines()[0])
     parser.add_argument("file", help="compiled graph (.snnc), or an exported .onnx with --run")
     parser.add_argument("--format", help=f"one of {', '.join(FORMATS)}")
     parser.add_argument("--out", required=True, help="file to write (written atomically)")

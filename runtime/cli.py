@@ -1,12 +1,12 @@
 """`snnc simulate FILE.snnc --input spikes.npy`: run, print, report JSON, plot PNG."""
 from __future__ import annotations
 
-import argparse
 import tokenize
 from pathlib import Path
 
 import numpy as np
 
+from snnc.args import ArgumentParser
 from snnc.compiler.ir import load
 from snnc.errors import InputError
 from snnc.io import read_npy
@@ -15,7 +15,7 @@ from snnc.runtime.simulate import ENGINES, simulate
 
 
 def cmd_simulate(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="snnc simulate", description=__doc__)
+    parser = ArgumentParser(prog="snnc simulate", description=__doc__)
     parser.add_argument("file", help="compiled graph (.snnc)")
     parser.add_argument("--input", help="spike counts .npy, [T, N] or [B, T, N]")
     parser.add_argument("--data", nargs="?", const="", metavar="NAME",

@@ -14,9 +14,9 @@
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from snnc.args import ArgumentParser
 from snnc.errors import BackendUnavailable
 from snnc.io import write_json
 
@@ -29,7 +29,7 @@ JOBS = (  # (name, config, target, mode, k, external backend, samples it runs)
 
 
 def cmd_demo(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="snnc demo", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="snnc demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="build/demo", help="folder for checkpoints, graphs, reports, plots")
     parser.add_argument("--epochs", type=int, help="override the configs' epochs (a quick look)")
     parser.add_argument("--samples", type=int, help="cap the samples run on Lava / xylosim (ONNX runs all)")

@@ -172,13 +172,12 @@ def _compare(ours: dict, theirs: dict, n: int) -> tuple[float, dict | None]:
 
 def cmd_verify(argv: list[str]) -> int:
     """`snnc verify F.snnc --checkpoint CKPT --backends sim,reference,lava --samples N --json v.json`."""
-    import argparse
-
+    from snnc.args import ArgumentParser
     from snnc.compiler.ir import load
     from snnc.io import write_json
     from snnc.runtime.datasets import data_from_graph
 
-    parser = argparse.ArgumentParser(prog="snnc verify", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="snnc verify", description=__doc__.splitlines()[0])
     parser.add_argument("file", help="compiled graph (.snnc)")
     parser.add_argument("--checkpoint", help="the checkpoint it was compiled from (float accuracies)")
     parser.add_argument("--data", help="data set (default: the checkpoint's own, with its encoding and classes)")

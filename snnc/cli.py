@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from snnc.errors import SnncError
+from snnc.errors import SnncError, one_line
 
 # subcommand -> (module, function taking argv); modules import lazily so that
 # `snnc targets` does not pay for torch.
@@ -30,13 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return getattr(importlib.import_module(module), func)(argv[1:]) or 0
     except SnncError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 2
 
 
 def _usage(bad: str | None) -> None:
     if bad:
-        print(f"error: unknown command '{bad}'", file=sys.stderr)
+        print(f"error: unknown command '{one_line(bad)}'", file=sys.stderr)
     print("usage: snnc COMMAND [options]\n\ncommands:")
     for name, (_, _, text) in COMMANDS.items():
         print(f"  {name:<11} {text}")

@@ -39,3 +39,16 @@ class CompileError(SnncError):
 
 class OutputError(SnncError):
     """An output path cannot be written (a directory, FIFO or device, unwritable, bad suffix)."""
+
+
+class UsageError(SnncError):
+    """A command line that does not parse (unknown option, missing argument, bad choice)."""
+
+
+def one_line(text: str) -> str:
+    """`text` safe to print as one terminal line: control and format characters (newlines,
+    escape sequences, bidi overrides) from file or node names are shown escaped, not obeyed."""
+    import unicodedata
+
+    return "".join(ch if unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp") else ascii(ch)[1:-1]
+                   for ch in text)

@@ -1,14 +1,14 @@
 """`snnc targets`: the table of targets, their limits and energy constants with sources."""
 from __future__ import annotations
 
-import argparse
 import json
 
+from snnc.args import ArgumentParser
 from snnc.targets import all_targets
 
 
 def cmd_targets(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="snnc targets", description=__doc__)
+    parser = ArgumentParser(prog="snnc targets", description=__doc__)
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     args = parser.parse_args(argv)
     targets = all_targets()

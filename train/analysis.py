@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
+from snnc.args import ArgumentParser
 from snnc.errors import ConfigError
 from snnc.io import atomic_path, write_json
 from snnc.train.estimators import PAPER_NAMES, firing_probability, spike
@@ -230,7 +231,7 @@ def plot_tradeoff(rows: list[dict], path) -> None:
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="snnc estimators", description=__doc__.splitlines()[0])
+    ap = ArgumentParser(prog="snnc estimators", description=__doc__.splitlines()[0])
     ap.add_argument("--json", required=True, help="output rows (JSON list)")
     ap.add_argument("--plot", help="figure of the bias-variance trade-off (.png, .pdf or .svg)")
     ap.add_argument("--draws", type=int, default=10_000, help="stochastic gradients per row")

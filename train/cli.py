@@ -1,13 +1,13 @@
 """`snnc train --config FILE.toml --out DIR [--resume]`."""
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
 import sys
 from pathlib import Path
 
+from snnc.args import ArgumentParser
 from snnc.errors import ConfigError, OutputError
 from snnc.train import config as config_mod
 
@@ -64,7 +64,7 @@ def _interrupted(epochs_saved) -> None:
 
 
 def cmd_train(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="snnc train", description="train an SBNN, binary or SG net from a TOML config")
+    parser = ArgumentParser(prog="snnc train", description="train an SBNN, binary or SG net from a TOML config")
     parser.add_argument("--config", required=True, help="TOML file (see configs/)")
     parser.add_argument("--out", required=True, help="run folder: checkpoint.pt, metrics.jsonl, summary.json")
     parser.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
