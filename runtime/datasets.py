@@ -11,8 +11,8 @@ from dataclasses import fields
 
 import numpy as np
 
-from snnc.errors import InputError
-from snnc.train.config import DataConfig
+from snnc.errors import ConfigError, InputError
+from snnc.train.config import DataConfig, data_config
 
 # Every data-config key that changes what the loader returns (the trainer's `DataConfig`
 # fields, not copied): `limit` is load_split's own argument, `augment` acts in training only.
@@ -23,6 +23,7 @@ def load_split(data: dict, split: str = "test", limit: int | None = None) -> tup
     """(spike counts int64 [B, T, C], labels int64 [B]) of `split` (float32 values for analog input)."""
     from snnc.train import data as data_mod
 
+    data = checked_data(data)
     kwargs = {k: data[k] for k in DATA_KEYS if k in data and k != "name" and data[k] is not None}
     if not kwargs.get("normalize", True):
         kwargs.pop("normalize")  # a loader option only cifar10 takes
@@ -38,9 +39,22 @@ def load_split(data: dict, split: str = "test", limit: int | None = None) -> tup
     return x.astype(np.int64), y
 
 
+def checked_data(data) -> dict:
+    """The data-set keys of `data` (a graph's metadata or a config's [data] table), each
+    checked as `snnc train` checks its config: one-line InputError naming the key."""
+    if not isinstance(data, dict):
+        raise InputError(f"data set: expected an object of data-config keys, got {type(data).__name__}")
+    known = {k: v for k, v in data.items() if k in DATA_KEYS or k == "limit"}
+    try:
+        data_config(known)
+    except ConfigError as exc:
+        raise InputError(f"data set: {exc}") from None
+    return known
+
+
 def data_from_graph(graph, name: str | None = None, split: str = "test") -> dict:
     """The data config a graph was compiled with, or `name` with its defaults."""
-    data = dict(graph.metadata.get("data", {}))
+    data = checked_data(graph.metadata.get("data") or {})
     if name is not None and name != data.get("name"):
         data = {"name": name, "steps": graph.metadata.get("steps")}
     if not data.get("name"):

@@ -183,28 +183,77 @@ def cmd_verify(argv: list[str]) -> int:
     parser.add_argument("--data", help="data set (default: the checkpoint's own, with its encoding and classes)")
     parser.add_argument("--split", default="test", choices=("train", "test"))
     parser.add_argument("--backends", default="sim,reference", help=f"comma-separated: {', '.join(BACKENDS)}")
-    parser.add_argument("--samples", type=int, default=100, help="samples run on the external executors")
+    parser.add_argument("--samples", type=int, default=None,
+                        help="samples run on the external executors (default 100; not for regression graphs, "
+                             "which run their whole split)")
     parser.add_argument("--json", help="write the report here")
     parser.add_argument("--neurobench", action="store_true",
                         help="NeuroBench's metrics of the float model beside snnc's counts (needs --checkpoint)")
     parser.add_argument("--plot", help="regression graphs: fitted surface and error (.png, .pdf or .svg)")
+    parser.add_argument("--allow-other-checkpoint", action="store_true",
+                        help="compare with a --checkpoint that is not the one the graph was compiled from")
     args = parser.parse_args(argv)
     if args.neurobench and not args.checkpoint:
         raise InputError("--neurobench measures the float model: give its --checkpoint")
     graph = load(args.file)
+    args.backends = _backend_list(args.backends)
+    _check_outputs(args)
+    _check_provenance(graph, args.checkpoint, args.allow_other_checkpoint)
     if graph.metadata.get("task") == "regression":  # a compiled KAN: runtime/verify_regression.py
         from snnc.runtime.verify_regression import cmd_verify_regression
         return cmd_verify_regression(graph, args)
     if args.plot:
         raise InputError("--plot draws regression graphs (a compiled KAN); use `snnc simulate --plot` here")
-    report = verify(graph, data_from_graph(graph, args.data), args.checkpoint,
-                    [b.strip() for b in args.backends.split(",") if b.strip()], args.samples, args.split,
-                    neurobench=args.neurobench)
+    samples = 100 if args.samples is None else args.samples
+    if samples < 1:
+        raise InputError(f"--samples must be at least 1, got {samples}")
+    report = verify(graph, data_from_graph(graph, args.data), args.checkpoint, args.backends, samples,
+                    args.split, neurobench=args.neurobench)
     print_verify(report)
     if args.json:
         write_json(args.json, report)
         print(f"report: {args.json}")
     return 0 if all(a == 1.0 for a in report["agreement"].values()) else 1
+
+
+def _backend_list(text: str) -> list[str]:
+    backends = [b.strip() for b in text.split(",") if b.strip()]
+    if not backends:
+        raise InputError(f"--backends names no backend (choose from {', '.join(BACKENDS)})")
+    if len(set(backends)) != len(backends):
+        raise InputError(f"--backends names a backend twice: {','.join(backends)}")
+    return backends
+
+
+def _check_outputs(args) -> None:
+    """Refuse a bad --json or --plot path before anything runs."""
+    from snnc.io import check_writable
+    from snnc.runtime.report import plot_format
+
+    if args.plot:
+        plot_format(args.plot)
+    for path in (args.json, args.plot):
+        if path:
+            check_writable(path)
+
+
+def _check_provenance(graph, checkpoint, allow_other: bool) -> None:
+    """--checkpoint must be the file the graph was compiled from (its sha256), unless allowed."""
+    from pathlib import Path
+
+    from snnc.train.checkpoint import file_sha256
+
+    if checkpoint is None or allow_other:
+        return
+    if not Path(checkpoint).is_file():
+        raise InputError(f"{checkpoint}: no such checkpoint file")
+    recorded = graph.metadata.get("checkpoint_sha256")
+    if recorded is None:
+        raise InputError(f"{checkpoint}: the graph records no checkpoint it was compiled from, so this one "
+                         "cannot be checked against it (--allow-other-checkpoint compares anyway)")
+    if file_sha256(checkpoint) != recorded:
+        raise InputError(f"{checkpoint}: not the checkpoint this graph was compiled from (sha256 differs; "
+                         "--allow-other-checkpoint compares anyway)")
 
 
 def print_verify(r: dict) -> None:

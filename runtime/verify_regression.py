@@ -115,14 +115,11 @@ def cmd_verify_regression(graph: Graph, args) -> int:
     """The `snnc verify` path for a regression graph (args as `runtime.verify.cmd_verify` parsed them)."""
     from snnc.io import write_json
 
-    for flag, value in (("--data", args.data), ("--neurobench", args.neurobench)):
-        if value:
-            raise InputError(f"{flag}: a regression graph is verified on its own problem (KAN), without it")
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    if args.plot:
-        from snnc.runtime.plot_regression import plot_format
-        plot_format(args.plot)                         # a bad suffix fails before anything runs
-    report = verify_regression(graph, args.checkpoint, backends, args.split)
+    for flag, value in (("--data", args.data), ("--neurobench", args.neurobench), ("--samples", args.samples)):
+        if value is not None and value is not False:
+            raise InputError(f"{flag}: a regression graph is verified on its whole {args.split} split of its "
+                             "own problem (KAN), without it")
+    report = verify_regression(graph, args.checkpoint, args.backends, args.split)
     values = {k: report.pop(f"{k}_values", None) for k in ("float", "deployed")}   # arrays: not JSON
     print_regression(report)
     if args.plot:

@@ -339,6 +339,13 @@ def _check_lif_options(m: ModelConfig) -> None:
         raise ConfigError(f"model.max_spikes: needs neuron = 'lif', got {m.neuron!r}")
 
 
+def data_config(table: dict) -> DataConfig:
+    """A [data] table checked as a config file's is (types, choices, bounds, options)."""
+    data = _section("data", table)
+    _check_data_options(data)
+    return data
+
+
 def _check_data_options(d: DataConfig) -> None:
     if d.max_count is not None and d.name != "digits-seq":
         raise ConfigError(f"data.max_count: only digits-seq has input counts to clip, got data.name = {d.name!r}")

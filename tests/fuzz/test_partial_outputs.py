@@ -10,18 +10,6 @@ import pytest
 from tests.fuzz.helpers import assert_one_line_refusal, run_cli, snapshot
 
 
-@pytest.fixture(scope="module")
-def kan_ckpt_for_options(tmp_path_factory):
-    """A tiny KAN run (seconds): [2, 3, 1], 4 intervals, 2 epochs."""
-    from snnc.cli import main
-
-    tmp = tmp_path_factory.mktemp("kanopts")
-    (tmp / "k.toml").write_text("[kan]\nwidths = [2, 3, 1]\nintervals = 4\norder = 2\n[data]\nn_train = 200\n"
-                                "n_val = 50\nn_test = 50\n[train]\nschedule = [2]\nmax_iter = 5\nseed = 0\n")
-    assert main(["train", "--config", str(tmp / "k.toml"), "--out", str(tmp / "run"), "--quiet"]) == 0
-    return tmp / "run" / "checkpoint.pt"
-
-
 def _bad_report_paths(tmp_path, stem: str):
     """Ways the report beside `stem.snnc` cannot be written."""
     report = tmp_path / f"{stem}.report.json"
@@ -69,8 +57,8 @@ def test_lava_export_replaces_neither_file_when_the_parameters_are_refused(graph
     (["--k", "-1"], "--k is for SBNN/SG checkpoints"),
     (["--seed", "3"], "--seed is for SBNN/SG checkpoints"),
 ])
-def test_compile_refuses_options_that_do_not_apply_to_a_kan(kan_ckpt_for_options, tmp_path, capsys, argv, needle):
-    code, _, err = run_cli(["compile", kan_ckpt_for_options, "--target", "edge-int8", *argv,
+def test_compile_refuses_options_that_do_not_apply_to_a_kan(tiny_kan_ckpt, tmp_path, capsys, argv, needle):
+    code, _, err = run_cli(["compile", tiny_kan_ckpt, "--target", "edge-int8", *argv,
                             "--out", tmp_path / "k.snnc"], capsys)
     assert_one_line_refusal(code, err, needle)
     assert not any(tmp_path.iterdir())
