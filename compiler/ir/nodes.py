@@ -25,6 +25,13 @@ def register_node(cls):
     return cls
 
 
+def as_int64(name: str, arr: np.ndarray) -> np.ndarray:
+    """An integer array as int64, refusing uint64 values that int64 cannot hold (they would wrap)."""
+    if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise GraphError(f"parameter '{name}' holds {arr.max()}, beyond int64")
+    return arr.astype(np.int64)
+
+
 def frozen(arr: np.ndarray) -> np.ndarray:
     """Read-only, so a validated node cannot change behind the simulator's caches."""
     arr.flags.writeable = False
@@ -44,10 +51,10 @@ def int_vector(name: str, value, size: int, lo: int, hi: int) -> np.ndarray:
         raise GraphError(f"parameter '{name}' must be integer, got dtype {arr.dtype}")
     if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] not in (1, size)):
         raise GraphError(f"parameter '{name}' must be a scalar or shape ({size},), got {arr.shape}")
-    arr = np.broadcast_to(arr.astype(np.int64), (size,)).copy()
-    if arr.size and (arr.min() < lo or arr.max() > hi):
+    # the range is checked before the cast: an infinite or huge float (or a uint64) would wrap
+    if arr.size and not (np.all(np.isfinite(arr)) and arr.min() >= lo and arr.max() <= hi):
         raise GraphError(f"parameter '{name}' must lie in [{lo}, {hi}], got [{arr.min()}, {arr.max()}]")
-    return frozen(arr)
+    return frozen(np.broadcast_to(arr.astype(np.int64), (size,)).copy())
 
 
 def integer(name: str, value, lo: int, hi: int) -> int:
@@ -140,7 +147,7 @@ class Synapse(Node):
                 raise GraphError("Synapse weights must be finite")
             self.weights = frozen(w.astype(np.float32))
         elif w.dtype.kind in "iub":
-            self.weights = frozen(w.astype(np.int64))
+            self.weights = frozen(as_int64("weights", w))
         else:
             raise GraphError(f"Synapse weights must be integer or float, got dtype {w.dtype}")
         self._check_scalars()
@@ -246,7 +253,7 @@ def matrix(name: str, value) -> np.ndarray:
         return frozen(w.astype(np.float32))
     if w.dtype.kind not in "iub":
         raise GraphError(f"parameter '{name}' must be integer or float, got dtype {w.dtype}")
-    return frozen(w.astype(np.int64))
+    return frozen(as_int64(name, w))
 
 
 @dataclass(eq=False)
@@ -334,7 +341,7 @@ def _array(name: str, value, ndim: int, integer_mode: bool | None = None) -> np.
     as_int = arr.dtype.kind in "iub" if integer_mode is None else integer_mode
     if as_int and arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
         raise GraphError(f"parameter '{name}' must be integer on an integer layer")
-    return frozen(arr.astype(np.int64 if as_int else np.float32))
+    return frozen(as_int64(name, arr) if as_int else arr.astype(np.float32))
 
 
 @register_node

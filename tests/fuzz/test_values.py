@@ -1,0 +1,41 @@
+"""Values a node cannot hold are one line naming the node and the value as it is in the
+file: an infinite or 1e30 threshold is not cast (and wrapped to -2^63) before the check,
+a uint64 weight beyond int64 is not wrapped, and no numpy warning adds a line."""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from snnc.compiler.ir.serialize import graph_to_dict
+from tests.fuzz.helpers import assert_one_line_refusal, run_cli, small_loihi_graph
+
+
+def _with_tensor(path, key: str, value: np.ndarray):
+    doc, tensors = graph_to_dict(small_loihi_graph())
+    tensors[key] = value
+    buf = io.BytesIO()
+    np.savez(buf, **tensors)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("graph.json", json.dumps(doc))
+        zf.writestr("tensors.npz", buf.getvalue())
+    return path
+
+
+@pytest.mark.parametrize("key, value, needle", [
+    ("lif0/vth", np.full(6, np.inf), "parameter 'vth' must lie in [0, 131071], got [inf, inf]"),
+    ("lif0/vth", np.full(6, -np.inf), "parameter 'vth' must lie in [0, 131071], got [-inf, -inf]"),
+    ("lif0/vth", np.full(6, 1e30), "parameter 'vth' must lie in [0, 131071], got [1e+30, 1e+30]"),
+    ("lif0/vth", np.full(6, np.nan), "parameter 'vth' must be integer"),
+    ("lif0/du", np.full(6, 2**64 - 1, np.uint64), "parameter 'du' must lie in [0, 4095]"),
+    ("dense0/weights", np.full((6, 4), 2**64 - 1, np.uint64), "beyond int64"),
+])
+def test_a_value_beyond_the_nodes_range_is_named_as_it_is(key, value, needle, tmp_path, capsys):
+    path = _with_tensor(tmp_path / "g.snnc", key, value)
+    with np.errstate(all="raise"):  # no numpy floating-point warning may be hit on the way
+        code, _, err = run_cli(["inspect", path], capsys)
+    assert_one_line_refusal(code, err, needle)
+    assert "-9223372036854775808" not in err
