@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 from snnc.errors import SnncError, one_line
 
@@ -27,11 +28,20 @@ def main(argv: list[str] | None = None) -> int:
         _usage(argv[0] if argv and argv[0] not in ("-h", "--help") else None)
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     module, func, _ = COMMANDS[argv[0]]
+    shown = warnings.formatwarning
+    warnings.formatwarning = _one_line_warning
     try:
         return getattr(importlib.import_module(module), func)(argv[1:]) or 0
     except SnncError as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 2
+    finally:
+        warnings.formatwarning = shown
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning as one `warning:` line (Python's own format adds the source line)."""
+    return f"warning: {one_line(str(message))} ({category.__name__})\n"
 
 
 def _usage(bad: str | None) -> None:

@@ -42,3 +42,23 @@ def test_newlines_and_terminal_escapes_in_a_name_are_printed_escaped(name, tmp_p
 def test_one_line_keeps_ordinary_text():
     assert one_line("lif0 µs ±5 'π'") == "lif0 µs ±5 'π'"
     assert one_line("a\nb\tc") == "a\\nb\\tc"
+
+
+def test_a_warning_during_a_command_is_one_line(tmp_path):
+    """Run as a user runs it (pytest records warnings itself, so in a subprocess)."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from snnc.compiler.ir import save
+    from tests.runtime.test_check_warn import xylo_fan_out_65
+
+    save(xylo_fan_out_65(), tmp_path / "wide.snnc")
+    np.save(tmp_path / "x.npy", np.ones((5, 2), np.int64))
+    proc = subprocess.run([sys.executable, "-m", "snnc.cli", "simulate", str(tmp_path / "wide.snnc"), "--input",
+                           str(tmp_path / "x.npy"), "--check", "warn"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and "it/s" not in ln and "%|" not in ln]
+    assert lines and all(ln.startswith("warning: ") and ln.endswith("(DesignRuleWarning)") for ln in lines), \
+        proc.stderr
