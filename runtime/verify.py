@@ -246,7 +246,8 @@ def _check_provenance(graph, checkpoint, allow_other: bool) -> None:
     if checkpoint is None or allow_other:
         return
     if not Path(checkpoint).is_file():
-        raise InputError(f"{checkpoint}: no such checkpoint file")
+        why = "not a regular file" if Path(checkpoint).exists() else "no such file"
+        raise InputError(f"{checkpoint}: {why} (expected the checkpoint.pt the graph was compiled from)")
     recorded = graph.metadata.get("checkpoint_sha256")
     if recorded is None:
         raise InputError(f"{checkpoint}: the graph records no checkpoint it was compiled from, so this one "
