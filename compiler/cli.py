@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 
@@ -80,6 +81,8 @@ def cmd_compile(argv: list[str]) -> int:
     with atomic_paths(out, report_path) as (graph_tmp, report_tmp):  # both files, or neither
         save(compiled.graph, graph_tmp)
         write_json(report_tmp, compiled.report)
+    for warning in compiled.report.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
     if compiled.report.get("task") == "regression":
         from snnc.compiler.compile_kan import print_kan_report
         print_kan_report(compiled.report)

@@ -52,7 +52,7 @@ def compile_kan(checkpoint, target: str, calibrate: int | None = DEFAULT_CALIBRA
               "checkpoint_sha256": front.info["sha256"], "order": front.info["order"],
               "exact": not front.pwl or all(r["exact"] for r in front.pwl), "pwl": front.pwl,
               "calibrate": n_cal, "lowering": lowering, "activation_bits": graph.metadata.get("activation_bits"),
-              "notes": front.notes + ctx.notes, "layers": layer_rows(graph, ctx), "usage": usage(graph)}
+              "notes": front.notes + ctx.notes, "warnings": front.warnings, "layers": layer_rows(graph, ctx), "usage": usage(graph)}
     if evaluate:
         report["mse"] = evaluate_kan(front, graph, splits.x_test.numpy(), splits.y_test.numpy())
     return Compiled(graph, mapped, front, report)

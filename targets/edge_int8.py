@@ -190,8 +190,14 @@ def gemm_int(node: Gemm, x: np.ndarray) -> np.ndarray:
 
 
 def pwl_segments(knots: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """k [B, in]: the segment of each x [B, in] (#{j = 1..n-1 : x >= knots[p, j]})."""
-    return (x[:, :, None] >= knots[None, :, 1:-1]).sum(axis=2)
+    """k [B, in]: the segment of each x [B, in] (#{j = 1..n-1 : x >= knots[p, j]}), by binary
+    search in each input's inner knots (strictly increasing, as the PWL node checks): memory
+    B x in, not B x in x n."""
+    inner = knots[:, 1:-1]
+    k = np.empty(x.shape, np.int64)
+    for p in range(knots.shape[0]):
+        k[:, p] = np.searchsorted(inner[p], x[:, p], side="right")
+    return k
 
 
 def pwl_int_terms(node: PWL, x: np.ndarray) -> np.ndarray:

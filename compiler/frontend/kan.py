@@ -76,6 +76,7 @@ class KanNet:
     info: dict = field(default_factory=dict)    # checkpoint provenance (sha256, epoch, order)
     pwl: list[dict] = field(default_factory=list)   # per layer: exact, or segments and max error
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)   # notes a user must see (an inexact lowering)
 
 
 ACTIVATION_BITS = 16   # see the module docstring: int8 channels cannot resolve the knot spacing
@@ -153,7 +154,17 @@ def lower_layer(layer) -> list[tuple[str, Affine | None]]:
             ("edges", Affine(edges, mid)), ("sum", Affine(total, np.zeros(coef.shape[0])))]
 
 
+MAX_GEMM_WEIGHTS = 1 << 24  # one dense matrix of the Gemm lowering: 64 MB of float32 (an estimate of what a
+                            # host builds at ease; 16x the edge-int8 flash budget, so never deployable anyway)
+
+
 def lower_model(model) -> list[list[tuple[str, Affine | None]]]:
+    for i, layer in enumerate(model.layers):
+        inputs, points = layer.knots().shape
+        rows, cols = max(inputs * points, layer.out_features * inputs), inputs * points
+        if rows * cols > MAX_GEMM_WEIGHTS:
+            raise CompileError(f"KAN layer {i}: the Gemm lowering needs a {rows} x {cols} matrix, more than "
+                               f"{MAX_GEMM_WEIGHTS} weights (use --kan-lowering pwl, or fewer segments)")
     return [lower_layer(layer) for layer in model.layers]
 
 
@@ -205,9 +216,11 @@ def _order_check(model, path, pwl_segments) -> None:
                            "approximate every edge by S linear pieces (max error reported)")
 
 
-def kan_float_net(checkpoint, pwl_segments: int | None = None, warn: bool = True,
+def kan_float_net(checkpoint, pwl_segments: int | None = None, warn: bool = False,
                   lowering: str = DEFAULT_LOWERING) -> KanNet:
-    """Read a KAN checkpoint and build its float graph (see module docstring)."""
+    """Read a KAN checkpoint and build its float graph (see module docstring). `warnings`
+    holds what a user must see; `warn` also prints them now (the CLI prints them once the
+    compile succeeded, so that a refusal stays one line)."""
     from snnc.train.kan.checkpoint import load_kan, sha256_of
     from snnc.train.kan.run import splits_of
 
@@ -215,12 +228,13 @@ def kan_float_net(checkpoint, pwl_segments: int | None = None, warn: bool = True
     _order_check(source, checkpoint, pwl_segments)
     data = {"name": cfg.data.name, "n_train": cfg.data.n_train, "n_val": cfg.data.n_val,
             "n_test": cfg.data.n_test, "seed": cfg.data.seed, **ckpt["data"]}
-    model, pwl, notes = source, [], []
+    model, pwl, notes, warnings = source, [], [], []
     if any(layer.order != 2 for layer in source.layers):
         model, pwl = approximate(source, pwl_segments, splits_of(cfg).x_train)
         worst = max(r["max_edge_error"] for r in pwl if not r["exact"])
         notes.append(f"order-{ckpt['order']} splines approximated by {pwl_segments} linear pieces per "
                      f"input (not exact): max edge error {worst:.3g}")
+        warnings.append(notes[-1])
         if warn:
             print(f"warning: {notes[-1]}", file=sys.stderr)
     elif pwl_segments is not None:
@@ -230,7 +244,7 @@ def kan_float_net(checkpoint, pwl_segments: int | None = None, warn: bool = True
     graph.metadata.update({"source": "kan-checkpoint", "checkpoint_sha256": info["sha256"],
                            "data": data, "task": "regression", "order": ckpt["order"],
                            "pwl_segments": pwl_segments if pwl else None, "kan_lowering": lowering})
-    return KanNet(graph, model, source, data, info, pwl, notes)
+    return KanNet(graph, model, source, data, info, pwl, notes, warnings)
 
 
 def splits_of_graph(graph):

@@ -145,7 +145,7 @@ def test_order_3_checkpoint_is_refused_in_one_line_without_pwl_segments(tmp_path
 
 def test_order_3_with_pwl_segments_warns_and_reports(tmp_path, capsys):
     path = _save(tmp_path, build_kan([2, 3, 1], 4, order=3, generator=_gen(0)), order=3)
-    net = kan_float_net(path, pwl_segments=32)
+    net = kan_float_net(path, pwl_segments=32, warn=True)
     assert "warning: order-3 splines approximated by 32 linear pieces" in capsys.readouterr().err
     assert net.pwl[0]["segments"] == 32 and net.graph.metadata["pwl_segments"] == 32
 
