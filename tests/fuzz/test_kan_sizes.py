@@ -1,0 +1,36 @@
+"""KAN compile options at their documented limits run in bounded memory or are one line."""
+from __future__ import annotations
+
+import resource
+
+import pytest
+
+from tests.fuzz.helpers import assert_one_line_refusal, run_cli
+
+
+@pytest.fixture(scope="module")
+def order3_ckpt(tmp_path_factory):
+    from snnc.cli import main
+
+    tmp = tmp_path_factory.mktemp("kan3")
+    (tmp / "k.toml").write_text("[kan]\nwidths = [2, 3, 1]\nintervals = 4\norder = 3\n[data]\nn_train = 300\n"
+                                "n_val = 50\nn_test = 50\n[train]\nschedule = [2]\nmax_iter = 5\nseed = 0\n")
+    assert main(["train", "--config", str(tmp / "k.toml"), "--out", str(tmp / "run"), "--quiet"]) == 0
+    return tmp / "run" / "checkpoint.pt"
+
+
+def test_4096_segments_compile_as_pwl_in_bounded_memory(order3_ckpt, tmp_path, capsys):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    code, _, err = run_cli(["compile", order3_ckpt, "--target", "edge-int8", "--pwl-segments", "4096",
+                            "--calibrate", "100", "--out", tmp_path / "k.snnc"], capsys)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert code == 0, err
+    assert err.startswith("warning: order-3 splines approximated by 4096 linear pieces")
+    assert grown_mb < 1024, f"peak memory grew by {grown_mb:.0f} MB (it took 24 GB before the fix)"
+
+
+def test_4096_segments_in_the_gemm_form_are_one_line(order3_ckpt, tmp_path, capsys):
+    code, _, err = run_cli(["compile", order3_ckpt, "--target", "edge-int8", "--pwl-segments", "4096",
+                            "--kan-lowering", "gemm", "--calibrate", "100", "--out", tmp_path / "k.snnc"], capsys)
+    assert_one_line_refusal(code, err, "the Gemm lowering needs a 8194 x 8194 matrix")
+    assert not any(tmp_path.iterdir())
