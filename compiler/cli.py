@@ -181,27 +181,17 @@ def cmd_export(argv: list[str]) -> int:
 
 
 def _run_onnx(model_path: str, x_path: str, out: str) -> int:
-    from snnc.compiler.export.onnx import load_model, session
-    from snnc.errors import InputError
-    from snnc.io import atomic_path
+    """Run an ONNX model (snnc's export or any other) on one .npy array; every output, by name,
+    into the .npz `out`. Everything is checked before anything runs or is written (see
+    snnc.compiler.export.onnx: regular files only, standard operators, bounded Loops, values
+    the input holds exactly); the model runs in a worker bounded in time and memory."""
+    from snnc.compiler.export.onnx import check_runnable, feed_for, load_model, read_array, run_model_file, save_outputs
+    from snnc.io import check_writable
 
+    check_writable(out)
     model = load_model(model_path)
-    try:
-        x = np.load(x_path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{x_path}: cannot read spikes ({exc})") from None
-    sess = session(model)
-    if len(sess.get_inputs()) != 1:
-        raise InputError(f"{model_path}: --run takes a sequence model (one input); this one has "
-                         f"{len(sess.get_inputs())} (a step model?)")
-    feed = sess.get_inputs()[0]
-    dtype = np.float32 if feed.type == "tensor(float)" else np.int32
-    try:
-        outs = sess.run(None, {feed.name: x.astype(dtype)})
-    except Exception as exc:  # onnxruntime's errors: shape or rank mismatch
-        raise InputError(f"{x_path}: shape {x.shape} does not fit {model_path}'s input {feed.shape} "
-                         f"({str(exc).splitlines()[0][:200]})") from None
-    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **{o.name: v for o, v in zip(sess.get_outputs(), outs)})
+    keys = check_runnable(model, model_path)
+    name, x = feed_for(model, read_array(x_path), model_path, x_path)
+    save_outputs(out, keys, run_model_file(model, name, x, model_path))
     print(f"wrote {out}")
     return 0

@@ -2,8 +2,10 @@
 
 One model per graph (opset 18): input `input` [B, 1, N] (int32 int8 values on
 edge-int8, float32 on ideal), one output `<layer>.y` [B, 1, n] per dense
-layer (int32; float32 on ideal). Inside, every integer is int64 and the
-arithmetic of `snnc.targets.edge_int8` is written with exact integer ops
+layer (int32; float32 on ideal); on edge-int8 the metadata `snnc.input_range`
+holds the input values the graph takes, [lo, hi], which `snnc export --run`
+checks. Inside, every integer is int64 and the arithmetic of
+`snnc.targets.edge_int8` is written with exact integer ops
 (no float scale anywhere: ONNX's QLinearMatMul / QuantizeLinear requantise
 through a float32 scale and do not reproduce a fixed-point multiplier bit
 for bit):
@@ -26,6 +28,7 @@ The multiplier is >= 0 (node range), so gemmlowp's one saturating case
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +41,7 @@ from snnc.compiler.ir.nodes import PWL, Gemm, Relu, Step
 from snnc.errors import CompileError, InputError
 from snnc.io import atomic_path
 from snnc.runtime.dense import is_dense, is_integer, layer_order
-from snnc.targets.edge_int8 import INT32_MAX, INT32_MIN, value_range
+from snnc.targets.edge_int8 import INT32_MAX, INT32_MIN, input_range, value_range
 
 OPSET = 18
 INT64, FLOAT64 = 7, 11
@@ -83,8 +86,10 @@ def _model(graph: Graph, b: Builder, outs: list[str], integer: bool) -> onnx.Mod
         b.initializers)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="snnc")
     model.ir_version = 9
-    helper.set_model_props(model, {"snnc.target": graph.target, "snnc.model": "dense",
-                                   "snnc.steps": "1", "snnc.pad_steps": "0"})
+    props = {"snnc.target": graph.target, "snnc.model": "dense", "snnc.steps": "1", "snnc.pad_steps": "0"}
+    if integer:  # the input values the graph takes (int8, or int16 per its input_quant): --run checks them
+        props["snnc.input_range"] = json.dumps(list(input_range(graph)))
+    helper.set_model_props(model, props)
     onnx.checker.check_model(model, full_check=True)
     return model
 
@@ -185,11 +190,12 @@ def requantise(b: Builder, acc: str, multiplier: np.ndarray, shift: np.ndarray) 
 def run_model(graph: Graph, x, model: onnx.ModelProto | None = None) -> dict:
     """The model in onnxruntime on x [B, 1, N]: {layer: {"v": output}} [B, 1, n], and "spikes"
     (the same 0/1 output) for Step layers, as snnc.runtime.dense reports them."""
-    from snnc.compiler.export.onnx import session
+    from snnc.compiler.export.onnx import check_batch, session
 
     x = np.asarray(x)
     if x.ndim != 3 or x.shape[1] != 1:
         raise InputError(f"dense ONNX input must be [B, 1, N], got shape {x.shape}")
+    check_batch(x, "[B, 1, N]")
     integer = is_integer(graph)
     sess = session(model if model is not None else build(graph))
     feed = x.astype(np.int32) if integer else x.astype(np.float32)
