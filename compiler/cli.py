@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 import sys
 
-import numpy as np
-
 from snnc.args import ArgumentParser
 from snnc.compiler.inventory import node_row
 from snnc.compiler.ir import load
