@@ -28,7 +28,10 @@ equivalent, not bit-exact (no trunc0, 24-bit wrap or v clip).
 
 NIR's LIF resets to v_reset: soft (subtractive) reset and multi-spike
 neurons (max_spikes > 1) have no NIR form, nor do Xylo's bit-shift decays;
-such graphs raise FormatError naming the node, and nothing is written.
+such graphs raise FormatError naming the node, and nothing is written. So do
+node names NIR's HDF5 file cannot hold as written (`check_name`: empty, NUL,
+'/', '.', not UTF-8). A feed-forward delay's Delay node is `<synapse>_delay`,
+or the first free `<synapse>_delay_1`, ... where a node already has that name.
 """
 from __future__ import annotations
 
@@ -90,10 +93,34 @@ def _rescaled_vth(node, read_as_v: bool) -> np.ndarray:
     return (node.vth * 64.0).astype(np.float32)
 
 
+def check_name(name) -> None:
+    """FormatError unless NIR's HDF5 file holds `name` as a node name, unchanged: a non-empty
+    UTF-8 string without NUL (h5py refuses those) or '/' (HDF5's path separator: the node would
+    land in a subgroup and the file would not read back), and not '.' (HDF5's own group)."""
+    why = ("is not a string" if not isinstance(name, str) else "is empty" if not name
+           else "contains NUL" if "\0" in name else "contains '/', HDF5's path separator" if "/" in name
+           else "is '.', HDF5's own group" if name == "." else None)
+    if why is None:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            why = "is not valid UTF-8"
+    if why:
+        raise FormatError(f"cannot export node {_shown(name)} to NIR: its name {why} (a NIR node name is a "
+                          "non-empty UTF-8 string without NUL or '/', not '.')")
+
+
+def _shown(name) -> str:
+    text = ascii(name)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def to_nir(graph: Graph):
     """The nir.NIRGraph of `graph` (after `float_graph`)."""
     import nir
 
+    for name in graph.nodes:
+        check_name(name)
     g = float_graph(graph)
     nodes, edges = {}, []
     biased = _bias_carriers(g)
@@ -111,8 +138,11 @@ def to_nir(graph: Graph):
     for src, dst in g.edges:
         syn = g.nodes[src]
         if isinstance(syn, Synapse) and syn.delay > 0 and g.synapse_source(src) != dst:
-            nodes[f"{src}_delay"] = nir.Delay(np.full(syn.out_size, syn.delay * DT))
-            edges += [(src, f"{src}_delay"), (f"{src}_delay", dst)]
+            delay, k = f"{src}_delay", 1
+            while delay in nodes or delay in g.nodes:
+                delay, k = f"{src}_delay_{k}", k + 1
+            nodes[delay] = nir.Delay(np.full(syn.out_size, syn.delay * DT))
+            edges += [(src, delay), (delay, dst)]
         else:
             edges.append((src, dst))
     return nir.NIRGraph(nodes, edges, metadata={"dt": DT, "snnc": json.dumps(_meta(g))})
