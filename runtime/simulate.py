@@ -75,7 +75,7 @@ def simulate(graph: Graph, spikes, record=(), engine: str = "event", progress: b
     plan = prepare(graph, check)
     for v in plan.violations:
         warnings.warn(str(v), DesignRuleWarning, stacklevel=2)
-    x, batched = _as_batch(spikes)
+    x, batched = _as_batch(spikes, graph)
     inputs, input_overflow = _split_inputs(graph, x)
     runs = _run_chunks(ENGINES[engine], graph, plan, inputs, _record_set(record), progress, chunk)
     result = _result(graph, runs, batched, x.shape[1], input_overflow, record)
@@ -105,9 +105,29 @@ def _join(runs: list[PopulationRun]) -> PopulationRun:
 
 
 MAX_COUNT = 2**31 - 1  # largest spike count per channel and step any engine takes (int64 sums stay exact)
+# Size of a run, checked from the input's shape before anything is allocated. The engines
+# keep int64 spike counts [B, T, n] of every Input and population for the result (plus a
+# few such arrays of one population at a time: delayed input sums, recorded states).
+MAX_STEPS = 1 << 20              # T: no trained net runs this long (train/config.py caps data.steps at
+                                 # 100,000); the same bound as a graph's metadata 'steps' (estimate)
+MAX_SPIKE_VALUES = 1 << 27       # B * T * (input channels + neurons): the run's int64 spike record,
+                                 # 1 GiB; the digits test split on the largest shipped digits graph
+                                 # (360 x 16 x (64 + 2048 + 10), --k 8) needs 12M
 
 
-def _as_batch(spikes) -> tuple[np.ndarray, bool]:
+def _check_size(shape: tuple, graph: Graph) -> None:
+    """Refuse a run whose spike record would exceed MAX_SPIKE_VALUES, or more than MAX_STEPS steps,
+    from the input's shape alone."""
+    B, T = (1, *shape[:1]) if len(shape) == 2 else shape[:2]
+    if T > MAX_STEPS:
+        raise InputError(f"input spikes have {T} steps, more than the limit of {MAX_STEPS} steps per run")
+    width = shape[-1] + sum(node.size for node in graph.neurons.values())
+    if B * T * width > MAX_SPIKE_VALUES:
+        raise InputError(f"a run of {B} x {T} steps x {width} inputs and neurons records {B * T * width} spike "
+                         f"counts, more than the limit of {MAX_SPIKE_VALUES} (split the batch)")
+
+
+def _as_batch(spikes, graph: Graph | None = None) -> tuple[np.ndarray, bool]:
     if spikes is None:
         raise InputError("input spikes are missing (got None)")
     try:
@@ -121,6 +141,8 @@ def _as_batch(spikes) -> tuple[np.ndarray, bool]:
         raise InputError(f"input spikes must be integer counts, got dtype {x.dtype}")
     if x.ndim not in (2, 3) or 0 in x.shape:
         raise InputError(f"input spikes must have shape [T, N] or [B, T, N], got {x.shape}")
+    if graph is not None:
+        _check_size(x.shape, graph)
     if x.dtype.kind == "f":
         if not np.all(np.isfinite(x)):
             raise InputError("input spikes must be finite integer counts, got NaN or infinity")
@@ -131,9 +153,8 @@ def _as_batch(spikes) -> tuple[np.ndarray, bool]:
         raise InputError(f"input spikes must be >= 0, got minimum {_count(lo)}")
     if hi > MAX_COUNT:
         raise InputError(f"input spikes must be at most {MAX_COUNT} per channel and step, got {_count(hi)}")
-    x = x.astype(np.int64)
     batched = x.ndim == 3
-    return np.ascontiguousarray(x if batched else x[None]).astype(np.int64), batched
+    return np.array(x if batched else x[None], dtype=np.int64, order="C"), batched  # one copy, the engines' own
 
 
 def _count(v) -> str:

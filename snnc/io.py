@@ -175,17 +175,19 @@ def _finite(obj):
 NUMERIC_KINDS = "biuf"  # npy dtypes we read: bool, integer, float (never objects, strings, records)
 
 
-def read_npy(fp, available: int, what: str, error=ValueError):
+def read_npy(fp, available: int, what: str, error=ValueError, max_elements: int | None = None,
+             limit_text: str = "the limit"):
     """One numeric .npy array from binary file `fp`, its header checked before anything is
     allocated: version 1 or 2, a numeric dtype, a non-negative shape whose bytes really
-    follow (`available` bytes from the start). Never unpickles. Raises `error` in one line."""
+    follow (`available` bytes from the start), at most `max_elements` elements when given
+    (`limit_text` names that limit in the message). Never unpickles. Raises `error` in one line."""
     import numpy as np
 
     version = np.lib.format.read_magic(fp)
     if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(fp, max_header_size=10000)
+        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(fp, max_header_size=10000)
     elif version == (2, 0):
-        shape, _, dtype = np.lib.format.read_array_header_2_0(fp, max_header_size=10000)
+        shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(fp, max_header_size=10000)
     else:
         raise error(f"{what}: npy format version {version} is not read")
     if dtype.hasobject or dtype.kind not in NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype is not None:
@@ -195,8 +197,29 @@ def read_npy(fp, available: int, what: str, error=ValueError):
         if not isinstance(n, int) or n < 0:
             raise error(f"{what}: bad shape {shape}")
         count *= n
+    if max_elements is not None and count > max_elements:
+        raise error(f"{what}: header declares shape {shape} ({count} elements), more than {limit_text}")
     nbytes, left = count * dtype.itemsize, available - fp.tell()
     if nbytes > left:
         raise error(f"{what}: header declares shape {shape} ({nbytes} bytes) but holds {left} bytes")
-    fp.seek(0)
-    return np.lib.format.read_array(fp, allow_pickle=False)
+    return _read_body(fp, shape, fortran_order, dtype, count, nbytes, what, error)
+
+
+NPY_CHUNK = 1 << 20  # bytes read at a time: an array is filled in place, never held twice
+
+
+def _read_body(fp, shape, fortran_order, dtype, count, nbytes, what, error):
+    """The array data after a checked header, read into the array in chunks (what
+    np.lib.format.read_array does for a stream, without parsing the header again)."""
+    import numpy as np
+
+    arr = np.empty(count, dtype)
+    raw = arr.view(np.uint8) if nbytes else None
+    pos = 0
+    while pos < nbytes:
+        chunk = fp.read(min(NPY_CHUNK, nbytes - pos))
+        if not chunk:
+            raise error(f"{what}: array data ends after {pos} of {nbytes} bytes")
+        raw[pos:pos + len(chunk)] = np.frombuffer(chunk, np.uint8)
+        pos += len(chunk)
+    return arr.reshape(shape[::-1]).transpose() if fortran_order else arr.reshape(shape)

@@ -23,6 +23,48 @@ def make_model(cfg, in_shape, n_classes: int) -> nn.Module:
     return build_model(cfg.model, tuple(in_shape), n_classes, fire)
 
 
+def layer_count(model_cfg) -> int:
+    """Weight layers of the net `model_cfg` describes (the readout included); from the
+    config's lists alone, nothing built."""
+    m = model_cfg
+    if m.name == "resnet":
+        return 1 + 2 * sum(m.blocks) + 1
+    return len(m.hidden) + 1
+
+
+def size_floor(cfg, in_shape, n_classes: int) -> tuple[int, int]:
+    """(values, entries): lower bounds on the numbers and the entries of the state dict of
+    `make_model(cfg, in_shape, n_classes)`, in Python integers and without building it:
+    its weight matrices (and per-step affines or BatchNorms) alone. A checkpoint whose
+    state dict holds fewer cannot be this net's, so it is refused before any allocation.
+    Call `layer_count` first: this walks every layer."""
+    m = cfg.model
+    steps, sample = int(in_shape[0]), [int(n) for n in in_shape[1:]]
+    step_norm = cfg.method.name == "sg" and cfg.method.batchnorm   # one BatchNorm per step and layer
+    if m.name in ("mlp", "srnn"):
+        sizes = [math.prod(sample)] + list(m.hidden)
+        values = sum(a * b for a, b in zip(sizes, sizes[1:])) + sizes[-1] * n_classes
+        if m.name == "srnn":
+            values += sum(n * n for n in m.hidden)
+        channels = list(m.hidden)
+    elif m.name == "resnet":
+        image = list(m.image_shape) if m.image_shape else sample
+        k2, cin = m.kernel_size ** 2, (image or [1])[0]
+        values, channels = cin * m.widths[0] * k2, [m.widths[0]]
+        cin = m.widths[0]
+        for width, n in zip(m.widths, m.blocks):
+            for _ in range(n):
+                values += (cin * width + width * width) * k2
+                channels += [width, width]
+                cin = width
+        values += cin * n_classes
+    else:
+        return 0, 0  # make_model names the unknown model
+    if m.affine == "step" or step_norm:
+        values += steps * sum(channels)
+    return values, len(channels) + 1 + (steps * len(channels) if step_norm else 0)
+
+
 def make_optimizer(model: nn.Module, tcfg):
     """AdamW with the posterior-std parameters (`rho`, and the bias noise's `bias_rho`)
     in their own group at `sigma_lr`, the affine's (`model.affine`) at `affine_lr` when

@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import zipfile
 from pathlib import Path
 
 import torch
@@ -42,7 +43,7 @@ from torch import nn
 from snnc.errors import FormatError
 from snnc.io import atomic_path
 from snnc.train import config as config_mod
-from snnc.train.build import make_model
+from snnc.train.build import layer_count, make_model, size_floor
 from snnc.train.models import stored_config
 from snnc.train.sg import upgrade_sg_state
 from snnc.train.distributed import Dist, restore_rng
@@ -54,6 +55,26 @@ REQUIRED_KEYS = ("format", "config", "model", "in_shape", "n_classes")
 # Config keys that may differ between a checkpoint and the run that resumes it: where
 # and how fast it runs, not what it computes. Any other difference is refused.
 RESUME_FREE = ("train.device", "train.threads", "train.workers", "data.root")
+
+# Limits checked from the zip's directory before torch.load allocates anything (torch
+# allocates each record at the size its entry declares), and from the stored config
+# before a model is built.
+MAX_CHECKPOINT_BYTES = 512 << 20  # all records, inflated: torch.load allocates this much at most, so even a
+                                 # file refused after loading peaks under 1 GB. Need: the largest shipped
+                                 # config's checkpoint, cifar10's resnet (17.3M state values plus AdamW's
+                                 # two moments, ~52M float32), is ~0.21 GB (computed)
+MAX_PICKLE_BYTES = 4 << 20       # the pickled structure (data.pkl; tensor bytes are separate records),
+                                 # which unpickles into up to ~40x its size of Python objects: a
+                                 # checkpoint's is ~280 bytes per state entry (cifar10's: ~40 KB; estimate)
+MAX_INFLATED_BYTES = 64 << 20    # records stored compressed: torch.save stores every record as is, so
+                                 # only another tool compresses (a zip bomb inflates 1000x)
+MAX_LAYERS = 1024                # weight layers of the stored model (the deepest shipped config,
+                                 # cifar10's resnet, has 26; estimate)
+SIZE_SLACK = 1 << 16             # a stored config whose net needs more than 2 x the state dict's numbers + this,
+ENTRY_SLACK = 1 << 10            # or 2 x its tensors + this, is refused unbuilt (building is then linear in
+                                 # the file; a near miss is built and load_weights names the misfit)
+MAX_STEPS = config_mod.MAXIMUM["data.steps"]       # in_shape[0]: the most steps a config may train
+MAX_FEATURES = config_mod.MAX_IMAGE_ELEMENTS       # in_shape[1:] multiplied: the largest sample a config takes
 
 
 def save_checkpoint(path: Path, *, core, opt, sched, cfg, epoch, seconds, in_shape, n_classes, rng):
@@ -76,15 +97,57 @@ def save_checkpoint(path: Path, *, core, opt, sched, cfg, epoch, seconds, in_sha
 
 def read_tensors(path, what: str = "snnc checkpoint"):
     """The file's tensors and plain containers (`weights_only`: never pickled code); a
-    one-line `FormatError` naming `path` when it is missing, not a file or unreadable."""
+    one-line `FormatError` naming `path` when it is missing, not a file or unreadable,
+    or when its zip directory declares more than the limits (`check_archive`)."""
     if os.path.exists(path) and not os.path.isfile(path):
         raise FormatError(f"{path}: not a regular file (expected a checkpoint.pt)")
+    if os.path.isfile(path):
+        check_archive(path, what)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise FormatError(f"{path}: no such checkpoint") from None
     except Exception as exc:  # torch raises many types for a foreign or truncated file
         raise FormatError(f"{path}: not a {what} ({_load_failure(exc)})") from None
+
+
+def check_archive(path, what: str = "snnc checkpoint") -> None:
+    """Refuse, from the zip directory alone, a file torch.load would allocate too much for:
+    torch allocates each record at its declared size, so the declared sizes are checked
+    (all records, the pickle, compressed records) before it runs. A file that is not a zip
+    (torch's legacy format, which allocates what its pickle declares) is refused too."""
+    try:
+        with open(path, "rb") as fh:
+            if not zipfile.is_zipfile(fh):
+                raise FormatError(f"{path}: not a {what} (unreadable as a torch file: not the zip archive "
+                                  f"torch.save writes)")
+            with zipfile.ZipFile(fh) as zf:
+                infos = zf.infolist()
+    except FormatError:
+        raise
+    except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, NotImplementedError) as exc:
+        raise FormatError(f"{path}: not a {what} (unreadable as a torch file: {type(exc).__name__} "
+                          f"in its zip directory)") from None
+    total = inflated = 0
+    for info in infos:
+        name = info.filename[:80]
+        if info.flag_bits & 0x1:
+            raise FormatError(f"{path}: record '{name}' is encrypted (torch.save never encrypts)")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise FormatError(f"{path}: record '{name}' uses compression method {info.compress_type} "
+                              f"(torch reads stored and deflate only)")
+        total += info.file_size
+        if info.compress_type != zipfile.ZIP_STORED:
+            inflated += info.file_size
+        if info.filename.endswith("data.pkl") and info.file_size > MAX_PICKLE_BYTES:
+            raise FormatError(f"{path}: record '{name}' declares {info.file_size} bytes, more than the "
+                              f"{MAX_PICKLE_BYTES >> 20} MiB limit on a checkpoint's pickle")
+    if total > MAX_CHECKPOINT_BYTES:
+        raise FormatError(f"{path}: records declare {total} bytes in all, more than the "
+                          f"{MAX_CHECKPOINT_BYTES >> 20} MiB limit on a checkpoint")
+    if inflated > MAX_INFLATED_BYTES:
+        raise FormatError(f"{path}: compressed records declare {inflated} bytes inflated, more than the "
+                          f"{MAX_INFLATED_BYTES >> 20} MiB limit (torch.save never compresses)")
 
 
 def load_checkpoint(path) -> dict:
@@ -115,6 +178,12 @@ def _check_counts(ckpt: dict, path) -> None:
     if not isinstance(shape, (list, tuple)) or not 1 <= len(shape) <= 5 \
             or not all(_is_int(n) and 1 <= n <= 1 << 24 for n in shape):
         raise FormatError(f"{path}: checkpoint's 'in_shape' must be 1 to 5 positive integers, got {str(shape)[:60]}")
+    if shape[0] > MAX_STEPS:
+        raise FormatError(f"{path}: checkpoint's 'in_shape' has {shape[0]} steps, more than the limit of "
+                          f"{MAX_STEPS} (data.steps)")
+    if math.prod(shape[1:]) > MAX_FEATURES:
+        raise FormatError(f"{path}: checkpoint's 'in_shape' {list(shape)} has {math.prod(shape[1:])} values per "
+                          f"step, more than the limit of {MAX_FEATURES}")
     if not _is_int(ckpt["n_classes"]) or not 1 <= ckpt["n_classes"] <= 1 << 20:
         raise FormatError(f"{path}: checkpoint's 'n_classes' must be a positive integer, "
                           f"got {str(ckpt['n_classes'])[:40]}")
@@ -168,9 +237,40 @@ def load_model(path) -> tuple[nn.Module, config_mod.Config]:
         cfg = config_mod.from_dict(stored_config(ckpt["config"]))
     except config_mod.ConfigError as exc:
         raise FormatError(f"{path}: stored config: {exc}") from None
-    model = make_model(cfg, tuple(ckpt["in_shape"]), int(ckpt["n_classes"]))
+    check_model_size(cfg, ckpt, path)
+    try:
+        model = make_model(cfg, tuple(ckpt["in_shape"]), int(ckpt["n_classes"]))
+    except (ValueError, TypeError, IndexError, RuntimeError) as exc:
+        raise FormatError(f"{path}: stored config does not build a model ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0][:100] if str(exc) else ''})") from None
     load_weights(model, ckpt, path)
     return model, cfg
+
+
+def check_model_size(cfg, ckpt: dict, path) -> None:
+    """Before a model is built from a stored config: its layers are at most MAX_LAYERS, and
+    its weight matrices (and per-step affines) hold no more than twice the numbers, in
+    twice the entries, that the checkpoint's own state dict holds, plus SIZE_SLACK (the net
+    must load that state dict, so a much larger one cannot be this checkpoint's: a huge
+    `hidden` or `in_shape`). The state dict is bounded by the file, so building is too; a
+    near miss is built and `load_weights` names the first tensor that does not fit."""
+    layers = layer_count(cfg.model)
+    if layers > MAX_LAYERS:
+        raise FormatError(f"{path}: stored config describes {layers} layers, more than the limit of {MAX_LAYERS}")
+    values, entries = size_floor(cfg, ckpt["in_shape"], ckpt["n_classes"])
+    state = ckpt["model"]
+    held = sum(v.numel() for v in state.values() if isinstance(v, torch.Tensor))
+    what = (f"stored config (model '{cfg.model.name}', "
+            f"{'widths' if cfg.model.name == 'resnet' else 'hidden'} "
+            f"{str(cfg.model.widths if cfg.model.name == 'resnet' else cfg.model.hidden)[:40]}, "
+            f"in_shape {str(list(ckpt['in_shape']))[:40]})")
+    if values > 2 * held + SIZE_SLACK:
+        raise FormatError(f"{path}: {what} needs at least {values} weights, more than the limit of "
+                          f"{2 * held + SIZE_SLACK} (twice the {held} the checkpoint holds, plus {SIZE_SLACK})")
+    if entries > 2 * len(state) + ENTRY_SLACK:
+        raise FormatError(f"{path}: {what} needs at least {entries} tensors, more than the limit of "
+                          f"{2 * len(state) + ENTRY_SLACK} (twice the {len(state)} the checkpoint holds, "
+                          f"plus {ENTRY_SLACK})")
 
 
 def file_sha256(path) -> str:

@@ -40,6 +40,12 @@ def is_kan_checkpoint(path) -> bool:
     """Whether `path` reads as a checkpoint of kind "kan" (no error for anything else)."""
     if not os.path.isfile(path):   # a FIFO or device is never read; the SBNN loader names it
         return False
+    from snnc.train.checkpoint import check_archive
+
+    try:
+        check_archive(path)        # sizes from the zip directory first: never inflate a bomb here
+    except FormatError:
+        return False               # the SBNN loader gives its own one-line error
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # not ours to judge: the SBNN loader gives its own one-line error
