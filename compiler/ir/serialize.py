@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from snnc.compiler.ir.graph import Graph
+from snnc.compiler.ir.metadata import check_metadata
 from snnc.compiler.ir.nodes import NODE_TYPES
 from snnc.errors import FormatError, GraphError
 from snnc.io import atomic_path, read_npy
@@ -324,6 +325,13 @@ def _check_doc(doc: dict, path) -> None:
         raise FormatError(f"{path}: malformed graph.json ('target' must be a string)")
     if not isinstance(doc.get("metadata", {}), dict):
         raise FormatError(f"{path}: malformed graph.json ('metadata' must be an object)")
+    known = snnc.targets.all_targets()
+    if doc["target"] not in known:
+        raise FormatError(f"{path}: target '{doc['target'][:40]}' unknown (known: {', '.join(sorted(known))})")
+    try:
+        check_metadata(doc.get("metadata", {}))
+    except GraphError as exc:
+        raise FormatError(f"{path}: {exc}") from None
     for key, limit in (("nodes", MAX_NODES), ("edges", MAX_EDGES)):
         if len(doc[key]) > limit:
             raise FormatError(f"{path}: graph.json has {len(doc[key])} {key}, more than the limit of {limit}")

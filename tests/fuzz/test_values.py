@@ -39,3 +39,54 @@ def test_a_value_beyond_the_nodes_range_is_named_as_it_is(key, value, needle, tm
         code, _, err = run_cli(["inspect", path], capsys)
     assert_one_line_refusal(code, err, needle)
     assert "-9223372036854775808" not in err
+
+
+def _with_metadata(path, **meta):
+    doc, tensors = graph_to_dict(small_loihi_graph())
+    doc["metadata"].update(meta)
+    buf = io.BytesIO()
+    np.savez(buf, **tensors)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("graph.json", json.dumps(doc))
+        zf.writestr("tensors.npz", buf.getvalue())
+    return path
+
+
+@pytest.mark.parametrize("meta, needle", [
+    ({"k": "eight"}, "graph metadata 'k' must be an integer in [1, 64]"),
+    ({"k": 0}, "graph metadata 'k'"),
+    ({"pad_steps": -1}, "graph metadata 'pad_steps'"),
+    ({"pad_steps": "2"}, "graph metadata 'pad_steps'"),
+    ({"steps": 10**12}, "graph metadata 'steps'"),
+    ({"seed": "0"}, "graph metadata 'seed'"),
+    ({"seed": -5}, "graph metadata 'seed'"),
+    ({"data": "digits"}, "graph metadata 'data' must be an object"),
+    ({"data": [1, 2]}, "graph metadata 'data' must be an object"),
+    ({"mode": "median"}, "graph metadata 'mode'"),
+    ({"task": 3}, "graph metadata 'task'"),
+    ({"input_quant": {"scale": -1}}, "graph metadata 'input_quant'"),
+    ({"checkpoint": 5}, "graph metadata 'checkpoint' must be a string"),
+])
+@pytest.mark.parametrize("command", ["inspect", "simulate", "verify"])
+def test_wrong_typed_metadata_is_one_line_in_every_command(meta, needle, command, tmp_path, capsys):
+    path = _with_metadata(tmp_path / "g.snnc", **meta)
+    code, _, err = run_cli([command, path], capsys)
+    assert_one_line_refusal(code, err, needle)
+
+
+def test_data_metadata_with_wrong_keys_is_one_line(tmp_path, capsys):
+    path = _with_metadata(tmp_path / "g.snnc", data={"name": "digits", "steps": "many"})
+    code, _, err = run_cli(["verify", path, "--backends", "sim"], capsys)
+    assert_one_line_refusal(code, err, "data.steps: expected")
+
+
+def test_a_graph_for_an_unknown_target_is_refused_on_load(tmp_path, capsys):
+    doc, tensors = graph_to_dict(small_loihi_graph())
+    doc["target"] = "loihi9"
+    buf = io.BytesIO()
+    np.savez(buf, **tensors)
+    with zipfile.ZipFile(tmp_path / "g.snnc", "w") as zf:
+        zf.writestr("graph.json", json.dumps(doc))
+        zf.writestr("tensors.npz", buf.getvalue())
+    code, _, err = run_cli(["inspect", tmp_path / "g.snnc"], capsys)
+    assert_one_line_refusal(code, err, "target 'loihi9' unknown")
