@@ -36,6 +36,19 @@ for _name in ("append", "extend", "insert", "pop", "remove", "clear", "sort", "r
     setattr(EdgeList, _name, _stamping(_name))
 
 
+MAX_NAME = 256  # characters in a node name (an estimate: names are labels, not data)
+
+
+def check_name(name) -> str:
+    """A node name every writer can hold: a non-empty string of at most MAX_NAME printable
+    characters without '/' (the `.snnc` tensor keys are `node/field`) or NUL."""
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME:
+        raise GraphError(f"node name {str(name)[:40]!r} must be a non-empty string of at most {MAX_NAME} characters")
+    if "/" in name or not name.isprintable():
+        raise GraphError(f"node name {name[:40]!r} holds '/' or an unprintable character")
+    return name
+
+
 @dataclass(eq=False)
 class Graph:
     """Nodes by name, edges as (source, destination) pairs.
@@ -71,6 +84,7 @@ class Graph:
         """Add `node` as `name`, connected from each of `inputs`; return the name."""
         if name in self.nodes:
             raise GraphError(f"node '{name}' already exists")
+        check_name(name)
         if not isinstance(node, Node):
             raise GraphError(f"node '{name}' is a {type(node).__name__}, not an IR node")
         self.nodes[name] = node

@@ -90,3 +90,17 @@ def test_a_graph_for_an_unknown_target_is_refused_on_load(tmp_path, capsys):
         zf.writestr("tensors.npz", buf.getvalue())
     code, _, err = run_cli(["inspect", tmp_path / "g.snnc"], capsys)
     assert_one_line_refusal(code, err, "target 'loihi9' unknown")
+
+
+@pytest.mark.parametrize("name", ["", "a/b", "x\x00y", "new\nline", "n" * 300])
+def test_a_node_name_no_writer_can_hold_is_one_line(name, tmp_path, capsys):
+    doc, tensors = graph_to_dict(small_loihi_graph())
+    doc["nodes"][0]["name"] = name
+    doc["edges"] = [[name if a == "input" else a, b] for a, b in doc["edges"]]
+    buf = io.BytesIO()
+    np.savez(buf, **tensors)
+    with zipfile.ZipFile(tmp_path / "g.snnc", "w") as zf:
+        zf.writestr("graph.json", json.dumps(doc))
+        zf.writestr("tensors.npz", buf.getvalue())
+    code, _, err = run_cli(["inspect", tmp_path / "g.snnc"], capsys)
+    assert_one_line_refusal(code, err, "node name")
