@@ -35,7 +35,11 @@ def cmd_simulate(argv: list[str]) -> int:
         raise InputError("give --input or --data, not both")
     if args.input is None:
         return _simulate_data(graph, args)
-    result = simulate(graph, load_spikes(args.input), progress=True, check=args.check, engine=args.engine)
+    spikes = load_spikes(args.input)
+    try:
+        result = simulate(graph, spikes, progress=True, check=args.check, engine=args.engine)
+    except InputError as exc:  # what is wrong with the input: name the file it came from
+        raise InputError(f"{args.input}: {exc}") from None
     print_summary(result)
     _write(args, result.summary(), lambda fmt: render_plot(result, fmt))
     return 0
