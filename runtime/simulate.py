@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snnc.compiler.ir import Graph
+from snnc.compiler.ir.metadata import MAX_STEPS
 from snnc.errors import InputError
 from snnc.runtime import dense, event, reference
 from snnc.runtime.energy import energy_report
@@ -108,8 +109,7 @@ MAX_COUNT = 2**31 - 1  # largest spike count per channel and step any engine tak
 # Size of a run, checked from the input's shape before anything is allocated. The engines
 # keep int64 spike counts [B, T, n] of every Input and population for the result (plus a
 # few such arrays of one population at a time: delayed input sums, recorded states).
-MAX_STEPS = 1 << 20              # T: no trained net runs this long (train/config.py caps data.steps at
-                                 # 100,000); the same bound as a graph's metadata 'steps' (estimate)
+# MAX_STEPS (T, 2^20): the bound of a graph's metadata 'steps' (compiler/ir/metadata.py)
 MAX_SPIKE_VALUES = 1 << 27       # B * T * (input channels + neurons): the run's int64 spike record,
                                  # 1 GiB; the digits test split on the largest shipped digits graph
                                  # (360 x 16 x (64 + 2048 + 10), --k 8) needs 12M

@@ -13,7 +13,8 @@ import math
 
 from snnc.errors import GraphError
 
-MAX_STEPS = 1 << 20   # time steps of a graph's input (simulate's own cap on T; an estimate of any real run)
+MAX_STEPS = 1 << 20   # time steps of one run, also simulate's cap on T: no trained net runs this long
+                      # (train/config.py caps data.steps at 100,000); an estimate
 MAX_K = 64            # posterior samples side by side (compiler/frontend/checkpoint.py's --k bound)
 MAX_INT = 1 << 53     # JSON integers read exactly by every JSON reader (compiler/ir/serialize.py)
 
