@@ -56,3 +56,36 @@ def snapshot(path) -> tuple:
         with open(path, "rb") as fh:
             return ("file", stat.S_IMODE(st.st_mode), fh.read())
     return ("other", stat.S_IFMT(st.st_mode), st.st_ino)
+
+
+CHILD = r"""
+import contextlib, io, json, sys
+from snnc.cli import main
+
+
+def peak_rss():  # this process's own high-water mark (ru_maxrss would carry the parent's over exec)
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmHWM:"))
+
+
+rows = []
+for argv in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(argv)
+    rows.append({"argv": argv, "code": code, "err": err.getvalue(), "peak": peak_rss()})
+print(json.dumps(rows))
+"""
+
+
+def cli_in_child(commands, timeout: float = 600) -> list[dict]:
+    """Run each `snnc` command line in one fresh child process, in order: per command its exit
+    status, stderr and the process's peak RSS so far (bytes; VmHWM of the child's own memory)."""
+    import json
+    import subprocess
+    import sys
+
+    argv = json.dumps([[str(a) for a in cmd] for cmd in commands])
+    child = subprocess.run([sys.executable, "-c", CHILD, argv], capture_output=True, text=True, timeout=timeout)
+    assert child.returncode == 0, child.stderr[-2000:]
+    return json.loads(child.stdout.splitlines()[-1])

@@ -7,8 +7,6 @@ from __future__ import annotations
 import io
 import json
 import struct
-import subprocess
-import sys
 import time
 import tracemalloc
 import zipfile
@@ -19,7 +17,7 @@ import torch
 
 from snnc.compiler.ir import Graph, Input, Output, Synapse, load, save, serialize
 from snnc.errors import FormatError, GraphError, InputError
-from tests.fuzz.helpers import assert_one_line_refusal, run_cli, small_loihi_graph
+from tests.fuzz.helpers import assert_one_line_refusal, cli_in_child, run_cli, small_loihi_graph
 
 PEAK_RSS = 1 << 30          # the bar: peak memory of a process refusing any probe
 PEAK_TRACED = 64 << 20      # Python/numpy allocations while refusing in-process (tracemalloc)
@@ -477,20 +475,6 @@ def test_legacy_non_zip_torch_file_is_refused(tmp_path):
 
 # --- the command line: one child process, peak RSS ---------------------------------------
 
-CHILD = r"""
-import contextlib, io, json, resource, sys
-from snnc.cli import main
-rows = []
-for argv in json.loads(sys.argv[1]):
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        code = main(argv)
-    rows.append({"argv": argv, "code": code, "err": err.getvalue(),
-                 "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024})
-print(json.dumps(rows))
-"""
-
-
 def test_cli_refusals_one_line_and_under_1_gb(graph_file, tiny_ckpt, tmp_path):
     """The probes of the report, through `snnc`, in one child process: each exits 2 with one
     line naming the file, and the process's peak RSS stays under 1 GB."""
@@ -519,10 +503,7 @@ def test_cli_refusals_one_line_and_under_1_gb(graph_file, tiny_ckpt, tmp_path):
     probes = [(["inspect", tensor], tensor), (["inspect", text], text), (["inspect", deep], deep),
               (["simulate", graph_file, "--input", spikes], "steps"),
               *[(["compile", p, "--target", "ideal", "--out", out], p) for p in (hidden, in_shape, bomb)]]
-    argv = json.dumps([[str(a) for a in cmd] for cmd, _ in probes])
-    child = subprocess.run([sys.executable, "-c", CHILD, argv], capture_output=True, text=True, timeout=300)
-    assert child.returncode == 0, child.stderr[-2000:]
-    rows = json.loads(child.stdout.splitlines()[-1])
+    rows = cli_in_child([cmd for cmd, _ in probes])
     for row, (_, needle) in zip(rows, probes):
         assert_one_line_refusal(row["code"], row["err"], str(needle))
         assert row["peak"] < PEAK_RSS, f"{row['argv']}: peak RSS {row['peak'] >> 20} MiB"
