@@ -181,9 +181,10 @@ def cmd_export(argv: list[str]) -> int:
 def _run_onnx(model_path: str, x_path: str, out: str) -> int:
     """Run an ONNX model (snnc's export or any other) on one .npy array; every output, by name,
     into the .npz `out`. Everything is checked before anything runs or is written (see
-    snnc.compiler.export.onnx: regular files only, standard operators, bounded Loops, values
+    snnc.compiler.export.onnx_run: regular files only, standard operators, bounded Loops, values
     the input holds exactly); the model runs in a worker bounded in time and memory."""
-    from snnc.compiler.export.onnx import check_runnable, feed_for, load_model, read_array, run_model_file, save_outputs
+    from snnc.compiler.export.onnx_run import (check_runnable, feed_for, load_model, read_array, run_model_file,
+                                               save_outputs)
     from snnc.io import check_writable
 
     check_writable(out)

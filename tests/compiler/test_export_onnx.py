@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import snnc
 from snnc.cli import main
 from snnc.compiler.export import onnx as ox
+from snnc.compiler.export.onnx_run import load_model
 from snnc.compiler.export import onnx_kinds
 from snnc.compiler.export.onnx_ops import Builder
 from snnc.compiler.ir import FloatLIF, Graph, Input, LoihiLIF, Output, Synapse, save
@@ -202,7 +203,7 @@ def test_xylo_step_model_streams_synaptic_states():
 
 def test_model_is_checked_and_states_its_opset(tmp_path):
     path = ox.export(recurrent_loihi_graph(0), tmp_path / "g.onnx")
-    model = ox.load_model(path)
+    model = load_model(path)
     assert [o.version for o in model.opset_import] == [18]
     assert {p.key: p.value for p in model.metadata_props}["snnc.target"] == "loihi"
     assert [o.name for o in model.graph.output] == ["lif0.spikes", "lif0.v", "lif1.spikes", "lif1.v"]
@@ -231,7 +232,7 @@ def test_corrupt_onnx_is_one_line_and_nothing_written(tmp_path, capsys):
     bad.write_bytes(b"\x08\x07garbage" * 10)
     np.save(tmp_path / "x.npy", np.zeros((1, 3, 6), np.int32))
     with pytest.raises(FormatError, match="bad.onnx"):
-        ox.load_model(bad)
+        load_model(bad)
     code, _, err = cli(["export", str(bad), "--run", str(tmp_path / "x.npy"), "--out", str(tmp_path / "y.npz")],
                        capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "not a valid ONNX model" in err

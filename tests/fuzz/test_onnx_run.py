@@ -14,6 +14,7 @@ from onnx import TensorProto as TP
 from onnx import helper
 
 import snnc.compiler.export.onnx as ox
+import snnc.compiler.export.onnx_run as run
 from snnc.compiler.export.onnx_edge import run_model
 from snnc.compiler.ir import Graph, Input, Output, save
 from snnc.compiler.ir.nodes import Gemm
@@ -76,7 +77,7 @@ def _refused_in_child(tmp_path, model, x, needle, setup="pass"):
     killing the suite."""
     out = tmp_path / "y.npz"
     before = sorted(p.name for p in tmp_path.iterdir())
-    code = f"import sys; import snnc.compiler.export.onnx as ox; {setup}; from snnc.cli import main; " \
+    code = f"import sys; import snnc.compiler.export.onnx_run as run; {setup}; from snnc.cli import main; " \
            "sys.exit(main(sys.argv[1:]))"
     done = subprocess.run([sys.executable, "-c", code, "export", str(model), "--run", str(x), "--out", str(out)],
                           capture_output=True, text=True, timeout=120)
@@ -99,7 +100,7 @@ def test_own_export_runs_and_matches_onnxruntime(tmp_path, capsys, loihi_onnx):
     x = (np.random.default_rng(0).random((2, T, N)) < 0.5).astype(np.int64)
     code, out, err = run_cli(["export", loihi_onnx, "--run", _npy(tmp_path, x), "--out", tmp_path / "y.npz"], capsys)
     assert code == 0 and err == "" and "wrote" in out
-    sess = ox.session(ox.load_model(loihi_onnx))
+    sess = ox.session(run.load_model(loihi_onnx))
     want = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"input": x.astype(np.int32)})))
     with np.load(tmp_path / "y.npz", allow_pickle=False) as got:
         assert sorted(got.files) == sorted(want)
@@ -190,12 +191,12 @@ def test_loop_inside_a_subgraph_is_checked_too(tmp_path, capsys):
 def test_computed_loop_trip_count_is_stopped_by_the_time_limit(tmp_path):
     model = _loop([helper.make_node("Add", ["a", "a"], ["M"])], [helper.make_tensor("a", TP.INT64, [], [2**61])])
     _refused_in_child(tmp_path, _save(tmp_path, model), _npy(tmp_path, np.arange(2)), "ran longer than 2 s",
-                      setup="ox.RUN_SECONDS = 2.0")
+                      setup="run.RUN_SECONDS = 2.0")
 
 
 def test_allocation_above_the_memory_limit_is_refused(tmp_path, capsys, monkeypatch):
     """1 GiB of ConstantOfShape against a 64 MiB limit (a regression only costs 1 GiB briefly)."""
-    monkeypatch.setattr(ox, "RUN_MEMORY", 64 * 2**20)
+    monkeypatch.setattr(run, "RUN_MEMORY", 64 * 2**20)
     model = _model([helper.make_node("Mul", ["x", "big"], ["shape"]),
                     helper.make_node("ConstantOfShape", ["shape"], ["y"],
                                      value=helper.make_tensor("v", TP.FLOAT, [1], [1.0]))],
