@@ -29,7 +29,7 @@ def output_target(path: str | os.PathLike) -> Path:
     except OSError as exc:
         raise OutputError(f"{path}: cannot write here ({_why(exc)})") from None
     if st is not None and not stat.S_ISREG(st.st_mode):
-        raise OutputError(f"{path}: is {_kind(st.st_mode)}, not a file; refusing to write it")
+        raise OutputError(f"{path}: is {file_kind(st.st_mode)}, not a file; refusing to write it")
     parent = real.parent
     for up in (parent, *parent.parents):
         if up.exists():
@@ -139,7 +139,8 @@ def _existing_folder(folder: Path) -> Path:
     return folder
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, for a one-line refusal ('a directory', 'a FIFO', ...)."""
     if stat.S_ISDIR(mode):
         return "a directory"
     if stat.S_ISFIFO(mode):

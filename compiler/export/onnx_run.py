@@ -24,7 +24,7 @@ from onnx import helper, numpy_helper
 
 from snnc.compiler.export.onnx import INT32_MAX
 from snnc.errors import FormatError, InputError
-from snnc.io import atomic_path
+from snnc.io import atomic_path, file_kind
 from snnc.targets.registry import all_targets
 
 # --- reading and running exported (or foreign) models --------------------------
@@ -245,7 +245,7 @@ def _open_regular(path, what: str, missing):
     except OSError as exc:
         raise InputError(f"{path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
     if not stat.S_ISREG(st.st_mode):
-        raise InputError(f"{path}: is {_file_kind(st.st_mode)}, not a regular file (expected {what})")
+        raise InputError(f"{path}: is {file_kind(st.st_mode)}, not a regular file (expected {what})")
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
@@ -253,20 +253,8 @@ def _open_regular(path, what: str, missing):
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise InputError(f"{path}: is {_file_kind(st.st_mode)}, not a regular file (expected {what})")
+        raise InputError(f"{path}: is {file_kind(st.st_mode)}, not a regular file (expected {what})")
     return os.fdopen(fd, "rb"), st.st_size
-
-
-def _file_kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -89,3 +89,14 @@ def cli_in_child(commands, timeout: float = 600) -> list[dict]:
     child = subprocess.run([sys.executable, "-c", CHILD, argv], capture_output=True, text=True, timeout=timeout)
     assert child.returncode == 0, child.stderr[-2000:]
     return json.loads(child.stdout.splitlines()[-1])
+
+
+def train_tiny_kan(folder, order: int = 2):
+    """A tiny KAN run (seconds): [2, 3, 1], 4 intervals, 2 epochs; its checkpoint path."""
+    from snnc.cli import main
+
+    (folder / "k.toml").write_text(f"[kan]\nwidths = [2, 3, 1]\nintervals = 4\norder = {order}\n[data]\n"
+                                   "n_train = 300\nn_val = 50\nn_test = 50\n[train]\nschedule = [2]\n"
+                                   "max_iter = 5\nseed = 0\n")
+    assert main(["train", "--config", str(folder / "k.toml"), "--out", str(folder / "run"), "--quiet"]) == 0
+    return folder / "run" / "checkpoint.pt"

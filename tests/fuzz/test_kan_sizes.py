@@ -3,18 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fuzz.helpers import assert_one_line_refusal, cli_in_child, run_cli
+from tests.fuzz.helpers import assert_one_line_refusal, cli_in_child, run_cli, train_tiny_kan
 
 
 @pytest.fixture(scope="module")
 def order3_ckpt(tmp_path_factory):
-    from snnc.cli import main
-
-    tmp = tmp_path_factory.mktemp("kan3")
-    (tmp / "k.toml").write_text("[kan]\nwidths = [2, 3, 1]\nintervals = 4\norder = 3\n[data]\nn_train = 300\n"
-                                "n_val = 50\nn_test = 50\n[train]\nschedule = [2]\nmax_iter = 5\nseed = 0\n")
-    assert main(["train", "--config", str(tmp / "k.toml"), "--out", str(tmp / "run"), "--quiet"]) == 0
-    return tmp / "run" / "checkpoint.pt"
+    return train_tiny_kan(tmp_path_factory.mktemp("kan3"), order=3)
 
 
 def test_4096_segments_compile_as_pwl_in_bounded_memory(order3_ckpt, tmp_path):

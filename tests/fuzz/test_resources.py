@@ -252,16 +252,21 @@ def test_sizes_summed_over_the_graph_are_bounded(graph_file, tmp_path):
 
 # --- tensors.npz: element count before allocation -----------------------------------
 
-def test_250_mb_tensor_in_a_tiny_file_is_refused_before_allocating(graph_file, tmp_path, capsys):
-    """int8 weights declaring 250 MB would widen to 2 GB of int64 in the node."""
+def _huge_tensor_file(graph_file, path):
+    """`graph_file` with its weights replaced by 250 MB of int8 zeros (deflated: a tiny file)."""
     members = _members(graph_file)
     with zipfile.ZipFile(io.BytesIO(members["tensors.npz"])) as zf:
         arrays = {n: zf.read(n) for n in zf.namelist()}
     victim = next(n for n in arrays if "weights" in n)
     buf = io.BytesIO()
     np.save(buf, np.zeros((6, (250 << 20) // 6), np.int8))
-    path = tmp_path / "t.snnc"
     path.write_bytes(_zip({**members, "tensors.npz": _zip({**arrays, victim: buf.getvalue()})}))
+    return path
+
+
+def test_250_mb_tensor_in_a_tiny_file_is_refused_before_allocating(graph_file, tmp_path, capsys):
+    """int8 weights declaring 250 MB would widen to 2 GB of int64 in the node."""
+    path = _huge_tensor_file(graph_file, tmp_path / "t.snnc")
     assert path.stat().st_size < 1 << 20
     _refused(lambda: load(path), needle=f"{serialize.MAX_TENSOR_ELEMENTS}-element limit")
     code, _, err = run_cli(["inspect", path], capsys)
@@ -478,14 +483,8 @@ def test_legacy_non_zip_torch_file_is_refused(tmp_path):
 def test_cli_refusals_one_line_and_under_1_gb(graph_file, tiny_ckpt, tmp_path):
     """The probes of the report, through `snnc`, in one child process: each exits 2 with one
     line naming the file, and the process's peak RSS stays under 1 GB."""
+    tensor = _huge_tensor_file(graph_file, tmp_path / "tensor.snnc")
     members = _members(graph_file)
-    with zipfile.ZipFile(io.BytesIO(members["tensors.npz"])) as zf:
-        arrays = {n: zf.read(n) for n in zf.namelist()}
-    victim = next(n for n in arrays if "weights" in n)
-    buf = io.BytesIO()
-    np.save(buf, np.zeros((6, (250 << 20) // 6), np.int8))
-    tensor = tmp_path / "tensor.snnc"
-    tensor.write_bytes(_zip({**members, "tensors.npz": _zip({**arrays, victim: buf.getvalue()})}))
     doc = json.loads(members["graph.json"])
     doc["metadata"]["s"] = "\\" * (serialize.MAX_JSON_BYTES // 2 + 1)   # written as two characters each
     text = tmp_path / "string.snnc"

@@ -14,15 +14,20 @@ from snnc.compiler.ir.serialize import graph_to_dict
 from tests.fuzz.helpers import assert_one_line_refusal, run_cli, small_loihi_graph
 
 
-def _with_tensor(path, key: str, value: np.ndarray):
-    doc, tensors = graph_to_dict(small_loihi_graph())
-    tensors[key] = value
+def _write(path, doc: dict, tensors: dict):
+    """A .snnc written by hand, without save()'s checks."""
     buf = io.BytesIO()
     np.savez(buf, **tensors)
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("graph.json", json.dumps(doc))
         zf.writestr("tensors.npz", buf.getvalue())
     return path
+
+
+def _with_tensor(path, key: str, value: np.ndarray):
+    doc, tensors = graph_to_dict(small_loihi_graph())
+    tensors[key] = value
+    return _write(path, doc, tensors)
 
 
 @pytest.mark.parametrize("key, value, needle", [
@@ -44,12 +49,7 @@ def test_a_value_beyond_the_nodes_range_is_named_as_it_is(key, value, needle, tm
 def _with_metadata(path, **meta):
     doc, tensors = graph_to_dict(small_loihi_graph())
     doc["metadata"].update(meta)
-    buf = io.BytesIO()
-    np.savez(buf, **tensors)
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("graph.json", json.dumps(doc))
-        zf.writestr("tensors.npz", buf.getvalue())
-    return path
+    return _write(path, doc, tensors)
 
 
 @pytest.mark.parametrize("meta, needle", [
@@ -83,11 +83,7 @@ def test_data_metadata_with_wrong_keys_is_one_line(tmp_path, capsys):
 def test_a_graph_for_an_unknown_target_is_refused_on_load(tmp_path, capsys):
     doc, tensors = graph_to_dict(small_loihi_graph())
     doc["target"] = "loihi9"
-    buf = io.BytesIO()
-    np.savez(buf, **tensors)
-    with zipfile.ZipFile(tmp_path / "g.snnc", "w") as zf:
-        zf.writestr("graph.json", json.dumps(doc))
-        zf.writestr("tensors.npz", buf.getvalue())
+    _write(tmp_path / "g.snnc", doc, tensors)
     code, _, err = run_cli(["inspect", tmp_path / "g.snnc"], capsys)
     assert_one_line_refusal(code, err, "target 'loihi9' unknown")
 
@@ -97,10 +93,6 @@ def test_a_node_name_no_writer_can_hold_is_one_line(name, tmp_path, capsys):
     doc, tensors = graph_to_dict(small_loihi_graph())
     doc["nodes"][0]["name"] = name
     doc["edges"] = [[name if a == "input" else a, b] for a, b in doc["edges"]]
-    buf = io.BytesIO()
-    np.savez(buf, **tensors)
-    with zipfile.ZipFile(tmp_path / "g.snnc", "w") as zf:
-        zf.writestr("graph.json", json.dumps(doc))
-        zf.writestr("tensors.npz", buf.getvalue())
+    _write(tmp_path / "g.snnc", doc, tensors)
     code, _, err = run_cli(["inspect", tmp_path / "g.snnc"], capsys)
     assert_one_line_refusal(code, err, "node name")
