@@ -44,7 +44,7 @@ import snnc  # noqa: E402
 import snnc.io  # noqa: E402
 from snnc.compiler.ir import FloatLIF, Graph, Input, Output, Synapse  # noqa: E402
 from snnc.errors import BackendUnavailable  # noqa: E402
-from snnc.runtime.lava_exec import benchmark_case, run_lava_graph, time_lava_run  # noqa: E402
+from snnc.targets.loihi.lava_exec import benchmark_case, run_lava_graph, time_lava_run  # noqa: E402
 from snnc.targets import loihi  # noqa: E402
 
 BATCH = 64

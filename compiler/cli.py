@@ -7,6 +7,7 @@ import sys
 from snnc.args import ArgumentParser
 from snnc.compiler.inventory import node_row
 from snnc.compiler.ir import load
+from snnc.targets import all_targets
 
 
 def cmd_inspect(argv: list[str]) -> int:
@@ -48,7 +49,7 @@ def cmd_compile(argv: list[str]) -> int:
 
     parser = ArgumentParser(prog="snnc compile", description="compile a trained checkpoint for a target")
     parser.add_argument("checkpoint", help="checkpoint.pt written by `snnc train`")
-    parser.add_argument("--target", required=True, choices=("loihi", "xylo", "ideal", "edge-int8"))
+    parser.add_argument("--target", required=True, choices=sorted(all_targets()))
     parser.add_argument("--mode", default=None, choices=("mean", "samples"),
                         help="posterior mean (default), or K posterior samples side by side (SBNN checkpoints)")
     parser.add_argument("--k", type=int, default=None, help="posterior samples (mode samples; default 8)")

@@ -18,7 +18,8 @@ import numpy as np
 from snnc.compiler.frontend import FloatNet, float_net
 from snnc.compiler.inventory import node_row, usage
 from snnc.compiler.ir import Graph
-from snnc.compiler.passes import FLOWS, CompileContext, run_target_flow
+from snnc.compiler.passes import CompileContext
+from snnc.compiler.pipeline import run_target_flow, target_flow
 from snnc.errors import CompileError
 from snnc.runtime import deploy
 from snnc.runtime.datasets import load_split
@@ -37,8 +38,7 @@ class Compiled:
 
 def lower(front: FloatNet, target: str, calibrate: int = DEFAULT_CALIBRATION) -> Compiled:
     """Run `target`'s flow on a float net; no evaluation."""
-    if target not in FLOWS:
-        raise CompileError(f"target '{target}' has no compile flow (choose from {', '.join(FLOWS)})")
+    target_flow(target)  # an unknown target is one line before any data is read
     if calibrate < 1:
         raise CompileError(f"--calibrate must be >= 1 training samples, got {calibrate}")
     x_cal, _ = load_split(front.data, "train", limit=calibrate)

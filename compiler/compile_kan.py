@@ -4,7 +4,7 @@
 
 Flow: `frontend.kan` (the exact PWL, or Gemm + Relu, float graph on `ideal`, or the
 stated piecewise-linear approximation for orders > 2), then the target's flow
-from `FLOWS` (for `edge-int8`: quantisation calibrated on training points,
+from its flow (`targets/<chip>/flow.py`; for `edge-int8`: quantisation calibrated on training points,
 design rules).  The report measures on the test split (read once): the
 PyTorch model, the float graph, the deployed integer graph (MSE and the
 largest deviation from the PyTorch model).
@@ -18,11 +18,14 @@ import numpy as np
 from snnc.compiler.compile import DEFAULT_CALIBRATION, Compiled, layer_rows
 from snnc.compiler.frontend.kan import DEFAULT_LOWERING, kan_float_net, splits_of_graph, torch_values
 from snnc.compiler.inventory import usage
-from snnc.compiler.passes import CompileContext, run_target_flow
+from snnc.compiler.passes import CompileContext
+from snnc.compiler.pipeline import run_target_flow
 from snnc.errors import CompileError
+from snnc.targets import get as get_target
+from snnc.targets.registry import targets_for
 from snnc.runtime import deploy
 
-KAN_TARGETS = ("ideal", "edge-int8")   # dense Gemm/Relu graphs; loihi and xylo run spiking graphs
+
 
 
 def compile_kan(checkpoint, target: str, calibrate: int | None = DEFAULT_CALIBRATION,
@@ -35,8 +38,8 @@ def compile_kan(checkpoint, target: str, calibrate: int | None = DEFAULT_CALIBRA
     The calibration default is the SBNN compiler's: on the [2, 5, 1] KAN (seed 0, Gemm form)
     the deployed test MSE was 4.47e-5, 4.49e-5 and 4.50e-5 calibrated on 256, 2,048 and all
     20,000 points."""
-    if target not in KAN_TARGETS:
-        raise CompileError(f"{checkpoint}: a KAN compiles to {' or '.join(KAN_TARGETS)} (dense Gemm + Relu "
+    if "dense" not in get_target(target).graphs:  # a KAN lowers to dense Gemm/PWL layers (Target.graphs)
+        raise CompileError(f"{checkpoint}: a KAN compiles to {' or '.join(targets_for('dense'))} (dense Gemm + Relu "
                            f"graphs); target '{target}' runs spiking graphs")
     front = kan_float_net(checkpoint, pwl_segments, lowering=lowering)
     splits = splits_of_graph(front.graph)

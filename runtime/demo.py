@@ -19,12 +19,13 @@ from pathlib import Path
 from snnc.args import ArgumentParser
 from snnc.errors import BackendUnavailable
 from snnc.io import write_json
+from snnc.targets import get as get_target
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-JOBS = (  # (name, config, target, mode, k, external backend, samples it runs)
-    ("loihi-mean", "digits_loihi.toml", "loihi", "mean", 1, "lava", 100),
-    ("loihi-k8", "digits_loihi.toml", "loihi", "samples", 8, "lava", 100),
-    ("xylo-mean", "digits_seq_xylo.toml", "xylo", "mean", 1, "xylosim", 10_000),
+JOBS = (  # (name, config, target, mode, k, samples its chip's own executor runs)
+    ("loihi-mean", "digits_loihi.toml", "loihi", "mean", 1, 100),
+    ("loihi-k8", "digits_loihi.toml", "loihi", "samples", 8, 100),
+    ("xylo-mean", "digits_seq_xylo.toml", "xylo", "mean", 1, 10_000),
 )
 
 
@@ -32,12 +33,14 @@ def cmd_demo(argv: list[str]) -> int:
     parser = ArgumentParser(prog="snnc demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="build/demo", help="folder for checkpoints, graphs, reports, plots")
     parser.add_argument("--epochs", type=int, help="override the configs' epochs (a quick look)")
-    parser.add_argument("--samples", type=int, help="cap the samples run on Lava / xylosim (ONNX runs all)")
-    parser.add_argument("--no-external", action="store_true", help="skip Lava and xylosim")
+    parser.add_argument("--samples", type=int, help="cap the samples run on each chip's own executor (the "
+                        "first its target names: Lava, xylosim; ONNX runs all)")
+    parser.add_argument("--no-external", action="store_true", help="skip each chip's own executor")
     args = parser.parse_args(argv)
     out = Path(args.out)
     rows, ckpts, grids = [], {}, {}
-    for name, config, target, mode, k, backend, samples in JOBS:
+    for name, config, target, mode, k, samples in JOBS:
+        backend = next(iter(get_target(target).executors))   # the chip's own: Lava, xylosim
         if config not in ckpts:
             ckpts[config] = _train(CONFIGS / config, out / config.removesuffix(".toml"), args.epochs)
         backends = ["sim", "reference", "onnx"] + ([] if args.no_external else [backend])

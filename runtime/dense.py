@@ -37,7 +37,8 @@ def is_dense(graph: Graph) -> bool:
 
 
 def is_integer(graph: Graph) -> bool:
-    return graph.target != "ideal"
+    """Whether the graph's target computes in integers (`Target.integer`; ideal: float32)."""
+    return get_target(graph.target).integer
 
 
 def layer_order(graph: Graph) -> list[str]:

@@ -16,7 +16,7 @@ Beside every spiking result (`snnc demo`, `benchmarks/energy_front.py`) this ans
    with the best validation accuracy (smallest on ties) and `reached = false`. The
    demo and the energy front request the spiking net's float test accuracy (a
    target to meet; the dense net's own test split is read only after the choice);
-4. the deployment: the float Gemm+Relu graph on `ideal` lowered by FLOWS["edge-int8"]
+4. the deployment: the float Gemm+Relu graph on `ideal` lowered by edge-int8's flow
    (TFLite post-training int8, calibrated on training samples), run on the test
    split by the dense executor; accuracy, energy per inference (edge-int8's table:
    Horowitz 45 nm operation energies, `snnc targets`), MACs, flash and RAM are all

@@ -24,6 +24,7 @@ import numpy as np
 from snnc.compiler.ir import FloatLIF, Synapse
 from snnc.compiler.ir.nodes import NON_SPIKING
 from snnc.errors import InputError
+from snnc.targets import get as get_target
 
 NON_BINARY = "layer inputs other than 0/1 spikes: NeuroBench counts them as MACs, snnc as events"
 
@@ -142,7 +143,7 @@ def _integrate(torch, node, a, state):
 
 
 def _check_supported(graph) -> None:
-    if graph.target != "ideal":
+    if get_target(graph.target).integer:
         raise InputError(f"NeuroBench measures the float graph ('ideal'), got a '{graph.target}' graph")
     for name, node in graph.neurons.items():
         if not isinstance(node, FloatLIF):
@@ -233,7 +234,7 @@ def side_by_side(checkpoint, x: np.ndarray, y: np.ndarray, report: dict | None =
                           "effective_macs": syn["Effective_MACs"], "dense_synops": syn["Dense"]},
            "snnc_ideal": counted, "synops_equal": not diffs, "differences": diffs,
            "samples": int(len(y)), "neurobench_version": _version()}
-    if report is not None and report.get("target") != "ideal":
+    if report is not None and get_target(report["target"]).integer:
         out["snnc_deployed"] = {"target": report["target"],
                                 "synaptic_events_per_inference": report["synaptic_events_per_inference"],
                                 "note": "the deployed graph: quantised weights (some become 0), the target's "

@@ -5,28 +5,12 @@ import io
 
 import numpy as np
 
-from snnc.io import atomic_path, write_json
+from snnc.io import atomic_path, plot_format, write_json
 
 
 def write_report(result, path) -> None:
     """The simulation summary as JSON, atomically."""
     write_json(path, result.summary())
-
-
-PLOT_FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
-
-
-def plot_format(path) -> str:
-    """The figure format a plot path's suffix asks for; `OutputError` for any other suffix."""
-    from pathlib import Path
-
-    from snnc.errors import OutputError
-
-    suffix = Path(path).suffix.lower()
-    if suffix not in PLOT_FORMATS:
-        raise OutputError(f"{path}: plot suffix '{suffix}' is not written "
-                          f"(use {', '.join(PLOT_FORMATS)})")
-    return PLOT_FORMATS[suffix]
 
 
 def plot_report(result, path, sample: int = 0, per_inference: dict | None = None, title: str = "",

@@ -21,47 +21,25 @@ from snnc.runtime import deploy
 from snnc.runtime.datasets import load_split
 from snnc.runtime.metrics import scores, softmax
 from snnc.runtime.per_inference import energy, latency
+from snnc.targets import all_targets
+from snnc.targets import get as get_target
+from snnc.targets.registry import executors
 
 
-def _lava(graph, padded):
-    from snnc.runtime.lava_exec import run_lava_graph
-    return run_lava_graph(graph, padded, record=("v",))
+def executor(backend: str):
+    """run(graph, padded x [B, T, N]) -> {population: {"spikes", "v"}} of an executor backend,
+    as the targets' records name it (`Target.executors`)."""
+    from snnc.targets.registry import resolve
+
+    for spec in all_targets().values():
+        if backend in spec.executors:
+            return resolve(spec.executors[backend])
+    raise InputError(f"backend '{backend}' unknown (choose from {', '.join(backend_names())})")
 
 
-def _xylosim(graph, padded):
-    from snnc.runtime.xylosim_exec import run_xylosim_graph
-    return run_xylosim_graph(graph, padded)
-
-
-def _lava_program(graph, padded):
-    from snnc.compiler.export.lava import run_program
-    return run_program(graph, padded)
-
-
-def _nir(graph, padded):
-    from snnc.compiler.export.nir import run_round_trip
-    return run_round_trip(graph, padded)
-
-
-def _onnx(graph, padded):
-    from snnc.runtime.dense import is_dense
-    if is_dense(graph):  # Gemm/PWL/Relu/Step pipelines: the integer model of compiler/export/onnx_edge.py
-        from snnc.compiler.export.onnx_edge import run_model
-        return run_model(graph, padded)
-    from snnc.compiler.export.onnx import run_sequence
-    return run_sequence(graph, padded)
-
-
-# External executors: name -> (targets it runs or None for all, run(graph, padded x [B, T, N]) ->
-# {population: {"spikes": [B, T, n], "v": [B, T, n]}}). Exporters join here (onnx, lava-program, nir).
-EXECUTORS = {
-    "lava": (("loihi",), _lava),
-    "xylosim": (("xylo",), _xylosim),
-    "onnx": (None, _onnx),
-    "lava-program": (("loihi",), _lava_program),
-    "nir": (("ideal",), _nir),
-}
-BACKENDS = ("sim", "reference", *EXECUTORS)
+def backend_names() -> tuple[str, ...]:
+    """Every backend name: the two engines, then every executor some target names."""
+    return ("sim", "reference", *executors())
 
 
 def verify(graph: Graph, data: dict, checkpoint=None, backends=("sim", "reference"), samples: int = 100,
@@ -106,11 +84,11 @@ def _samples_for(samples, backend: str, everything: int) -> int:
 
 def _check_backends(graph, backends) -> None:
     for b in backends:
-        if b not in BACKENDS:
-            raise InputError(f"backend '{b}' unknown (choose from {', '.join(BACKENDS)})")
-        targets = EXECUTORS[b][0] if b in EXECUTORS else None
-        if targets is not None and graph.target not in targets:
-            raise InputError(f"backend '{b}' runs {' and '.join(targets)} graphs; this graph is for '{graph.target}'")
+        if b not in backend_names():
+            raise InputError(f"backend '{b}' unknown (choose from {', '.join(backend_names())})")
+        runs = executors().get(b)
+        if runs is not None and b not in get_target(graph.target).executors:
+            raise InputError(f"backend '{b}' runs {' and '.join(runs)} graphs; this graph is for '{graph.target}'")
 
 
 def _float_scores(checkpoint, graph, x, y) -> dict:
@@ -146,7 +124,7 @@ def _run_backend(backend, graph, x, progress):
     if backend == "reference":
         logits, res = deploy.run(graph, x, engine="reference", progress=progress)
         return _trains(graph, res.spikes, res.state), logits
-    out = EXECUTORS[backend][1](graph, padded)
+    out = executor(backend)(graph, padded)
     spikes = {n: out[n]["spikes"] for n in deploy.populations(graph) if "spikes" in out[n]}
     state = {n: {"v": out[n]["v"]} for n in deploy.populations(graph)}
     return _trains(graph, spikes, state), deploy.decode(graph, spikes, state)
@@ -182,7 +160,7 @@ def cmd_verify(argv: list[str]) -> int:
     parser.add_argument("--checkpoint", help="the checkpoint it was compiled from (float accuracies)")
     parser.add_argument("--data", help="data set (default: the checkpoint's own, with its encoding and classes)")
     parser.add_argument("--split", default="test", choices=("train", "test"))
-    parser.add_argument("--backends", default="sim,reference", help=f"comma-separated: {', '.join(BACKENDS)}")
+    parser.add_argument("--backends", default="sim,reference", help=f"comma-separated: {', '.join(backend_names())}")
     parser.add_argument("--samples", type=int, default=None,
                         help="samples run on the external executors (default 100; not for regression graphs, "
                              "which run their whole split)")
@@ -219,7 +197,7 @@ def cmd_verify(argv: list[str]) -> int:
 def _backend_list(text: str) -> list[str]:
     backends = [b.strip() for b in text.split(",") if b.strip()]
     if not backends:
-        raise InputError(f"--backends names no backend (choose from {', '.join(BACKENDS)})")
+        raise InputError(f"--backends names no backend (choose from {', '.join(backend_names())})")
     if len(set(backends)) != len(backends):
         raise InputError(f"--backends names a backend twice: {','.join(backends)}")
     return backends
@@ -228,7 +206,7 @@ def _backend_list(text: str) -> list[str]:
 def _check_outputs(args) -> None:
     """Refuse a bad --json or --plot path before anything runs."""
     from snnc.io import check_writable
-    from snnc.runtime.report import plot_format
+    from snnc.io import plot_format
 
     if args.plot:
         plot_format(args.plot)

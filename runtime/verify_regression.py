@@ -74,9 +74,9 @@ def _float(checkpoint, graph, x, y, deployed) -> dict:
 
 
 def _run(backend: str, graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
-    from snnc.runtime.verify import EXECUTORS
+    from snnc.runtime.verify import executor
 
-    out = EXECUTORS[backend][1](graph, deploy.pad_input(graph, x[:, None, :]))
+    out = executor(backend)(graph, deploy.pad_input(graph, x[:, None, :]))
     return {n: np.asarray(out[n]["v"]) for n in deploy.populations(graph)}
 
 

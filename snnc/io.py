@@ -224,3 +224,15 @@ def _read_body(fp, shape, fortran_order, dtype, count, nbytes, what, error):
         raw[pos:pos + len(chunk)] = np.frombuffer(chunk, np.uint8)
         pos += len(chunk)
     return arr.reshape(shape[::-1]).transpose() if fortran_order else arr.reshape(shape)
+
+
+PLOT_FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
+
+
+def plot_format(path) -> str:
+    """The figure format a plot path's suffix asks for; `OutputError` for any other suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in PLOT_FORMATS:
+        raise OutputError(f"{path}: plot suffix '{suffix}' is not written "
+                          f"(use {', '.join(PLOT_FORMATS)})")
+    return PLOT_FORMATS[suffix]

@@ -118,6 +118,7 @@ class NeuronKind:
     run_events: Callable
     step: Callable
     delivery_cap: Callable[[bool], int] | None = None
+    onnx: str = ""   # "module:attribute" of its ONNX lowering (compiler/export/onnx_kinds.py), imported on use
 
     @property
     def name(self) -> str:
@@ -164,6 +165,19 @@ class Target:
     # energy_counts(graph, spikes {node: [B, T, n]}) -> {term: {node: [B] counts}}, one term per
     # `energy` constant; None: per-operation counters (synaptic events, neuron updates, spikes)
     energy_counts: Callable | None = None
+    # What its graphs are, and how they are built and checked. The flow and the executors
+    # live in higher layers (passes, runners of other people's tools): they are named as
+    # "module:attribute" and imported on use (`registry.resolve`), so a spec imports none.
+    graphs: tuple[str, ...] = ("spiking",)  # "spiking" (neuron populations), "dense" (Gemm/PWL/Relu/Step)
+    integer: bool = True                   # False: float32 arithmetic (ideal)
+    analog_input: bool = False             # a binary net's first layer takes analog input (one step)
+    flow: str = ""                         # -> () -> (float passes, integer passes)
+    executors: dict[str, str] = field(default_factory=dict)  # backend -> run(graph, padded x [B, T, N]) ->
+    #                                        {population: {"spikes", "v"}}: the independent executors
+    # synapse_delay(from_input, recurrent) -> the delay every synapse gets on the chip, or None
+    # (the trained one is kept); compiler/passes/latency.py pads the input to absorb it
+    synapse_delay: Callable | None = None
+    float_form: Callable | None = None     # graph -> its float (ideal) equivalent, for NIR export
 
     capacity_rule = staticmethod(capacity_rule)  # `@Target.capacity_rule` where only Target is imported
 

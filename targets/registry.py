@@ -2,6 +2,7 @@
 `register_kind` for each neuron kind it runs."""
 from __future__ import annotations
 
+from snnc.compiler.ir.nodes import TARGET_NAMES
 from snnc.errors import GraphError, SnncError
 from snnc.targets.base import NeuronKind, Target
 
@@ -13,6 +14,7 @@ def register(target: Target) -> Target:
     if target.name in _TARGETS:
         raise SnncError(f"target '{target.name}' registered twice")
     _TARGETS[target.name] = target
+    TARGET_NAMES.add(target.name)   # graphs for it load
     return target
 
 
@@ -26,12 +28,39 @@ def all_targets() -> dict[str, Target]:
     return dict(_TARGETS)
 
 
+def targets_for(graph_kind: str) -> tuple[str, ...]:
+    """Names of the targets whose graphs include `graph_kind` ("spiking", "dense")."""
+    return tuple(name for name, t in _TARGETS.items() if graph_kind in t.graphs)
+
+
+def resolve(ref: str):
+    """The object a "module:attribute" reference of a target record names (imported on use)."""
+    import importlib
+
+    module, _, attribute = ref.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def executors() -> dict[str, tuple[str, ...]]:
+    """Every executor backend of some target, and the targets it runs."""
+    found: dict[str, tuple[str, ...]] = {}
+    for name, target in _TARGETS.items():
+        for backend in target.executors:
+            found[backend] = found.get(backend, ()) + (name,)
+    return found
+
+
 def register_kind(kind: NeuronKind) -> NeuronKind:
     """Make `kind.node` runnable: the simulators, `inspect` and `record` find it here."""
     if kind.node in _KINDS:
         raise SnncError(f"neuron kind '{kind.name}' registered twice")
     _KINDS[kind.node] = kind
     return kind
+
+
+def kinds() -> list[NeuronKind]:
+    """Every registered neuron kind, in registration order."""
+    return list(_KINDS.values())
 
 
 def kind_of(node) -> NeuronKind:

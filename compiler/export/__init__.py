@@ -13,7 +13,7 @@ from snnc.errors import BackendUnavailable, InputError
 
 FORMATS = {
     "onnx": "snnc.compiler.export.onnx",
-    "lava": "snnc.compiler.export.lava",
+    "lava": "snnc.targets.loihi.lava_program",
     "nir": "snnc.compiler.export.nir",
     "onnx-edge": "snnc.compiler.export.onnx_edge",   # dense graphs (edge-int8, ideal); `onnx` picks it for them
 }
@@ -40,3 +40,15 @@ def export(graph, path, fmt: str, **options) -> Path:
     if fmt == "onnx" and is_dense(graph):  # Gemm/PWL/Relu/Step pipelines: integer requantisation model
         return exporter("onnx-edge").export(graph, path, **options)
     return exporter(fmt).export(graph, path, **options)
+
+
+def run_onnx(graph, padded) -> dict:
+    """`verify`'s onnx backend (`Target.executors`): the exported model under onnxruntime,
+    {population: {"spikes", "v"}} on padded x [B, T, N]."""
+    from snnc.runtime.dense import is_dense
+
+    if is_dense(graph):  # Gemm/PWL/Relu/Step pipelines: the integer model of compiler/export/onnx_edge.py
+        from snnc.compiler.export.onnx_edge import run_model
+        return run_model(graph, padded)
+    from snnc.compiler.export.onnx import run_sequence
+    return run_sequence(graph, padded)

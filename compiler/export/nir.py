@@ -46,6 +46,8 @@ from snnc.compiler.ir import FloatLIF, Graph, Input, Output, Synapse
 from snnc.compiler.ir.nodes import NON_SPIKING
 from snnc.errors import FormatError
 from snnc.io import atomic_path
+from snnc.targets import all_targets
+from snnc.targets import get as get_target
 
 DT = 1e-4  # s per step: snnTorch's import_from_nir assumes it
 
@@ -62,35 +64,16 @@ def export(graph: Graph, path) -> Path:
 
 
 def float_graph(graph: Graph) -> Graph:
-    """The float (`ideal`) form of a graph: itself, or a `loihi` graph rescaled (module docstring)."""
-    from snnc.compiler.ir import LoihiLIF, check_graph
-
-    if graph.target == "ideal":
+    """The float (`ideal`) form of a graph: itself, or its target's `float_form` of it
+    (a `loihi` graph rescaled: targets/loihi/float_form.py)."""
+    target = get_target(graph.target)
+    if not target.integer:
         return graph
-    if graph.target != "loihi":
-        raise FormatError(f"cannot export a '{graph.target}' graph to NIR: only 'ideal' and 'loihi' graphs have "
-                          "a float LIF form (Xylo's bit-shift decay, subtractive reset and multi-spikes have none)")
-    out = Graph("ideal", {}, list(graph.edges), {**graph.metadata, "rescaled_from": "loihi"})
-    readouts = {graph.predecessors(o)[0] for o, node in graph.outputs.items() if node.read == "v"}
-    for name, node in graph.nodes.items():
-        if isinstance(node, Synapse):
-            node = Synapse((node.weights * 2.0 ** (node.weight_exp + 6)).astype(np.float32), 0, node.delay)
-        elif isinstance(node, LoihiLIF):
-            node = FloatLIF(node.size, beta=1.0 - node.dv / 4096.0, alpha=1.0 - (node.du + 1) / 4096.0,
-                            vth=_rescaled_vth(node, name in readouts),
-                            bias=(node.bias_mant << node.bias_exp).astype(np.float32), reset="zero")
-        out.nodes[name] = node
-    return check_graph(out)
-
-
-def _rescaled_vth(node, read_as_v: bool) -> np.ndarray:
-    """vth << 6; the quantiser's non-spiking readout (read as v, vth at its 17-bit maximum, above
-    every state calibration saw) is NON_SPIKING, so that it exports as a non-spiking NIR node."""
-    from snnc.targets.loihi import RANGES
-
-    if read_as_v and np.all(node.vth == RANGES["vth"].hi):
-        return np.full(node.size, NON_SPIKING, np.float32)
-    return (node.vth * 64.0).astype(np.float32)
+    if target.float_form is None:
+        have = ", ".join(f"'{n}'" for n, t in all_targets().items() if not t.integer or t.float_form)
+        raise FormatError(f"cannot export a '{graph.target}' graph to NIR: only {have} graphs have a float "
+                          "LIF form (Xylo's bit-shift decay, subtractive reset and multi-spikes have none)")
+    return target.float_form(graph)
 
 
 def check_name(name) -> None:

@@ -32,11 +32,12 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from snnc.compiler.export.onnx_kinds import LOWERINGS
+from snnc.compiler.export.onnx_kinds import LOWERINGS, lowering as kind_lowering
 from snnc.compiler.export.onnx_ops import DTYPES, Builder
 from snnc.compiler.ir import Graph, Input, Synapse, check_graph
 from snnc.errors import CompileError, InputError
 from snnc.io import atomic_path
+from snnc.runtime.dense import is_integer
 from snnc.targets.registry import kind_of
 
 OPSET = 18
@@ -65,12 +66,12 @@ def build(graph: Graph, step: bool = False) -> onnx.ModelProto:
 
 
 def _in_dtype(graph: Graph):
-    return np.float32 if graph.target == "ideal" else np.int32
+    return np.int32 if is_integer(graph) else np.float32
 
 
 def _lowering(graph: Graph, name: str):
     node = graph.nodes[name]
-    lowering = LOWERINGS.get(type(node).__name__)
+    lowering = kind_lowering(node)
     if lowering is None:
         raise CompileError(f"node '{name}': ONNX export has no lowering for {type(node).__name__} "
                            f"(it exports {', '.join(LOWERINGS)})")
@@ -85,7 +86,7 @@ def _state_specs(graph: Graph) -> dict[str, tuple]:
         for var, (dtype, reset) in _lowering(graph, name).states(node).items():
             specs[f"{name}.{var}"] = (dtype, reset, (node.size,))
     for src, depth in _history_depths(graph).items():
-        dtype = np.float32 if graph.target == "ideal" and src in graph.inputs else np.int64
+        dtype = np.float32 if not is_integer(graph) and src in graph.inputs else np.int64
         specs[f"{src}.history"] = (dtype, 0, (depth, graph.nodes[src].out_size))
     return specs
 
@@ -106,7 +107,7 @@ def _step(b: Builder, graph: Graph, x: str, state: dict[str, str]) -> tuple[dict
     for name, node in graph.inputs.items():
         cols = x if len(graph.inputs) == 1 else b.op("Slice", x, b.i64([start]), b.i64([start + node.size]),
                                                      b.i64([1]))
-        now[name] = cols if graph.target == "ideal" else b.op("Cast", cols, to=7)
+        now[name] = b.op("Cast", cols, to=7) if is_integer(graph) else cols
         start += node.size
     nxt, outputs = {}, {}
     for pop in graph.neuron_order():

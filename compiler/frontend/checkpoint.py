@@ -25,9 +25,10 @@ import numpy as np
 from snnc.compiler.ir import FloatLIF, Graph, Input, Output, Synapse, check_graph
 from snnc.compiler.ir.nodes import NON_SPIKING
 from snnc.errors import CompileError
+from snnc.targets import all_targets
+from snnc.targets import get as get_target
 
 MODES = ("mean", "samples")
-ANALOG_TARGETS = ("edge-int8",)   # targets whose first layer takes analog input (dense, one step)
 
 
 @dataclass
@@ -47,7 +48,8 @@ class FloatNet:
 def float_net(checkpoint, mode: str = "mean", k: int = 8, seed: int = 0, target: str | None = None) -> FloatNet:
     """Read `checkpoint` (a path) and build its float graph (see module docstring).
 
-    Analog input (data.encoding = "direct") is accepted for `target` in ANALOG_TARGETS
+    Analog input (data.encoding = "direct") is accepted for a `target` whose record says
+    `analog_input`
     only; the graph is then the dense form (Gemm + Step, compiler/passes/dense_layers.py),
     which takes float input."""
     from snnc.train.trainer import checkpoint_info, load_model
@@ -86,10 +88,11 @@ def _check_compilable(cfg, path, target=None) -> None:
     if getattr(cfg.model, "affine", "none") == "step":  # "channel_positive" folds (see _states)
         raise CompileError(f"{path}: model.affine = 'step' has no static form (a scale that varies "
                            "over time or is <= 0); train with affine 'channel_positive' or 'none'")
-    if cfg.data.encoding == "direct" and target not in ANALOG_TARGETS:
+    if cfg.data.encoding == "direct" and (target is None or not get_target(target).analog_input):
+        analog = [name for name, t in all_targets().items() if t.analog_input]
         raise CompileError(f"{path}: layer 'fcs.0' takes analog input (data.encoding = 'direct'); "
                            "a spiking target needs spike-coded input: train with encoding 'rate' or 'latency' "
-                           f"(or compile for {', '.join(ANALOG_TARGETS)})")
+                           f"(or compile for {', '.join(analog)})")
     if getattr(cfg.model, "syn_beta", 0.0) > 0 and getattr(cfg.model, "bias", True):
         raise CompileError(f"{path}: hidden biases with a synaptic state (model.syn_beta > 0) have no "
                            "IR form (the bias would pass the synaptic filter); train with model.bias = false")

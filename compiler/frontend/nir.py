@@ -230,12 +230,12 @@ def _build(ng, dt: float | None = None) -> tuple[Graph, dict]:
             raise CompileError(f"NIR node '{name}': {exc}") from None
     outputs, budget, n_fixed = [], [MAX_PATH_STEPS], len(graph.nodes)
     for src in list(graph.nodes):
-        for target, syn, delay, via in _reach(ng, succ, src, dt, budget):
+        for dst, syn, delay, via in _reach(ng, succ, src, dt, budget):
             if len(graph.nodes) > MAX_SYNAPSES + n_fixed:
                 raise CompileError(f"NIR graph: more than {MAX_SYNAPSES} paths from one population to the next "
                                    "(each becomes a synapse; snnc's limit)")
-            if target in params or type(ng.nodes[target]).__name__ == "Output":
-                outputs += _connect(graph, ng, params, src, target, syn, delay, via, delayed)
+            if dst in params or type(ng.nodes[dst]).__name__ == "Output":
+                outputs += _connect(graph, ng, params, src, dst, syn, delay, via, delayed)
     if len(outputs) != 1:
         raise CompileError(f"NIR graph: {len(outputs)} outputs reached; snnc compiles one Output")
     _finish(graph, outputs[0], snnc_metadata(ng).get("output"))
@@ -588,11 +588,11 @@ def compile_nir(path, target: str, calibrate: int = 256, data: dict | None = Non
     """
     from snnc.compiler.compile import Compiled, layer_rows, usage
     from snnc.compiler.frontend.checkpoint import FloatNet
-    from snnc.compiler.passes import FLOWS, CompileContext, run_target_flow
+    from snnc.compiler.passes import CompileContext
+    from snnc.compiler.pipeline import run_target_flow, target_flow
     from snnc.runtime.datasets import load_split
 
-    if target not in FLOWS:
-        raise CompileError(f"target '{target}' has no compile flow (choose from {', '.join(FLOWS)})")
+    target_flow(target)  # an unknown target is one line before anything is read
     calibrate = _count("--calibrate (calibration samples)", calibrate, MAX_CALIBRATE)
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise CompileError(f"--seed: expected an integer >= 0, got {_show(seed)}")
@@ -641,8 +641,8 @@ def compile_nir(path, target: str, calibrate: int = 256, data: dict | None = Non
 
 
 def _check_delays(graph, delayed: dict, target: str, path) -> None:
-    """A NIR Delay where `target` fixes every synaptic delay (loihi: Lava's Dense delivers after exactly
-    one step; xylo: 0 from the input, 1 after) has no form there: refused, naming the Delay node."""
+    """A NIR Delay where `target` fixes every synaptic delay (its record's `synapse_delay`: loihi one
+    step; xylo 0 from the input, 1 after) has no form there: refused, naming the Delay node."""
     from snnc.compiler.passes.latency import target_delay
 
     for syn, via in delayed.items():

@@ -17,8 +17,6 @@ def __getattr__(name: str):
     """A neuron kind registered by a target file (`from snnc.compiler.ir import LoihiLIF`)."""
     if name.startswith("__"):  # import machinery and tools probing for module attributes
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import snnc.targets  # noqa: F401  (each target file registers its node classes)
-
-    if name in NODE_TYPES:
+    if name in NODE_TYPES:   # registered by the targets, which `import snnc` loads before anything runs
         return NODE_TYPES[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

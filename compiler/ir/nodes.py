@@ -17,6 +17,7 @@ import numpy as np
 from snnc.errors import GraphError
 
 NODE_TYPES: dict[str, type] = {}
+TARGET_NAMES: set[str] = set()   # the targets a graph may name; each registers itself (snnc.targets.registry)
 
 
 def register_node(cls):

@@ -19,7 +19,7 @@ import numpy as np
 
 from snnc.compiler.ir.graph import Graph
 from snnc.compiler.ir.metadata import check_metadata
-from snnc.compiler.ir.nodes import NODE_TYPES
+from snnc.compiler.ir.nodes import NODE_TYPES, TARGET_NAMES
 from snnc.errors import FormatError, GraphError
 from snnc.io import atomic_path, read_npy
 
@@ -53,8 +53,6 @@ def graph_from_dict(doc: dict, tensors: dict[str, np.ndarray], source: str = "<d
 def _build(doc: dict, tensors: dict[str, np.ndarray], source: str, consume: bool) -> Graph:
     """`graph_from_dict`; with `consume`, each array leaves `tensors` as its node takes it
     (the node keeps its own int64/float32 copy, so the file's array is freed at once)."""
-    import snnc.targets  # noqa: F401  (the targets register their neuron kinds as node types)
-
     graph = Graph(target=doc["target"], metadata=doc.get("metadata", {}))
     for entry in doc["nodes"]:
         cls = NODE_TYPES.get(entry["type"])
@@ -317,15 +315,13 @@ def _check_doc(doc: dict, path) -> None:
     """Types and sizes of graph.json's values before any node is built: integer fields
     hold JSON integers (not 6.7, not true), sizes are bounded (each, and summed over the
     graph), names are strings, each tensor belongs to one field."""
-    import snnc.targets  # noqa: F401
-
     if not isinstance(doc.get("nodes"), list) or not isinstance(doc.get("edges"), list):
         raise FormatError(f"{path}: malformed graph.json ('nodes' and 'edges' must be lists)")
     if not isinstance(doc.get("target"), str):
         raise FormatError(f"{path}: malformed graph.json ('target' must be a string)")
     if not isinstance(doc.get("metadata", {}), dict):
         raise FormatError(f"{path}: malformed graph.json ('metadata' must be an object)")
-    known = snnc.targets.all_targets()
+    known = TARGET_NAMES
     if doc["target"] not in known:
         raise FormatError(f"{path}: target '{doc['target'][:40]}' unknown (known: {', '.join(sorted(known))})")
     try:

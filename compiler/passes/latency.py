@@ -1,11 +1,10 @@
 """Synaptic delays of the target, and the readout step that absorbs them.
 
-loihi: Lava's Dense delivers one step late, every synapse (an L-layer chain
-answers L steps late). xylo: input spikes reach the hidden population in the
-same step; hidden spikes reach hidden and readout neurons one step later, so
-every layer laid on the hidden population after the first adds a step, and so
-does the readout. The trained net has no delay: the compiler pads the input
-with `pad_steps` empty steps and reads the readout `latency` steps later.
+Each target's record says what delay its synapses impose (`Target.synapse_delay`;
+loihi: every synapse one step, as Lava's Dense; xylo: input synapses none,
+hidden and readout synapses one). The trained net has no delay: the compiler
+pads the input with `pad_steps` empty steps and reads the readout `latency`
+steps later.
 """
 from __future__ import annotations
 
@@ -13,17 +12,16 @@ import dataclasses
 
 from snnc.compiler.ir import Input, Synapse
 from snnc.compiler.passes.base import Pass, readout_name
+from snnc.targets import get as get_target
 
 
 def target_delay(target: str, from_input: bool, recurrent: bool) -> int | None:
-    """The synaptic delay a target imposes (None: keep the trained one)."""
+    """The synaptic delay a target imposes (None: keep the trained one): its record's
+    `synapse_delay`; a recurrent synapse delivers one step later everywhere."""
     if recurrent:
         return 1
-    if target == "loihi":
-        return 1
-    if target == "xylo":
-        return 0 if from_input else 1
-    return None
+    delay = get_target(target).synapse_delay
+    return None if delay is None else delay(from_input)
 
 
 class AddLatency(Pass):

@@ -13,7 +13,8 @@ from snnc.compiler.compile import compile_checkpoint
 from snnc.compiler.frontend import float_net
 from snnc.compiler.ir import Graph, Input, Output
 from snnc.compiler.ir.nodes import Gemm, Relu, Step
-from snnc.compiler.passes import FLOWS, CompileContext, run_flow
+from snnc.compiler.passes import CompileContext, run_flow
+from snnc.compiler.pipeline import target_flow
 from snnc.compiler.passes.base import copy_graph
 from snnc.compiler.passes.dense_layers import dense_graph
 from snnc.errors import DesignRuleError
@@ -74,7 +75,7 @@ def regression_graph(rng, hidden=16) -> Graph:
 
 def quantise(g: Graph, x_cal: np.ndarray) -> Graph:
     ctx = CompileContext("edge-int8", 1, calib_x=x_cal[:, None, :].astype(np.float32))
-    floats, ints = FLOWS["edge-int8"]
+    floats, ints = target_flow("edge-int8")
     return run_flow(run_flow(copy_graph(g), floats, ctx), ints, ctx)
 
 

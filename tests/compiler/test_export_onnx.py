@@ -12,6 +12,8 @@ from snnc.cli import main
 from snnc.compiler.export import onnx as ox
 from snnc.compiler.export.onnx_run import load_model
 from snnc.compiler.export import onnx_kinds
+from snnc.targets.loihi import onnx_kind as loihi_onnx
+from snnc.targets.xylo import onnx_kind as xylo_onnx
 from snnc.compiler.export.onnx_ops import Builder
 from snnc.compiler.ir import FloatLIF, Graph, Input, LoihiLIF, Output, Synapse, save
 from snnc.errors import BackendUnavailable, CompileError, FormatError
@@ -46,7 +48,7 @@ def test_floor_shift_is_arithmetic_shift_on_both_signs():
 
 def test_loihi_decay_truncates_toward_zero_and_wraps():
     for d in (0, 1, 100, 4095, 4096):
-        got = run_idiom(lambda b, x: onnx_kinds._loihi_decay(b, x, d), SIGNED)
+        got = run_idiom(lambda b, x: loihi_onnx._loihi_decay(b, x, d), SIGNED)
         np.testing.assert_array_equal(got, [loihi.decay12(int(v), d) for v in SIGNED])
     for bits in (16, 24, 32):
         np.testing.assert_array_equal(run_idiom(lambda b, x: b.wrap(x, bits), SIGNED), loihi.wrap(SIGNED, bits))
@@ -65,7 +67,7 @@ def test_matmul_is_exact_in_float64_below_2_53_and_int64_above():
 def test_xylo_bitshift_decay_on_both_signs():
     values = np.array([-32768, -300, -17, -2, -1, 0, 1, 2, 17, 300, 32767])
     for dash in (0, 1, 4, 15):
-        got = run_idiom(lambda b, x: onnx_kinds._bitshift_decay(b, x, dash), values)
+        got = run_idiom(lambda b, x: xylo_onnx._bitshift_decay(b, x, dash), values)
         np.testing.assert_array_equal(got, [xylo.bitshift_decay(int(v), dash) for v in values])
 
 
@@ -121,12 +123,12 @@ def test_xylo_unsaturated_sums_become_matmuls_and_stay_exact():
     graph = xylo.graph_from_xylo(**params)
     hidden = graph.nodes["hidden"]
     caps = [(s, 15 if src == "input" else 31) for _, s, src in graph.incoming("hidden")]
-    assert onnx_kinds.no_saturation(hidden, caps).all()
+    assert xylo_onnx.no_saturation(hidden, caps).all()
     model = ox.build(graph)
     assert any(n.op_type == "MatMul" for n in model.graph.node[-1].attribute[0].g.node)
     assert_same(graph, rng.integers(0, 16, (2, 30, 4)), model)
     caps[0] = (Synapse(np.full((6, 4), 127), 7, 0, 0), 15)
-    assert not onnx_kinds.no_saturation(hidden, caps)[0]
+    assert not xylo_onnx.no_saturation(hidden, caps)[0]
 
 
 @SETTINGS

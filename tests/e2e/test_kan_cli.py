@@ -111,7 +111,7 @@ def test_bad_config_key_and_resume_are_one_line(tmp_path, capsys):
 def test_spiking_target_is_one_line(trained, tmp_path, capsys):
     ckpt = trained / "checkpoint.pt"
     _one_line_error(*run(["compile", ckpt, "--target", "loihi", "--out", tmp_path / "x.snnc"], capsys)[::2],
-                    "a KAN compiles to ideal or edge-int8")
+                    "a KAN compiles to edge-int8 or ideal")
     assert not (tmp_path / "x.snnc").exists()
 
 

@@ -12,9 +12,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from snnc.compiler.export import lava as lava_export
+from snnc.targets.loihi import lava_program as lava_export
 from snnc.compiler.ir import load, save
-from snnc.runtime import lava_exec
+from snnc.targets.loihi import lava_exec
 from tests.backends import require
 from tests.fuzz.helpers import run_cli, small_loihi_graph
 

@@ -67,7 +67,7 @@ def test_capacity_violation_runs_with_warn_and_is_listed(target):
 
 @pytest.mark.xylosim
 def test_xylo_fan_out_65_with_warn_still_equals_xylosim():
-    from snnc.runtime import xylosim_exec
+    from snnc.targets.xylo import xylosim_exec
     from tests.backends import require
     require("xylosim", xylosim_exec.xylosim_v2)
     graph, x = xylo_fan_out_65(), np.random.default_rng(0).integers(0, 4, (2, 20, 2))

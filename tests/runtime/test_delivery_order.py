@@ -7,7 +7,7 @@ import pytest
 
 import snnc
 from snnc.compiler.ir import Graph, Input, Output, Synapse, XyloIAF
-from snnc.runtime import xylosim_exec
+from snnc.targets.xylo import xylosim_exec
 from tests.backends import require
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import snnc
-from snnc.runtime import lava_exec
+from snnc.targets.loihi import lava_exec
 from snnc.targets import loihi
 from tests.backends import fresh_seed, require
 from tests.strategies import random_lava_case

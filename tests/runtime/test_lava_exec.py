@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from snnc.errors import BackendUnavailable, InputError, SnncError
-from snnc.runtime import lava_exec
+from snnc.targets.loihi import lava_exec
 from snnc.targets import loihi
 from tests.backends import require
 

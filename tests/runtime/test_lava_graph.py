@@ -8,7 +8,7 @@ import pytest
 
 import snnc
 from snnc.compiler.ir import Graph, Input, LoihiLIF, Output, Synapse
-from snnc.runtime import lava_exec
+from snnc.targets.loihi import lava_exec
 from snnc.targets import loihi
 from tests.backends import fresh_seed, require
 

@@ -6,7 +6,7 @@ import pytest
 
 from snnc.compiler.ir import Graph, Input, LoihiLIF, Output, Synapse
 from snnc.errors import DesignRuleError, GraphError, InputError
-from snnc.runtime import lava_exec, lava_worker
+from snnc.targets.loihi import lava_exec, lava_worker
 from snnc.targets import loihi
 
 

@@ -9,7 +9,8 @@ import pytest
 from snnc.cli import main
 from snnc.compiler.compile import compile_checkpoint
 from snnc.compiler.ir import save
-from snnc.runtime import lava_exec, verify as verify_mod
+from snnc.runtime import verify as verify_mod
+from snnc.targets.loihi import lava_exec
 from snnc.runtime.verify import verify
 from tests.backends import require
 
@@ -34,7 +35,7 @@ def test_loihi_agrees_with_lava_on_100_samples_and_reference_on_the_split(loihi_
 
 @pytest.mark.xylosim
 def test_xylo_agrees_with_xylosim_on_the_whole_split(seq_ckpt):
-    from snnc.runtime import xylosim_exec
+    from snnc.targets.xylo import xylosim_exec
     require("xylosim", xylosim_exec.xylosim_v2)
     g = compile_checkpoint(seq_ckpt, "xylo", evaluate=False).graph
     r = verify(g, g.metadata["data"], None, ("sim", "reference", "xylosim"), 10_000, progress=False)

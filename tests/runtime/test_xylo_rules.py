@@ -13,7 +13,7 @@ import pytest
 import snnc
 from snnc.compiler.ir import Graph, Input, Output, Synapse, XyloIAF
 from snnc.errors import DesignRuleError, GraphError
-from snnc.runtime import xylosim_exec
+from snnc.targets.xylo import xylosim_exec
 from snnc.targets import xylo
 from snnc.targets.base import is_capacity_rule
 from tests.backends import require

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import snnc
-from snnc.runtime import xylosim_exec
+from snnc.targets.xylo import xylosim_exec
 from snnc.targets import xylo
 from tests.backends import require
 from tests.strategies import xylo_params

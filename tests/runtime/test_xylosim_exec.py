@@ -11,7 +11,7 @@ import pytest
 import snnc
 from snnc.errors import GraphError, InputError
 
-from snnc.runtime.xylosim_exec import run_xylosim, run_xylosim_graph, xylosim_v2
+from snnc.targets.xylo.xylosim_exec import run_xylosim, run_xylosim_graph, xylosim_v2
 from tests.backends import require
 
 pytestmark = pytest.mark.xylosim

@@ -11,7 +11,8 @@ import pytest
 import snnc
 from snnc.compiler.ir import NODE_TYPES, Graph, Input, Neuron, Synapse
 from snnc.errors import DesignRuleError, GraphError, InputError
-from snnc.runtime import lava_exec, xylosim_exec
+from snnc.targets.loihi import lava_exec
+from snnc.targets.xylo import xylosim_exec
 from snnc.targets import all_targets, kind_of, loihi, xylo
 
 NEURON_KINDS = [cls for cls in NODE_TYPES.values() if issubclass(cls, Neuron)]

@@ -34,7 +34,7 @@ WORKER = Path(__file__).resolve().with_name("lava_worker.py")
 def lava_python() -> Path:
     """Python of the Lava side environment: $SNNC_LAVA_PYTHON or .venv-lava."""
     env = os.environ.get("SNNC_LAVA_PYTHON")
-    path = Path(env) if env else WORKER.parent.parent / ".venv-lava" / "bin" / "python"
+    path = Path(env) if env else WORKER.parents[2] / ".venv-lava" / "bin" / "python"  # the repository root
     if not path.exists():
         raise BackendUnavailable(
             f"Lava backend unavailable: no Python 3.10 with lava-nc at {path} "
@@ -311,3 +311,8 @@ def benchmark_case(sizes=(700, 256, 256, 20), steps: int = 100, rate: float = 0.
                            weight_exp=0, du=1024, dv=512, vth=3000,
                            bias_mant=0, bias_exp=0))
     return layers, spikes
+
+
+def execute(graph, padded) -> dict:
+    """`verify`'s lava backend (`Target.executors`): every population's spikes and v."""
+    return run_lava_graph(graph, padded, record=("v",))

@@ -24,7 +24,7 @@ import numpy as np
 from snnc.compiler.ir import Graph, Synapse, XyloIAF
 from snnc.compiler.passes.base import Pass, copy_graph
 from snnc.compiler.passes.calibrate import peaks
-from snnc.compiler.passes.layout_xylo import HIDDEN, READOUT
+from snnc.targets.xylo.layout import HIDDEN, READOUT
 from snnc.errors import DesignRuleError
 from snnc.targets.xylo import RANGES, STATE_MAX
 

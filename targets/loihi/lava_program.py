@@ -9,7 +9,7 @@ The program is self-contained (numpy and Lava only): it builds RingBuffer ->
 with `Loihi2SimCfg(select_tag="fixed_pt")` on a batch of spike trains in one
 runtime (blocks of samples side by side, state reset between blocks) and
 writes every population's spikes and v (see the program's docstring). Its
-network code is `runtime/lava_worker.py`'s, copied in verbatim, so the
+network code is `targets/loihi/lava_worker.py`'s, copied in verbatim, so the
 program runs exactly what `snnc verify --backends lava` checks; the
 parameters are `loihi.layers_from_graph`'s. A graph that is not a Lava chain
 raises FormatError and nothing is written.
@@ -54,7 +54,7 @@ def export(graph: Graph, path) -> Path:
 
 def parameters(graph: Graph) -> dict[str, np.ndarray]:
     """The `.npz` arrays: lava_exec's per-layer keys, population names, output decoding."""
-    from snnc.runtime.lava_exec import pack_graph
+    from snnc.targets.loihi.lava_exec import pack_graph
     from snnc.targets import loihi
 
     try:
@@ -95,7 +95,7 @@ def _decoding(graph: Graph, populations: list[str]) -> dict[str, np.ndarray]:
 def program_text() -> str:
     """The program: the fixed template with lava_worker.py's network functions in place of
     its marker. Built from snnc's own source alone: no text of any graph or file name."""
-    from snnc.runtime import lava_worker
+    from snnc.targets.loihi import lava_worker
 
     code = []
     for name in WORKER_CODE:
@@ -111,7 +111,7 @@ def run_program(graph: Graph, spikes, record=("v",), timeout: float | None = Non
     "logits" [B, n_out]."""
     import tempfile
 
-    from snnc.runtime.lava_exec import DEFAULT_TIMEOUT_S, check_batch, lava_python, run_subprocess
+    from snnc.targets.loihi.lava_exec import DEFAULT_TIMEOUT_S, check_batch, lava_python, run_subprocess
 
     python = lava_python()
     with tempfile.TemporaryDirectory(prefix="snnc-lava-program-") as tmp:

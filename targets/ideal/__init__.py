@@ -137,7 +137,7 @@ def step(node: FloatLIF, state, arriving):
                           node.reset == "soft", node.max_spikes)
 
 
-FLOAT_LIF = register_kind(NeuronKind(FloatLIF, STATE, run_events, step))
+FLOAT_LIF = register_kind(NeuronKind(FloatLIF, STATE, run_events, step, onnx="snnc.targets.ideal.onnx_kind:LOWERING"))
 
 
 # --- design rules and spec -------------------------------------------------------
@@ -162,4 +162,8 @@ IDEAL = register(Target(
     ranges=RANGES,
     rules=(rule_finite,),
     reference_executor="none (float yardstick)",
+    graphs=("spiking", "dense"),
+    integer=False,
+    flow="snnc.targets.ideal.flow:flow",
+    executors={"onnx": "snnc.compiler.export:run_onnx", "nir": "snnc.compiler.export.nir:run_round_trip"},
 ))

@@ -40,7 +40,7 @@ import numpy as np
 PARAMS = os.path.splitext(os.path.abspath(__file__))[0] + ".npz"  # this program's parameters
 BLOCK_WEIGHTS = 2**21  # weights of one block-diagonal Dense: bounds Lava's memory and work per step
 
-# --- building and running the network (snnc's runtime/lava_worker.py, verbatim) ---
+# --- building and running the network (snnc's targets/loihi/lava_worker.py, verbatim) ---
 
 # @WORKER_FUNCTIONS@
 

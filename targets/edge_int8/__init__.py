@@ -465,4 +465,8 @@ EDGE_INT8 = register(Target(
     energy_counts=energy_counts,
     input_max=127,
     input_format="int8 values in [-128, 127] (the host quantises analog input with the graph's input_quant)",
+    graphs=("dense",),
+    analog_input=True,
+    flow="snnc.targets.edge_int8.flow:flow",
+    executors={"onnx": "snnc.compiler.export:run_onnx"},
 ))

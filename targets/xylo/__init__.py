@@ -268,7 +268,8 @@ def step(node: XyloIAF, state, arriving):
     return s, n_sat + n_s
 
 
-XYLO_IAF = register_kind(NeuronKind(XyloIAF, STATE, run_events, step, delivery_cap))
+XYLO_IAF = register_kind(NeuronKind(XyloIAF, STATE, run_events, step, delivery_cap,
+                                    onnx="snnc.targets.xylo.onnx_kind:LOWERING"))
 
 
 # --- graph construction from xylosim's parameter names ----------------------
@@ -659,4 +660,10 @@ XYLO = register(Target(
     input_max=RANGES["input"].hi,
     input_format="uint8 counts (<= 255)",
     input_cap=MAX_INPUT_SPIKES,
+    flow="snnc.targets.xylo.flow:flow",
+    executors={"xylosim": "snnc.targets.xylo.xylosim_exec:run_xylosim_graph",
+               "onnx": "snnc.compiler.export:run_onnx"},
+    # input spikes reach the hidden population in the same step; hidden spikes reach hidden
+    # and readout neurons one step later (xylosim's XyloLayer.evolve)
+    synapse_delay=lambda from_input: 0 if from_input else 1,
 ))

@@ -1,0 +1,193 @@
+"""`loihi`: Intel Loihi fixed point, bit-accurate with Lava 0.10.0.
+
+Reference: lava-nc 0.10.0 `PyLifModelBitAcc` (lava/proc/lif/models.py) and
+`PyDenseModelBitAcc` (lava/proc/dense/models.py) under
+`Loihi2SimCfg(select_tag="fixed_pt")`. The arithmetic below is the one
+definition of these semantics: the event-driven simulator (compiled with
+numba) and the dense reference stepper both call these functions.
+
+All states are int64 arrays holding the values Lava keeps in int32; every
+place where Lava's numpy dtypes wrap is an explicit `wrap(x, 32)`.
+
+Per step, per LIF neuron (Lava's order):
+    u <- wrap24*(trunc0(u * (4096 - (du + 1)) / 4096) + wrap32(a_in << 6))
+    v <- clip(trunc0(v * (4096 - dv) / 4096) + u + bias, -(2^23 - 1), 2^23 - 1)
+    s  = v > vth << 6;  v <- 0 where s   (u keeps its value)
+`wrap24*` is Lava's literal code: values above 2^23 lose 2^24; then values
+at or below -2^23 are replaced by the *unwrapped* value + 2^24.
+Dense: a = sum of (clipped, LSB-truncated) weights of the spiking inputs,
+`<< weight_exp` (or `>>` when negative), sent through an int32 port and
+delivered one step later.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from snnc.compiler.ir.nodes import Neuron, int_vector, register_node
+from snnc.targets.base import NeuronKind, Range, StateVar
+from snnc.targets.kernel import keep_step, kernel, recurrent_sum
+from snnc.targets.registry import register_kind
+
+MAX_UV = 2**23          # u, v are 24-bit
+DECAY_UNITY = 4096      # 12-bit decay constants
+ACT_SHIFT = 6           # a_in and vth are MSB-aligned by 6 bits
+DENSE_DELAY = 1         # Lava's Dense buffers a_out for one step
+NEURONS_PER_CORE = 1024  # Loihi 1 compartments per core (Davies et al. 2018)
+CORES = 128              # neuromorphic cores per chip (Davies et al. 2018)
+
+# --- parameter ranges: the one table that LoihiLIF's checks, the design rules,
+# the Lava executor's input checks and `snnc inspect` / `snnc targets` read ----
+
+_LIF = "Lava 0.10.0 PyLifModelBitAcc (lava/proc/lif/models.py)"
+_WEIGHT_EXP_SOURCE = ("Loihi's weight exponent is a signed 4-bit field (-8..7) in Intel's NxSDK docs (not "
+                      "verifiable offline here); Lava 0.10.0 itself accepts any integer and shifts by it")
+RANGES = {
+    "du": Range(0, 4095, f"{_LIF}: du is a 12-bit unsigned decay (uint16, precision=12)"),
+    "dv": Range(0, 4095, f"{_LIF}: dv is a 12-bit unsigned decay (uint16, precision=12)"),
+    "vth": Range(0, 2**17 - 1, f"{_LIF}: vth is a 17-bit unsigned mantissa (precision=17), scaled << 6"),
+    "bias_mant": Range(-(2**12), 2**12 - 1, f"{_LIF}: bias_mant is a 13-bit signed mantissa (precision=13)"),
+    "bias_exp": Range(0, 7, f"{_LIF}: bias_exp is a 3-bit exponent (precision=3)"),
+    "weight_exp": Range(-8, 7, _WEIGHT_EXP_SOURCE),
+    "sign_mode": Range(1, 3, "Lava 0.10.0 SignMode (lava/utils/weightutils.py): 1 mixed, 2 excitatory, "
+                             "3 inhibitory"),
+    "input": Range(0, 1, "Lava 0.10.0 PyDenseModelBitAcc: s_in is a binary port (bool, precision=1)"),
+}
+LIF_PARAMS = ("du", "dv", "vth", "bias_mant", "bias_exp")
+WEIGHT_EXP_RANGE = RANGES["weight_exp"].bounds
+STATE = {"u": StateVar(np.int64, 24, aliases=("i_syn",)), "v": StateVar(np.int64, 24)}
+
+
+@register_node
+@dataclass(eq=False)
+class LoihiLIF(Neuron):
+    """Loihi CUBA LIF, bit-accurate with Lava's PyLifModelBitAcc.
+
+    u <- wrap24(trunc0(u * (4096 - (du + 1)) / 4096) + (a_in << 6))
+    v <- clip(trunc0(v * (4096 - dv) / 4096) + u + (bias_mant << bias_exp), +-(2^23 - 1))
+    s = v > (vth << 6); v <- 0 where s.
+    """
+
+    du: np.ndarray = 0         # 12-bit current decay, 0..4095
+    dv: np.ndarray = 0         # 12-bit voltage decay, 0..4095
+    vth: np.ndarray = 0        # 17-bit threshold mantissa, 0..131071 (scaled << 6)
+    bias_mant: np.ndarray = 0  # 13-bit signed bias mantissa
+    bias_exp: np.ndarray = 0   # 3-bit bias exponent, 0..7
+    state_vars = tuple(STATE)
+
+    def check(self):
+        self.size = int(self.size)
+        for name in LIF_PARAMS:
+            setattr(self, name, int_vector(name, getattr(self, name), self.size, *RANGES[name].bounds))
+
+
+# --- integer semantics (numba-compatible: used by both simulators) -----------
+
+@kernel
+def wrap(x, bits):
+    """Two's-complement wrap of int64 values to `bits` bits."""
+    half = np.int64(1) << np.int64(bits - 1)
+    return ((x + half) & (2 * half - 1)) - half
+
+
+@kernel
+def decay12(x, d):
+    """trunc0(x * (4096 - d) / 4096): Lava's decay, rounding toward zero."""
+    p = x * (DECAY_UNITY - d)
+    return np.sign(p) * (np.abs(p) >> 12)
+
+
+@kernel
+def dense_output(acc, weight_exp):
+    """Dense a_out from the int64 weight sum: shift by weight_exp, int32 port."""
+    if weight_exp > 0:
+        return wrap(acc << weight_exp, 32)
+    return wrap(acc >> -weight_exp, 32)
+
+
+@kernel
+def lif_neuron(u, v, a_in, du, dv, bias, vth_scaled):
+    """One PyLifModelBitAcc step of one neuron: (u, v, spike, n_overflow)."""
+    c = wrap(decay12(u, du + 1) + wrap(a_in << ACT_SHIFT, 32), 32)
+    w = c - 2 * MAX_UV if c > MAX_UV else c
+    w = c + 2 * MAX_UV if w <= -MAX_UV else w
+    u = wrap(w, 32)
+    upd = wrap(wrap(decay12(v, dv) + u, 32) + bias, 32)
+    clipped = min(max(upd, -MAX_UV + 1), MAX_UV - 1)
+    spike = clipped > vth_scaled
+    return u, 0 if spike else clipped, spike, (c != w) + (upd != clipped)
+
+
+@kernel
+def lif_step(u, v, a_in, du, dv, bias, vth_scaled):
+    """One step of a population, in place on u, v; returns (spikes, n_overflow)."""
+    spikes = np.zeros(u.shape[0], np.bool_)
+    n_overflow = 0
+    for i in range(u.shape[0]):
+        u[i], v[i], spikes[i], n_o = lif_neuron(u[i], v[i], a_in[i], du[i], dv[i], bias[i], vth_scaled[i])
+        n_overflow += n_o
+    return spikes, n_overflow
+
+
+@kernel
+def dense_input(a, acc, weight_exp):
+    """How a Dense joins the LIF input: its int32 a_out (weight sum shifted), added in int32."""
+    return wrap(a + dense_output(acc, weight_exp), 32)
+
+
+def effective_bias(bias_mant, bias_exp):
+    """bias_mant << bias_exp in int32, as Lava's scale_bias."""
+    return wrap(np.asarray(bias_mant, np.int64) << np.asarray(bias_exp, np.int64), 32)
+
+
+@kernel
+def lif_population(a_in, du, dv, bias, vth_scaled, rec_indptr, rec_post, rec_w, rec_exp, rec_delay,
+                   keep_u, keep_v):
+    """Run a LoihiLIF population over [B, T]; a_in already holds delayed Dense output."""
+    B, T, n = a_in.shape
+    spikes = np.zeros((B, T, n), np.int64)
+    u_tr = np.zeros((B, T, n) if keep_u else (0, 0, 0), np.int64)
+    v_tr = np.zeros((B, T, n) if keep_v else (0, 0, 0), np.int64)
+    n_over, n_events = 0, 0
+    for b in range(B):
+        u, v = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        for t in range(T):
+            a = a_in[b, t].copy()
+            if rec_delay > 0 and t >= rec_delay:
+                acc = np.zeros(n, np.int64)
+                n_events += recurrent_sum(acc, spikes[b, t - rec_delay], rec_indptr, rec_post, rec_w)
+                a = dense_input(a, acc, rec_exp)
+            s, n_o = lif_step(u, v, a, du, dv, bias, vth_scaled)
+            n_over += n_o
+            spikes[b, t] = s
+            keep_step(u_tr, b, t, u)
+            keep_step(v_tr, b, t, v)
+    return spikes, u_tr, v_tr, n_over, n_events
+
+
+# --- LoihiLIF in the simulators ----------------------------------------------
+
+def run_events(node: LoihiLIF, pop):
+    """Event engine: Dense outputs summed per synapse, then the loop with the recurrent Dense."""
+    a_in = np.zeros(pop.shape + (node.size,), np.int64)
+    for syn, acc in pop.external_sums(np.int64):
+        a_in = dense_input(a_in, acc, syn.weight_exp)
+    rec = pop.recurrent()
+    spikes, u_tr, v_tr, n_over, n_rec = lif_population(
+        a_in, node.du, node.dv, effective_bias(node.bias_mant, node.bias_exp), node.vth << ACT_SHIFT,
+        rec.fan_out.indptr, rec.fan_out.post, rec.fan_out.weight, rec.weight_exp, rec.delay,
+        "u" in pop.record, "v" in pop.record)
+    return pop.result(spikes, {"u": u_tr, "v": v_tr}, n_over, n_rec)
+
+
+def step(node: LoihiLIF, state, arriving):
+    """Dense reference: one step from the spikes arriving now."""
+    a = np.zeros(node.size, np.int64)
+    for syn, s_pre in arriving:
+        a = dense_input(a, syn.weights @ s_pre, syn.weight_exp)
+    return lif_step(state["u"], state["v"], a, node.du, node.dv, effective_bias(node.bias_mant, node.bias_exp),
+                    node.vth << ACT_SHIFT)
+
+
+LOIHI_LIF = register_kind(NeuronKind(LoihiLIF, STATE, run_events, step, onnx="snnc.targets.loihi.onnx_kind:LOWERING"))
