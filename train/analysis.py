@@ -220,7 +220,7 @@ def plot_tradeoff(rows: list[dict], path) -> None:
            ylabel="relative bias ||E g - g*|| / ||g*||", title="IW-ST family: bias-variance trade-off")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    from snnc.runtime.report import plot_format
+    from snnc.io import plot_format
 
     try:
         fmt = plot_format(path)
@@ -258,7 +258,7 @@ def cmd_estimators(argv: list[str]) -> int:
     """`snnc estimators --json F [--plot P] [--draws N] [--seed S] [--config C]`."""
     args = _parse(argv)
     from snnc.io import check_writable
-    from snnc.runtime.report import plot_format
+    from snnc.io import plot_format
 
     if args.plot:
         plot_format(args.plot)
