@@ -10,7 +10,7 @@ simulator over the whole test split and measure its accuracy and energy per
 inference from the target's energy table (`snnc targets` cites each constant).
 Every number on the plot is measured by the simulator; nothing is predicted.
 Beside each point (`--dense-baseline`, on by default): the non-spiking int8 MLP of the
-same accuracy on `edge-int8` (`snnc.runtime.dense_baseline`), rows with method "dense-int8".
+same accuracy on `edge-int8` (`snnc.evaluation.dense_baseline`), rows with method "dense-int8".
 
 The penalty is the trainer's activity term (`loss.rate_weight` with
 `loss.rate_target = 0`: the squared mean spike rate of each hidden layer, so a
@@ -50,9 +50,9 @@ def train_point(target: str, method: str, penalty: float, run_dir: Path, epochs:
 
 def measure_point(ckpt: Path, target: str) -> dict:
     """Deployed accuracy and energy per inference on the test split, on the event simulator."""
-    from snnc.compiler.compile import compile_checkpoint
+    from snnc.evaluation.compiled import compile_checkpoint
     from snnc.runtime import deploy
-    from snnc.runtime.datasets import load_split
+    from snnc.evaluation.datasets import load_split
     from snnc.runtime.per_inference import energy
 
     compiled = compile_checkpoint(ckpt, target, "mean", evaluate=False)
@@ -84,8 +84,8 @@ def front(target: str, methods: list[str], penalties: list[float], out: Path, ep
 
 def dense_rows(rows: list[dict], target: str) -> list[dict]:
     """The dense int8 baseline on edge-int8 beside each point, at its float accuracy
-    (`snnc.runtime.dense_baseline`: width chosen on validation, measured on the test split)."""
-    from snnc.runtime.dense_baseline import WidthGrid, analog_data, config_data, front_row
+    (`snnc.evaluation.dense_baseline`: width chosen on validation, measured on the test split)."""
+    from snnc.evaluation.dense_baseline import WidthGrid, analog_data, config_data, front_row
 
     data = config_data(ROOT / "configs" / CONFIGS[target])
     grid = WidthGrid(analog_data(data))

@@ -11,8 +11,6 @@ largest deviation from the PyTorch model).
 """
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from snnc.compiler.compile import DEFAULT_CALIBRATION, Compiled, layer_rows
@@ -24,8 +22,6 @@ from snnc.errors import CompileError
 from snnc.targets import get as get_target
 from snnc.targets.registry import targets_for
 from snnc.runtime import deploy
-
-
 
 
 def compile_kan(checkpoint, target: str, calibrate: int | None = DEFAULT_CALIBRATION,
@@ -83,27 +79,3 @@ def _mse(values: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean((np.asarray(values, np.float64) - y) ** 2))
 
 
-def print_kan_report(report: dict, file=None) -> None:
-    """The compile report of a KAN in a few lines (the JSON holds everything)."""
-    file = file or sys.stdout
-    exact = "exact (order 2)" if report["exact"] else (
-        f"order {report['order']} approximated: "
-        + ", ".join(f"layer {r['layer']} {r['segments']} segments, max edge error {r['max_edge_error']:.3g}"
-                    for r in report["pwl"] if not r["exact"]))
-    print(f"target '{report['target']}', KAN lowering {exact}; calibrated on {report['calibrate']} training "
-          f"points; activations int{report['activation_bits'] or 32}", file=file)
-    print(f"{'node':<16}{'type':<6}{'in':>6}{'out':>6}  {'output':<18}{'w err':>8}", file=file)
-    for r in report["layers"]:
-        err = r.get("weight_rel_error")
-        print(f"{r['name']:<16}{r['type']:<6}{r['in']:>6}{r['out']:>6}  {r.get('output', ''):<18}"
-              f"{'' if err is None else f'{100 * err:.2f}%':>8}", file=file)
-    use = report["usage"]
-    print("resources: " + ", ".join(f"{k} {v}/{use[k + '_limit']}" for k, v in use.items()
-                                    if k + "_limit" in use) + "  -> fits", file=file)
-    for note in report["notes"]:
-        print(f"note: {note}", file=file)
-    m = report.get("mse")
-    if m:
-        print(f"test MSE ({m['samples']} points): float (PyTorch) {m['float_torch']:.4g}, float graph "
-              f"{m['float_graph']:.4g}, deployed {m['deployed']:.4g} ({m['deployed_over_float']:.2f}x float); "
-              f"max |deployed - float| {m['max_abs_error']:.3g}", file=file)

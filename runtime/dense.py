@@ -154,7 +154,7 @@ def energy(graph: Graph, spikes=None) -> dict:
 def simulate(graph: Graph, x, check: str = "error"):
     """The dense counterpart of `snnc.runtime.simulate` (same SimResult)."""
     from snnc.runtime.plan import prepare
-    from snnc.runtime.simulate import DesignRuleWarning
+    from snnc.runtime.result import DesignRuleWarning
 
     plan = prepare(graph, check)
     for v in plan.violations:
@@ -182,7 +182,7 @@ def _stats(graph: Graph, xb: np.ndarray, outputs: dict) -> dict[str, dict[str, i
 
 def _result(graph: Graph, batch: int, batched: bool, spikes: dict, layers: dict, stats: dict):
     from snnc.runtime.per_inference import latency
-    from snnc.runtime.simulate import SimResult
+    from snnc.runtime.result import SimResult
 
     totals = {k: int(sum(s[k] for s in stats.values())) for k in next(iter(stats.values()))}
     report = energy(graph)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from snnc.compiler.ir import Graph, Input
 from snnc.targets import get as get_target
+from snnc.targets.registry import kind_of
 
 # energy term -> the per-operation counter it multiplies (targets without energy_counts)
 TERMS = {"synaptic_op": "synaptic_events", "neuron_update": "neuron_updates", "spike_extra": "spikes"}
@@ -19,8 +21,6 @@ FACTORS = (0.5, 2.0)  # sensitivity: each estimated constant halved and doubled
 
 def term_counts(graph, spikes: dict) -> dict[str, dict[str, np.ndarray]]:
     """term -> population -> operations per sample [B] (spikes batched: node -> [B, T, n])."""
-    from snnc.runtime.per_inference import counters
-
     target = get_target(graph.target)
     if target.energy_counts is not None:
         return target.energy_counts(graph, spikes)
@@ -70,14 +70,23 @@ def std(v) -> float:
     return 0.0 if v.size == 0 or v.min() == v.max() else float(np.std(v))
 
 
-def energy_report(graph, spikes: dict) -> dict:
-    """The run's energy: its total per term and node, and everything `per_inference.energy`
-    reports (per-inference mean and spread, per layer, sensitivity, sources)."""
-    from snnc.runtime.per_inference import energy as per_inference
+def counters(graph: Graph, spikes: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """Per population: spikes, synaptic_events, neuron_updates, each [B] (input spikes included)."""
+    out = {}
+    for name, node in graph.neurons.items():
+        s, cap = spikes[name], kind_of(node).delivery_cap
+        events = np.zeros(s.shape[0], np.int64)
+        for syn_name, syn, src in graph.incoming(name):
+            per_step = None if cap is None else cap(isinstance(graph.nodes[src], Input))
+            events += _delivered(spikes[src], syn.delay, per_step) @ np.count_nonzero(syn.weights, axis=0)
+        out[name] = {"spikes": s.sum(axis=(1, 2)), "synaptic_events": events,
+                     "neuron_updates": np.full(s.shape[0], s.shape[1] * s.shape[2], np.int64)}
+    return out
 
-    energy = joules(graph, spikes)
-    nodes = sorted({n for per_node in energy.values() for n in per_node})
-    return {"total_j": float(per_sample_total(energy).sum()),
-            "terms": {t: float(sum(v.sum() for v in per_node.values())) for t, per_node in energy.items()},
-            "per_node": {n: float(sum(e[n].sum() for e in energy.values() if n in e)) for n in nodes},
-            **per_inference(graph, spikes)}
+
+def _delivered(s, delay: int, cap: int | None) -> np.ndarray:
+    """Spike counts per sample and presynaptic neuron that arrive within the run [B, n], at most `cap` a step."""
+    s = s[:, : s.shape[1] - delay] if delay else s
+    if cap is not None:
+        s = np.minimum(s, cap)
+    return s.sum(axis=1).astype(np.int64)

@@ -14,34 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.compiler.ir import Graph, Input
-from snnc.runtime.energy import TERMS, joules, per_sample_total, sensitivity, spread, std
+from snnc.compiler.ir import Graph
+from snnc.runtime.energy import TERMS, counters, joules, per_sample_total, sensitivity, spread, std
 from snnc.targets import get as get_target
-from snnc.targets.registry import kind_of
 
 __all__ = ["TERMS", "counters", "energy", "latency"]
-
-
-def counters(graph: Graph, spikes: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
-    """Per population: spikes, synaptic_events, neuron_updates, each [B] (input spikes included)."""
-    out = {}
-    for name, node in graph.neurons.items():
-        s, cap = spikes[name], kind_of(node).delivery_cap
-        events = np.zeros(s.shape[0], np.int64)
-        for syn_name, syn, src in graph.incoming(name):
-            per_step = None if cap is None else cap(isinstance(graph.nodes[src], Input))
-            events += _delivered(spikes[src], syn.delay, per_step) @ np.count_nonzero(syn.weights, axis=0)
-        out[name] = {"spikes": s.sum(axis=(1, 2)), "synaptic_events": events,
-                     "neuron_updates": np.full(s.shape[0], s.shape[1] * s.shape[2], np.int64)}
-    return out
-
-
-def _delivered(s, delay: int, cap: int | None) -> np.ndarray:
-    """Spike counts per sample and presynaptic neuron that arrive within the run [B, n], at most `cap` a step."""
-    s = s[:, : s.shape[1] - delay] if delay else s
-    if cap is not None:
-        s = np.minimum(s, cap)
-    return s.sum(axis=1).astype(np.int64)
 
 
 def energy(graph: Graph, spikes: dict[str, np.ndarray]) -> dict:
@@ -91,3 +68,14 @@ def latency(graph: Graph, steps: int) -> dict:
                 "time_step_source": f"'{graph.target}' has no clock: latency in steps only"}
     return {**out, "time_step_s": ts.seconds, "latency_s": lat * ts.seconds, "inference_s": steps * ts.seconds,
             "time_step_source": ts.source, "time_step_estimate": ts.estimate}
+
+
+def energy_report(graph, spikes: dict) -> dict:
+    """The run's energy: its total per term and node, and everything `energy` reports
+    (per-inference mean and spread, per layer, sensitivity, sources)."""
+    run = joules(graph, spikes)
+    nodes = sorted({n for per_node in run.values() for n in per_node})
+    return {"total_j": float(per_sample_total(run).sum()),
+            "terms": {t: float(sum(v.sum() for v in per_node.values())) for t, per_node in run.items()},
+            "per_node": {n: float(sum(e[n].sum() for e in run.values() if n in e)) for n in nodes},
+            **energy(graph, spikes)}

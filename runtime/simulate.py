@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -10,47 +9,16 @@ from snnc.compiler.ir import Graph
 from snnc.compiler.ir.metadata import MAX_STEPS
 from snnc.errors import InputError
 from snnc.runtime import dense, event, reference
-from snnc.runtime.energy import energy_report
-from snnc.runtime.per_inference import latency
+from snnc.runtime.per_inference import energy_report, latency
 from snnc.runtime.event import PopulationRun
 from snnc.runtime.plan import prepare
+from snnc.runtime.result import DesignRuleWarning, SimResult  # noqa: F401  (re-exported: the public API)
 from snnc.targets import get as get_target
 from snnc.targets.base import CHECK_MODES
 from snnc.targets.registry import kind_of, state_names
 
 ENGINES = {"event": event.run, "reference": reference.run}
 COUNTERS = ("spikes", "synaptic_events", "neuron_updates", "overflow_events")
-
-
-class DesignRuleWarning(UserWarning):
-    """A capacity design rule is broken but the simulation runs (check="warn")."""
-
-
-@dataclass
-class SimResult:
-    """Spikes, recorded states, counters and energy of one simulation."""
-
-    target: str
-    steps: int
-    batch: int | None                         # None when the input was [T, N]
-    spikes: dict[str, np.ndarray]             # node -> [T, n] or [B, T, n]
-    state: dict[str, dict[str, np.ndarray]]   # node -> var -> [.., n] (values after each step)
-    stats: dict[str, dict[str, int]]          # node -> counters
-    totals: dict[str, int] = field(default_factory=dict)
-    energy: dict = field(default_factory=dict)  # energy_per_inference_j, total_j (the run's), terms, per_node, sources
-    latency: dict = field(default_factory=dict)  # latency_steps, latency_s at the target's time step
-    violations: list[dict] = field(default_factory=list)  # capacity rules broken (check="warn"): rule, node, detail
-
-    def rates(self) -> dict[str, float]:
-        """Mean spikes per neuron per step, per population."""
-        return {n: float(np.mean(s)) for n, s in self.spikes.items()}
-
-    def summary(self) -> dict:
-        """JSON-ready report without the big arrays."""
-        return {"target": self.target, "steps": self.steps, "batch": self.batch,
-                "rates": self.rates(), "stats": self.stats, "totals": self.totals, "energy": self.energy,
-                "energy_per_inference_j": self.energy.get("energy_per_inference_j"), **self.latency,
-                "violations": self.violations}
 
 
 def simulate(graph: Graph, spikes, record=(), engine: str = "event", progress: bool = False,

@@ -22,7 +22,7 @@ from pathlib import Path
 import numba
 
 _ROOT = Path(__file__).resolve().parent.parent
-_SOURCES = sorted(Path(__file__).resolve().parent.glob("*.py")) + [
+_SOURCES = sorted(Path(__file__).resolve().parent.rglob("*.py")) + [   # every chip folder's kernels
     _ROOT / "runtime" / "kernels.py", _ROOT / "runtime" / "csr.py"]
 
 

@@ -18,6 +18,12 @@ def register(target: Target) -> Target:
     return target
 
 
+def unregister(name: str) -> None:
+    """Remove a target (a chip added for a while: a plugin or a test); its graphs no longer load."""
+    _TARGETS.pop(name, None)
+    TARGET_NAMES.discard(name)
+
+
 def get(name: str) -> Target:
     if name not in _TARGETS:
         raise SnncError(f"unknown target '{name}' (known: {', '.join(sorted(_TARGETS))})")

@@ -31,17 +31,13 @@ grid rows use its noise and relaxation.  Every row carries ``paper_name``
 """
 from __future__ import annotations
 
-import argparse
 import itertools
-import time
 from dataclasses import dataclass
 
 import torch
 from tqdm import tqdm
 
-from snnc.args import ArgumentParser
 from snnc.errors import ConfigError
-from snnc.io import atomic_path, write_json
 from snnc.train.estimators import PAPER_NAMES, firing_probability, spike
 
 TAUS = (0.1, 0.3, 1.0, 3.0)
@@ -194,57 +190,7 @@ def run_rows(net: TinyNet, draws: int, seed: int, grid=None, progress=True) -> l
     return rows
 
 
-def _label(row: dict) -> str:
-    params = ",".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
-                      for k, v in row["params"].items())
-    return f"{row['estimator']}({params})" if params else row["estimator"]
-
-
-def plot_tradeoff(rows: list[dict], path) -> None:
-    """Log-log scatter of relative bias against relative variance, one labelled point a row."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 6))
-    colours = {}
-    for i, row in enumerate(rows):
-        c = colours.setdefault(row["estimator"], f"C{len(colours)}")
-        ax.scatter(row["variance"], row["bias"], color=c, s=18)
-        # staggered offsets: rows of one tau sit on top of each other
-        ax.annotate(_label(row), (row["variance"], row["bias"]), fontsize=6,
-                    xytext=(3, 7 * (i % 4) - 10), textcoords="offset points")
-    for name, c in colours.items():
-        ax.scatter([], [], color=c, label=name)
-    ax.set(xscale="log", yscale="log", xlabel="relative variance E||g - E g||^2 / ||g*||^2",
-           ylabel="relative bias ||E g - g*|| / ||g*||", title="IW-ST family: bias-variance trade-off")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    from snnc.io import plot_format
-
-    try:
-        fmt = plot_format(path)
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=120)
-    finally:
-        plt.close(fig)
-
-
-def _parse(argv: list[str]) -> argparse.Namespace:
-    ap = ArgumentParser(prog="snnc estimators", description=__doc__.splitlines()[0])
-    ap.add_argument("--json", required=True, help="output rows (JSON list)")
-    ap.add_argument("--plot", help="figure of the bias-variance trade-off (.png, .pdf or .svg)")
-    ap.add_argument("--draws", type=int, default=10_000, help="stochastic gradients per row")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--config", help="training config (TOML) whose [method] estimator settings "
-                                     "get their own row and set the grid's noise and relaxation")
-    args = ap.parse_args(argv)
-    if args.draws < 2:
-        raise ConfigError(f"--draws must be an integer >= 2, got {args.draws}")
-    return args
-
-
-def _grid_of(config) -> tuple[list, str, bool]:
+def grid_of(config) -> tuple[list, str, bool]:
     """(grid, noise, has a training row): the default grid, or the training config's
     estimator first and the grid in its noise family and relaxation."""
     if not config:
@@ -252,30 +198,3 @@ def _grid_of(config) -> tuple[list, str, bool]:
     estimator, params, noise = training_row(config)
     grid = estimator_grid(noise=noise, relaxation=params["relaxation"])
     return [(estimator, params)] + grid, noise, True
-
-
-def cmd_estimators(argv: list[str]) -> int:
-    """`snnc estimators --json F [--plot P] [--draws N] [--seed S] [--config C]`."""
-    args = _parse(argv)
-    from snnc.io import check_writable
-    from snnc.io import plot_format
-
-    if args.plot:
-        plot_format(args.plot)
-    for path in (args.json, args.plot):
-        if path:
-            check_writable(path)  # refused before the draws, and before either file is written
-    grid, noise, trained = _grid_of(args.config)
-    threads, start = torch.get_num_threads(), time.perf_counter()
-    torch.set_num_threads(1)  # sized for one core; the draws are batched, not threaded
-    try:
-        rows = run_rows(make_net(args.seed, noise=noise), args.draws, args.seed, grid)
-    finally:
-        torch.set_num_threads(threads)
-    if trained:
-        rows[0].update(training=True, config=str(args.config))
-    write_json(args.json, rows)
-    if args.plot:
-        plot_tradeoff(rows, args.plot)
-    print(f"{len(rows)} rows, {args.draws} draws each, {time.perf_counter() - start:.1f} s -> {args.json}")
-    return 0

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Subset
 
 from snnc.train.bayes import sampled_states
 from snnc.train.models import set_deterministic
@@ -41,7 +42,6 @@ def deterministic(model: nn.Module, noisy: bool = False):
 
 
 def _loader(dataset, batch_size: int, device, workers: int):
-    from snnc.train.trainer import batches  # the trainer's batching (lazy: avoids an import cycle)
     return batches(dataset, torch.arange(len(dataset)), batch_size, device, workers)
 
 
@@ -88,3 +88,21 @@ def stochastic_accuracy(model: nn.Module, dataset, seed: int, batch_size: int, d
         torch.manual_seed(seed)
         probs, labels, _ = predict(model, dataset, batch_size, device, noisy=True)
     return accuracy(probs, labels)
+
+
+def batches(dataset, indices: torch.Tensor, batch_size: int, device, workers: int = 0):
+    """(x, y) batches of `dataset` in the order of `indices`, moved to `device`.
+
+    In-memory `TensorDataset`s are sliced directly; lazy ones (SHD, DVS, CIFAR-10
+    files) go through a DataLoader with `workers` processes.
+    """
+    tensors = getattr(dataset, "tensors", None)
+    if tensors is None:
+        loader = DataLoader(Subset(dataset, indices.tolist()), batch_size=batch_size, shuffle=False,
+                            num_workers=workers, pin_memory=device.type == "cuda")
+        for x, y in loader:
+            yield x.to(device, non_blocking=True), torch.as_tensor(y).to(device, non_blocking=True)
+        return
+    for i in range(0, len(indices), batch_size):
+        idx = indices[i:i + batch_size]
+        yield tensors[0][idx].to(device, non_blocking=True), tensors[1][idx].to(device, non_blocking=True)

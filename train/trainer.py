@@ -35,7 +35,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Subset
 
 from snnc.errors import ConfigError, OutputError
 from snnc.io import write_json
@@ -50,7 +49,7 @@ from snnc.train.checkpoint import (CHECKPOINT_FORMAT, READABLE_FORMATS, checkpoi
 from snnc.train.data.augment import crop_and_flip
 from snnc.train.distributed import (Dist, close_distributed, init_distributed, resolve_device,  # noqa: F401
                                     rng_states, shard, wrap_ddp)
-from snnc.train.evaluate import (EVAL_BATCH, accuracy, deterministic, predict,  # noqa: F401
+from snnc.train.evaluate import (EVAL_BATCH, accuracy, batches, deterministic, predict,  # noqa: F401
                                  sampled_accuracy, stochastic_accuracy)
 from snnc.train.losses import Weights, sbnn_loss
 
@@ -65,24 +64,6 @@ def load_data(cfg) -> tuple:
     if d.normalize:
         kw["normalize"] = True
     return tuple(data_mod.load(d.name, split, **kw) for split in ("train", "val", "test"))
-
-
-def batches(dataset, indices: torch.Tensor, batch_size: int, device, workers: int = 0):
-    """(x, y) batches of `dataset` in the order of `indices`, moved to `device`.
-
-    In-memory `TensorDataset`s are sliced directly; lazy ones (SHD, DVS, CIFAR-10
-    files) go through a DataLoader with `workers` processes.
-    """
-    tensors = getattr(dataset, "tensors", None)
-    if tensors is None:
-        loader = DataLoader(Subset(dataset, indices.tolist()), batch_size=batch_size, shuffle=False,
-                            num_workers=workers, pin_memory=device.type == "cuda")
-        for x, y in loader:
-            yield x.to(device, non_blocking=True), torch.as_tensor(y).to(device, non_blocking=True)
-        return
-    for i in range(0, len(indices), batch_size):
-        idx = indices[i:i + batch_size]
-        yield tensors[0][idx].to(device, non_blocking=True), tensors[1][idx].to(device, non_blocking=True)
 
 
 def epoch_indices(n: int, seed: int, epoch: int, ddp: Dist) -> torch.Tensor:

@@ -590,7 +590,7 @@ def compile_nir(path, target: str, calibrate: int = 256, data: dict | None = Non
     from snnc.compiler.frontend.checkpoint import FloatNet
     from snnc.compiler.passes import CompileContext
     from snnc.compiler.pipeline import run_target_flow, target_flow
-    from snnc.runtime.datasets import load_split
+    from snnc.train.data.arrays import load_split
 
     target_flow(target)  # an unknown target is one line before anything is read
     calibrate = _count("--calibrate (calibration samples)", calibrate, MAX_CALIBRATE)

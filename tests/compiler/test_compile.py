@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from snnc.cli import main
-from snnc.compiler.compile import compile_checkpoint
+from snnc.evaluation.compiled import compile_checkpoint
 from snnc.compiler.ir import LoihiLIF, XyloIAF, load
 from snnc.errors import CompileError, DesignRuleError
 from snnc.runtime import deploy
-from snnc.runtime.datasets import load_split
+from snnc.evaluation.datasets import load_split
 
 
 def test_loihi_deployed_matches_float_and_reference(loihi_ckpt):

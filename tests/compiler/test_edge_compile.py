@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from snnc.cli import main
-from snnc.compiler.compile import compile_checkpoint
+from snnc.evaluation.compiled import compile_checkpoint
 from snnc.compiler.frontend import float_net
 from snnc.compiler.ir import Graph, Input, Output
 from snnc.compiler.ir.nodes import Gemm, Relu, Step
@@ -19,8 +19,8 @@ from snnc.compiler.passes.base import copy_graph
 from snnc.compiler.passes.dense_layers import dense_graph
 from snnc.errors import DesignRuleError
 from snnc.runtime import deploy
-from snnc.runtime.datasets import load_split
-from snnc.runtime.verify import verify
+from snnc.evaluation.datasets import load_split
+from snnc.evaluation.verify import verify
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,14 +7,14 @@ import subprocess
 import numpy as np
 import pytest
 
-from snnc.compiler.compile import compile_checkpoint
+from snnc.evaluation.compiled import compile_checkpoint
 from snnc.targets.loihi import lava_program as lava_export
 from snnc.compiler.ir import FloatLIF, Graph, Input, Output, Synapse
 from snnc.errors import FormatError
 from snnc.runtime import deploy
 from snnc.targets.loihi import lava_exec
-from snnc.runtime.datasets import load_split
-from snnc.runtime.verify import verify
+from snnc.evaluation.datasets import load_split
+from snnc.evaluation.verify import verify
 from tests.backends import require
 
 

@@ -266,7 +266,7 @@ def test_missing_exporter_module_is_one_line(tmp_path, capsys, monkeypatch):
 
 
 def test_verify_runs_onnx_as_a_backend():
-    from snnc.runtime.verify import verify
+    from snnc.evaluation.verify import verify
 
     rng = np.random.default_rng(0)
     layers = [dict(weights=rng.integers(-100, 120, (20, 64)), du=500, dv=300, vth=800,

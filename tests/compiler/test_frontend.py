@@ -7,7 +7,7 @@ import torch
 
 from snnc.compiler.frontend import float_net
 from snnc.runtime import deploy
-from snnc.runtime.datasets import load_split
+from snnc.evaluation.datasets import load_split
 from snnc.train.bayes import sampled_states
 from snnc.train.trainer import load_model
 

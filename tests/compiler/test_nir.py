@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 
 from snnc.cli import main
-from snnc.compiler.compile import compile_checkpoint
+from snnc.evaluation.compiled import compile_checkpoint
 from snnc.compiler.export import nir as nir_export
 from snnc.compiler.frontend import float_net
 from snnc.compiler.frontend.nir import compile_nir, graph_from_nir, read_nir
 from snnc.compiler.ir import load
 from snnc.errors import CompileError, FormatError
 from snnc.runtime import deploy
-from snnc.runtime.datasets import load_split
+from snnc.evaluation.datasets import load_split
 from snnc.runtime.simulate import simulate
-from snnc.runtime.verify import verify
+from snnc.evaluation.verify import verify
 
 DT = 1e-4
 DIGITS = {"name": "digits", "steps": 8, "encoding": "rate"}

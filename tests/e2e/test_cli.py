@@ -96,7 +96,7 @@ def test_demo_trains_compiles_and_verifies(tmp_path, capsys):
     assert "=== summary (test split" in out and out.count("dense int8 on edge-int8 (hidden") == 3
     for job in ("loihi-mean", "loihi-k8", "xylo-mean"):
         assert (tmp_path / f"{job}.snnc").is_file() and (tmp_path / f"{job}.png").is_file()
-        assert (tmp_path / f"{job}.dense.snnc").is_file()   # the dense int8 baseline (runtime/dense_baseline.py)
+        assert (tmp_path / f"{job}.dense.snnc").is_file()   # the dense int8 baseline (evaluation/dense_baseline.py)
         report = json.loads((tmp_path / f"{job}.verify.json").read_text())
         backend = "xylosim" if job.startswith("xylo") else "lava"
         assert report["agreement"] == {"reference": 1.0, "onnx": 1.0, backend: 1.0}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from snnc.compiler.compile import compile_checkpoint
+from snnc.evaluation.compiled import compile_checkpoint
 from snnc.compiler.compile_kan import compile_kan
 from snnc.compiler.ir import save
 from tests.fuzz.helpers import assert_one_line_refusal, run_cli

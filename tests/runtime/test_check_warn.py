@@ -23,7 +23,7 @@ def xylo_fan_out_65() -> Graph:
     for port, n in ((0, 40), (1, 25)):
         w = np.zeros((70, 70), int)
         w[:n, 3] = -5
-        name = xylo._syn_name("w_rec", port)
+        name = xylo.xylo_graph._syn_name("w_rec", port)
         g.nodes[name] = Synapse(w, 0, 1, port)
     return g
 

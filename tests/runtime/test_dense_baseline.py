@@ -7,8 +7,8 @@ import pytest
 from snnc.compiler.ir import load
 from snnc.compiler.ir.nodes import Gemm, Relu
 from snnc.errors import InputError
-from snnc.runtime import datasets
-from snnc.runtime import dense_baseline as db
+from snnc.evaluation import datasets
+from snnc.evaluation import dense_baseline as db
 from snnc.targets.edge_int8 import quantise_input, requantise
 
 DIGITS = {"name": "digits", "encoding": "rate", "steps": 8}
@@ -111,7 +111,7 @@ def test_baseline_deploys_what_numpy_computes(small_baseline):
 def test_baseline_agrees_with_its_integer_onnx_model(small_baseline):
     from tests.backends import require
 
-    from snnc.runtime.verify import verify
+    from snnc.evaluation.verify import verify
 
     row, graph = small_baseline
     report = require("onnxruntime", lambda: verify(graph, row["data"], None, ("sim", "onnx"),

@@ -141,10 +141,10 @@ def test_snnc_targets_states_time_steps_and_sensitivity(capsys):
 
 def test_verify_energy_per_inference_is_the_mean_of_single_sample_runs(loihi_ckpt):
     """`verify` runs the whole split as one batch; one sample at a time gives the same figures."""
-    from snnc.compiler.compile import compile_checkpoint
+    from snnc.evaluation.compiled import compile_checkpoint
     from snnc.runtime import deploy
-    from snnc.runtime.datasets import load_split
-    from snnc.runtime.verify import verify
+    from snnc.evaluation.datasets import load_split
+    from snnc.evaluation.verify import verify
 
     g = compile_checkpoint(loihi_ckpt, "loihi", evaluate=False).graph
     report = verify(g, g.metadata["data"], backends=("sim",), progress=False)

@@ -10,11 +10,11 @@ import pytest
 pytest.importorskip("neurobench", reason="neurobench 2.3.0 is not installed (pip install neurobench==2.3.0)")
 
 from snnc.cli import main  # noqa: E402
-from snnc.compiler.compile import compile_checkpoint, torch_probabilities  # noqa: E402
+from snnc.evaluation.compiled import compile_checkpoint, torch_probabilities  # noqa: E402
 from snnc.compiler.frontend.checkpoint import float_net  # noqa: E402
 from snnc.compiler.ir import save  # noqa: E402
-from snnc.runtime.datasets import load_split  # noqa: E402
-from snnc.runtime.neurobench import differences, side_by_side  # noqa: E402
+from snnc.evaluation.datasets import load_split  # noqa: E402
+from snnc.evaluation.neurobench import differences, side_by_side  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from snnc.cli import main
-from snnc.compiler.compile import compile_checkpoint
+from snnc.evaluation.compiled import compile_checkpoint
 from snnc.compiler.ir import save
 from snnc.runtime import deploy
-from snnc.runtime.datasets import load_split
+from snnc.evaluation.datasets import load_split
 from snnc.runtime.per_inference import counters, energy
 
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from snnc.cli import main
-from snnc.compiler.compile import compile_checkpoint
+from snnc.evaluation.compiled import compile_checkpoint
 from snnc.compiler.ir import save
-from snnc.runtime import verify as verify_mod
+from snnc.evaluation import verify as verify_mod
 from snnc.targets.loihi import lava_exec
-from snnc.runtime.verify import verify
+from snnc.evaluation.verify import verify
 from tests.backends import require
 
 

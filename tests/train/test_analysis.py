@@ -73,7 +73,7 @@ def test_config_noise_family_reaches_the_net_and_the_grid(tmp_path):
     cfg.write_text("[method]\nestimator = 'iw'\nnoise = 'logistic'\nk = 4\ntau = 0.3\n")
     estimator, params, noise = analysis.training_row(cfg)
     assert (estimator, params["k"], params["tau"], noise) == ("iw", 4, 0.3, "logistic")
-    grid, noise, trained = analysis._grid_of(cfg)
+    grid, noise, trained = analysis.grid_of(cfg)
     assert trained and grid[0] == (estimator, params) and noise == "logistic"
     assert "gumbel_rao" not in {e for e, _ in grid}  # closed form for Gaussian noise only
 

@@ -74,7 +74,7 @@ def _float(checkpoint, graph, x, y, deployed) -> dict:
 
 
 def _run(backend: str, graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
-    from snnc.runtime.verify import executor
+    from snnc.evaluation.verify import executor
 
     out = executor(backend)(graph, deploy.pad_input(graph, x[:, None, :]))
     return {n: np.asarray(out[n]["v"]) for n in deploy.populations(graph)}
@@ -95,38 +95,3 @@ def _compare(graph: Graph, ours: dict, theirs: dict) -> tuple[float, float, dict
     return float(same[last].mean()), float(every.mean()), first
 
 
-def print_regression(r: dict) -> None:
-    if "warning" in r:
-        print(f"warning: {r['warning']}")
-    if "float_mse" in r:
-        print(f"float (PyTorch) test MSE {r['float_mse']:.4g}; max |deployed - float| {r['max_abs_error']:.3g}")
-    print(f"{'backend':<9}{'samples':>8}{'deployed MSE':>14}{'agreement':>11}")
-    for b, m in r["deployed_mse"].items():
-        agree = r["agreement"].get(b)
-        print(f"{b:<9}{r['samples']:>8}{m:>14.4g}{'' if agree is None else f'{agree:.4f}':>11}")
-    e = r["energy_per_inference_j"]
-    print(f"energy per inference {e['mean']:.3g} J; {r['synaptic_events_per_inference']:.0f} MACs per inference")
-    for b, d in r["divergence"].items():
-        print(f"first divergence ({b}): sample {d['sample']}, node '{d['node']}', channel {d['channel']}: "
-              f"sim {d['sim']} vs {b} {d['backend']}")
-
-
-def cmd_verify_regression(graph: Graph, args) -> int:
-    """The `snnc verify` path for a regression graph (args as `runtime.verify.cmd_verify` parsed them)."""
-    from snnc.io import write_json
-
-    for flag, value in (("--data", args.data), ("--neurobench", args.neurobench), ("--samples", args.samples)):
-        if value is not None and value is not False:
-            raise InputError(f"{flag}: a regression graph is verified on its whole {args.split} split of its "
-                             "own problem (KAN), without it")
-    report = verify_regression(graph, args.checkpoint, args.backends, args.split)
-    values = {k: report.pop(f"{k}_values", None) for k in ("float", "deployed")}   # arrays: not JSON
-    print_regression(report)
-    if args.plot:
-        from snnc.runtime.plot_regression import plot_regression
-        plot_regression(graph, args.plot, args.checkpoint, values, args.split)
-        print(f"plot: {args.plot}")
-    if args.json:
-        write_json(args.json, report)
-        print(f"report: {args.json}")
-    return 0 if all(a == 1.0 for a in report["agreement"].values()) else 1

@@ -10,7 +10,9 @@ from snnc.args import ArgumentParser
 from snnc.compiler.ir import load
 from snnc.errors import InputError
 from snnc.io import read_npy
-from snnc.runtime.report import plot_format, render_plot
+from snnc.cli.plots import render_plot
+from snnc.cli.report import print_latency, print_per_inference, print_summary
+from snnc.io import plot_format
 from snnc.runtime.simulate import ENGINES, simulate
 
 
@@ -48,9 +50,9 @@ def cmd_simulate(argv: list[str]) -> int:
 def _simulate_data(graph, args) -> int:
     """Deployed run on a data set: accuracy, per-inference counters and energy, latency."""
     from snnc.runtime import deploy
-    from snnc.runtime.datasets import data_from_graph, load_split
+    from snnc.evaluation.datasets import data_from_graph, load_split
     from snnc.runtime.per_inference import energy, latency
-    from snnc.runtime.verify_regression import is_regression
+    from snnc.evaluation.verify_regression import is_regression
 
     if is_regression(graph):
         return _simulate_regression(graph, args)
@@ -80,7 +82,8 @@ def _simulate_regression(graph, args) -> int:
     if args.plot:
         raise InputError(f"{args.file}: --plot draws spiking runs; a compiled KAN's surface and error: "
                          "`snnc verify FILE --plot err.png`")
-    from snnc.runtime.verify_regression import print_regression, verify_regression
+    from snnc.cli.report import print_regression
+    from snnc.evaluation.verify_regression import verify_regression
 
     report = verify_regression(graph, backends=("sim",), split=args.split)
     report.pop("deployed_values")
@@ -120,31 +123,6 @@ def _write(args, summary: dict, render) -> None:
         print(f"plot: {args.plot}")
 
 
-def print_per_inference(e: dict) -> None:
-    print(f"{'layer':<12}{'spikes/inf':>12}{'syn ev/inf':>12}{'energy/inf':>14}{'std':>11}")
-    for name, row in e["per_layer"].items():
-        print(f"{name:<12}{row['spikes']:>12.1f}{row['synaptic_events']:>12.1f}{row['energy_j']:>12.3g} J"
-              f"{row.get('energy_std_j', 0.0):>9.2g} J")
-    m = e["energy_per_inference_j"]
-    est = f" (estimated terms: {', '.join(e['estimates'])})" if e["estimates"] else ""
-    print(f"energy per inference {m['mean']:.3g} J, std {m['std']:.2g}{est}")
-    print_sensitivity(e.get("sensitivity", []))
-
-
-def print_sensitivity(rows: list[dict]) -> None:
-    """One line per estimated constant: the mean total when it is halved and doubled."""
-    for r in rows:
-        print(f"  sensitivity {r['constant']:<16} ({r['share']:6.1%} of the total): halved "
-              f"{r['total_j_x0.5']:.3g} J, doubled {r['total_j_x2']:.3g} J")
-
-
-def print_latency(r: dict) -> None:
-    secs = "" if r.get("latency_s") is None else (
-        f" = {r['latency_s']:.3g} s at {r['time_step_s']:.3g} s per step"
-        f"{' (estimated step)' if r.get('time_step_estimate') else ''}; one inference {r['inference_s']:.3g} s")
-    print(f"latency {r['latency_steps']} steps{secs} ({r['steps_per_inference']} steps per inference)")
-
-
 def load_spikes(path) -> np.ndarray:
     """Read a spike array from .npy (never unpickling); one-line error otherwise."""
     path = Path(path)
@@ -169,17 +147,3 @@ def load_spikes(path) -> np.ndarray:
         raise InputError(f"{path}: not a readable .npy array ({str(exc).splitlines()[0][:120]})") from None
 
 
-def print_summary(result) -> None:
-    shape = f"batch {result.batch}, " if result.batch is not None else ""
-    print(f"target '{result.target}': {shape}{result.steps} steps")
-    print(f"{'node':<12}{'rate':>8}{'spikes':>10}{'syn events':>12}{'updates':>10}{'overflow':>10}{'energy':>12}")
-    for name, st in result.stats.items():
-        rate = result.rates().get(name, 0.0)
-        energy = result.energy["per_node"].get(name)
-        e = f"{energy:.3g} J" if energy is not None else "-"
-        print(f"{name:<12}{rate:>8.3f}{st['spikes']:>10}{st['synaptic_events']:>12}{st['neuron_updates']:>10}"
-              f"{st['overflow_events']:>10}{e:>12}")
-    terms = ", ".join(f"{k} {v:.3g} J" for k, v in result.energy["terms"].items())
-    print(f"energy total {result.energy['total_j']:.3g} J ({terms})")
-    print_per_inference(result.energy)
-    print_latency(result.latency)

@@ -7,7 +7,7 @@
    channels, Xylo's bit-shift decays), compile for `xylo`, verify against
    the reference, ONNX and xylosim on the whole test split;
 3. beside each job, the non-spiking int8 MLP of the same accuracy on `edge-int8`
-   (`runtime/dense_baseline.py`: width chosen on validation, a few seconds);
+   (`evaluation/dense_baseline.py`: width chosen on validation, a few seconds);
 4. print one summary table (float and deployed accuracy, agreement, energy per
    inference, latency; under each job the dense baseline and which side wins on
    energy) and write JSON reports and PNG plots under --out.
@@ -21,7 +21,7 @@ from snnc.errors import BackendUnavailable
 from snnc.io import write_json
 from snnc.targets import get as get_target
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"   # the repository's configs/
 JOBS = (  # (name, config, target, mode, k, samples its chip's own executor runs)
     ("loihi-mean", "digits_loihi.toml", "loihi", "mean", 1, 100),
     ("loihi-k8", "digits_loihi.toml", "loihi", "samples", 8, 100),
@@ -67,14 +67,14 @@ def _train(config: Path, run_dir: Path, epochs: int | None) -> Path:
 
 
 def _compile_and_verify(name, ckpt, target, mode, k, backends, samples, out: Path) -> dict:
-    from snnc.compiler.cli import print_compile_report
-    from snnc.compiler.compile import compile_checkpoint
+    from snnc.cli.plots import plot_report
+    from snnc.cli.report import print_compile_report, print_verify
+    from snnc.evaluation.compiled import compile_checkpoint
     from snnc.compiler.ir import save
     from snnc.runtime import deploy
-    from snnc.runtime.datasets import load_split
+    from snnc.evaluation.datasets import load_split
     from snnc.runtime.per_inference import energy
-    from snnc.runtime.report import plot_report
-    from snnc.runtime.verify import print_verify, verify
+    from snnc.evaluation.verify import verify
 
     print(f"\n=== compile {name}: {ckpt} -> {target}, mode {mode}" + (f", K = {k}" if mode == "samples" else ""))
     compiled = compile_checkpoint(ckpt, target, mode, k)
@@ -98,7 +98,7 @@ def _compile_and_verify(name, ckpt, target, mode, k, backends, samples, out: Pat
 
 def _dense_baseline(row: dict, config: Path, grids: dict, save_to: Path) -> dict:
     """The same-accuracy dense int8 net on edge-int8 beside a job (one width grid per data set)."""
-    from snnc.runtime.dense_baseline import WidthGrid, analog_data, beside, config_data
+    from snnc.evaluation.dense_baseline import WidthGrid, analog_data, beside, config_data
 
     data = config_data(config)
     grid = grids.setdefault(config.name, WidthGrid(analog_data(data)))
@@ -135,7 +135,7 @@ def _print_table(rows) -> None:
               f"{r['energy_per_inference_j']:>9.3g} J{r['energy_per_inference_std_j']:>8.2g} J"
               f"{r['synaptic_events_per_inference']:>11.0f}{r['latency_steps']:>6} st{_seconds(r['latency_s'])}")
         if "dense_int8" in r:
-            from snnc.runtime.dense_baseline import summary_line
+            from snnc.evaluation.dense_baseline import summary_line
             print(summary_line(r["dense_int8"], r["target"]))
     print("energy: dynamic energy per inference (mean, std over the test split) from each target's table; "
           "`snnc targets` lists each constant's source and which are estimates; dense int8: the "

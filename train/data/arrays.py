@@ -1,5 +1,5 @@
-"""Evaluation data of a compiled graph: the checkpoint's own data set, encoding,
-class subset and split, as integer spike counts [B, T, C] for the simulator.
+"""A data set's split as arrays: integer spike counts [B, T, C] (float32 for analog input)
+and labels, what the compiler calibrates on and evaluation scores on.
 
 Splits are the trainer's (`snnc.train.data`): "test" is the test file, "train"
 the training part without the validation samples (what the compiler calibrates
@@ -50,13 +50,3 @@ def checked_data(data) -> dict:
     except ConfigError as exc:
         raise InputError(f"data set: {exc}") from None
     return known
-
-
-def data_from_graph(graph, name: str | None = None, split: str = "test") -> dict:
-    """The data config a graph was compiled with, or `name` with its defaults."""
-    data = checked_data(graph.metadata.get("data") or {})
-    if name is not None and name != data.get("name"):
-        data = {"name": name, "steps": graph.metadata.get("steps")}
-    if not data.get("name"):
-        raise InputError("this graph carries no data set (not compiled from a checkpoint): pass --data NAME")
-    return data

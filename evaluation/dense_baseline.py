@@ -63,7 +63,7 @@ def analog_data(data: dict) -> dict:
 
 def _split(data: dict, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(x [B, N] float32, y [B]) of `split` of an analog data config."""
-    from snnc.runtime import datasets
+    from snnc.evaluation import datasets
 
     x, y = datasets.load_split(data, split, limit=limit)
     return x.reshape(len(x), -1).astype(np.float32), y
@@ -172,7 +172,8 @@ def compile_edge(cand: Candidate, data: dict, calibrate: int = CALIBRATE):
 
 def measure(graph, data: dict) -> dict:
     """Deployed accuracy, energy per inference, MACs, flash and RAM of an edge-int8 graph on "test"."""
-    from snnc.runtime import datasets, deploy
+    from snnc.runtime import deploy
+    from snnc.evaluation import datasets
     from snnc.runtime.per_inference import energy
     from snnc.targets import get as get_target
 

@@ -1,4 +1,5 @@
-"""`snnc` command line. Each subcommand lives in the package that owns it."""
+"""`snnc` command line: one module per command in this folder (snnc/cli/<command>.py), imported on use;
+what they print is in report.py, their figures in plots.py."""
 from __future__ import annotations
 
 import importlib
@@ -10,15 +11,15 @@ from snnc.errors import SnncError, one_line
 # subcommand -> (module, function taking argv); modules import lazily so that
 # `snnc targets` does not pay for torch.
 COMMANDS = {
-    "targets": ("snnc.targets.cli", "cmd_targets", "list targets, limits and energy constants"),
-    "inspect": ("snnc.compiler.cli", "cmd_inspect", "show a .snnc file's nodes, sizes and bit widths"),
-    "compile": ("snnc.compiler.cli", "cmd_compile", "compile a trained checkpoint for loihi, xylo or ideal"),
-    "simulate": ("snnc.runtime.cli", "cmd_simulate", "run a .snnc graph on spikes; report and plot"),
-    "verify": ("snnc.runtime.verify", "cmd_verify", "accuracy and spike agreement of a compiled graph on every executor"),
-    "export": ("snnc.compiler.cli", "cmd_export", "write a .snnc graph as ONNX, a Lava program or NIR"),
-    "demo": ("snnc.runtime.demo", "cmd_demo", "simulate built-in networks on every target"),
-    "train": ("snnc.train.cli", "cmd_train", "train an SBNN / binary / SG network from a TOML config"),
-    "estimators": ("snnc.train.analysis", "cmd_estimators", "bias/variance of the IW-ST estimator family"),
+    "targets": ("snnc.cli.targets", "cmd_targets", "list targets, limits and energy constants"),
+    "inspect": ("snnc.cli.inspect", "cmd_inspect", "show a .snnc file's nodes, sizes and bit widths"),
+    "compile": ("snnc.cli.compile", "cmd_compile", "compile a trained checkpoint or a NIR graph for a target"),
+    "simulate": ("snnc.cli.simulate", "cmd_simulate", "run a .snnc graph on spikes; report and plot"),
+    "verify": ("snnc.cli.verify", "cmd_verify", "accuracy and spike agreement of a compiled graph on every executor"),
+    "export": ("snnc.cli.export", "cmd_export", "write a .snnc graph as ONNX, a Lava program or NIR"),
+    "demo": ("snnc.cli.demo", "cmd_demo", "simulate built-in networks on every target"),
+    "train": ("snnc.cli.train", "cmd_train", "train an SBNN / binary / SG network from a TOML config"),
+    "estimators": ("snnc.cli.estimators", "cmd_estimators", "bias/variance of the IW-ST estimator family"),
 }
 
 
@@ -51,6 +52,3 @@ def _usage(bad: str | None) -> None:
     for name, (_, _, text) in COMMANDS.items():
         print(f"  {name:<11} {text}")
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -247,15 +247,3 @@ def _version() -> str:
     return version("neurobench")
 
 
-def print_side_by_side(r: dict) -> None:
-    nb, ours = r["neurobench"], r["snnc_ideal"]
-    print(f"NeuroBench {r['neurobench_version']} on the float model ({r['samples']} samples): footprint "
-          f"{nb['footprint_bytes']} B, connection sparsity {nb['connection_sparsity']:.3f}, activation sparsity "
-          f"{nb['activation_sparsity']:.4f}, accuracy {nb['accuracy']:.4f}")
-    print(f"  synaptic operations per inference: NeuroBench effective ACs {nb['effective_acs']:.1f}, MACs "
-          f"{nb['effective_macs']:.1f}, dense {nb['dense_synops']:.0f}; snnc (ideal) events "
-          f"{ours['synaptic_events_per_inference']:.1f}, activation sparsity {ours['activation_sparsity']:.4f}")
-    if "snnc_deployed" in r:
-        d = r["snnc_deployed"]
-        print(f"  snnc ({d['target']}, deployed) events {d['synaptic_events_per_inference']:.1f} ({d['note']})")
-    print("  equal" if r["synops_equal"] else "  differences: " + "; ".join(r["differences"]))

@@ -1,0 +1,104 @@
+"""checkpoint.pt -> deployed graph for a target, with the compile report's measurements:
+the accuracy of each step on the test split (PyTorch model, float graph, float graph
+with the target's dynamics, deployed integer graph), and for K posterior samples the
+accuracy, NLL and ECE against K.
+
+    compile_checkpoint(ckpt, "loihi", mode="mean") -> Compiled(graph, report, ...)
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from snnc.compiler.compile import DEFAULT_CALIBRATION, Compiled, lower
+from snnc.compiler.frontend import float_net
+from snnc.compiler.ir import Graph
+from snnc.evaluation.datasets import load_split
+from snnc.evaluation.metrics import scores, softmax
+from snnc.runtime import deploy
+
+
+def compile_checkpoint(checkpoint, target: str, mode: str = "mean", k: int = 8,
+                       calibrate: int = DEFAULT_CALIBRATION, seed: int = 0, evaluate: bool = True) -> Compiled:
+    """Compile, then (evaluate=True) measure accuracies on the test split into the report."""
+    front = float_net(checkpoint, mode=mode, k=k, seed=seed, target=target)
+    compiled = lower(front, target, calibrate)
+    compiled.report["checkpoint"] = str(checkpoint)
+    compiled.graph.metadata["checkpoint"] = str(checkpoint)
+    if evaluate:
+        x, y = load_split(front.data, "test")   # read once, scored by every evaluation below
+        compiled.report["accuracy"] = evaluate_all(compiled, checkpoint, seed, x, y)
+        if mode == "samples":
+            compiled.report["k_curve"] = k_curve(compiled, checkpoint, calibrate, seed, x, y)
+            compiled.report["calibration"] = calibration_table(compiled, checkpoint, calibrate, seed, x, y)
+    return compiled
+
+
+def calibration_table(c: Compiled, checkpoint, calibrate: int, seed: int, x, y) -> dict:
+    """Accuracy, NLL and ECE of the posterior mean and of the K-sample ensemble, float and deployed.
+
+    float_samples is the trainer's ensemble (mean of the K draws' softmax);
+    deployed_samples sums the K sub-networks at the readout (mean of logits).
+    """
+    mean = lower(float_net(checkpoint, mode="mean", seed=seed, target=c.graph.target), c.graph.target, calibrate)
+    acc = c.report["accuracy"]
+    return {"k": c.front.k,
+            "float_mean": scores(torch_probabilities(checkpoint, "mean", 1, seed, x), y),
+            "float_samples": acc["float_torch"],
+            "float_samples_logit_mean": acc["float_graph"],
+            "deployed_mean": _graph_scores(mean.graph, x, y),
+            "deployed_samples": acc["deployed"]}
+
+
+def evaluate_all(c: Compiled, checkpoint, seed: int, x, y) -> dict:
+    """Test-split scores: PyTorch model, float graph, float with target dynamics, deployed."""
+    torch_probs = torch_probabilities(checkpoint, c.front.mode, c.front.k, seed, x)
+    out = {"split": "test", "samples": int(len(y)), "float_torch": scores(torch_probs, y)}
+    for key, graph in (("float_graph", c.front.graph), ("target_dynamics", c.mapped), ("deployed", c.graph)):
+        out[key] = _graph_scores(graph, x, y)
+    return out
+
+
+def _graph_scores(graph: Graph, x, y) -> dict:
+    logits, _ = deploy.run(graph, x)
+    return scores(softmax(logits), y)
+
+
+def torch_probabilities(checkpoint, mode: str, k: int, seed: int, x: np.ndarray | None = None) -> np.ndarray:
+    """Softmax of the PyTorch model on x (default: its own test split): posterior mean,
+    or the mean of the K draws' softmax (the trainer's sampled ensemble)."""
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from snnc.train.bayes import sampled_states
+    from snnc.train.trainer import load_model, predict
+
+    model, cfg = load_model(checkpoint)
+    if x is None:
+        x, _ = load_split(dict(vars(cfg.data)), "test")
+    data = TensorDataset(torch.from_numpy(x).float(), torch.zeros(len(x), dtype=torch.long))
+    if mode == "mean":
+        return predict(model, data, 256, torch.device("cpu"))[0].numpy()
+    total = 0.0
+    for state in sampled_states(model, k, seed):
+        model.load_state_dict(state)
+        total = total + predict(model, data, 256, torch.device("cpu"))[0].numpy()
+    return total / k
+
+
+def k_curve(c: Compiled, checkpoint, calibrate: int, seed: int, x, y) -> list[dict]:
+    """Deployed and float-graph accuracy (and NLL, ECE) of ensembles of 1, 2, 4, ... K draws.
+
+    The first k draws of K are the k-draw ensemble (one generator per layer), so
+    the K row is the compiled graph itself, already scored."""
+    k, acc, rows = c.front.k, c.report["accuracy"], []
+    for kk in sorted({1 << i for i in range(int(math.log2(k)) + 1)} | {k}):
+        if kk == k:
+            rows.append({"k": k, "float_graph": acc["float_graph"], "deployed": acc["deployed"]})
+            continue
+        sub = lower(float_net(checkpoint, mode="samples", k=kk, seed=seed, target=c.graph.target),
+                    c.graph.target, calibrate)
+        rows.append({"k": kk, "float_graph": _graph_scores(sub.front.graph, x, y),
+                     "deployed": _graph_scores(sub.graph, x, y)})
+    return rows

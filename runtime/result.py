@@ -1,0 +1,37 @@
+"""What a simulation returns (both engines, the dense executor too)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class DesignRuleWarning(UserWarning):
+    """A capacity design rule is broken but the simulation runs (check="warn")."""
+
+
+@dataclass
+class SimResult:
+    """Spikes, recorded states, counters and energy of one simulation."""
+
+    target: str
+    steps: int
+    batch: int | None                         # None when the input was [T, N]
+    spikes: dict[str, np.ndarray]             # node -> [T, n] or [B, T, n]
+    state: dict[str, dict[str, np.ndarray]]   # node -> var -> [.., n] (values after each step)
+    stats: dict[str, dict[str, int]]          # node -> counters
+    totals: dict[str, int] = field(default_factory=dict)
+    energy: dict = field(default_factory=dict)  # energy_per_inference_j, total_j (the run's), terms, per_node, sources
+    latency: dict = field(default_factory=dict)  # latency_steps, latency_s at the target's time step
+    violations: list[dict] = field(default_factory=list)  # capacity rules broken (check="warn"): rule, node, detail
+
+    def rates(self) -> dict[str, float]:
+        """Mean spikes per neuron per step, per population."""
+        return {n: float(np.mean(s)) for n, s in self.spikes.items()}
+
+    def summary(self) -> dict:
+        """JSON-ready report without the big arrays."""
+        return {"target": self.target, "steps": self.steps, "batch": self.batch,
+                "rates": self.rates(), "stats": self.stats, "totals": self.totals, "energy": self.energy,
+                "energy_per_inference_j": self.energy.get("energy_per_inference_j"), **self.latency,
+                "violations": self.violations}

@@ -1,0 +1,83 @@
+"""`snnc compile CKPT|MODEL.nir --target T --out F.snnc`: the deployed graph and its report."""
+from __future__ import annotations
+
+import sys
+
+from snnc.args import ArgumentParser
+from snnc.cli.report import print_compile_report, print_kan_report
+from snnc.targets import all_targets
+
+MAX_SEED = 1 << 53  # the .snnc format's largest integer (compiler/ir/serialize.py MAX_INT): the seed is stored
+
+
+def cmd_compile(argv: list[str]) -> int:
+    """`snnc compile CKPT --target T --mode mean|samples --k K --calibrate N --out F.snnc`."""
+    from pathlib import Path
+
+    from snnc.compiler.compile import DEFAULT_CALIBRATION
+    from snnc.compiler.ir import save
+    from snnc.evaluation.compiled import compile_checkpoint
+    from snnc.io import atomic_paths, check_writable, write_json
+
+    parser = ArgumentParser(prog="snnc compile", description="compile a trained checkpoint for a target")
+    parser.add_argument("checkpoint", help="checkpoint.pt written by `snnc train`")
+    parser.add_argument("--target", required=True, choices=sorted(all_targets()))
+    parser.add_argument("--mode", default=None, choices=("mean", "samples"),
+                        help="posterior mean (default), or K posterior samples side by side (SBNN checkpoints)")
+    parser.add_argument("--k", type=int, default=None, help="posterior samples (mode samples; default 8)")
+    parser.add_argument("--calibrate", type=int, default=DEFAULT_CALIBRATION,
+                        help="training samples that size the integer scales")
+    parser.add_argument("--pwl-segments", type=int, default=None,
+                        help="KAN of order > 2: approximate every edge by this many linear pieces")
+    parser.add_argument("--kan-lowering", default=None, choices=("pwl", "gemm"),
+                        help="KAN: one PWL node per layer (default), or five Gemm/Relu steps per layer")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the posterior draws (mode samples; 0..2^53, default 0)")
+    parser.add_argument("--out", required=True, help="the .snnc to write (the report goes beside it)")
+    args = parser.parse_args(argv)
+    kind = _input_kind(args)
+    out = Path(args.out)
+    report_path = out.with_suffix(".report.json")
+    check_writable(out), check_writable(report_path)  # refuse a bad output before the work
+    if kind == "nir":  # a NIR file from snnTorch, sinabs, Rockpool or snnc
+        from snnc.compiler.frontend.nir import compile_nir
+        compiled = compile_nir(args.checkpoint, args.target, args.calibrate, seed=0)
+    elif kind == "kan":  # a KAN regression run: snnc.compiler.compile_kan
+        from snnc.compiler.compile_kan import DEFAULT_LOWERING, compile_kan
+        compiled = compile_kan(args.checkpoint, args.target, args.calibrate, args.pwl_segments,
+                               lowering=args.kan_lowering or DEFAULT_LOWERING)
+    else:
+        compiled = compile_checkpoint(args.checkpoint, args.target, args.mode or "mean",
+                                      8 if args.k is None else args.k, args.calibrate, args.seed or 0)
+    with atomic_paths(out, report_path) as (graph_tmp, report_tmp):  # both files, or neither
+        save(compiled.graph, graph_tmp)
+        write_json(report_tmp, compiled.report)
+    for warning in compiled.report.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
+    if compiled.report.get("task") == "regression":
+        print_kan_report(compiled.report)
+    else:
+        print_compile_report(compiled.report)
+    print(f"wrote {out} and {report_path}")
+    return 0
+
+
+def _input_kind(args) -> str:
+    """"nir", "kan" or "sbnn"; refuses (one line) the options that do not apply to it."""
+    from snnc.errors import CompileError
+    from snnc.train.kan.checkpoint import is_kan_checkpoint
+
+    kind = "nir" if args.checkpoint.endswith(".nir") else "kan" if is_kan_checkpoint(args.checkpoint) else "sbnn"
+    given = {"--pwl-segments": args.pwl_segments, "--kan-lowering": args.kan_lowering, "--mode": args.mode,
+             "--k": args.k, "--seed": args.seed}
+    owner = {"--pwl-segments": "kan", "--kan-lowering": "kan", "--mode": "sbnn", "--k": "sbnn", "--seed": "sbnn"}
+    names = {"kan": "KAN checkpoints", "sbnn": "SBNN/SG checkpoints", "nir": "NIR graphs"}
+    for flag, value in given.items():
+        if value is not None and owner[flag] != kind:
+            raise CompileError(f"{args.checkpoint}: {flag} is for {names[owner[flag]]}; this is not one "
+                               f"(it is one of the {names[kind]})")
+    if args.k is not None and args.mode != "samples":
+        raise CompileError(f"{args.checkpoint}: --k is the number of posterior samples of --mode samples")
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        raise CompileError(f"--seed must lie in [0, 2^53] (it is stored in the .snnc file), got {args.seed}")
+    return kind
