@@ -1,6 +1,7 @@
-"""A float net -> deployed integer graph for a target, with its compile report.
+"""The one compile pipeline: a float net (from any frontend) -> deployed integer graph for
+a target, with its compile report.
 
-    lower(float_net(ckpt, target="loihi"), "loihi") -> Compiled(graph, mapped, front, report)
+    compile_net(float_net(ckpt, target="loihi"), "loihi") -> Compiled(graph, mapped, front, report)
 
 Flow: frontend (float graph on `ideal`, reproducing the PyTorch model) ->
 float passes (map the neuron to the target's dynamics, delays, layout) ->
@@ -32,22 +33,34 @@ class Compiled:
     report: dict = field(default_factory=dict)
 
 
-def lower(front: FloatNet, target: str, calibrate: int = DEFAULT_CALIBRATION) -> Compiled:
-    """Run `target`'s flow on a float net; no evaluation."""
+def compile_net(front: FloatNet, target: str, calibrate: int | None = DEFAULT_CALIBRATION) -> Compiled:
+    """The one compile pipeline, whatever the frontend: `target`'s flow on a float net
+    (calibrated on `calibrate` of the net's own inputs: `front.calibration`, by default the
+    first training samples of its data set), the design rules, and the compile report. The
+    task (classification or regression) is the frontend's; nothing here is evaluated."""
     target_flow(target)  # an unknown target is one line before any data is read
-    if calibrate < 1:
-        raise CompileError(f"--calibrate must be >= 1 training samples, got {calibrate}")
-    x_cal, _ = load_split(front.data, "train", limit=calibrate)
+    x_cal = (front.calibration or _training_samples(front.data))(calibrate)
     ctx = CompileContext(target, front.steps, calib_x=x_cal)
+    ctx.notes.extend(front.notes)
     mapped, graph = run_target_flow(front.graph, ctx)
-    graph.metadata.update(front.graph.metadata, steps=front.steps, data=_json_data(front.data),
-                          pad_steps=mapped.metadata.get("pad_steps", 0), target=target,
-                          compile={"target": target, "mode": front.mode, "k": front.k, "calibrate": calibrate})
-    report = {"target": target, "mode": front.mode, "k": front.k, "calibrate": calibrate,
-              "checkpoint_sha256": front.info.get("sha256"), "steps": front.steps,
-              "latency_steps": mapped.metadata.get("pad_steps", 0), "notes": ctx.notes,
+    latency = mapped.metadata.get("pad_steps", 0)
+    graph.metadata.update(front.graph.metadata, steps=front.steps, pad_steps=latency, target=target, task=front.task,
+                          compile={"target": target, **front.options, "calibrate": len(x_cal)})
+    if front.data:
+        graph.metadata["data"] = _json_data(front.data)
+    report = {"task": front.task, "target": target, **front.report, "calibrate": len(x_cal), "steps": front.steps,
+              "latency_steps": latency, "notes": ctx.notes, "warnings": front.warnings,
               "layers": layer_rows(graph, ctx), "usage": usage(graph)}
     return Compiled(graph, mapped, front, report)
+
+
+def _training_samples(data: dict):
+    """calibration(n): the first n training samples of the data set (`--calibrate`)."""
+    def calibration(n) -> np.ndarray:
+        if n is None or n < 1:
+            raise CompileError(f"--calibrate must be >= 1 training samples, got {n}")
+        return load_split(data, "train", limit=n)[0]
+    return calibration
 
 
 def _json_data(data: dict) -> dict:

@@ -3,9 +3,9 @@
     compile_kan(ckpt, "edge-int8") -> Compiled(graph, mapped, front, report)
 
 Flow: `frontend.kan` (the exact PWL, or Gemm + Relu, float graph on `ideal`, or the
-stated piecewise-linear approximation for orders > 2), then the target's flow
-from its flow (`targets/<chip>/flow.py`; for `edge-int8`: quantisation calibrated on training points,
-design rules).  The report measures on the test split (read once): the
+stated piecewise-linear approximation for orders > 2), then the one compile pipeline
+(`compiler.compile.compile_net`: the target's flow, for `edge-int8` quantisation
+calibrated on training points, and the design rules).  The report measures on the test split (read once): the
 PyTorch model, the float graph, the deployed integer graph (MSE and the
 largest deviation from the PyTorch model).
 """
@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.compiler.compile import DEFAULT_CALIBRATION, Compiled, layer_rows
+from snnc.compiler.compile import DEFAULT_CALIBRATION, Compiled, compile_net
 from snnc.compiler.frontend.kan import DEFAULT_LOWERING, kan_float_net, splits_of_graph, torch_values
-from snnc.compiler.inventory import usage
-from snnc.compiler.passes import CompileContext
-from snnc.compiler.pipeline import run_target_flow
 from snnc.errors import CompileError
+from snnc.runtime import deploy
 from snnc.targets import get as get_target
 from snnc.targets.registry import targets_for
-from snnc.runtime import deploy
 
 
 def compile_kan(checkpoint, target: str, calibrate: int | None = DEFAULT_CALIBRATION,
@@ -38,23 +35,12 @@ def compile_kan(checkpoint, target: str, calibrate: int | None = DEFAULT_CALIBRA
         raise CompileError(f"{checkpoint}: a KAN compiles to {' or '.join(targets_for('dense'))} (dense Gemm + Relu "
                            f"graphs); target '{target}' runs spiking graphs")
     front = kan_float_net(checkpoint, pwl_segments, lowering=lowering)
-    splits = splits_of_graph(front.graph)
-    n_cal = len(splits.y_train) if calibrate is None else int(calibrate)
-    if not 1 <= n_cal <= len(splits.y_train):
-        raise CompileError(f"--calibrate must lie in [1, {len(splits.y_train)}] training points, got {n_cal}")
-    ctx = CompileContext(target, 1, calib_x=splits.x_train[:n_cal].numpy()[:, None, :])
-    mapped, graph = run_target_flow(front.graph, ctx)
-    graph.metadata.update(front.graph.metadata, target=target, checkpoint=str(checkpoint),
-                          compile={"target": target, "calibrate": n_cal, "pwl_segments": pwl_segments,
-                                   "kan_lowering": lowering})
-    report = {"task": "regression", "target": target, "checkpoint": str(checkpoint),
-              "checkpoint_sha256": front.info["sha256"], "order": front.info["order"],
-              "exact": not front.pwl or all(r["exact"] for r in front.pwl), "pwl": front.pwl,
-              "calibrate": n_cal, "lowering": lowering, "activation_bits": graph.metadata.get("activation_bits"),
-              "notes": front.notes + ctx.notes, "warnings": front.warnings, "layers": layer_rows(graph, ctx), "usage": usage(graph)}
+    compiled = compile_net(front, target, calibrate)
+    compiled.graph.metadata["checkpoint"] = str(checkpoint)
     if evaluate:
-        report["mse"] = evaluate_kan(front, graph, splits.x_test.numpy(), splits.y_test.numpy())
-    return Compiled(graph, mapped, front, report)
+        splits = splits_of_graph(front.graph)
+        compiled.report["mse"] = evaluate_kan(front, compiled.graph, splits.x_test.numpy(), splits.y_test.numpy())
+    return compiled
 
 
 def evaluate_kan(front, graph, x: np.ndarray, y: np.ndarray) -> dict:

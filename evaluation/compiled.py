@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from snnc.compiler.compile import DEFAULT_CALIBRATION, Compiled, lower
+from snnc.compiler.compile import DEFAULT_CALIBRATION, Compiled, compile_net
 from snnc.compiler.frontend import float_net
 from snnc.compiler.ir import Graph
 from snnc.evaluation.datasets import load_split
@@ -23,7 +23,7 @@ def compile_checkpoint(checkpoint, target: str, mode: str = "mean", k: int = 8,
                        calibrate: int = DEFAULT_CALIBRATION, seed: int = 0, evaluate: bool = True) -> Compiled:
     """Compile, then (evaluate=True) measure accuracies on the test split into the report."""
     front = float_net(checkpoint, mode=mode, k=k, seed=seed, target=target)
-    compiled = lower(front, target, calibrate)
+    compiled = compile_net(front, target, calibrate)
     compiled.report["checkpoint"] = str(checkpoint)
     compiled.graph.metadata["checkpoint"] = str(checkpoint)
     if evaluate:
@@ -41,7 +41,7 @@ def calibration_table(c: Compiled, checkpoint, calibrate: int, seed: int, x, y) 
     float_samples is the trainer's ensemble (mean of the K draws' softmax);
     deployed_samples sums the K sub-networks at the readout (mean of logits).
     """
-    mean = lower(float_net(checkpoint, mode="mean", seed=seed, target=c.graph.target), c.graph.target, calibrate)
+    mean = compile_net(float_net(checkpoint, mode="mean", seed=seed, target=c.graph.target), c.graph.target, calibrate)
     acc = c.report["accuracy"]
     return {"k": c.front.k,
             "float_mean": scores(torch_probabilities(checkpoint, "mean", 1, seed, x), y),
@@ -97,7 +97,7 @@ def k_curve(c: Compiled, checkpoint, calibrate: int, seed: int, x, y) -> list[di
         if kk == k:
             rows.append({"k": k, "float_graph": acc["float_graph"], "deployed": acc["deployed"]})
             continue
-        sub = lower(float_net(checkpoint, mode="samples", k=kk, seed=seed, target=c.graph.target),
+        sub = compile_net(float_net(checkpoint, mode="samples", k=kk, seed=seed, target=c.graph.target),
                     c.graph.target, calibrate)
         rows.append({"k": kk, "float_graph": _graph_scores(sub.front.graph, x, y),
                      "deployed": _graph_scores(sub.graph, x, y)})

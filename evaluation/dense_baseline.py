@@ -159,15 +159,15 @@ def float_graph(cand: Candidate):
 
 
 def compile_edge(cand: Candidate, data: dict, calibrate: int = CALIBRATE):
-    """The candidate lowered to `edge-int8` (`compiler.compile.lower`): a Compiled."""
-    from snnc.compiler.compile import lower
+    """The candidate lowered to `edge-int8` (`compiler.compile.compile_net`): a Compiled."""
+    from snnc.compiler.compile import compile_net
     from snnc.compiler.frontend import FloatNet
 
     graph = float_graph(cand)
     layers = [f"gemm{i}" for i in range(len(cand.layers))]
     front = FloatNet(graph, 1, cand.layers[-1][0].shape[0], dict(data), "mean", 1, layers,
                      {"source": "dense-baseline"})
-    return lower(front, "edge-int8", calibrate)
+    return compile_net(front, "edge-int8", calibrate)
 
 
 def measure(graph, data: dict) -> dict:

@@ -18,11 +18,10 @@ so the logits are the mean of the K sub-networks' logits.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from snnc.compiler.ir import FloatLIF, Graph, Input, Output, Synapse, check_graph
+from snnc.compiler.frontend.record import FloatNet
 from snnc.compiler.ir.nodes import NON_SPIKING
 from snnc.errors import CompileError
 from snnc.targets import all_targets
@@ -31,26 +30,11 @@ from snnc.targets import get as get_target
 MODES = ("mean", "samples")
 
 
-@dataclass
-class FloatNet:
-    """The float graph of a checkpoint and what a deployment needs to know about it."""
-
-    graph: Graph
-    steps: int                      # T of the trained net
-    n_classes: int
-    data: dict                      # the checkpoint's [data] config (name, encoding, classes, ...)
-    mode: str
-    k: int
-    layers: list[str] = field(default_factory=list)   # neuron populations, input to readout
-    info: dict = field(default_factory=dict)           # checkpoint provenance
-
-
 def float_net(checkpoint, mode: str = "mean", k: int = 8, seed: int = 0, target: str | None = None) -> FloatNet:
     """Read `checkpoint` (a path) and build its float graph (see module docstring).
 
     Analog input (data.encoding = "direct") is accepted for a `target` whose record says
-    `analog_input`
-    only; the graph is then the dense form (Gemm + Step, compiler/passes/dense_layers.py),
+    `analog_input` only; the graph is then the dense form (Gemm + Step, compiler/passes/dense_layers.py),
     which takes float input."""
     from snnc.train.trainer import checkpoint_info, load_model
 
@@ -73,8 +57,10 @@ def float_net(checkpoint, mode: str = "mean", k: int = 8, seed: int = 0, target:
     graph.metadata.update({"source": "checkpoint", "checkpoint_sha256": info["sha256"], "mode": mode,
                            "k": len(states) if mode == "samples" else 1, "seed": seed, "steps": steps})
     check_graph(graph)
-    return FloatNet(graph, steps, int(info["n_classes"]), dict(cfg.data.__dict__), mode,
-                    len(states), layers, info)
+    k = len(states)
+    return FloatNet(graph, steps, int(info["n_classes"]), dict(cfg.data.__dict__), mode, k, layers, info,
+                    options={"mode": mode, "k": k},
+                    report={"mode": mode, "k": k, "checkpoint_sha256": info["sha256"]})
 
 
 def _check_compilable(cfg, path, target=None) -> None:

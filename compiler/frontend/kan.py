@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from snnc.compiler.frontend.record import FloatNet
 from snnc.compiler.ir import Graph, Input, Output, check_graph
 from snnc.compiler.ir.nodes import PWL, Gemm, Relu
 from snnc.errors import CompileError, ConfigError, InputError
@@ -66,17 +67,13 @@ class Affine:
 
 
 @dataclass
-class KanNet:
-    """The float graph of a KAN checkpoint and what compile and verify need to know about it."""
+class KanNet(FloatNet):
+    """The float net of a KAN checkpoint (task regression; `data` is the problem: name, split
+    sizes, seed, normalisation lo/hi) and what verify needs to know about it."""
 
-    graph: Graph
-    model: object                     # the order-2 KAN the graph computes (torch, float64)
-    source: object                    # the checkpoint's KAN (order r)
-    data: dict                        # the problem: name, split sizes, seed, normalisation lo/hi
-    info: dict = field(default_factory=dict)    # checkpoint provenance (sha256, epoch, order)
+    model: object = None              # the order-2 KAN the graph computes (torch, float64)
+    source: object = None             # the checkpoint's KAN (order r)
     pwl: list[dict] = field(default_factory=list)   # per layer: exact, or segments and max error
-    notes: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)   # notes a user must see (an inexact lowering)
 
 
 ACTIVATION_BITS = 16   # see the module docstring: int8 channels cannot resolve the knot spacing
@@ -244,7 +241,24 @@ def kan_float_net(checkpoint, pwl_segments: int | None = None, warn: bool = Fals
     graph.metadata.update({"source": "kan-checkpoint", "checkpoint_sha256": info["sha256"],
                            "data": data, "task": "regression", "order": ckpt["order"],
                            "pwl_segments": pwl_segments if pwl else None, "kan_lowering": lowering})
-    return KanNet(graph, model, source, data, info, pwl, notes, warnings)
+    report = {"checkpoint": str(checkpoint), "checkpoint_sha256": info["sha256"], "order": ckpt["order"],
+              "exact": not pwl or all(r["exact"] for r in pwl), "pwl": pwl, "lowering": lowering,
+              "activation_bits": graph.metadata.get("activation_bits")}
+    return KanNet(graph, 1, model.widths[-1], data, "kan", 1, list(graph.nodes), info, task="regression",
+                  calibration=_training_points(graph), options={"pwl_segments": pwl_segments,
+                                                                "kan_lowering": lowering},
+                  report=report, notes=notes, warnings=warnings, model=model, source=source, pwl=pwl)
+
+
+def _training_points(graph):
+    """calibration(n): the first n training points of the KAN's problem (None: all of them)."""
+    def calibration(n) -> np.ndarray:
+        splits = splits_of_graph(graph)
+        n_cal = len(splits.y_train) if n is None else int(n)
+        if not 1 <= n_cal <= len(splits.y_train):
+            raise CompileError(f"--calibrate must lie in [1, {len(splits.y_train)}] training points, got {n_cal}")
+        return splits.x_train[:n_cal].numpy()[:, None, :]
+    return calibration
 
 
 def splits_of_graph(graph):

@@ -580,16 +580,22 @@ def _data_config(value, where: str) -> dict | None:
 
 def compile_nir(path, target: str, calibrate: int = 256, data: dict | None = None, steps: int | None = None,
                 dt: float | None = None, seed: int = 0):
-    """Read a NIR file and lower it for `target`; returns compile.Compiled (no evaluation).
+    """Read a NIR file and lower it for `target` through the one compile pipeline; returns
+    compile.Compiled (no evaluation)."""
+    from snnc.compiler.compile import compile_net
 
-    Calibration input: `data` (a data config, e.g. {"name": "digits", "steps": 8,
-    "encoding": "rate"}), else the one snnc's export recorded, else `calibrate`
-    random spike trains (rate 0.2, `steps` steps, default 16), as the report notes.
+    return compile_net(nir_float_net(path, target, calibrate, data, steps, dt, seed), target)
+
+
+def nir_float_net(path, target: str, calibrate: int = 256, data: dict | None = None, steps: int | None = None,
+                  dt: float | None = None, seed: int = 0):
+    """The float net of a NIR file, checked for `target` (its delays), with its calibration input:
+    `data` (a data config, e.g. {"name": "digits", "steps": 8, "encoding": "rate"}), else the
+    one snnc's export recorded, else `calibrate` random spike trains (rate 0.2, `steps` steps,
+    default 16), as the report notes.
     """
-    from snnc.compiler.compile import Compiled, layer_rows, usage
-    from snnc.compiler.frontend.checkpoint import FloatNet
-    from snnc.compiler.passes import CompileContext
-    from snnc.compiler.pipeline import run_target_flow, target_flow
+    from snnc.compiler.frontend.record import FloatNet
+    from snnc.compiler.pipeline import target_flow
     from snnc.train.data.arrays import load_split
 
     target_flow(target)  # an unknown target is one line before anything is read
@@ -625,19 +631,9 @@ def compile_nir(path, target: str, calibrate: int = 256, data: dict | None = Non
     out_name = next(iter(graph.outputs))
     if not meta.get("output"):  # v read at the last data step; AddLatency moves it by the target's latency
         graph.nodes[out_name].step = steps - 1 if graph.nodes[out_name].read == "v" else -1
-    front = FloatNet(graph, steps, graph.nodes[out_name].size, dict(data or {}), "nir", 1, list(graph.neurons),
-                     {"source": str(path)})
-    ctx = CompileContext(target, steps, calib_x=x_cal)
-    ctx.notes.extend(notes)
-    mapped, deployed = run_target_flow(graph, ctx)
-    deployed.metadata.update(graph.metadata, steps=steps, pad_steps=mapped.metadata.get("pad_steps", 0),
-                             target=target, compile={"target": target, "mode": "nir", "k": 1, "calibrate": calibrate})
-    if data:
-        deployed.metadata["data"] = {k: v for k, v in data.items() if v is not None}
-    report = {"target": target, "mode": "nir", "k": 1, "calibrate": calibrate, "source": str(path), "steps": steps,
-              "latency_steps": mapped.metadata.get("pad_steps", 0), "notes": ctx.notes,
-              "layers": layer_rows(deployed, ctx), "usage": usage(deployed)}
-    return Compiled(deployed, mapped, front, report)
+    return FloatNet(graph, steps, graph.nodes[out_name].size, dict(data or {}), "nir", 1, list(graph.neurons),
+                    {"source": str(path)}, calibration=lambda n: x_cal, options={"mode": "nir", "k": 1},
+                    report={"mode": "nir", "k": 1, "source": str(path)}, notes=notes)
 
 
 def _check_delays(graph, delayed: dict, target: str, path) -> None:
