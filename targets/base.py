@@ -178,6 +178,7 @@ class Target:
     # (the trained one is kept); compiler/passes/latency.py pads the input to absorb it
     synapse_delay: Callable | None = None
     float_form: Callable | None = None     # graph -> its float (ideal) equivalent, for NIR export
+    exports: dict[str, str] = field(default_factory=dict)   # its own export formats -> writer module
 
     capacity_rule = staticmethod(capacity_rule)  # `@Target.capacity_rule` where only Target is imported
 

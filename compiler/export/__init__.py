@@ -10,13 +10,16 @@ import importlib
 from pathlib import Path
 
 from snnc.errors import BackendUnavailable, InputError
+from snnc.targets import all_targets
 
-FORMATS = {
-    "onnx": "snnc.compiler.export.onnx",
-    "lava": "snnc.targets.loihi.lava_program",
-    "nir": "snnc.compiler.export.nir",
-    "onnx-edge": "snnc.compiler.export.onnx_edge",   # dense graphs (edge-int8, ideal); `onnx` picks it for them
-}
+def _formats() -> dict[str, str]:
+    """The generic writers, then each chip's own (`Target.exports`: the Lava program is loihi's)."""
+    generic = {"onnx": "snnc.compiler.export.onnx", "nir": "snnc.compiler.export.nir",
+               "onnx-edge": "snnc.compiler.export.onnx_edge"}   # dense graphs (edge-int8, ideal); `onnx` picks it
+    return {**generic, **{fmt: module for target in all_targets().values() for fmt, module in target.exports.items()}}
+
+
+FORMATS = _formats()   # format -> writer module, imported on use
 
 
 def exporter(fmt: str):

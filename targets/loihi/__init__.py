@@ -113,4 +113,5 @@ LOIHI = register(Target(
                "onnx": "snnc.compiler.export:run_onnx"},
     synapse_delay=lambda from_input: DENSE_DELAY,   # Lava's Dense delivers one step late, every synapse
     float_form=_float_form,
+    exports={"lava": "snnc.targets.loihi.lava_program"},   # the Lava program (`snnc export --format lava`)
 ))
