@@ -16,7 +16,7 @@ def _formats() -> dict[str, str]:
     """The generic writers, then each chip's own (`Target.exports`: the Lava program is loihi's)."""
     generic = {"onnx": "snnc.compiler.export.onnx", "nir": "snnc.compiler.export.nir",
                "onnx-edge": "snnc.compiler.export.onnx_edge"}   # dense graphs (edge-int8, ideal); `onnx` picks it
-    return {**generic, **{fmt: module for target in all_targets().values() for fmt, module in target.exports.items()}}
+    return {**generic, **{fmt: module for spec in all_targets().values() for fmt, module in spec.exports.items()}}
 
 
 FORMATS = _formats()   # format -> writer module, imported on use
