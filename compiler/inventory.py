@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from snnc.compiler.ir import Graph, Input, Neuron, Output, Synapse
-from snnc.compiler.ir.nodes import DenseLayer
+from snnc.compiler.ir.dense import DenseLayer
 from snnc.targets import get as get_target
 from snnc.targets.registry import kind_of
 

@@ -142,7 +142,7 @@ class WidthGrid:
 def float_graph(cand: Candidate):
     """The float Gemm+Relu graph of a candidate on `ideal`, read as logits by its Output."""
     from snnc.compiler.ir import Graph, Input, Output
-    from snnc.compiler.ir.nodes import Gemm, Relu
+    from snnc.compiler.ir.dense import Gemm, Relu
 
     g = Graph(target="ideal")
     g.add("input", Input(cand.layers[0][0].shape[1]))

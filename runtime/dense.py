@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from snnc.compiler.ir import Graph, Input
-from snnc.compiler.ir.nodes import DenseLayer, Step
+from snnc.compiler.ir.dense import DenseLayer, Step
 from snnc.errors import GraphError, InputError
 from snnc.targets import edge_int8
 from snnc.targets import get as get_target

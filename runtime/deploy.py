@@ -40,7 +40,7 @@ def pad_input(graph: Graph, x: np.ndarray) -> np.ndarray:
 
 def populations(graph: Graph) -> list[str]:
     """What a simulation reports per node: neuron populations, or a dense graph's layers."""
-    from snnc.compiler.ir.nodes import DenseLayer
+    from snnc.compiler.ir.dense import DenseLayer
 
     return list(graph.neurons) + list(graph.of_type(DenseLayer))
 

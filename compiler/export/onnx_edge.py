@@ -37,7 +37,7 @@ from onnx import TensorProto, helper
 
 from snnc.compiler.export.onnx_ops import Builder
 from snnc.compiler.ir import Graph, check_graph
-from snnc.compiler.ir.nodes import PWL, Gemm, Relu, Step
+from snnc.compiler.ir.dense import PWL, Gemm, Relu, Step
 from snnc.errors import CompileError, InputError
 from snnc.io import atomic_path
 from snnc.runtime.dense import is_dense, is_integer, layer_order

@@ -52,7 +52,7 @@ import torch
 
 from snnc.compiler.frontend.record import FloatNet
 from snnc.compiler.ir import Graph, Input, Output, check_graph
-from snnc.compiler.ir.nodes import PWL, Gemm, Relu
+from snnc.compiler.ir.dense import PWL, Gemm, Relu
 from snnc.errors import CompileError, ConfigError, InputError
 
 from .kan_pwl import approximate

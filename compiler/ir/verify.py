@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from snnc.compiler.ir.graph import Graph
-from snnc.compiler.ir.nodes import DenseLayer, Input, Neuron, Output, Synapse
+from snnc.compiler.ir.nodes import Input, Neuron, Output, Synapse
+from snnc.compiler.ir.dense import DenseLayer
 from snnc.errors import GraphError
 
 

@@ -16,7 +16,8 @@ pass through unchanged.
 from __future__ import annotations
 
 from snnc.compiler.ir import FloatLIF, Graph, Input
-from snnc.compiler.ir.nodes import NON_SPIKING, DenseLayer, Gemm, Step
+from snnc.compiler.ir.nodes import NON_SPIKING
+from snnc.compiler.ir.dense import DenseLayer, Gemm, Step
 from snnc.compiler.passes.base import Pass
 from snnc.errors import CompileError
 

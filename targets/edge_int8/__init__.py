@@ -56,7 +56,7 @@ import math
 import numpy as np
 
 from snnc.compiler.ir import Graph, Input
-from snnc.compiler.ir.nodes import PWL, DenseLayer, Gemm, Step
+from snnc.compiler.ir.dense import PWL, DenseLayer, Gemm, Step
 from snnc.errors import DesignRuleError
 from snnc.targets.base import Target
 from snnc.targets.registry import register

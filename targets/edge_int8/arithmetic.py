@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from snnc.compiler.ir import Graph
-from snnc.compiler.ir.nodes import PWL, DenseLayer, Gemm, Relu, Step
+from snnc.compiler.ir.dense import PWL, DenseLayer, Gemm, Relu, Step
 from snnc.targets.edge_int8.spec import INT8, INT16_SYMMETRIC, INT32_MAX, INT32_MIN, RANGES
 
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from snnc.compiler.ir import Graph, Input, Output
-from snnc.compiler.ir.nodes import PWL, DenseLayer, Gemm, Relu, Step
+from snnc.compiler.ir.dense import PWL, DenseLayer, Gemm, Relu, Step
 from snnc.compiler.passes.base import Pass
 from snnc.errors import CompileError
 from snnc.runtime import dense

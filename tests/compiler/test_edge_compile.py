@@ -12,7 +12,7 @@ from snnc.cli import main
 from snnc.evaluation.compiled import compile_checkpoint
 from snnc.compiler.frontend import float_net
 from snnc.compiler.ir import Graph, Input, Output
-from snnc.compiler.ir.nodes import Gemm, Relu, Step
+from snnc.compiler.ir.dense import Gemm, Relu, Step
 from snnc.compiler.passes import CompileContext, run_flow
 from snnc.compiler.pipeline import target_flow
 from snnc.compiler.passes.base import copy_graph

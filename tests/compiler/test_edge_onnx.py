@@ -9,7 +9,7 @@ import pytest
 from snnc.compiler.export import export
 from snnc.compiler.export.onnx_edge import build, run_model
 from snnc.compiler.ir import Graph, Input, Output
-from snnc.compiler.ir.nodes import Gemm, Relu, Step
+from snnc.compiler.ir.dense import Gemm, Relu, Step
 from snnc.runtime import dense
 from snnc.targets import edge_int8
 from tests.backends import fresh_seed

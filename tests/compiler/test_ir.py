@@ -8,7 +8,7 @@ import pytest
 
 from snnc.compiler.ir import (NODE_TYPES, FloatLIF, Graph, Input, LoihiLIF, Output, Synapse, XyloIAF, load,
                               save)
-from snnc.compiler.ir.nodes import PWL, Gemm, Relu, Step
+from snnc.compiler.ir.dense import PWL, Gemm, Relu, Step
 from snnc.errors import FormatError, GraphError
 
 

@@ -5,7 +5,7 @@ import torch
 
 from snnc.compiler.frontend.kan import kan_float_net, kan_graph, lower_model, run_lowered, torch_values
 from snnc.compiler.frontend.kan_pwl import MEASURE_PER_SEGMENT, approximate, edge_values, interpolant, max_edge_error
-from snnc.compiler.ir.nodes import Gemm, Relu
+from snnc.compiler.ir.dense import Gemm, Relu
 from snnc.errors import CompileError, ConfigError
 from snnc.runtime import deploy
 from snnc.train.kan import KAN, SplineKANLayer, build_kan, uniform_knots

@@ -8,7 +8,7 @@ import torch
 from snnc.compiler.export.onnx_edge import run_model
 from snnc.compiler.frontend.kan import kan_graph, torch_values
 from snnc.compiler.ir import Graph, Input, Output, load, save
-from snnc.compiler.ir.nodes import PWL, Relu
+from snnc.compiler.ir.dense import PWL, Relu
 from snnc.errors import DesignRuleError, GraphError
 from snnc.runtime import deploy, dense
 from snnc.targets import edge_int8

@@ -17,7 +17,7 @@ import snnc.compiler.export.onnx as ox
 import snnc.compiler.export.onnx_run as run
 from snnc.compiler.export.onnx_edge import run_model
 from snnc.compiler.ir import Graph, Input, Output, save
-from snnc.compiler.ir.nodes import Gemm
+from snnc.compiler.ir.dense import Gemm
 from snnc.errors import InputError
 from tests.fuzz.helpers import assert_one_line_refusal, run_cli, small_loihi_graph
 

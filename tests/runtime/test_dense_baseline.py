@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from snnc.compiler.ir import load
-from snnc.compiler.ir.nodes import Gemm, Relu
+from snnc.compiler.ir.dense import Gemm, Relu
 from snnc.errors import InputError
 from snnc.evaluation import datasets
 from snnc.evaluation import dense_baseline as db

@@ -6,7 +6,7 @@ import pytest
 
 import snnc
 from snnc.compiler.ir import FloatLIF, Graph, Input, Output, Synapse, load, save
-from snnc.compiler.ir.nodes import Gemm, Relu, Step
+from snnc.compiler.ir.dense import Gemm, Relu, Step
 from snnc.errors import GraphError, InputError
 from snnc.runtime import deploy
 from snnc.runtime.per_inference import energy

@@ -7,7 +7,7 @@ import pytest
 
 import snnc
 from snnc.compiler.ir import Graph, Input, Output
-from snnc.compiler.ir.nodes import Gemm, Step
+from snnc.compiler.ir.dense import Gemm, Step
 from snnc.errors import DesignRuleError, GraphError
 from snnc.targets import edge_int8
 from snnc.targets.edge_int8 import (INT32_MAX, INT32_MIN, quantize_multiplier, requantise,
