@@ -3,6 +3,7 @@ what they print is in report.py, their figures in plots.py."""
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import warnings
 
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     except SnncError as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`snnc targets | head`): stop quietly, as a shell tool does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     finally:
         warnings.formatwarning = shown
 
