@@ -147,6 +147,11 @@ class SurrogateFiring:
     def __call__(self, u, var, theta: float, batch_dim: int = 0):
         return self.spike_grad(u - theta), None
 
+    def sequence(self):
+        """The firing of one time loop (`neurons.Firing.sequence`): itself, there is no
+        deferred backward to share for a deterministic surrogate."""
+        return self
+
 
 class StepBatchNorm(nn.Module):
     """A BatchNorm per time step (the authors' SG baseline), over [T, B, C, ...]."""

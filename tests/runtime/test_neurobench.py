@@ -7,14 +7,13 @@ import json
 import numpy as np
 import pytest
 
-pytest.importorskip("neurobench", reason="neurobench 2.3.0 is not installed (pip install neurobench==2.3.0)")
-
-from snnc.cli import main  # noqa: E402
-from snnc.evaluation.compiled import compile_checkpoint, torch_probabilities  # noqa: E402
-from snnc.compiler.frontend.checkpoint import float_net  # noqa: E402
-from snnc.compiler.ir import save  # noqa: E402
-from snnc.evaluation.datasets import load_split  # noqa: E402
-from snnc.evaluation.neurobench import differences, side_by_side  # noqa: E402
+import neurobench  # noqa: F401  (a declared dependency: a broken install fails here, it is never skipped)
+from snnc.cli import main
+from snnc.compiler.frontend.checkpoint import float_net
+from snnc.compiler.ir import save
+from snnc.evaluation.compiled import compile_checkpoint, torch_probabilities
+from snnc.evaluation.datasets import load_split
+from snnc.evaluation.neurobench import differences, side_by_side
 
 
 @pytest.fixture(scope="module")

@@ -270,7 +270,6 @@ def _write_shd(path, n, seed=0):
 
 
 def test_srnn_trains_on_shd_format_files(tmp_path):
-    pytest.importorskip("h5py")
     _write_shd(tmp_path / "shd_train.h5", 12)
     _write_shd(tmp_path / "shd_test.h5", 4, seed=1)
     cfg = config_mod.from_dict({
