@@ -26,14 +26,18 @@ from snnc.targets import get as get_target
 from snnc.targets.registry import executors
 
 
+TRAINER_SAMPLES = 8   # the trainer's sampled ensemble (train.eval_samples' default): a mean graph's yardstick
+
+
 def executor(backend: str):
     """run(graph, padded x [B, T, N]) -> {population: {"spikes", "v"}} of an executor backend,
     as the targets' records name it (`Target.executors`)."""
     from snnc.targets.registry import resolve
 
     for spec in all_targets().values():
-        if backend in spec.executors:
-            return resolve(spec.executors[backend])
+        runners = {**spec.executors, **spec.round_trips}
+        if backend in runners:
+            return resolve(runners[backend])
     raise InputError(f"backend '{backend}' unknown (choose from {', '.join(backend_names())})")
 
 
@@ -63,6 +67,7 @@ def verify(graph: Graph, data: dict, checkpoint=None, backends=("sim", "referenc
     if neurobench:
         from snnc.evaluation.neurobench import side_by_side
         report["neurobench"] = side_by_side(checkpoint, x, y, report)
+    round_trips = get_target(graph.target).round_trips
     for backend in backends:
         if backend == "sim":
             continue
@@ -70,7 +75,9 @@ def verify(graph: Graph, data: dict, checkpoint=None, backends=("sim", "referenc
         trains, their_logits = _run_backend(backend, graph, x[:n], progress)
         report["deployed"][backend] = scores(softmax(their_logits), y[:n])["accuracy"]
         agree, first = _compare(sim_trains, trains, n)
-        report["agreement"][backend] = agree
+        # a round trip (the export read back into snnc) checks the export, not the arithmetic
+        kind = "round_trip" if backend in round_trips else "agreement"
+        report.setdefault(kind, {})[backend] = agree
         report["agreement_samples"] = {**report.get("agreement_samples", {}), backend: n}
         if first:
             report["divergence"][backend] = first
@@ -87,22 +94,23 @@ def _check_backends(graph, backends) -> None:
         if b not in backend_names():
             raise InputError(f"backend '{b}' unknown (choose from {', '.join(backend_names())})")
         runs = executors().get(b)
-        if runs is not None and b not in get_target(graph.target).executors:
+        spec = get_target(graph.target)
+        if runs is not None and b not in spec.executors and b not in spec.round_trips:
             raise InputError(f"backend '{b}' runs {' and '.join(runs)} graphs; this graph is for '{graph.target}'")
 
 
 def _float_scores(checkpoint, graph, x, y) -> dict:
-    """The PyTorch model on the same samples: posterior mean, and the ensemble of
-    the graph's K draws (at least 8, the trainer's default)."""
+    """The PyTorch model on the same samples: posterior mean, and the ensemble of the
+    graph's own K draws (a graph of K posterior samples), else of the trainer's 8."""
     from snnc.evaluation.compiled import torch_probabilities
     from snnc.train.trainer import checkpoint_info
 
-    k = int(graph.metadata.get("k", 1))
+    k = int(graph.metadata.get("k", 1)) if graph.metadata.get("mode") == "samples" else TRAINER_SAMPLES
     seed = int(graph.metadata.get("seed", 0))
     mean = scores(torch_probabilities(checkpoint, "mean", 1, seed, x), y)
-    sampled = scores(torch_probabilities(checkpoint, "samples", max(k, 8), seed, x), y)
+    sampled = scores(torch_probabilities(checkpoint, "samples", k, seed, x), y)
     sha = checkpoint_info(checkpoint)["sha256"]
-    out = {"float_accuracy": mean["accuracy"], "float_accuracy_sampled": sampled["accuracy"],
+    out = {"float_accuracy": mean["accuracy"], "float_accuracy_sampled": sampled["accuracy"], "float_samples_k": k,
            "float": {"mean": mean, "sampled": sampled}}
     if graph.metadata.get("checkpoint_sha256") not in (None, sha):
         out["warning"] = "the checkpoint is not the one this graph was compiled from (sha256 differs)"

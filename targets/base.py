@@ -173,10 +173,14 @@ class Target:
     analog_input: bool = False             # a binary net's first layer takes analog input (one step)
     flow: str = ""                         # -> () -> (float passes, integer passes)
     executors: dict[str, str] = field(default_factory=dict)  # backend -> run(graph, padded x [B, T, N]) ->
-    #                                        {population: {"spikes", "v"}}: the independent executors
+    #                                        {population: {"spikes", "v"}}: the independent executors (written by
+    #                                        others: Lava, xylosim, onnxruntime), the first one the default
     # synapse_delay(from_input, recurrent) -> the delay every synapse gets on the chip, or None
     # (the trained one is kept); compiler/passes/latency.py pads the input to absorb it
     synapse_delay: Callable | None = None
+    # backends that run an export in snnc's own simulator again (a round trip): they check the
+    # export, not the arithmetic, and are reported apart from `executors`' agreement
+    round_trips: dict[str, str] = field(default_factory=dict)
     float_form: Callable | None = None     # graph -> its float (ideal) equivalent, for NIR export
     exports: dict[str, str] = field(default_factory=dict)   # its own export formats -> writer module
 

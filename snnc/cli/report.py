@@ -121,12 +121,13 @@ def print_verify(r: dict) -> None:
         print(f"warning: {r['warning']}")
     if "float_accuracy" in r:
         print(f"float (PyTorch) posterior mean {r['float_accuracy']:.4f}, sampled ensemble "
-              f"{r['float_accuracy_sampled']:.4f}")
-    print(f"{'backend':<11}{'samples':>8}{'deployed acc':>14}{'agreement':>11}")
+              f"({r['float_samples_k']} draws) {r['float_accuracy_sampled']:.4f}")
+    print(f"{'backend':<13}{'samples':>8}{'deployed acc':>14}{'agreement':>11}")
     for b, acc in r["deployed"].items():
         n = r.get("agreement_samples", {}).get(b, r["samples"])
-        agree = r["agreement"].get(b)
-        print(f"{b:<11}{n:>8}{acc:>14.4f}{'' if agree is None else f'{agree:.4f}':>11}")
+        agree, trip = r["agreement"].get(b), r.get("round_trip", {}).get(b)
+        shown = f"{agree:.4f}" if agree is not None else f"{trip:.4f} (round trip)" if trip is not None else ""
+        print(f"{b:<13}{n:>8}{acc:>14.4f}{shown:>11}")
     print_per_inference(r)
     print(f"synaptic events {r['synaptic_events_per_inference']:.0f}, spikes {r['spikes_per_inference']:.0f} "
           "per inference")

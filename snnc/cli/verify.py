@@ -7,6 +7,7 @@ from snnc.compiler.ir import Graph
 from snnc.errors import InputError
 from snnc.evaluation.verify import backend_names, verify
 from snnc.evaluation.verify_regression import verify_regression
+from snnc.targets import get as get_target
 
 
 def cmd_verify(argv: list[str]) -> int:
@@ -21,7 +22,9 @@ def cmd_verify(argv: list[str]) -> int:
     parser.add_argument("--checkpoint", help="the checkpoint it was compiled from (float accuracies)")
     parser.add_argument("--data", help="data set (default: the checkpoint's own, with its encoding and classes)")
     parser.add_argument("--split", default="test", choices=("train", "test"))
-    parser.add_argument("--backends", default="sim,reference", help=f"comma-separated: {', '.join(backend_names())}")
+    parser.add_argument("--backends", default=None,
+                        help=f"comma-separated: {', '.join(backend_names())}; at least one independent executor "
+                             "(default: sim, reference and the target's own: Lava, xylosim, onnxruntime)")
     parser.add_argument("--samples", type=int, default=None,
                         help="samples run on the external executors (default 100; not for regression graphs, "
                              "which run their whole split)")
@@ -35,7 +38,7 @@ def cmd_verify(argv: list[str]) -> int:
     if args.neurobench and not args.checkpoint:
         raise InputError("--neurobench measures the float model: give its --checkpoint")
     graph = load(args.file)
-    args.backends = _backend_list(args.backends)
+    args.backends = _backend_list(graph, args.backends)
     _check_outputs(args)
     _check_provenance(graph, args.checkpoint, args.allow_other_checkpoint)
     if graph.metadata.get("task") == "regression":  # a compiled KAN: runtime/verify_regression.py
@@ -51,15 +54,29 @@ def cmd_verify(argv: list[str]) -> int:
     if args.json:
         write_json(args.json, report)
         print(f"report: {args.json}")
-    return 0 if all(a == 1.0 for a in report["agreement"].values()) else 1
+    checked = [*report["agreement"].values(), *report.get("round_trip", {}).values()]
+    return 0 if all(a == 1.0 for a in checked) else 1
 
 
-def _backend_list(text: str) -> list[str]:
+def _backend_list(graph, text: str | None) -> list[str]:
+    """The backends to run: the default, or the list given, which must name one of the graph's
+    independent executors (sim and reference share the target's arithmetic: agreeing with
+    each other they prove nothing about it)."""
+    own = get_target(graph.target).executors
+    if text is None:
+        regression = graph.metadata.get("task") == "regression"
+        return ["sim", *([] if regression else ["reference"]), next(iter(own))]
     backends = [b.strip() for b in text.split(",") if b.strip()]
     if not backends:
         raise InputError(f"--backends names no backend (choose from {', '.join(backend_names())})")
     if len(set(backends)) != len(backends):
         raise InputError(f"--backends names a backend twice: {','.join(backends)}")
+    unknown = [b for b in backends if b not in backend_names()]
+    if unknown:
+        raise InputError(f"backend '{unknown[0]}' unknown (choose from {', '.join(backend_names())})")
+    if not any(b in own for b in backends):
+        raise InputError(f"--backends {','.join(backends)} names no independent executor of a '{graph.target}' "
+                         f"graph (add one of: {', '.join(own)})")
     return backends
 
 

@@ -165,5 +165,6 @@ IDEAL = register(Target(
     graphs=("spiking", "dense"),
     integer=False,
     flow="snnc.targets.ideal.flow:flow",
-    executors={"onnx": "snnc.compiler.export:run_onnx", "nir": "snnc.compiler.export.nir:run_round_trip"},
+    executors={"onnx": "snnc.compiler.export:run_onnx"},
+    round_trips={"nir": "snnc.compiler.export.nir:run_round_trip"},   # the NIR file read back into snnc
 ))

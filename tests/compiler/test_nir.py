@@ -91,9 +91,10 @@ def test_compiled_loihi_graph_rescaled_to_floats_runs_in_snntorch(loihi_ckpt, te
         assert _agreement(ours.spikes[pop], ints.spikes[pop]) >= 0.95
 
 
-def test_verify_backend_nir_agrees_on_an_ideal_graph(front):
+def test_verify_backend_nir_is_a_round_trip_not_an_agreement(front):
+    """The NIR file read back into snnc checks the export, not the arithmetic: reported apart."""
     r = verify(front.graph, DIGITS, None, ("sim", "nir"), 100, progress=False)
-    assert r["agreement"] == {"nir": 1.0}
+    assert r["round_trip"] == {"nir": 1.0} and r["agreement"] == {}
 
 
 # --- import: graphs as other tools write them ------------------------------------------

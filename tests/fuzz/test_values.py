@@ -76,7 +76,7 @@ def test_wrong_typed_metadata_is_one_line_in_every_command(meta, needle, command
 
 def test_data_metadata_with_wrong_keys_is_one_line(tmp_path, capsys):
     path = _with_metadata(tmp_path / "g.snnc", data={"name": "digits", "steps": "many"})
-    code, _, err = run_cli(["verify", path, "--backends", "sim"], capsys)
+    code, _, err = run_cli(["verify", path, "--backends", "sim,lava"], capsys)
     assert_one_line_refusal(code, err, "data.steps: expected")
 
 

@@ -43,13 +43,13 @@ def test_verify_refuses_before_running(loihi_file, tmp_path, capsys, argv, needl
 
 
 def test_verify_refuses_another_checkpoint_unless_allowed(loihi_file, seq_ckpt, capsys):
-    code, out, err = run_cli(["verify", loihi_file, "--checkpoint", seq_ckpt, "--backends", "sim"], capsys)
+    code, out, err = run_cli(["verify", loihi_file, "--checkpoint", seq_ckpt, "--backends", "sim,lava"], capsys)
     assert_one_line_refusal(code, err, "not the checkpoint this graph was compiled from")
     assert "deployed acc" not in out
 
 
 def test_verify_takes_its_own_checkpoint(loihi_file, loihi_ckpt, tmp_path, capsys):
-    code, out, err = run_cli(["verify", loihi_file, "--checkpoint", loihi_ckpt, "--backends", "sim,reference",
+    code, out, err = run_cli(["verify", loihi_file, "--checkpoint", loihi_ckpt, "--backends", "sim,reference,onnx",
                               "--json", tmp_path / "v.json"], capsys)
     assert code == 0 and "warning" not in out, err
     assert (tmp_path / "v.json").is_file()
@@ -70,3 +70,23 @@ def test_regression_verify_refuses_options_it_does_not_take(kan_file, capsys, ar
 def test_regression_verify_refuses_another_checkpoint(kan_file, loihi_ckpt, capsys):
     code, _, err = run_cli(["verify", kan_file, "--checkpoint", loihi_ckpt], capsys)
     assert_one_line_refusal(code, err, "not the checkpoint this graph was compiled from")
+
+
+@pytest.mark.parametrize("backends", ["sim", "sim,reference", "reference"])
+def test_verify_without_an_independent_executor_is_refused(loihi_file, capsys, backends):
+    code, out, err = run_cli(["verify", loihi_file, "--backends", backends], capsys)
+    assert_one_line_refusal(code, err, "names no independent executor of a 'loihi' graph (add one of: lava")
+    assert "deployed acc" not in out
+
+
+def test_verify_by_default_runs_the_targets_own_executor(loihi_file, tmp_path, capsys):
+    import json
+
+    from tests.backends import require
+    from snnc.targets.loihi import lava_exec
+
+    require("Lava", lava_exec.lava_python)
+    code, out, err = run_cli(["verify", loihi_file, "--samples", "5", "--json", tmp_path / "v.json"], capsys)
+    assert code == 0, err
+    report = json.loads((tmp_path / "v.json").read_text())
+    assert set(report["agreement"]) == {"reference", "lava"} and report["agreement_samples"]["lava"] == 5

@@ -63,7 +63,7 @@ def test_verify_neurobench_columns(loihi_ckpt, tmp_path, capsys):
     path = save(g, tmp_path / "g.snnc")
     assert main(["verify", str(path), "--neurobench", "--backends", "sim"]) == 2
     assert "--checkpoint" in capsys.readouterr().err
-    code = main(["verify", str(path), "--checkpoint", str(loihi_ckpt), "--backends", "sim", "--neurobench",
+    code = main(["verify", str(path), "--checkpoint", str(loihi_ckpt), "--backends", "sim,onnx", "--neurobench",
                  "--json", str(tmp_path / "v.json")])
     out = capsys.readouterr().out
     assert code == 0 and "NeuroBench 2.3.0" in out and "effective ACs" in out

@@ -64,7 +64,7 @@ def test_cli_exits_1_and_prints_the_divergence(loihi_graph, tmp_path, capsys, mo
         return trains, logits
 
     monkeypatch.setattr(verify_mod, "_run_backend", tampered)
-    code = main(["verify", str(path), "--backends", "sim,reference", "--json", str(tmp_path / "v.json")])
+    code = main(["verify", str(path), "--backends", "sim,reference,onnx", "--json", str(tmp_path / "v.json")])
     out = capsys.readouterr().out
     assert code == 1
     assert "first divergence (reference): sample 4, step 6, node 'lif0' spikes, neuron 9" in out
