@@ -5,7 +5,7 @@
 Reads graphs of Input, Affine/Linear, LIF, CubaLIF, IF, LI, I, CubaLI,
 Delay, Flatten and Output nodes as snnTorch, sinabs, Rockpool and snnc
 write them. Discretisation: forward Euler with the time step `dt` (the
-graph's metadata `dt` if it has one, else 1e-4 s, snnTorch's fixed dt), as
+graph's metadata `dt`, or the one the caller gives: `--dt`; never a guess), as
 snnTorch's `import_from_nir` does:
 
     LIF      beta = 1 - dt/tau, input gain r dt/tau, bias = dt/tau v_leak
@@ -51,7 +51,6 @@ from snnc.compiler.ir import FloatLIF, Graph, Input, Output, Synapse, check_grap
 from snnc.compiler.ir.nodes import NON_SPIKING
 from snnc.errors import CompileError, FormatError, GraphError
 
-DEFAULT_DT = 1e-4         # snnTorch's import_from_nir step
 DEFAULT_STEPS = 16        # steps of the random calibration input where the graph names no data set
 MAX_STEPS = 100_000       # steps of the calibration input: the training config's data.steps maximum
 MAX_CALIBRATE = 65_536    # --calibrate samples: the default is 256; more only costs time (a typo guard)
@@ -198,7 +197,11 @@ def graph_from_nir(ng, dt: float | None = None) -> Graph:
 def _build(ng, dt: float | None = None) -> tuple[Graph, dict]:
     """(graph_from_nir's graph, {synapse: names of the NIR Delay nodes that delay it})."""
     meta = ng.metadata if isinstance(ng.metadata, dict) else {}
-    dt = check_dt(dt, "dt") if dt is not None else check_dt(meta["dt"]) if "dt" in meta else DEFAULT_DT
+    if dt is None and "dt" not in meta:
+        raise CompileError("NIR graph: no time step (its metadata has no 'dt'): pass --dt SECONDS, the step it "
+                           "was trained with (Norse and Rockpool write 1e-3 s; snnTorch's import_from_nir uses "
+                           "1e-4 s)")
+    dt = check_dt(dt, "dt") if dt is not None else check_dt(meta["dt"])
     ng = flatten_subgraphs(ng)
     _check_nodes(ng)
     succ: dict[str, list[str]] = {}

@@ -31,6 +31,8 @@ def cmd_compile(argv: list[str]) -> int:
                         help="KAN of order > 2: approximate every edge by this many linear pieces")
     parser.add_argument("--kan-lowering", default=None, choices=("pwl", "gemm"),
                         help="KAN: one PWL node per layer (default), or five Gemm/Relu steps per layer")
+    parser.add_argument("--dt", type=float, default=None,
+                        help="NIR graphs: the time step in seconds, where the file gives none (or to override it)")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the posterior draws (mode samples; 0..2^53, default 0)")
     parser.add_argument("--out", required=True, help="the .snnc to write (the report goes beside it)")
@@ -41,7 +43,7 @@ def cmd_compile(argv: list[str]) -> int:
     check_writable(out), check_writable(report_path)  # refuse a bad output before the work
     if kind == "nir":  # a NIR file from snnTorch, sinabs, Rockpool or snnc
         from snnc.compiler.frontend.nir import compile_nir
-        compiled = compile_nir(args.checkpoint, args.target, args.calibrate, seed=0)
+        compiled = compile_nir(args.checkpoint, args.target, args.calibrate, dt=args.dt, seed=0)
     elif kind == "kan":  # a KAN regression run: snnc.compiler.compile_kan
         from snnc.compiler.compile_kan import DEFAULT_LOWERING, compile_kan
         compiled = compile_kan(args.checkpoint, args.target, args.calibrate, args.pwl_segments,
@@ -69,8 +71,9 @@ def _input_kind(args) -> str:
 
     kind = "nir" if args.checkpoint.endswith(".nir") else "kan" if is_kan_checkpoint(args.checkpoint) else "sbnn"
     given = {"--pwl-segments": args.pwl_segments, "--kan-lowering": args.kan_lowering, "--mode": args.mode,
-             "--k": args.k, "--seed": args.seed}
-    owner = {"--pwl-segments": "kan", "--kan-lowering": "kan", "--mode": "sbnn", "--k": "sbnn", "--seed": "sbnn"}
+             "--k": args.k, "--seed": args.seed, "--dt": args.dt}
+    owner = {"--pwl-segments": "kan", "--kan-lowering": "kan", "--mode": "sbnn", "--k": "sbnn", "--seed": "sbnn",
+             "--dt": "nir"}
     names = {"kan": "KAN checkpoints", "sbnn": "SBNN/SG checkpoints", "nir": "NIR graphs"}
     for flag, value in given.items():
         if value is not None and owner[flag] != kind:

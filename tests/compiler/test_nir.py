@@ -100,6 +100,9 @@ def test_verify_backend_nir_is_a_round_trip_not_an_agreement(front):
 # --- import: graphs as other tools write them ------------------------------------------
 
 
+SNNTORCH_DT = 1e-4   # snnTorch's export writes no dt; its import_from_nir steps by 1e-4 s: given explicitly
+
+
 def snntorch_style(rng, n_in=64, hidden=24, n_out=10, beta=0.875, recurrent=False, flatten=True,
                    bias=0.0) -> nir.NIRGraph:
     """Flatten -> Linear -> Leaky -> Linear -> Leaky as snnTorch 1.0.0's export_to_nir writes it:
@@ -135,8 +138,8 @@ def _write(graph, path):
 def test_a_graph_written_as_snntorch_writes_it_compiles_to_loihi_and_runs(tmp_path):
     rng = np.random.default_rng(0)
     path = _write(snntorch_style(rng, bias=0.05), tmp_path / "snntorch.nir")
-    floats = graph_from_nir(read_nir(path))
-    c = compile_nir(path, "loihi", calibrate=64, data=DIGITS)
+    floats = graph_from_nir(read_nir(path), dt=SNNTORCH_DT)
+    c = compile_nir(path, "loihi", calibrate=64, data=DIGITS, dt=SNNTORCH_DT)
     x, _ = load_split(DIGITS, "test", limit=100)
     logits, res = deploy.run(c.graph, x)
     float_logits, fres = deploy.run(floats, x)
@@ -162,14 +165,14 @@ def test_recurrent_cuba_and_if_graphs_as_rockpool_and_sinabs_write_them_compile(
     g.nodes["lif1"] = _cuba(24)
     g.nodes["lif2"] = nir.IF(r=np.ones(10), v_threshold=np.ones(10), v_reset=np.zeros(10))  # sinabs' IAF
     path = _write(g, tmp_path / "rec.nir")
-    floats = graph_from_nir(read_nir(path))
+    floats = graph_from_nir(read_nir(path), dt=SNNTORCH_DT)
     lif1 = floats.nodes["lif1"]
     assert np.allclose(lif1.alpha, 0.5) and np.allclose(lif1.beta, 0.75) and floats.nodes["w_rec"].delay == 1
     assert np.all(floats.nodes["lif2"].beta == 1) and floats.nodes["fc1"].delay == 0
     x, _ = load_split(DIGITS, "test", limit=50)
     assert simulate(floats, x).spikes["lif1"].sum() > 0
     for target in ("loihi", "ideal"):
-        c = compile_nir(path, target, calibrate=32, data=DIGITS)
+        c = compile_nir(path, target, calibrate=32, data=DIGITS, dt=SNNTORCH_DT)
         assert deploy.run(c.graph, x)[0].shape == (50, 10)
 
 
@@ -184,8 +187,8 @@ def test_a_recurrent_lif_nested_as_snntorch_writes_rleaky_is_the_flat_cycle(tmp_
     nodes["lif1"] = sub
     nested = nir.NIRGraph(nodes, [("input", "fc1"), ("fc1", "lif1.input"), ("lif1.output", "fc2"), ("fc2", "lif2"),
                                   ("lif2", "output")], type_check=False)
-    a = graph_from_nir(read_nir(_write(flat, tmp_path / "flat.nir")))
-    b = graph_from_nir(read_nir(_write(nested, tmp_path / "nested.nir")))
+    a = graph_from_nir(read_nir(_write(flat, tmp_path / "flat.nir")), dt=SNNTORCH_DT)
+    b = graph_from_nir(read_nir(_write(nested, tmp_path / "nested.nir")), dt=SNNTORCH_DT)
     assert b.nodes["lif1_w_rec"].delay == 1 and b.predecessors("lif1_w_rec") == ["lif1"]
     x, _ = load_split(DIGITS, "test", limit=30)
     ra, rb = simulate(a, x), simulate(b, x)
@@ -206,7 +209,7 @@ def test_a_recurrent_cuba_graph_with_a_cuba_li_readout_compiles_to_xylo(tmp_path
                      [("input", "fc1"), ("fc1", "lif1"), ("lif1", "w_rec"), ("w_rec", "lif1"), ("lif1", "fc2"),
                       ("fc2", "li"), ("li", "output")])
     data = {"name": "digits-seq", "max_count": 1, "classes": list(range(8))}
-    c = compile_nir(_write(g, tmp_path / "seq.nir"), "xylo", calibrate=64, data=data)
+    c = compile_nir(_write(g, tmp_path / "seq.nir"), "xylo", calibrate=64, data=data, dt=SNNTORCH_DT)
     assert c.graph.target == "xylo" and any("subtractive reset" in n for n in c.report["notes"])
     x, _ = load_split(data, "test", limit=40)
     assert deploy.run(c.graph, x)[0].shape == (len(x), 8)
@@ -217,7 +220,7 @@ def test_cuba_graph_in_snntorch_gives_the_float_graphs_spikes(tmp_path):
     g.nodes["lif1"] = _cuba(24)
     path = _write(g, tmp_path / "cuba.nir")
     x, _ = load_split(DIGITS, "test", limit=50)
-    ours = simulate(graph_from_nir(read_nir(path)), x)
+    ours = simulate(graph_from_nir(read_nir(path), dt=SNNTORCH_DT), x)
     theirs = nir_export.run_snntorch(read_nir(path), x)  # snnTorch's Synaptic
     assert ours.spikes["lif1"].sum() > 0
     for pop in ("lif1", "lif2"):
@@ -278,18 +281,34 @@ def test_cli_refuses_unsupported_node_and_corrupt_file_in_one_line(tmp_path, cap
                           (corrupt, "not a valid NIR file"),
                           (tmp_path / "missing.nir", "no such file")):
         out = tmp_path / f"{path.stem}.snnc"
-        assert main(["compile", str(path), "--target", "loihi", "--out", str(out)]) == 2
+        assert main(["compile", str(path), "--target", "loihi", "--dt", "1e-4", "--out", str(out)]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err
         assert not out.exists()
     with pytest.raises(CompileError, match="Conv2d"):
-        graph_from_nir(read_nir(conv))
+        graph_from_nir(read_nir(conv), dt=SNNTORCH_DT)
+
+
+def test_a_graph_without_dt_asks_for_it_in_one_line(tmp_path, capsys):
+    path = _write(snntorch_style(np.random.default_rng(5)), tmp_path / "nodt.nir")
+    out = tmp_path / "x.snnc"
+    assert main(["compile", str(path), "--target", "loihi", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no time step (its metadata has no 'dt'): pass --dt SECONDS" in err
+    assert not out.exists()
+    assert main(["compile", str(path), "--target", "loihi", "--dt", "0", "--out", str(out)]) == 2
+    assert "dt: expected a time step in seconds" in capsys.readouterr().err and not out.exists()
+
+
+def test_dt_is_a_nir_option(loihi_ckpt, tmp_path, capsys):
+    assert main(["compile", str(loihi_ckpt), "--target", "loihi", "--dt", "1e-3", "--out", str(tmp_path / "x.snnc")]) == 2
+    assert "--dt is for NIR graphs" in capsys.readouterr().err
 
 
 def test_cli_compiles_a_nir_file(tmp_path, capsys):
     path = _write(snntorch_style(np.random.default_rng(3)), tmp_path / "m.nir")
     out = tmp_path / "m.snnc"
-    assert main(["compile", str(path), "--target", "loihi", "--calibrate", "32", "--out", str(out)]) == 0
+    assert main(["compile", str(path), "--target", "loihi", "--calibrate", "32", "--dt", "1e-4", "--out", str(out)]) == 0
     graph = load(out)
     assert graph.target == "loihi" and graph.metadata["steps"] == 16
     assert "random spike trains" in capsys.readouterr().out
@@ -307,4 +326,4 @@ def test_neurons_the_ir_cannot_express_are_refused_by_name(node, message, tmp_pa
     g.nodes["fc1"].bias[:] = 0.1
     g.nodes["lif1"] = node
     with pytest.raises(CompileError, match=message):
-        graph_from_nir(read_nir(_write(g, tmp_path / "x.nir")))
+        graph_from_nir(read_nir(_write(g, tmp_path / "x.nir")), dt=SNNTORCH_DT)

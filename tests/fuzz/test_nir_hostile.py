@@ -32,7 +32,7 @@ def _graph(metadata=None, w1=None) -> nir.NIRGraph:
              "fc2": nir.Linear(rng.normal(0, 0.5, (3, 6)).astype(np.float32)), "lif2": _lif(3),
              "output": nir.Output({"output": np.array([3])})}
     edges = [("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"), ("lif2", "output")]
-    return nir.NIRGraph(nodes, edges, metadata=metadata or {}, type_check=False)
+    return nir.NIRGraph(nodes, edges, metadata={"dt": 1e-4, **(metadata or {})}, type_check=False)
 
 
 def _snnc_meta(**fields) -> dict:
