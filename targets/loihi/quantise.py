@@ -32,6 +32,7 @@ from snnc.targets.loihi import RANGES, WEIGHT_EXP_RANGE, effective_weights
 VTH_MAX = RANGES["vth"].hi               # 17-bit threshold mantissa
 BIAS_MANT_MAX = RANGES["bias_mant"].hi   # 13-bit signed bias mantissa
 BIAS_EXP_MAX = RANGES["bias_exp"].hi
+BIAS_MAX = BIAS_MANT_MAX << BIAS_EXP_MAX     # 4095 << 7 = 524,160: the largest |bias_mant << bias_exp| (both signs)
 MARGIN = 2.0               # estimate: headroom over the calibration peaks for unseen inputs
 MIN_WEIGHT_LEVELS = 8      # our choice: fewer integer levels than this for the largest weight is no network
 
@@ -64,6 +65,9 @@ class QuantiseLoihi(Pass):
             wmax = float(np.abs(syn.weights).max())
             if wmax > 0:
                 limits[f"weights of {syn_name}"] = 64.0 * 2.0 ** WEIGHT_EXP_RANGE[1] * 254 / wmax
+        bmax = float(np.abs(node.bias).max(initial=0.0))
+        if bmax > 0:  # the bias must fit bias_mant << bias_exp: never clipped, the scale gives way
+            limits["bias"] = BIAS_MAX / bmax
         binding = min(limits, key=limits.get)
         scale = limits[binding]
         if 0 < theta < NON_SPIKING and round(theta * scale / 64.0) < 1:
@@ -99,7 +103,9 @@ class QuantiseLoihi(Pass):
         spiking = theta < NON_SPIKING
         vth = int(round(theta * scale / 64.0)) if spiking else VTH_MAX
         bias_mant, bias_exp = _bias(node.bias.astype(np.float64) * scale)
-        info.update(scale=scale, vth=vth, neurons=node.size, cores=math.ceil(node.size / 1024),
+        bmax = max(float(np.abs(node.bias).max(initial=0.0)), 1e-30)
+        bias_err = float(np.abs((bias_mant << bias_exp) / scale - node.bias).max(initial=0.0)) / bmax
+        info.update(scale=scale, vth=vth, bias_rel_error=bias_err, neurons=node.size, cores=math.ceil(node.size / 1024),
                     threshold_rel_error=abs(vth * 64.0 / scale - theta) / theta if spiking and theta else 0.0,
                     peak_state_fraction=max(calib["v"].max(), calib["i"].max()) * scale / STATE_MAX,
                     spiking=spiking)
@@ -108,10 +114,11 @@ class QuantiseLoihi(Pass):
 
 
 def _bias(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per neuron the smallest bias_exp whose mantissa fits 13 bits."""
+    """Per neuron the smallest bias_exp whose mantissa fits 13 bits. The scale keeps |b| within
+    BIAS_MAX (`_scale`), so nothing is clipped; a value that still did not fit would be
+    refused by LoihiLIF's own range check, never cut."""
     b = np.round(b)
     exp = np.zeros(b.shape, np.int64)
     while np.any((np.abs(b) / 2.0 ** exp > BIAS_MANT_MAX) & (exp < BIAS_EXP_MAX)):
         exp += (np.abs(b) / 2.0 ** exp > BIAS_MANT_MAX) & (exp < BIAS_EXP_MAX)
-    mant = np.clip(np.round(b / 2.0 ** exp), -BIAS_MANT_MAX - 1, BIAS_MANT_MAX).astype(np.int64)
-    return mant, exp
+    return np.round(b / 2.0 ** exp).astype(np.int64), exp

@@ -68,6 +68,9 @@ class QuantiseXylo(Pass):
             w = np.abs(syn.weights[rows]).max(initial=0) / alpha
             if w > 0:
                 limits[f"weights of {syn_name}"] = INT8 * 2.0 ** SHIFT_MAX / w
+        bmax = float(np.abs(node.bias[rows]).max(initial=0.0))
+        if bmax > 0:  # the int16 bias is never clipped: the scale gives way
+            limits["bias"] = STATE_MAX / bmax
         binding = min(limits, key=limits.get)
         scale = limits[binding]
         ctx.layer(layer).update(scale=scale, scale_limited_by=binding)
@@ -94,7 +97,7 @@ class QuantiseXylo(Pass):
             max_spikes = node.max_spikes
         else:
             threshold, max_spikes = np.full(node.size, STATE_MAX), 1
-        bias = np.clip(np.round(node.bias.astype(np.float64) * scale), -STATE_MAX - 1, STATE_MAX)
+        bias = np.round(node.bias.astype(np.float64) * scale)   # within int16: `_scale` bounds it
         return XyloIAF(node.size, threshold=threshold.astype(np.int64), bias=bias.astype(np.int64),
                        dash_mem=dash_mem, dash_syn=dash_syn, max_spikes=max_spikes)
 
