@@ -102,3 +102,22 @@ def k_curve(c: Compiled, checkpoint, calibrate: int, seed: int, x, y) -> list[di
         rows.append({"k": kk, "float_graph": _graph_scores(sub.front.graph, x, y),
                      "deployed": _graph_scores(sub.graph, x, y)})
     return rows
+
+
+STEPS = (("float_torch", "float_graph", "the float graph"), ("float_graph", "target_dynamics", "dynamics mapping"),
+         ("target_dynamics", "deployed", "quantisation and clipping"))
+
+
+def fidelity(report: dict, max_drop: float) -> dict | None:
+    """The fidelity gate of a compile report with test accuracies: None when the deployed graph
+    is within `max_drop` of the PyTorch model, else the drop and its largest contributor (which
+    step of float graph -> target dynamics -> deployed lost most)."""
+    acc = report.get("accuracy")
+    if not acc or "deployed" not in acc:
+        return None
+    drop = acc["float_torch"]["accuracy"] - acc["deployed"]["accuracy"]
+    if drop <= max_drop + 1e-12:
+        return None
+    losses = {why: acc[a]["accuracy"] - acc[b]["accuracy"] for a, b, why in STEPS if a in acc and b in acc}
+    worst = max(losses, key=losses.get)
+    return {"drop": drop, "max_drop": max_drop, "largest": worst, "largest_drop": losses[worst]}

@@ -41,6 +41,12 @@ class OutputError(SnncError):
     """An output path cannot be written (a directory, FIFO or device, unwritable, bad suffix)."""
 
 
+class GateRefused(SnncError):
+    """A deployed graph lost more accuracy than the fidelity gate allows (exit status 3)."""
+
+    exit_status = 3
+
+
 class UsageError(SnncError):
     """A command line that does not parse (unknown option, missing argument, bad choice)."""
 

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         return getattr(importlib.import_module(module), func)(argv[1:]) or 0
     except SnncError as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_status", 2)
     except BrokenPipeError:  # the reader went away (`snnc targets | head`): stop quietly, as a shell tool does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -16,8 +16,10 @@ def cmd_compile(argv: list[str]) -> int:
 
     from snnc.compiler.compile import DEFAULT_CALIBRATION
     from snnc.compiler.ir import save
-    from snnc.evaluation.compiled import compile_checkpoint
+    from snnc.errors import CompileError, GateRefused
+    from snnc.evaluation.compiled import compile_checkpoint, fidelity
     from snnc.io import atomic_paths, check_writable, write_json
+    from snnc.targets import get as get_target
 
     parser = ArgumentParser(prog="snnc compile", description="compile a trained checkpoint for a target")
     parser.add_argument("checkpoint", help="checkpoint.pt written by `snnc train`")
@@ -35,8 +37,14 @@ def cmd_compile(argv: list[str]) -> int:
                         help="NIR graphs: the time step in seconds, where the file gives none (or to override it)")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the posterior draws (mode samples; 0..2^53, default 0)")
+    parser.add_argument("--max-drop", type=float, default=None,
+                        help="fidelity gate: the largest test-accuracy drop, deployed against the PyTorch model, "
+                             "that still writes the graph (default: the target's, 0.01 loihi/edge-int8, 0.02 xylo)")
+    parser.add_argument("--force", action="store_true", help="write the graph although the gate refuses it")
     parser.add_argument("--out", required=True, help="the .snnc to write (the report goes beside it)")
     args = parser.parse_args(argv)
+    if args.max_drop is not None and not 0 <= args.max_drop <= 1:
+        raise CompileError(f"--max-drop must lie in [0, 1] (a fraction of the test accuracy), got {args.max_drop}")
     kind = _input_kind(args)
     out = Path(args.out)
     report_path = out.with_suffix(".report.json")
@@ -51,6 +59,16 @@ def cmd_compile(argv: list[str]) -> int:
     else:
         compiled = compile_checkpoint(args.checkpoint, args.target, args.mode or "mean",
                                       8 if args.k is None else args.k, args.calibrate, args.seed or 0)
+    gate = fidelity(compiled.report, get_target(args.target).max_drop if args.max_drop is None else args.max_drop)
+    if gate is not None:
+        compiled.report["gate"] = {**gate, "forced": args.force}
+    if gate is not None and not args.force:   # the report says why; no graph
+        write_json(report_path, compiled.report)
+        print_compile_report(compiled.report)
+        raise GateRefused(f"{args.checkpoint}: deployed test accuracy is {100 * gate['drop']:.2f} points below the "
+                          f"PyTorch model's (more than --max-drop {100 * gate['max_drop']:.2f}); largest step: "
+                          f"{gate['largest']} ({100 * gate['largest_drop']:.2f} points). Report: {report_path}; "
+                          "no graph written (--force writes it)")
     with atomic_paths(out, report_path) as (graph_tmp, report_tmp):  # both files, or neither
         save(compiled.graph, graph_tmp)
         write_json(report_tmp, compiled.report)

@@ -32,6 +32,9 @@ def cmd_verify(argv: list[str]) -> int:
     parser.add_argument("--neurobench", action="store_true",
                         help="NeuroBench's metrics of the float model beside snnc's counts (needs --checkpoint)")
     parser.add_argument("--plot", help="regression graphs: fitted surface and error (.png, .pdf or .svg)")
+    parser.add_argument("--max-drop", type=float, default=None,
+                        help="with --checkpoint: exit 1 when the deployed test accuracy is more than this below the "
+                             "PyTorch model's (default: the target's, as compile's gate)")
     parser.add_argument("--allow-other-checkpoint", action="store_true",
                         help="compare with a --checkpoint that is not the one the graph was compiled from")
     args = parser.parse_args(argv)
@@ -51,11 +54,27 @@ def cmd_verify(argv: list[str]) -> int:
     report = verify(graph, data_from_graph(graph, args.data), args.checkpoint, args.backends, samples,
                     args.split, neurobench=args.neurobench)
     print_verify(report)
+    passed = _passes_gate(graph, report, args.max_drop)
     if args.json:
         write_json(args.json, report)
         print(f"report: {args.json}")
     checked = [*report["agreement"].values(), *report.get("round_trip", {}).values()]
-    return 0 if all(a == 1.0 for a in checked) else 1
+    return 0 if all(a == 1.0 for a in checked) and passed else 1
+
+
+def _passes_gate(graph, report: dict, max_drop: float | None) -> bool:
+    """compile's fidelity gate on verify's figures: the deployed accuracy against the PyTorch model
+    (its K-draw ensemble for a graph of K samples); prints the drop when it fails."""
+    if "float_accuracy" not in report:
+        return True
+    limit = get_target(graph.target).max_drop if max_drop is None else max_drop
+    key = "float_accuracy_sampled" if graph.metadata.get("mode") == "samples" else "float_accuracy"
+    drop = report[key] - report["deployed"]["sim"]
+    report["gate"] = {"drop": drop, "max_drop": limit, "passed": drop <= limit + 1e-12}
+    if not report["gate"]["passed"]:
+        print(f"gate: deployed test accuracy {100 * drop:.2f} points below the PyTorch model's "
+              f"(more than --max-drop {100 * limit:.2f})")
+    return report["gate"]["passed"]
 
 
 def _backend_list(graph, text: str | None) -> list[str]:

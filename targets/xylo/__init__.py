@@ -206,4 +206,5 @@ XYLO = register(Target(
     # input spikes reach the hidden population in the same step; hidden spikes reach hidden
     # and readout neurons one step later (xylosim's XyloLayer.evolve)
     synapse_delay=lambda from_input: 0 if from_input else 1,
+    max_drop=0.02,   # bit-shift decays and int8 weights: a coarser chip than Loihi (our choice)
 ))
