@@ -20,6 +20,7 @@ from snnc.compiler.ir import Graph
 from snnc.compiler.passes import CompileContext
 from snnc.compiler.pipeline import run_target_flow, target_flow
 from snnc.errors import CompileError
+from snnc.targets import get as get_target
 from snnc.train.data.arrays import load_split
 
 DEFAULT_CALIBRATION = 256   # training samples for the state peaks
@@ -41,7 +42,7 @@ def compile_net(front: FloatNet, target: str, calibrate: int | None = DEFAULT_CA
     target_flow(target)  # an unknown target is one line before any data is read
     x_cal = (front.calibration or _training_samples(front.data))(calibrate)
     ctx = CompileContext(target, front.steps, calib_x=x_cal)
-    ctx.notes.extend(front.notes)
+    ctx.notes.extend(front.notes + _capped_inputs(x_cal, target))
     mapped, graph = run_target_flow(front.graph, ctx)
     latency = mapped.metadata.get("pad_steps", 0)
     graph.metadata.update(front.graph.metadata, steps=front.steps, pad_steps=latency, target=target, task=front.task,
@@ -52,6 +53,17 @@ def compile_net(front: FloatNet, target: str, calibrate: int | None = DEFAULT_CA
               "latency_steps": latency, "notes": ctx.notes, "warnings": front.warnings,
               "layers": layer_rows(graph, ctx), "usage": usage(graph)}
     return Compiled(graph, mapped, front, report)
+
+
+def _capped_inputs(x: np.ndarray, target: str) -> list[str]:
+    """A note when the inputs hold counts above what the chip takes per channel and step (it
+    clips them: the simulator counts each as an overflow event)."""
+    cap = get_target(target).input_cap
+    over = int(np.count_nonzero(np.asarray(x) > cap)) if cap is not None and np.asarray(x).dtype.kind in "iu" else 0
+    if not over:
+        return []
+    return [f"input: {over} of {np.asarray(x).size} calibration input counts exceed {target}'s cap of {cap} spikes "
+            "per channel and step; the chip clips them (overflow events), as the deployed accuracy measures"]
 
 
 def _training_samples(data: dict):
