@@ -20,9 +20,12 @@ from snnc.runtime import deploy
 
 
 def compile_checkpoint(checkpoint, target: str, mode: str = "mean", k: int = 8,
-                       calibrate: int = DEFAULT_CALIBRATION, seed: int = 0, evaluate: bool = True) -> Compiled:
-    """Compile, then (evaluate=True) measure accuracies on the test split into the report."""
-    front = float_net(checkpoint, mode=mode, k=k, seed=seed, target=target)
+                       calibrate: int = DEFAULT_CALIBRATION, seed: int = 0, evaluate: bool = True,
+                       data: dict | None = None) -> Compiled:
+    """Compile, then (evaluate=True) measure accuracies on the test split into the report.
+    `data`: calibrate and evaluate on this data config (a user's file: `{"file": F.npz}`)
+    instead of the checkpoint's own data set."""
+    front = _front(checkpoint, target, mode, k, seed, data)
     compiled = compile_net(front, target, calibrate)
     compiled.report["checkpoint"] = str(checkpoint)
     compiled.graph.metadata["checkpoint"] = str(checkpoint)
@@ -41,7 +44,7 @@ def calibration_table(c: Compiled, checkpoint, calibrate: int, seed: int, x, y) 
     float_samples is the trainer's ensemble (mean of the K draws' softmax);
     deployed_samples sums the K sub-networks at the readout (mean of logits).
     """
-    mean = compile_net(float_net(checkpoint, mode="mean", seed=seed, target=c.graph.target), c.graph.target, calibrate)
+    mean = compile_net(_front(checkpoint, c.graph.target, "mean", 1, seed, c.front.data), c.graph.target, calibrate)
     acc = c.report["accuracy"]
     return {"k": c.front.k,
             "float_mean": scores(torch_probabilities(checkpoint, "mean", 1, seed, x), y),
@@ -97,11 +100,19 @@ def k_curve(c: Compiled, checkpoint, calibrate: int, seed: int, x, y) -> list[di
         if kk == k:
             rows.append({"k": k, "float_graph": acc["float_graph"], "deployed": acc["deployed"]})
             continue
-        sub = compile_net(float_net(checkpoint, mode="samples", k=kk, seed=seed, target=c.graph.target),
-                    c.graph.target, calibrate)
+        sub = compile_net(_front(checkpoint, c.graph.target, "samples", kk, seed, c.front.data), c.graph.target,
+                          calibrate)
         rows.append({"k": kk, "float_graph": _graph_scores(sub.front.graph, x, y),
                      "deployed": _graph_scores(sub.graph, x, y)})
     return rows
+
+
+def _front(checkpoint, target: str, mode: str, k: int, seed: int, data: dict | None):
+    """The checkpoint's float net, on `data` where one is given."""
+    front = float_net(checkpoint, mode=mode, k=k, seed=seed, target=target)
+    if data is not None:
+        front.data = dict(data)
+    return front
 
 
 STEPS = (("float_torch", "float_graph", "the float graph"), ("float_graph", "target_dynamics", "dynamics mapping"),

@@ -7,10 +7,26 @@ from snnc.train.data.arrays import DATA_KEYS, checked_data, load_split  # noqa: 
 
 
 def data_from_graph(graph, name: str | None = None, split: str = "test") -> dict:
-    """The data config a graph was compiled with, or `name` with its defaults."""
-    data = checked_data(graph.metadata.get("data") or {})
+    """The data config a graph was compiled with, or `name` with its defaults, or the user's
+    file `name` (an `.npz` of x_train, y_train, x_test, y_test: snnc.train.data.arrays)."""
+    if name is not None and name.endswith(".npz"):
+        return data_file(name)
+    meta = graph.metadata.get("data") or {}
+    if name is None and isinstance(meta, dict) and "file" in meta:
+        return data_file(meta["file"])
+    data = checked_data(meta)
     if name is not None and name != data.get("name"):
         data = {"name": name, "steps": graph.metadata.get("steps")}
     if not data.get("name"):
         raise InputError("this graph carries no data set (not compiled from a checkpoint): pass --data NAME")
     return data
+
+
+def data_file(path) -> dict:
+    """The data config of a user's `.npz` file: one line when it is not a readable regular file."""
+    from pathlib import Path
+
+    if not Path(path).is_file():
+        why = "not a regular file" if Path(path).exists() else "no such file"
+        raise InputError(f"{path}: {why} (expected an .npz of x_train, y_train, x_test, y_test)")
+    return {"file": str(path)}

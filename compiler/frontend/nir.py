@@ -608,7 +608,11 @@ def nir_float_net(path, target: str, calibrate: int = 256, data: dict | None = N
     ng = read_nir(path)
     try:
         meta = snnc_metadata(ng)
-        data = _data_config(data, "data") if data else _data_config(meta.get("data"), "NIR metadata 'snnc' field 'data'")
+        if data and "file" in data:   # the user's own arrays (snnc.train.data.arrays.file_split)
+            pass
+        else:
+            data = _data_config(data, "data") if data else _data_config(meta.get("data"),
+                                                                        "NIR metadata 'snnc' field 'data'")
         if meta.get("steps") is not None:
             meta_steps = _count("NIR metadata 'snnc' field 'steps'", meta["steps"], MAX_STEPS)
         graph, delayed = _build(ng, dt)

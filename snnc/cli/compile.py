@@ -33,6 +33,9 @@ def cmd_compile(argv: list[str]) -> int:
                         help="KAN of order > 2: approximate every edge by this many linear pieces")
     parser.add_argument("--kan-lowering", default=None, choices=("pwl", "gemm"),
                         help="KAN: one PWL node per layer (default), or five Gemm/Relu steps per layer")
+    parser.add_argument("--data", metavar="FILE.npz", default=None,
+                        help="calibrate and evaluate on your own data (x_train, y_train, x_test, y_test; "
+                             "default: the checkpoint's data set; NIR graphs: random spikes unless given)")
     parser.add_argument("--dt", type=float, default=None,
                         help="NIR graphs: the time step in seconds, where the file gives none (or to override it)")
     parser.add_argument("--seed", type=int, default=None,
@@ -46,19 +49,26 @@ def cmd_compile(argv: list[str]) -> int:
     if args.max_drop is not None and not 0 <= args.max_drop <= 1:
         raise CompileError(f"--max-drop must lie in [0, 1] (a fraction of the test accuracy), got {args.max_drop}")
     kind = _input_kind(args)
+    data = None
+    if args.data is not None:
+        from snnc.evaluation.datasets import data_file
+        data = data_file(args.data)
+        if kind == "kan":
+            raise CompileError(f"{args.checkpoint}: --data is for SBNN/SG checkpoints and NIR graphs; a KAN "
+                               "compiles on its own regression problem")
     out = Path(args.out)
     report_path = out.with_suffix(".report.json")
     check_writable(out), check_writable(report_path)  # refuse a bad output before the work
     if kind == "nir":  # a NIR file from snnTorch, sinabs, Rockpool or snnc
         from snnc.compiler.frontend.nir import compile_nir
-        compiled = compile_nir(args.checkpoint, args.target, args.calibrate, dt=args.dt, seed=0)
+        compiled = compile_nir(args.checkpoint, args.target, args.calibrate, data=data, dt=args.dt, seed=0)
     elif kind == "kan":  # a KAN regression run: snnc.compiler.compile_kan
         from snnc.compiler.compile_kan import DEFAULT_LOWERING, compile_kan
         compiled = compile_kan(args.checkpoint, args.target, args.calibrate, args.pwl_segments,
                                lowering=args.kan_lowering or DEFAULT_LOWERING)
     else:
         compiled = compile_checkpoint(args.checkpoint, args.target, args.mode or "mean",
-                                      8 if args.k is None else args.k, args.calibrate, args.seed or 0)
+                                      8 if args.k is None else args.k, args.calibrate, args.seed or 0, data=data)
     gate = fidelity(compiled.report, get_target(args.target).max_drop if args.max_drop is None else args.max_drop)
     if gate is not None:
         compiled.report["gate"] = {**gate, "forced": args.force}

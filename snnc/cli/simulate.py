@@ -66,7 +66,7 @@ def _simulate_data(graph, args) -> int:
                **latency(graph, result.steps), "steps": int(result.steps),
                **per_inf, "overflow_events": result.totals["overflow_events"],
                "violations": getattr(result, "violations", [])}
-    print(f"{data['name']} {args.split}: {len(y)} samples, accuracy {summary['accuracy']:.4f}")
+    print(f"{data.get('name') or data.get('file')} {args.split}: {len(y)} samples, accuracy {summary['accuracy']:.4f}")
     print_per_inference(per_inf)
     print_latency(summary)
     _write(args, summary, lambda fmt: render_plot(result, fmt, per_inference=per_inf, title=args.file,

@@ -19,10 +19,17 @@ from snnc.train.config import DataConfig, data_config
 DATA_KEYS = tuple(f.name for f in fields(DataConfig) if f.name not in ("limit", "augment"))
 
 
+ARRAYS = {"train": ("x_train", "y_train"), "test": ("x_test", "y_test")}   # a user's .npz: its arrays per split
+MAX_FILE_VALUES = 1 << 28    # values of one array in a user's .npz (2 GiB of int64; an estimate of a large set)
+
+
 def load_split(data: dict, split: str = "test", limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(spike counts int64 [B, T, C], labels int64 [B]) of `split` (float32 values for analog input)."""
+    """(spike counts int64 [B, T, C], labels int64 [B]) of `split` (float32 values for analog input).
+    `data` names a data set snnc loads (`{"name": "digits", ...}`) or a user's file (`{"file": F.npz}`)."""
     from snnc.train import data as data_mod
 
+    if isinstance(data, dict) and "file" in data:
+        return file_split(data["file"], split, limit)
     data = checked_data(data)
     kwargs = {k: data[k] for k in DATA_KEYS if k in data and k != "name" and data[k] is not None}
     if not kwargs.get("normalize", True):
@@ -50,3 +57,43 @@ def checked_data(data) -> dict:
     except ConfigError as exc:
         raise InputError(f"data set: {exc}") from None
     return known
+
+
+def file_split(path, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`split` of a user's `.npz`: x_train/x_test as (N, T, C) spike counts (non-negative integers)
+    or analog values (floats), y_train/y_test integer labels. Read without unpickling, every
+    array's header checked before it is read; one-line InputError naming the file and array."""
+    import zipfile
+
+    from snnc.io import NUMERIC_KINDS, read_npy
+
+    if split not in ARRAYS:
+        raise InputError(f"{path}: a data file has the splits {', '.join(ARRAYS)}, not '{split}'")
+    x_key, y_key = ARRAYS[split]
+    arrays = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for key in (x_key, y_key):
+                if f"{key}.npy" not in zf.namelist():
+                    raise InputError(f"{path}: no array '{key}' (a data file holds x_train, y_train, x_test, y_test)")
+                info = zf.getinfo(f"{key}.npy")
+                with zf.open(info) as fh:   # seekable: the header is checked before the array is read
+                    arrays[key] = read_npy(fh, info.file_size, f"{path}: '{key}'", InputError,
+                                           max_elements=MAX_FILE_VALUES)
+    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise InputError(f"{path}: not a data file ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
+    x, y = arrays[x_key], arrays[y_key]
+    if x.ndim != 3 or 0 in x.shape or x.dtype.kind not in NUMERIC_KINDS:
+        raise InputError(f"{path}: '{x_key}' must be (N, T, C) numbers, got {x.dtype} {x.shape}")
+    if y.shape != (x.shape[0],) or y.dtype.kind not in "iu":
+        raise InputError(f"{path}: '{y_key}' must be {x.shape[0]} integer labels, got {y.dtype} {y.shape}")
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    if x.dtype.kind == "f":
+        if not np.all(np.isfinite(x)):
+            raise InputError(f"{path}: '{x_key}' holds NaN or infinite values")
+        if not np.all(x == np.round(x)) or x.min(initial=0) < 0:
+            return x.astype(np.float32), y.astype(np.int64)   # analog values (edge-int8's dense graphs take them)
+    if x.min(initial=0) < 0:
+        raise InputError(f"{path}: '{x_key}' holds negative values; spike counts are >= 0")
+    return x.astype(np.int64), y.astype(np.int64)

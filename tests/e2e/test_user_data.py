@@ -1,0 +1,76 @@
+"""Your data, everywhere: a checkpoint's own data exported as .npz (`snnc data export`) and
+given back through `--data FILE.npz` gives the same compile and verify figures as the
+built-in set; a file that does not fit is one line naming the file and the array."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from snnc.cli import main
+from tests.fuzz.helpers import assert_one_line_refusal, run_cli
+
+
+@pytest.fixture(scope="module")
+def exported(loihi_ckpt, tmp_path_factory):
+    path = tmp_path_factory.mktemp("userdata") / "digits.npz"
+    assert main(["data", "export", str(loihi_ckpt), str(path)]) == 0
+    return path
+
+
+def _report(path):
+    return json.loads(path.with_suffix(".report.json").read_text())
+
+
+def test_a_checkpoints_data_as_npz_compiles_and_verifies_to_the_same_figures(loihi_ckpt, exported, tmp_path):
+    own, file = tmp_path / "own.snnc", tmp_path / "file.snnc"
+    assert main(["compile", str(loihi_ckpt), "--target", "loihi", "--out", str(own)]) == 0
+    assert main(["compile", str(loihi_ckpt), "--target", "loihi", "--data", str(exported), "--out", str(file)]) == 0
+    assert _report(own)["accuracy"] == _report(file)["accuracy"]
+    assert _report(own)["layers"] == _report(file)["layers"]          # same calibration, same integers
+    for name, data in (("own", []), ("file", ["--data", str(exported)])):
+        graph = own if name == "own" else file
+        assert main(["verify", str(graph), "--checkpoint", str(loihi_ckpt), "--backends", "sim,reference,onnx",
+                     *data, "--json", str(tmp_path / f"{name}.json")]) == 0
+    a, b = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("own", "file"))
+    for key in ("deployed", "agreement", "float_accuracy", "energy_per_inference_j", "samples"):
+        assert a[key] == b[key], key
+
+
+def test_simulate_runs_on_a_users_file(loihi_ckpt, exported, tmp_path, capsys):
+    graph = tmp_path / "g.snnc"
+    assert main(["compile", str(loihi_ckpt), "--target", "loihi", "--out", str(graph)]) == 0
+    assert main(["simulate", str(graph), "--data", str(exported), "--report", str(tmp_path / "r.json")]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["samples"] == 360
+
+
+def _npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("arrays, needle", [
+    (dict(x_train=np.zeros((2, 8, 64)), y_train=np.zeros(2, int)), "no array 'x_test'"),
+    (dict(x_test=np.zeros((2, 8, 64)), y_test=np.zeros(3, int)), "'y_test' must be 2 integer labels"),
+    (dict(x_test=np.zeros((2, 64)), y_test=np.zeros(2, int)), "'x_test' must be (N, T, C) numbers"),
+    (dict(x_test=np.full((2, 8, 64), np.nan), y_test=np.zeros(2, int)), "NaN or infinite"),
+    (dict(x_test=-np.ones((2, 8, 64), int), y_test=np.zeros(2, int)), "negative values"),
+    (dict(x_test=np.zeros((2, 8, 5), int), y_test=np.zeros(2, int)), "channels"),
+])
+def test_a_data_file_that_does_not_fit_is_one_line(loihi_ckpt, tmp_path, capsys, arrays, needle):
+    graph = tmp_path / "g.snnc"
+    assert main(["compile", str(loihi_ckpt), "--target", "loihi", "--out", str(graph)]) == 0
+    capsys.readouterr()
+    bad = _npz(tmp_path / "bad.npz", **arrays)
+    code, _, err = run_cli(["verify", graph, "--backends", "sim,onnx", "--data", bad], capsys)
+    assert_one_line_refusal(code, err, needle)
+
+
+def test_an_object_array_is_never_unpickled(loihi_ckpt, tmp_path, capsys):
+    graph = tmp_path / "g.snnc"
+    assert main(["compile", str(loihi_ckpt), "--target", "loihi", "--out", str(graph)]) == 0
+    capsys.readouterr()
+    bad = _npz(tmp_path / "obj.npz", x_test=np.array([object()] * 2, dtype=object), y_test=np.zeros(2, int))
+    code, _, err = run_cli(["simulate", graph, "--data", bad], capsys)
+    assert_one_line_refusal(code, err, "pickled objects are never read")
