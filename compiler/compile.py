@@ -58,11 +58,11 @@ def compile_net(front: FloatNet, target: str, calibrate: int | None = DEFAULT_CA
 def _capped_inputs(x: np.ndarray, target: str) -> list[str]:
     """A note when the inputs hold counts above what the chip takes per channel and step (it
     clips them: the simulator counts each as an overflow event)."""
-    cap = get_target(target).input_cap
-    over = int(np.count_nonzero(np.asarray(x) > cap)) if cap is not None and np.asarray(x).dtype.kind in "iu" else 0
+    x, cap = np.asarray(x), get_target(target).input_cap
+    over = int(np.count_nonzero(x > cap)) if cap is not None and x.dtype.kind in "iu" else 0
     if not over:
         return []
-    return [f"input: {over} of {np.asarray(x).size} calibration input counts exceed {target}'s cap of {cap} spikes "
+    return [f"input: {over} of {x.size} calibration input counts exceed {target}'s cap of {cap} spikes "
             "per channel and step; the chip clips them (overflow events), as the deployed accuracy measures"]
 
 

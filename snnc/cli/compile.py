@@ -58,7 +58,8 @@ def cmd_compile(argv: list[str]) -> int:
                                "compiles on its own regression problem")
     out = Path(args.out)
     report_path = out.with_suffix(".report.json")
-    check_writable(out), check_writable(report_path)  # refuse a bad output before the work
+    for path in (out, report_path):   # refuse a bad output before the work
+        check_writable(path)
     if kind == "nir":  # a NIR file from snnTorch, sinabs, Rockpool or snnc
         from snnc.compiler.frontend.nir import compile_nir
         compiled = compile_nir(args.checkpoint, args.target, args.calibrate, data=data, dt=args.dt, seed=0)
