@@ -24,9 +24,6 @@ def data_from_graph(graph, name: str | None = None, split: str = "test") -> dict
 
 def data_file(path) -> dict:
     """The data config of a user's `.npz` file: one line when it is not a readable regular file."""
-    from pathlib import Path
+    from snnc.io import require_file
 
-    if not Path(path).is_file():
-        why = "not a regular file" if Path(path).exists() else "no such file"
-        raise InputError(f"{path}: {why} (expected an .npz of x_train, y_train, x_test, y_test)")
-    return {"file": str(path)}
+    return {"file": str(require_file(path, "an .npz of x_train, y_train, x_test, y_test"))}

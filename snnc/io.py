@@ -39,6 +39,18 @@ def output_target(path: str | os.PathLike) -> Path:
     return real
 
 
+def require_file(path, expected: str, error=None) -> Path:
+    """`path` as a Path when it is a regular file; else one line saying it is missing or not a
+    regular file (a FIFO is never opened), and what was `expected` there."""
+    from snnc.errors import InputError
+
+    path = Path(path)
+    if not path.is_file():
+        why = "not a regular file" if path.exists() else "no such file"
+        raise (error or InputError)(f"{path}: {why} (expected {expected})")
+    return path
+
+
 def check_writable(path: str | os.PathLike) -> Path:
     """`output_target`, and the folder takes a new file (tried, then removed): lets a
     command refuse every output before it writes any."""

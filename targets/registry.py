@@ -47,12 +47,11 @@ def resolve(ref: str):
     return getattr(importlib.import_module(module), attribute)
 
 
-def executors(round_trips: bool = True) -> dict[str, tuple[str, ...]]:
-    """Every executor backend of some target (and, with `round_trips`, every round-trip
-    backend), and the targets it runs."""
+def executors() -> dict[str, tuple[str, ...]]:
+    """Every executor and round-trip backend of some target, and the targets it runs."""
     found: dict[str, tuple[str, ...]] = {}
     for name, target in _TARGETS.items():
-        for backend in (*target.executors, *(target.round_trips if round_trips else ())):
+        for backend in (*target.executors, *target.round_trips):
             found[backend] = found.get(backend, ()) + (name,)
     return found
 

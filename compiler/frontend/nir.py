@@ -608,9 +608,7 @@ def nir_float_net(path, target: str, calibrate: int = 256, data: dict | None = N
     ng = read_nir(path)
     try:
         meta = snnc_metadata(ng)
-        if data and "file" in data:   # the user's own arrays (snnc.train.data.arrays.file_split)
-            pass
-        else:
+        if not (data and "file" in data):   # a user's own arrays are read as they are (arrays.file_split)
             data = _data_config(data, "data") if data else _data_config(meta.get("data"),
                                                                         "NIR metadata 'snnc' field 'data'")
         if meta.get("steps") is not None:

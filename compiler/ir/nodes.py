@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnc.compiler.ir.checks import (as_int64, float_vector, frozen, int_vector, integer,  # noqa: F401
-                                      is_frozen)
+from snnc.compiler.ir.checks import as_int64, float_vector, frozen, integer
 from snnc.errors import GraphError
 
 NODE_TYPES: dict[str, type] = {}

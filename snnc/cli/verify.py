@@ -113,15 +113,12 @@ def _check_outputs(args) -> None:
 
 def _check_provenance(graph, checkpoint, allow_other: bool) -> None:
     """--checkpoint must be the file the graph was compiled from (its sha256), unless allowed."""
-    from pathlib import Path
-
+    from snnc.io import require_file
     from snnc.train.checkpoint import file_sha256
 
     if checkpoint is None or allow_other:
         return
-    if not Path(checkpoint).is_file():
-        why = "not a regular file" if Path(checkpoint).exists() else "no such file"
-        raise InputError(f"{checkpoint}: {why} (expected the checkpoint.pt the graph was compiled from)")
+    require_file(checkpoint, "the checkpoint.pt the graph was compiled from")
     recorded = graph.metadata.get("checkpoint_sha256")
     if recorded is None:
         raise InputError(f"{checkpoint}: the graph records no checkpoint it was compiled from, so this one "

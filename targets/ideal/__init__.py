@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from snnc.compiler.ir import Graph, Synapse
-from snnc.compiler.ir.nodes import Neuron, float_vector, integer, register_node
+from snnc.compiler.ir.checks import float_vector, integer
+from snnc.compiler.ir.nodes import Neuron, register_node
 from snnc.errors import DesignRuleError, GraphError
 from snnc.targets.base import EnergyConstant, NeuronKind, Range, StateVar, Target
 from snnc.targets.kernel import keep_step, kernel, recurrent_sum

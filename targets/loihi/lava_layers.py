@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from snnc.compiler.ir import Graph, Input, Output, Synapse
-from snnc.compiler.ir.nodes import integer
+from snnc.compiler.ir.checks import integer
 from snnc.errors import GraphError
 from snnc.targets.loihi.lif import DENSE_DELAY, LIF_PARAMS, LoihiLIF, wrap
 from snnc.targets.registry import get

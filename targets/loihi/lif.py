@@ -25,7 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnc.compiler.ir.nodes import Neuron, int_vector, register_node
+from snnc.compiler.ir.checks import int_vector
+
+from snnc.compiler.ir.nodes import Neuron, register_node
 from snnc.targets.base import NeuronKind, Range, StateVar
 from snnc.targets.kernel import keep_step, kernel, recurrent_sum
 from snnc.targets.registry import register_kind

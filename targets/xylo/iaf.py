@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from snnc.compiler.ir.nodes import Neuron, frozen, int_vector, integer, is_frozen, register_node
+from snnc.compiler.ir.checks import frozen, int_vector, integer, is_frozen
+
+from snnc.compiler.ir.nodes import Neuron, register_node
 from snnc.errors import GraphError
 from snnc.targets.base import NeuronKind, Range, StateVar
 from snnc.targets.kernel import keep_step, kernel

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from snnc.compiler.ir import Graph, Input, Output, Synapse
-from snnc.compiler.ir.nodes import integer
+from snnc.compiler.ir.checks import integer
 from snnc.errors import GraphError
 from snnc.targets.registry import get
 from snnc.targets.xylo.iaf import MAX_HIDDEN_SPIKES, MAX_OUTPUT_SPIKES, RANGES, XyloIAF

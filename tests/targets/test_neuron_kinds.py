@@ -93,7 +93,8 @@ NEW_KIND = textwrap.dedent('''
     import numpy as np
     import snnc
     from snnc.compiler.ir import Graph, Input, Output, Synapse, load, save
-    from snnc.compiler.ir.nodes import Neuron, float_vector, register_node
+    from snnc.compiler.ir.checks import float_vector
+    from snnc.compiler.ir.nodes import Neuron, register_node
     from snnc.compiler.inventory import node_row
     from snnc.targets.base import EnergyConstant, NeuronKind, StateVar, Target
     from snnc.targets.registry import register, register_kind
