@@ -56,14 +56,14 @@ def verify(graph: Graph, data: dict, checkpoint=None, backends=("sim", "referenc
     x, y = load_split(data, split)
     logits, sim = deploy.run(graph, x, progress=progress)
     sim_trains = _trains(graph, sim.spikes, sim.state)
-    report = {"target": graph.target, "split": split, "samples": int(len(y)),
+    report = {"target": graph.target, "split": split, "samples": int(len(x)), "labelled": y is not None,
               **latency(graph, x.shape[1] + int(graph.metadata.get("pad_steps", 0))),
               "steps": int(x.shape[1] + graph.metadata.get("pad_steps", 0)),
-              "deployed": {"sim": scores(softmax(logits), y)["accuracy"]}, "agreement": {},
+              "deployed": {"sim": _accuracy(logits, y)}, "agreement": {},
               "divergence": {}, "overflow_events": int(sim.totals.get("overflow_events", 0))}
     report.update(energy(graph, sim.spikes))
     if checkpoint is not None:
-        report.update(_float_scores(checkpoint, graph, x, y))
+        report.update(_float_scores(checkpoint, graph, x, y, logits))
     if neurobench:
         from snnc.evaluation.neurobench import side_by_side
         report["neurobench"] = side_by_side(checkpoint, x, y, report)
@@ -71,9 +71,9 @@ def verify(graph: Graph, data: dict, checkpoint=None, backends=("sim", "referenc
     for backend in backends:
         if backend == "sim":
             continue
-        n = len(y) if backend == "reference" else min(_samples_for(samples, backend, len(y)), len(y))
+        n = len(x) if backend == "reference" else min(_samples_for(samples, backend, len(x)), len(x))
         trains, their_logits = _run_backend(backend, graph, x[:n], progress)
-        report["deployed"][backend] = scores(softmax(their_logits), y[:n])["accuracy"]
+        report["deployed"][backend] = _accuracy(their_logits, None if y is None else y[:n])
         agree, first = _compare(sim_trains, trains, n)
         # a round trip (the export read back into snnc) checks the export, not the arithmetic
         kind = "round_trip" if backend in round_trips else "agreement"
@@ -82,6 +82,11 @@ def verify(graph: Graph, data: dict, checkpoint=None, backends=("sim", "referenc
         if first:
             report["divergence"][backend] = first
     return report
+
+
+def _accuracy(logits, y) -> float | None:
+    """Accuracy of the logits' argmax; None on unlabelled data (a user's file without y_<split>)."""
+    return None if y is None else scores(softmax(logits), y)["accuracy"]
 
 
 def _samples_for(samples, backend: str, everything: int) -> int:
@@ -99,19 +104,26 @@ def _check_backends(graph, backends) -> None:
             raise InputError(f"backend '{b}' runs {' and '.join(runs)} graphs; this graph is for '{graph.target}'")
 
 
-def _float_scores(checkpoint, graph, x, y) -> dict:
+def _float_scores(checkpoint, graph, x, y, logits) -> dict:
     """The PyTorch model on the same samples: posterior mean, and the ensemble of the
-    graph's own K draws (a graph of K posterior samples), else of the trainer's 8."""
+    graph's own K draws (a graph of K posterior samples), else of the trainer's 8. Without
+    labels: how often the deployed graph's argmax equals each of theirs (`float_agreement`)."""
     from snnc.evaluation.compiled import torch_probabilities
     from snnc.train.trainer import checkpoint_info
 
     k = int(graph.metadata.get("k", 1)) if graph.metadata.get("mode") == "samples" else TRAINER_SAMPLES
     seed = int(graph.metadata.get("seed", 0))
-    mean = scores(torch_probabilities(checkpoint, "mean", 1, seed, x), y)
-    sampled = scores(torch_probabilities(checkpoint, "samples", k, seed, x), y)
+    mean_p, sampled_p = (torch_probabilities(checkpoint, "mean", 1, seed, x),
+                         torch_probabilities(checkpoint, "samples", k, seed, x))
+    if y is None:
+        deployed = np.asarray(logits).argmax(1)
+        out = {"float_samples_k": k, "float_agreement": {"mean": float(np.mean(mean_p.argmax(1) == deployed)),
+                                                          "sampled": float(np.mean(sampled_p.argmax(1) == deployed))}}
+    else:
+        mean, sampled = scores(mean_p, y), scores(sampled_p, y)
+        out = {"float_accuracy": mean["accuracy"], "float_accuracy_sampled": sampled["accuracy"],
+               "float_samples_k": k, "float": {"mean": mean, "sampled": sampled}}
     sha = checkpoint_info(checkpoint)["sha256"]
-    out = {"float_accuracy": mean["accuracy"], "float_accuracy_sampled": sampled["accuracy"], "float_samples_k": k,
-           "float": {"mean": mean, "sampled": sampled}}
     if graph.metadata.get("checkpoint_sha256") not in (None, sha):
         out["warning"] = "the checkpoint is not the one this graph was compiled from (sha256 differs)"
     return out

@@ -17,7 +17,7 @@ def cmd_compile(argv: list[str]) -> int:
     from snnc.compiler.compile import DEFAULT_CALIBRATION
     from snnc.compiler.ir import save
     from snnc.errors import CompileError, GateRefused
-    from snnc.evaluation.compiled import compile_checkpoint, fidelity
+    from snnc.evaluation.compiled import compile_checkpoint, fidelity, gate_reason
     from snnc.io import atomic_paths, check_writable, write_json
     from snnc.targets import get as get_target
 
@@ -76,9 +76,7 @@ def cmd_compile(argv: list[str]) -> int:
     if gate is not None and not args.force:   # the report says why; no graph
         write_json(report_path, compiled.report)
         print_compile_report(compiled.report)
-        raise GateRefused(f"{args.checkpoint}: deployed test accuracy is {100 * gate['drop']:.2f} points below the "
-                          f"PyTorch model's (more than --max-drop {100 * gate['max_drop']:.2f}); largest step: "
-                          f"{gate['largest']} ({100 * gate['largest_drop']:.2f} points). Report: {report_path}; "
+        raise GateRefused(f"{args.checkpoint}: {gate_reason(gate)}. Report: {report_path}; "
                           "no graph written (--force writes it)")
     with atomic_paths(out, report_path) as (graph_tmp, report_tmp):  # both files, or neither
         save(compiled.graph, graph_tmp)

@@ -31,7 +31,9 @@ def print_compile_report(report: dict) -> None:
     acc = report.get("accuracy")
     if acc:
         cols = [k for k in ("float_torch", "float_graph", "target_dynamics", "deployed") if k in acc]
-        print("test accuracy: " + ", ".join(f"{k} {acc[k]['accuracy']:.4f}" for k in cols))
+        metric = "accuracy" if "accuracy" in acc[cols[-1]] else "agreement"
+        head = "test accuracy" if metric == "accuracy" else "unlabelled test data, prediction = the PyTorch model's"
+        print(f"{head}: " + ", ".join(f"{k} {acc[k][metric]:.4f}" for k in cols))
     cal = report.get("calibration")
     if cal:
         print(f"{'':<26}{'accuracy':>9}{'NLL':>8}{'ECE':>8}")
@@ -122,12 +124,16 @@ def print_verify(r: dict) -> None:
     if "float_accuracy" in r:
         print(f"float (PyTorch) posterior mean {r['float_accuracy']:.4f}, sampled ensemble "
               f"({r['float_samples_k']} draws) {r['float_accuracy_sampled']:.4f}")
+    if "float_agreement" in r:
+        a = r["float_agreement"]
+        print(f"unlabelled data: deployed prediction = PyTorch posterior mean's on {a['mean']:.4f} of the samples, "
+              f"= the {r['float_samples_k']}-draw ensemble's on {a['sampled']:.4f}")
     print(f"{'backend':<13}{'samples':>8}{'deployed acc':>14}{'agreement':>11}")
     for b, acc in r["deployed"].items():
         n = r.get("agreement_samples", {}).get(b, r["samples"])
         agree, trip = r["agreement"].get(b), r.get("round_trip", {}).get(b)
         shown = f"{agree:.4f}" if agree is not None else f"{trip:.4f} (round trip)" if trip is not None else ""
-        print(f"{b:<13}{n:>8}{acc:>14.4f}{shown:>11}")
+        print(f"{b:<13}{n:>8}{'-' if acc is None else f'{acc:.4f}':>14}{shown:>11}")
     print_per_inference(r)
     print(f"synaptic events {r['synaptic_events_per_inference']:.0f}, spikes {r['spikes_per_inference']:.0f} "
           "per inference")

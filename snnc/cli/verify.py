@@ -64,12 +64,22 @@ def cmd_verify(argv: list[str]) -> int:
 
 def _passes_gate(graph, report: dict, max_drop: float | None) -> bool:
     """compile's fidelity gate on verify's figures: the deployed accuracy against the PyTorch model
-    (its K-draw ensemble for a graph of K samples); prints the drop when it fails."""
+    (its K-draw ensemble for a graph of K samples), or without labels how often their argmax
+    agree (at least MIN_AGREEMENT); prints why when it fails."""
+    from snnc.evaluation.compiled import MIN_AGREEMENT
+
+    key = "sampled" if graph.metadata.get("mode") == "samples" else "mean"
+    if "float_agreement" in report:
+        agree = report["float_agreement"][key]
+        report["gate"] = {"argmax_agreement": agree, "min_agreement": MIN_AGREEMENT, "passed": agree >= MIN_AGREEMENT}
+        if not report["gate"]["passed"]:
+            print(f"gate: the deployed graph's prediction equals the PyTorch model's on {100 * agree:.2f}% of the "
+                  f"samples (fewer than {100 * MIN_AGREEMENT:.0f}%; unlabelled data)")
+        return report["gate"]["passed"]
     if "float_accuracy" not in report:
         return True
     limit = get_target(graph.target).max_drop if max_drop is None else max_drop
-    key = "float_accuracy_sampled" if graph.metadata.get("mode") == "samples" else "float_accuracy"
-    drop = report[key] - report["deployed"]["sim"]
+    drop = report["float_accuracy_sampled" if key == "sampled" else "float_accuracy"] - report["deployed"]["sim"]
     report["gate"] = {"drop": drop, "max_drop": limit, "passed": drop <= limit + 1e-12}
     if not report["gate"]["passed"]:
         print(f"gate: deployed test accuracy {100 * drop:.2f} points below the PyTorch model's "

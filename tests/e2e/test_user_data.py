@@ -74,3 +74,50 @@ def test_an_object_array_is_never_unpickled(loihi_ckpt, tmp_path, capsys):
     bad = _npz(tmp_path / "obj.npz", x_test=np.array([object()] * 2, dtype=object), y_test=np.zeros(2, int))
     code, _, err = run_cli(["simulate", graph, "--data", bad], capsys)
     assert_one_line_refusal(code, err, "pickled objects are never read")
+
+
+@pytest.fixture(scope="module")
+def unlabelled(exported, tmp_path_factory):
+    """The same digits without y_train and y_test: what a user with only inputs has."""
+    arrays = np.load(exported, allow_pickle=False)
+    path = tmp_path_factory.mktemp("unlabelled") / "x.npz"
+    np.savez(path, x_train=arrays["x_train"], x_test=arrays["x_test"])
+    return path
+
+
+def test_unlabelled_data_compiles_with_the_agreement_gate(loihi_ckpt, exported, unlabelled, tmp_path):
+    """Without labels, compile scores each step's argmax against the PyTorch model's, and the
+    agreement of the deployed graph is what the labelled run's predictions give."""
+    labelled, bare = tmp_path / "l.snnc", tmp_path / "u.snnc"
+    assert main(["compile", str(loihi_ckpt), "--target", "loihi", "--data", str(exported), "--out", str(labelled)]) == 0
+    assert main(["compile", str(loihi_ckpt), "--target", "loihi", "--data", str(unlabelled), "--out", str(bare)]) == 0
+    acc = _report(bare)["accuracy"]
+    assert acc["labelled"] is False and acc["float_torch"] == {"agreement": 1.0}
+    assert 0.98 <= acc["deployed"]["agreement"] <= 1.0
+    assert _report(labelled)["layers"] == _report(bare)["layers"]       # calibration reads x_train only
+
+
+def test_unlabelled_data_that_disagrees_fails_the_gate():
+    """--max-drop does not apply without labels: the gate is agreement >= 0.98, and names the
+    step whose agreement fell most."""
+    from snnc.evaluation.compiled import fidelity, gate_reason
+
+    report = {"accuracy": {"float_torch": {"agreement": 1.0}, "float_graph": {"agreement": 0.99},
+                           "target_dynamics": {"agreement": 0.91}, "deployed": {"agreement": 0.9}}}
+    gate = fidelity(report, max_drop=0.5)
+    assert gate["metric"] == "agreement" and gate["largest"] == "dynamics mapping"
+    assert "90.00%" in gate_reason(gate) and "fewer than 98%" in gate_reason(gate)
+    report["accuracy"]["deployed"]["agreement"] = report["accuracy"]["target_dynamics"]["agreement"] = 0.985
+    assert fidelity(report, max_drop=0.0) is None
+
+
+def test_verify_on_unlabelled_data_reports_agreement_only(loihi_ckpt, unlabelled, tmp_path, capsys):
+    graph, out = tmp_path / "g.snnc", tmp_path / "v.json"
+    assert main(["compile", str(loihi_ckpt), "--target", "loihi", "--out", str(graph)]) == 0
+    assert main(["verify", str(graph), "--checkpoint", str(loihi_ckpt), "--data", str(unlabelled),
+                 "--backends", "sim,onnx", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["labelled"] is False and r["deployed"] == {"sim": None, "onnx": None}
+    assert r["agreement"] == {"onnx": 1.0} and "float_accuracy" not in r
+    assert r["gate"]["passed"] and r["float_agreement"]["mean"] >= 0.98
+    assert "unlabelled data" in capsys.readouterr().out

@@ -23,9 +23,11 @@ ARRAYS = {"train": ("x_train", "y_train"), "test": ("x_test", "y_test")}   # a u
 MAX_FILE_VALUES = 1 << 28    # values of one array in a user's .npz (2 GiB of int64; an estimate of a large set)
 
 
-def load_split(data: dict, split: str = "test", limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_split(data: dict, split: str = "test", limit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """(spike counts int64 [B, T, C], labels int64 [B]) of `split` (float32 values for analog input).
-    `data` names a data set snnc loads (`{"name": "digits", ...}`) or a user's file (`{"file": F.npz}`)."""
+    `data` names a data set snnc loads (`{"name": "digits", ...}`) or a user's file (`{"file": F.npz}`),
+    whose labels are optional: None when the file has no y_<split> (evaluation then reports
+    agreement, not accuracy)."""
     from snnc.train import data as data_mod
 
     if isinstance(data, dict) and "file" in data:
@@ -59,10 +61,11 @@ def checked_data(data) -> dict:
     return known
 
 
-def file_split(path, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def file_split(path, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """`split` of a user's `.npz`: x_train/x_test as (N, T, C) spike counts (non-negative integers)
-    or analog values (floats), y_train/y_test integer labels. Read without unpickling, every
-    array's header checked before it is read; one-line InputError naming the file and array."""
+    or analog values (floats), y_train/y_test integer labels (optional: None without them). Read
+    without unpickling, every array's header checked before it is read; one-line InputError
+    naming the file and array."""
     import zipfile
 
     from snnc.io import NUMERIC_KINDS, read_npy
@@ -75,25 +78,29 @@ def file_split(path, split: str, limit: int | None = None) -> tuple[np.ndarray, 
         with zipfile.ZipFile(path) as zf:
             for key in (x_key, y_key):
                 if f"{key}.npy" not in zf.namelist():
-                    raise InputError(f"{path}: no array '{key}' (a data file holds x_train, y_train, x_test, y_test)")
+                    if key == y_key:
+                        continue   # unlabelled: agreement only
+                    raise InputError(f"{path}: no array '{key}' (a data file holds x_train, x_test and, "
+                                     "optionally, their labels y_train, y_test)")
                 info = zf.getinfo(f"{key}.npy")
                 with zf.open(info) as fh:   # seekable: the header is checked before the array is read
                     arrays[key] = read_npy(fh, info.file_size, f"{path}: '{key}'", InputError,
                                            max_elements=MAX_FILE_VALUES)
     except (OSError, zipfile.BadZipFile, ValueError) as exc:
         raise InputError(f"{path}: not a data file ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
-    x, y = arrays[x_key], arrays[y_key]
+    x, y = arrays[x_key], arrays.get(y_key)
     if x.ndim != 3 or 0 in x.shape or x.dtype.kind not in NUMERIC_KINDS:
         raise InputError(f"{path}: '{x_key}' must be (N, T, C) numbers, got {x.dtype} {x.shape}")
-    if y.shape != (x.shape[0],) or y.dtype.kind not in "iu":
+    if y is not None and (y.shape != (x.shape[0],) or y.dtype.kind not in "iu"):
         raise InputError(f"{path}: '{y_key}' must be {x.shape[0]} integer labels, got {y.dtype} {y.shape}")
     if limit is not None:
-        x, y = x[:limit], y[:limit]
+        x, y = x[:limit], None if y is None else y[:limit]
+    y = None if y is None else y.astype(np.int64)
     if x.dtype.kind == "f":
         if not np.all(np.isfinite(x)):
             raise InputError(f"{path}: '{x_key}' holds NaN or infinite values")
         if not np.all(x == np.round(x)) or x.min(initial=0) < 0:
-            return x.astype(np.float32), y.astype(np.int64)   # analog values (edge-int8's dense graphs take them)
+            return x.astype(np.float32), y   # analog values (edge-int8's dense graphs take them)
     if x.min(initial=0) < 0:
         raise InputError(f"{path}: '{x_key}' holds negative values; spike counts are >= 0")
-    return x.astype(np.int64), y.astype(np.int64)
+    return x.astype(np.int64), y
