@@ -116,9 +116,11 @@ def k_curve(c: Compiled, checkpoint, calibrate: int, seed: int, x, y) -> list[di
 
 def _front(checkpoint, target: str, mode: str, k: int, seed: int, data: dict | None):
     """The checkpoint's float net, on `data` where one is given."""
+    from snnc.evaluation.datasets import with_base
+
     front = float_net(checkpoint, mode=mode, k=k, seed=seed, target=target)
     if data is not None:
-        front.data = dict(data)
+        front.data = with_base(dict(data), front.data or {})
     return front
 
 

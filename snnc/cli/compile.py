@@ -33,8 +33,10 @@ def cmd_compile(argv: list[str]) -> int:
                         help="KAN of order > 2: approximate every edge by this many linear pieces")
     parser.add_argument("--kan-lowering", default=None, choices=("pwl", "gemm"),
                         help="KAN: one PWL node per layer (default), or five Gemm/Relu steps per layer")
-    parser.add_argument("--data", metavar="FILE.npz", default=None,
-                        help="calibrate and evaluate on your own data (x_train, y_train, x_test, y_test; "
+    parser.add_argument("--data", metavar="FILE.npz|FOLDER", default=None,
+                        help="calibrate and evaluate on your own data (an .npz of x_train, x_test and optionally "
+                             "y_train, y_test: without labels the gate is agreement; or a folder of the data set's "
+                             "files as tonic lays them out; "
                              "default: the checkpoint's data set; NIR graphs: random spikes unless given)")
     parser.add_argument("--dt", type=float, default=None,
                         help="NIR graphs: the time step in seconds, where the file gives none (or to override it)")

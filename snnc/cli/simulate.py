@@ -20,9 +20,10 @@ def cmd_simulate(argv: list[str]) -> int:
     parser = ArgumentParser(prog="snnc simulate", description=__doc__)
     parser.add_argument("file", help="compiled graph (.snnc)")
     parser.add_argument("--input", help="spike counts .npy, [T, N] or [B, T, N]")
-    parser.add_argument("--data", nargs="?", const="", metavar="NAME",
-                        help="a data set split instead of --input (digits, digits-seq; default: the one "
-                             "the graph was compiled for, with its encoding and classes); reports accuracy "
+    parser.add_argument("--data", nargs="?", const="", metavar="NAME|FILE.npz|FOLDER",
+                        help="a data set split instead of --input (a name: digits, digits-seq; your .npz; a "
+                             "folder of a data set's files as tonic lays them out; default: the one the graph "
+                             "was compiled for, with its encoding and classes); reports accuracy where labelled "
                              "(a compiled KAN: its own problem, the deployed MSE)")
     parser.add_argument("--split", default="test", choices=("train", "test"))
     parser.add_argument("--report", help="write the JSON report here")
@@ -61,12 +62,13 @@ def _simulate_data(graph, args) -> int:
     x, y = load_split(data, args.split)
     logits, result = deploy.run(graph, x, engine=args.engine, progress=True, check=args.check)
     per_inf = energy(graph, result.spikes)
-    summary = {"data": data, "split": args.split, "samples": int(len(y)),
-               "accuracy": float(np.mean(logits.argmax(1) == y)),
+    summary = {"data": data, "split": args.split, "samples": int(len(x)),
+               "accuracy": None if y is None else float(np.mean(logits.argmax(1) == y)),
                **latency(graph, result.steps), "steps": int(result.steps),
                **per_inf, "overflow_events": result.totals["overflow_events"],
                "violations": getattr(result, "violations", [])}
-    print(f"{data.get('name') or data.get('file')} {args.split}: {len(y)} samples, accuracy {summary['accuracy']:.4f}")
+    scored = "unlabelled" if y is None else f"accuracy {summary['accuracy']:.4f}"
+    print(f"{data.get('name') or data.get('file')} {args.split}: {len(x)} samples, {scored}")
     print_per_inference(per_inf)
     print_latency(summary)
     _write(args, summary, lambda fmt: render_plot(result, fmt, per_inference=per_inf, title=args.file,

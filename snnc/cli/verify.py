@@ -20,7 +20,10 @@ def cmd_verify(argv: list[str]) -> int:
     parser = ArgumentParser(prog="snnc verify", description=__doc__.splitlines()[0])
     parser.add_argument("file", help="compiled graph (.snnc)")
     parser.add_argument("--checkpoint", help="the checkpoint it was compiled from (float accuracies)")
-    parser.add_argument("--data", help="data set (default: the checkpoint's own, with its encoding and classes)")
+    parser.add_argument("--data", metavar="NAME|FILE.npz|FOLDER",
+                        help="a data set name, your .npz (x_test and optionally y_test: without labels, agreement "
+                             "only) or a folder of a data set's files as tonic lays them out (default: the "
+                             "graph's own, with its encoding and classes)")
     parser.add_argument("--split", default="test", choices=("train", "test"))
     parser.add_argument("--backends", default=None,
                         help=f"comma-separated: {', '.join(backend_names())}; at least one independent executor "

@@ -121,3 +121,12 @@ def test_verify_on_unlabelled_data_reports_agreement_only(loihi_ckpt, unlabelled
     assert r["agreement"] == {"onnx": 1.0} and "float_accuracy" not in r
     assert r["gate"]["passed"] and r["float_agreement"]["mean"] >= 0.98
     assert "unlabelled data" in capsys.readouterr().out
+
+
+def test_simulate_on_unlabelled_data(loihi_ckpt, unlabelled, tmp_path, capsys):
+    graph = tmp_path / "g.snnc"
+    assert main(["compile", str(loihi_ckpt), "--target", "loihi", "--out", str(graph)]) == 0
+    assert main(["simulate", str(graph), "--data", str(unlabelled), "--report", str(tmp_path / "r.json")]) == 0
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["samples"] == 360 and r["accuracy"] is None
+    assert "360 samples, unlabelled" in capsys.readouterr().out

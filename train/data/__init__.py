@@ -62,7 +62,13 @@ DATASETS = tuple(_MODULES)
 SPLITS = ("train", "val", "test")
 
 __all__ = ["DATASETS", "SPLITS", "load", "input_shape", "n_classes", "digits_split", "select_classes",
-           "validation_split"]
+           "validation_split", "dataset_in_folder"]
+
+# How each data set that reads local files recognises its test split in a folder (each finder
+# takes tonic's own layout too: root/SHD/, root/DVSGesture/, root/cifar-10-batches-py/).
+_FOLDER_TESTS = {"shd": lambda m, root: m.find_file(root, "test"),
+                 "dvs": lambda m, root: m.find_folder(root, "test"),
+                 "cifar10": lambda m, root: m.find_folder(root)}
 
 
 def dataset_module(name: str):
@@ -70,6 +76,25 @@ def dataset_module(name: str):
     if name not in _MODULES:
         raise ConfigError(f"unknown data set '{name}'; choose one of {', '.join(DATASETS)}")
     return importlib.import_module(_MODULES[name])
+
+
+def dataset_in_folder(root) -> str:
+    """The name of the data set whose files lie in folder `root` (SHD's .h5 files, DVS Gesture's
+    tonic folders, CIFAR-10's batches); one-line `InputError` naming what a folder must hold."""
+    from snnc.errors import InputError
+
+    found = []
+    for name, test in _FOLDER_TESTS.items():
+        try:
+            test(dataset_module(name), root)
+            found.append(name)
+        except InputError:
+            continue
+    if len(found) != 1:
+        what = "holds the files of more than one" if found else "holds no"
+        raise InputError(f"{root}: {what} data set snnc reads from a folder (shd_train.h5 and shd_test.h5; "
+                         "ibmGestureTrain/ and ibmGestureTest/; cifar-10-batches-py/)")
+    return found[0]
 
 
 def _check_positive(what: str, value) -> None:
