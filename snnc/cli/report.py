@@ -30,7 +30,7 @@ def print_compile_report(report: dict) -> None:
         print(f"note: {note}")
     acc = report.get("accuracy")
     if acc:
-        cols = [k for k in ("float_torch", "float_graph", "target_dynamics", "deployed") if k in acc]
+        cols = [k for k in ("float_torch", "float_graph", "dynamics_unshifted", "target_dynamics", "deployed") if k in acc]
         metric = "accuracy" if "accuracy" in acc[cols[-1]] else "agreement"
         head = "test accuracy" if metric == "accuracy" else "unlabelled test data, prediction = the PyTorch model's"
         print(f"{head}: " + ", ".join(f"{k} {acc[k][metric]:.4f}" for k in cols))
