@@ -182,6 +182,8 @@ def fidelity(report: dict, max_drop: float) -> dict | None:
     within `max_drop` of the PyTorch model's accuracy (unlabelled data: predicts as it does on at
     least MIN_AGREEMENT of the samples), else the loss and its largest contributor (which step of
     float graph -> target dynamics -> deployed lost most)."""
+    if "mse" in report:
+        return _regression_gate(report["mse"], max_drop)
     acc = report.get("accuracy")
     if not acc or "deployed" not in acc:
         return None
@@ -195,8 +197,32 @@ def fidelity(report: dict, max_drop: float) -> dict | None:
     return {"metric": metric, "drop": drop, "max_drop": limit, "largest": worst, "largest_drop": losses[worst]}
 
 
+# A KAN's gate: the deployed test MSE may exceed the PyTorch model's by this fraction. An estimate (our
+# choice): int8 rounding on the [2, 5, 1] KAN costs under 1% (compile_kan's docstring figures).
+MAX_MSE_RISE = 0.10
+
+MSE_CHAIN = (("float_torch", ""), ("float_pwl", "the piecewise-linear approximation"),
+             ("float_graph", "the float graph"), ("deployed", "quantisation and clipping"))
+
+
+def _regression_gate(mse: dict, max_rise: float) -> dict | None:
+    """A regression graph's gate (a KAN): the deployed test MSE at most (1 + max_rise) times the
+    PyTorch model's, else the rise and the step whose MSE grew most (relative to the model's)."""
+    rise = mse["deployed"] / mse["float_torch"] - 1
+    if rise <= max_rise + 1e-12:
+        return None
+    present = [(k, why) for k, why in MSE_CHAIN if k in mse]
+    losses = {why: (mse[b] - mse[a]) / mse["float_torch"] for (a, _), (b, why) in zip(present, present[1:])}
+    worst = max(losses, key=losses.get)
+    return {"metric": "mse", "drop": rise, "max_drop": max_rise, "largest": worst, "largest_drop": losses[worst]}
+
+
 def gate_reason(gate: dict) -> str:
     """The fidelity gate's refusal as one clause: the loss, the limit, the largest step."""
+    if gate.get("metric") == "mse":
+        return (f"the deployed test MSE is {100 * gate['drop']:.1f}% above the PyTorch model's (more than --max-drop "
+                f"{100 * gate['max_drop']:.1f}%); largest step: {gate['largest']} (+{100 * gate['largest_drop']:.1f}% "
+                "of the model's MSE)")
     if gate.get("metric") == "agreement":
         return (f"the deployed graph predicts as the PyTorch model on {100 * (1 - gate['drop']):.2f}% of the unlabelled "
                 f"test samples (fewer than {100 * MIN_AGREEMENT:.0f}%); largest step: {gate['largest']} "

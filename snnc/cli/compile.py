@@ -17,7 +17,7 @@ def cmd_compile(argv: list[str]) -> int:
     from snnc.compiler.compile import DEFAULT_CALIBRATION
     from snnc.compiler.ir import save
     from snnc.errors import CompileError, GateRefused
-    from snnc.evaluation.compiled import compile_checkpoint, fidelity, gate_reason
+    from snnc.evaluation.compiled import MAX_MSE_RISE, compile_checkpoint, fidelity, gate_reason
     from snnc.io import atomic_paths, check_writable, write_json
     from snnc.targets import get as get_target
 
@@ -44,7 +44,8 @@ def cmd_compile(argv: list[str]) -> int:
                         help="seed of the posterior draws (mode samples; 0..2^53, default 0)")
     parser.add_argument("--max-drop", type=float, default=None,
                         help="fidelity gate: the largest test-accuracy drop, deployed against the PyTorch model, "
-                             "that still writes the graph (default: the target's, 0.01 loihi/edge-int8, 0.02 xylo)")
+                             "that still writes the graph (default: the target's, 0.01 loihi/edge-int8, 0.02 xylo; "
+                             "a KAN: the largest relative rise of the test MSE, default 0.10)")
     parser.add_argument("--force", action="store_true", help="write the graph although the gate refuses it")
     parser.add_argument("--out", required=True, help="the .snnc to write (the report goes beside it)")
     args = parser.parse_args(argv)
@@ -72,12 +73,13 @@ def cmd_compile(argv: list[str]) -> int:
     else:
         compiled = compile_checkpoint(args.checkpoint, args.target, args.mode or "mean",
                                       8 if args.k is None else args.k, args.calibrate, args.seed or 0, data=data)
-    gate = fidelity(compiled.report, get_target(args.target).max_drop if args.max_drop is None else args.max_drop)
+    default = MAX_MSE_RISE if kind == "kan" else get_target(args.target).max_drop
+    gate = fidelity(compiled.report, default if args.max_drop is None else args.max_drop)
     if gate is not None:
         compiled.report["gate"] = {**gate, "forced": args.force}
     if gate is not None and not args.force:   # the report says why; no graph
         write_json(report_path, compiled.report)
-        print_compile_report(compiled.report)
+        _print_report(compiled.report)
         raise GateRefused(f"{args.checkpoint}: {gate_reason(gate)}. Report: {report_path}; "
                           "no graph written (--force writes it)")
     with atomic_paths(out, report_path) as (graph_tmp, report_tmp):  # both files, or neither
@@ -85,12 +87,13 @@ def cmd_compile(argv: list[str]) -> int:
         write_json(report_tmp, compiled.report)
     for warning in compiled.report.get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
-    if compiled.report.get("task") == "regression":
-        print_kan_report(compiled.report)
-    else:
-        print_compile_report(compiled.report)
+    _print_report(compiled.report)
     print(f"wrote {out} and {report_path}")
     return 0
+
+
+def _print_report(report: dict) -> None:
+    (print_kan_report if report.get("task") == "regression" else print_compile_report)(report)
 
 
 def _input_kind(args) -> str:

@@ -196,3 +196,21 @@ def test_simulate_data_runs_the_kan_on_its_own_problem(trained, tmp_path, capsys
     _one_line_error(*run(["simulate", graph, "--data", "digits"], capsys)[::2], "give --data without a name")
     _one_line_error(*run(["simulate", graph, "--data", "--plot", tmp_path / "p.png"], capsys)[::2],
                     "snnc verify FILE --plot")
+
+
+def test_the_kan_gate_measures_the_mse_rise(trained, tmp_path, capsys):
+    """A KAN's gate: deployed test MSE at most (1 + --max-drop) x the PyTorch model's (default
+    0.10); beyond it, exit 3 naming the rise and the step that grew the MSE most, no graph."""
+    ckpt, out = str(trained / "checkpoint.pt"), tmp_path / "k.snnc"
+    assert main(["compile", ckpt, "--target", "edge-int8", "--out", str(out)]) == 0
+    mse = json.loads(out.with_suffix(".report.json").read_text())["mse"]
+    rise = mse["deployed"] / mse["float_torch"] - 1
+    assert 0 < rise <= 0.10
+    capsys.readouterr()
+    strict = tmp_path / "strict.snnc"
+    code = main(["compile", ckpt, "--target", "edge-int8", "--max-drop", f"{rise / 2}", "--out", str(strict)])
+    err = capsys.readouterr().err.strip()
+    assert code == 3 and "\n" not in err and not strict.exists()
+    assert f"{100 * rise:.1f}% above the PyTorch model's" in err and "largest step: quantisation" in err
+    gate = json.loads(strict.with_suffix(".report.json").read_text())["gate"]
+    assert gate["metric"] == "mse" and gate["drop"] == pytest.approx(rise)
