@@ -197,9 +197,10 @@ def fidelity(report: dict, max_drop: float) -> dict | None:
     return {"metric": metric, "drop": drop, "max_drop": limit, "largest": worst, "largest_drop": losses[worst]}
 
 
-# A KAN's gate: the deployed test MSE may exceed the PyTorch model's by this fraction. An estimate (our
-# choice): int8 rounding on the [2, 5, 1] KAN costs under 1% (compile_kan's docstring figures).
-MAX_MSE_RISE = 0.10
+# A KAN's gate: the deployed test MSE may exceed the PyTorch model's by this fraction: 1.0, the KAN
+# issue's bar (deployed <= 2x float). configs/kan_regression.toml on edge-int8 (benchmarks/RESULTS.md):
+# the PWL lowering 1.00x, the Gemm form 1.13-1.90x over seeds 0-4.
+MAX_MSE_RISE = 1.0
 
 MSE_CHAIN = (("float_torch", ""), ("float_pwl", "the piecewise-linear approximation"),
              ("float_graph", "the float graph"), ("deployed", "quantisation and clipping"))

@@ -45,7 +45,7 @@ def cmd_compile(argv: list[str]) -> int:
     parser.add_argument("--max-drop", type=float, default=None,
                         help="fidelity gate: the largest test-accuracy drop, deployed against the PyTorch model, "
                              "that still writes the graph (default: the target's, 0.01 loihi/edge-int8, 0.02 xylo; "
-                             "a KAN: the largest relative rise of the test MSE, default 0.10)")
+                             "a KAN: the largest relative rise of the test MSE, default 1.0: deployed <= 2x float)")
     parser.add_argument("--force", action="store_true", help="write the graph although the gate refuses it")
     parser.add_argument("--out", required=True, help="the .snnc to write (the report goes beside it)")
     args = parser.parse_args(argv)
