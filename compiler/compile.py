@@ -32,6 +32,8 @@ class Compiled:
     mapped: Graph                # float graph with the target's dynamics (on `ideal`)
     front: FloatNet              # the frontend's float graph
     report: dict = field(default_factory=dict)
+    records: dict = field(default_factory=dict)   # every pass's per-layer record (ctx.layers), also of layers
+                                                  # a later pass merged away (Xylo's lif0 scale, ...)
 
 
 def compile_net(front: FloatNet, target: str, calibrate: int | None = DEFAULT_CALIBRATION) -> Compiled:
@@ -52,7 +54,7 @@ def compile_net(front: FloatNet, target: str, calibrate: int | None = DEFAULT_CA
     report = {"task": front.task, "target": target, **front.report, "calibrate": len(x_cal), "steps": front.steps,
               "latency_steps": latency, "notes": ctx.notes, "warnings": front.warnings,
               "layers": layer_rows(graph, ctx), "usage": usage(graph)}
-    return Compiled(graph, mapped, front, report)
+    return Compiled(graph, mapped, front, report, ctx.layers)
 
 
 def _capped_inputs(x: np.ndarray, target: str) -> list[str]:

@@ -183,6 +183,9 @@ class Target:
     round_trips: dict[str, str] = field(default_factory=dict)
     float_form: Callable | None = None     # graph -> its float (ideal) equivalent, for NIR export
     exports: dict[str, str] = field(default_factory=dict)   # its own export formats -> writer module
+    # weight_grid(compiled, hidden) -> {trained parameter: (step, lo, hi)}: the integer grid its quantiser
+    # put each trained weight on (`snnc adapt` trains on it); "" where it has none
+    weight_grid: str = ""
     # the fidelity gate: the largest test-accuracy drop (deployed against the PyTorch model) that
     # `compile` writes a graph for and `verify` passes; our choice per chip (--max-drop overrides)
     max_drop: float = 0.01

@@ -21,6 +21,7 @@ COMMANDS = {
     "demo": ("snnc.cli.demo", "cmd_demo", "simulate built-in networks on every target"),
     "train": ("snnc.cli.train", "cmd_train", "train an SBNN / binary / SG network from a TOML config"),
     "estimators": ("snnc.cli.estimators", "cmd_estimators", "bias/variance of the IW-ST estimator family"),
+    "adapt": ("snnc.cli.adapt", "cmd_adapt", "fine-tune a checkpoint with a target's dynamics and integer weights"),
     "data": ("snnc.cli.data", "cmd_data", "export a data set or a checkpoint's own data as the .npz --data takes"),
 }
 

@@ -108,6 +108,7 @@ LOIHI = register(Target(
     input_max=RANGES["input"].hi,
     input_format="binary (0/1)",
     flow="snnc.targets.loihi.flow:flow",
+    weight_grid="snnc.targets.loihi.grid:weight_grid",
     executors={"lava": "snnc.targets.loihi.lava_exec:execute",
                "lava-program": "snnc.targets.loihi.lava_program:run_program",
                "onnx": "snnc.compiler.export:run_onnx"},

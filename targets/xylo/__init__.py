@@ -201,6 +201,7 @@ XYLO = register(Target(
     input_format="uint8 counts (<= 255)",
     input_cap=MAX_INPUT_SPIKES,
     flow="snnc.targets.xylo.flow:flow",
+    weight_grid="snnc.targets.xylo.grid:weight_grid",
     executors={"xylosim": "snnc.targets.xylo.xylosim_exec:run_xylosim_graph",
                "onnx": "snnc.compiler.export:run_onnx"},
     # input spikes reach the hidden population in the same step; hidden spikes reach hidden
