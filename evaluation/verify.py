@@ -74,7 +74,10 @@ def verify(graph: Graph, data: dict, checkpoint=None, backends=("sim", "referenc
         n = len(x) if backend == "reference" else min(_samples_for(samples, backend, len(x)), len(x))
         trains, their_logits = _run_backend(backend, graph, x[:n], progress)
         report["deployed"][backend] = _accuracy(their_logits, None if y is None else y[:n])
-        agree, first = _compare(sim_trains, trains, n)
+        tolerance = _tolerance(backend)
+        if tolerance:
+            report.setdefault("tolerance", {})[backend] = tolerance
+        agree, first = _compare(sim_trains, trains, n, tolerance)
         # a round trip (the export read back into snnc) checks the export, not the arithmetic
         kind = "round_trip" if backend in round_trips else "agreement"
         report.setdefault(kind, {})[backend] = agree
@@ -150,17 +153,28 @@ def _run_backend(backend, graph, x, progress):
     return _trains(graph, spikes, state), deploy.decode(graph, spikes, state)
 
 
-def _compare(ours: dict, theirs: dict, n: int) -> tuple[float, dict | None]:
-    """Fraction of the first n samples equal in every train; the first divergence."""
+def _tolerance(backend: str) -> dict:
+    """What a float executor may differ by, per recorded variable (its runner's `tolerance`);
+    {} for the integer executors, which must agree bit for bit."""
+    if backend == "reference":
+        return {}
+    return dict(getattr(executor(backend), "tolerance", {}))
+
+
+def _compare(ours: dict, theirs: dict, n: int, tolerance: dict | None = None) -> tuple[float, dict | None]:
+    """Fraction of the first n samples equal in every train (within `tolerance` per variable,
+    e.g. {"v": {"rtol", "atol"}}, where one is stated); the first divergence."""
     equal = np.ones(n, bool)
     first = None
     for key, a in ours.items():
         a, b = a[:n], np.asarray(theirs[key])[:n]
-        same = (a == b).reshape(n, -1).all(axis=1)
+        tol = (tolerance or {}).get(key.split(".")[1])
+        match = np.isclose(b, a, **tol) if tol else a == b
+        same = match.reshape(n, -1).all(axis=1)
         equal &= same
         if not same.all():
             s = int(np.flatnonzero(~same)[0])
-            t, j = (int(i) for i in np.argwhere(a[s] != b[s])[0][:2])
+            t, j = (int(i) for i in np.argwhere(~match[s])[0][:2])
             cand = {"sample": s, "step": t, "node": key.split(".")[0], "what": key.split(".")[1],
                     "neuron": j, "sim": a[s, t, j].item(), "backend": b[s, t, j].item()}
             if first is None or (s, t) < (first["sample"], first["step"]):

@@ -339,6 +339,23 @@ def run_snntorch(nir_graph, x) -> dict:
                 "v": torch.stack(tr["v"], 1).numpy().astype(np.float32)} for p, tr in traces.items()}
 
 
+def run_in_snntorch(graph: Graph, padded) -> dict:
+    """`verify`'s "snntorch" backend (ideal graphs): export to a temporary NIR file and run it in
+    snnTorch's `import_from_nir` (an executor snnc did not write). Spikes must be equal; v may
+    differ within `tolerance`: snnTorch's Linear sums in float32 in its own order (snnc sums in
+    float64, then rounds), measured ~1e-6 (tests/compiler/test_nir.py)."""
+    import tempfile
+
+    import nir
+
+    with tempfile.TemporaryDirectory(prefix="snnc-nir-") as tmp:
+        out = run_snntorch(nir.read(export(graph, Path(tmp) / "graph.nir")), padded)
+    return {n: out[n] for n in graph.neurons if n in out}
+
+
+run_in_snntorch.tolerance = {"v": {"rtol": 1e-5, "atol": 1e-4}}
+
+
 def run_round_trip(graph: Graph, padded) -> dict:
     """`verify`'s "nir" backend: export to a temporary file, read it back with `nir.read` and snnc's
     NIR frontend, simulate that graph (event engine). Bit-exact for `ideal` graphs; snnTorch agrees

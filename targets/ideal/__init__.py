@@ -166,6 +166,7 @@ IDEAL = register(Target(
     graphs=("spiking", "dense"),
     integer=False,
     flow="snnc.targets.ideal.flow:flow",
-    executors={"onnx": "snnc.compiler.export:run_onnx"},
+    # onnxruntime on the ONNX export; snnTorch's import_from_nir on the NIR export (v within a stated tolerance)
+    executors={"onnx": "snnc.compiler.export:run_onnx", "snntorch": "snnc.compiler.export.nir:run_in_snntorch"},
     round_trips={"nir": "snnc.compiler.export.nir:run_round_trip"},   # the NIR file read back into snnc
 ))

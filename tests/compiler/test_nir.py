@@ -91,6 +91,30 @@ def test_compiled_loihi_graph_rescaled_to_floats_runs_in_snntorch(loihi_ckpt, te
         assert _agreement(ours.spikes[pop], ints.spikes[pop]) >= 0.95
 
 
+def test_verify_backend_snntorch_runs_the_nir_export_in_snntorch(front, monkeypatch):
+    """The "snntorch" backend: the exported NIR file in snnTorch's import_from_nir, spikes equal,
+    v within the stated tolerance; a v beyond it is a divergence (the comparison can fail)."""
+    from snnc.compiler.export import nir as nir_mod
+    from snnc.evaluation.verify import verify
+    from snnc.runtime import deploy
+
+    r = verify(front.graph, DIGITS, None, ("sim", "snntorch"), 50, progress=False)
+    assert r["agreement"] == {"snntorch": 1.0} and r["tolerance"]["snntorch"]["v"]["atol"] == 1e-4
+    real, (_, _, readout) = nir_mod.run_in_snntorch, deploy.output_node(front.graph)
+
+    def shifted(graph, padded):
+        out = real(graph, padded)
+        out[readout]["v"][3, 2, 0] += 1e-3          # one readout membrane value beyond the tolerance
+        return out
+
+    shifted.tolerance = real.tolerance
+    monkeypatch.setattr(nir_mod, "run_in_snntorch", shifted)
+    r = verify(front.graph, DIGITS, None, ("sim", "snntorch"), 50, progress=False)
+    assert r["agreement"]["snntorch"] == 49 / 50
+    assert r["divergence"]["snntorch"] == {**r["divergence"]["snntorch"], "sample": 3, "step": 2, "node": readout,
+                                           "what": "v", "neuron": 0}
+
+
 def test_verify_backend_nir_is_a_round_trip_not_an_agreement(front):
     """The NIR file read back into snnc checks the export, not the arithmetic: reported apart."""
     r = verify(front.graph, DIGITS, None, ("sim", "nir"), 100, progress=False)
