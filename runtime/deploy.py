@@ -5,6 +5,13 @@ A graph compiled from a checkpoint says in its metadata how many steps its
 input has (`steps`) and how many empty steps follow (`pad_steps`: an L-layer
 Loihi chain answers L steps late, every Xylo layer adds one); its `Output`
 node says which state is read at which step, and with what gain and offset.
+A graph compiled from a NIR file was trained on no fixed T (metadata
+`any_steps`): it runs on inputs of any length, its `v` read at the last real
+step (`step` -1 of the padded run: the padding is exactly the readout's latency).
+Bias channels (metadata `bias_channels`, the NIR frontend's rewrite of an Affine
+bias into a synaptic current) are appended by the host: 1 during the T steps
+from each channel's start: 0 in the float graph; on a chip `bias_inputs` holds
+the step at which the population it feeds reads its first input (the latency pass).
 """
 from __future__ import annotations
 
@@ -31,11 +38,32 @@ def pad_input(graph: Graph, x: np.ndarray) -> np.ndarray:
     x = encode_input(graph, x)
     pad = int(graph.metadata.get("pad_steps", 0))
     steps = graph.metadata.get("steps")
-    if steps is not None and x.shape[1] != steps:
+    if steps is not None and x.shape[1] != steps and not graph.metadata.get("any_steps"):
         raise InputError(f"graph was compiled for {steps} input steps, got {x.shape[1]}")
-    if pad == 0:
+    if pad:
+        x = np.concatenate([x, np.zeros((x.shape[0], pad, x.shape[2]), x.dtype)], axis=1)
+    return with_bias_channels(graph, x, x.shape[1] - pad)
+
+
+def data_channels(graph: Graph) -> int:
+    """Input channels the data fills (the graph's Input less its bias channels)."""
+    (inp,) = graph.inputs.values()
+    return inp.size - len(graph.metadata.get("bias_channels", ()))
+
+
+def with_bias_channels(graph: Graph, x: np.ndarray, steps: int) -> np.ndarray:
+    """x [B, T', N] with the graph's bias channels appended: 1 in [start, start + steps)."""
+    starts = [int(b["start"]) for b in graph.metadata["bias_inputs"]] if "bias_inputs" in graph.metadata \
+        else [0] * len(graph.metadata.get("bias_channels", ()))
+    if not starts:
         return x
-    return np.concatenate([x, np.zeros((x.shape[0], pad, x.shape[2]), x.dtype)], axis=1)
+    if x.shape[2] != data_channels(graph):
+        raise InputError(f"input has {x.shape[2]} channels; the graph takes {data_channels(graph)} (and "
+                         f"appends its {len(starts)} bias channels itself)")
+    bias = np.zeros((x.shape[0], x.shape[1], len(starts)), x.dtype)
+    for c, start in enumerate(starts):
+        bias[:, start:start + steps, c] = 1
+    return np.concatenate([x, bias], axis=2)
 
 
 def populations(graph: Graph) -> list[str]:

@@ -49,10 +49,23 @@ def _input_quant(value) -> str | None:
     return None if ok else expected
 
 
+def _bias_inputs(value) -> str | None:
+    expected = "a list of objects {start: integer >= 0, population: string}"
+    if not isinstance(value, list):
+        return expected
+    ok = all(isinstance(b, dict) and _int(0, MAX_STEPS)(b.get("start")) is None
+             and isinstance(b.get("population"), str) for b in value)
+    return None if ok else expected
+
+
 SCHEMA = {
     "steps": _int(1, MAX_STEPS),
     "pad_steps": _int(0, MAX_STEPS),
     "latency_steps": _int(0, MAX_STEPS),
+    "any_steps": lambda v: None if isinstance(v, bool) else "true or false",  # NIR graphs: any input length
+    "bias_channels": lambda v: None if isinstance(v, list) and all(isinstance(p, str) for p in v) \
+        else "a list of population names",   # constant input channels the host appends (runtime/deploy.py)
+    "bias_inputs": _bias_inputs,            # their first steps on a chip (compiler/passes/latency.py)
     "k": _int(1, MAX_K),
     "seed": _int(0, MAX_INT),
     "mode": _one_of("mean", "samples"),

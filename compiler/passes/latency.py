@@ -36,9 +36,23 @@ class AddLatency(Pass):
         latency = path_delay(graph, readout_name(graph))
         (out_name,) = graph.outputs
         out = graph.nodes[out_name]
-        graph.nodes[out_name] = dataclasses.replace(out, step=ctx.steps - 1 + latency)
+        # a step counted from the end (a graph of any length) already names the last real step once
+        # the input is padded by exactly the latency
+        step = out.step if out.step < 0 else ctx.steps - 1 + latency
+        graph.nodes[out_name] = dataclasses.replace(out, step=step)
         graph.metadata.update(steps=ctx.steps, pad_steps=latency, latency_steps=latency)
+        if graph.metadata.get("bias_channels"):   # a key of its own: compile keeps the frontend's metadata
+            graph.metadata["bias_inputs"] = [{"population": pop, "start": bias_start(graph, pop)}
+                                             for pop in graph.metadata["bias_channels"]]
         return graph
+
+
+def bias_start(graph, population: str) -> int:
+    """The step from which a bias channel into `population` must be 1: the step at which the
+    population reads its first real input (its path delay) less the bias synapse's own delay."""
+    (inp,) = graph.inputs
+    delays = [syn.delay for _, syn, src in graph.incoming(population) if src == inp]
+    return path_delay(graph, population) - max(delays)
 
 
 def path_delay(graph, population: str) -> int:

@@ -1,7 +1,12 @@
-"""`snnc compile CKPT|MODEL.nir --target T --out F.snnc`: the deployed graph and its report."""
+"""`snnc compile CKPT|MODEL.nir --target T --out F.snnc`: the deployed graph and its report.
+
+A NIR graph is measured against its own float graph (evaluation/nir_gate.py): on `--data`'s
+test split, or with `--calibrate-random` on fresh random spike trains."""
 from __future__ import annotations
 
 import sys
+
+import numpy as np
 
 from snnc.args import ArgumentParser
 from snnc.cli.report import print_compile_report, print_kan_report
@@ -18,11 +23,14 @@ def cmd_compile(argv: list[str]) -> int:
     from snnc.compiler.ir import save
     from snnc.errors import CompileError, GateRefused
     from snnc.evaluation.compiled import MAX_MSE_RISE, compile_checkpoint, fidelity, gate_reason
+    from snnc.evaluation.nir_gate import gate_line as nir_gate_line
     from snnc.io import atomic_paths, check_writable, write_json
     from snnc.targets import get as get_target
 
-    parser = ArgumentParser(prog="snnc compile", description="compile a trained checkpoint for a target")
-    parser.add_argument("checkpoint", help="checkpoint.pt written by `snnc train`")
+    parser = ArgumentParser(prog="snnc compile", description="compile a trained checkpoint, or a NIR graph from "
+                            "snnTorch, Norse, Rockpool, sinabs or snnc, for a target")
+    parser.add_argument("checkpoint", metavar="CHECKPOINT|MODEL.nir",
+                        help="checkpoint.pt written by `snnc train`, or a NIR graph (.nir)")
     parser.add_argument("--target", required=True, choices=sorted(all_targets()))
     parser.add_argument("--mode", default=None, choices=("mean", "samples"),
                         help="posterior mean (default), or K posterior samples side by side (SBNN checkpoints)")
@@ -40,6 +48,12 @@ def cmd_compile(argv: list[str]) -> int:
                              "default: the checkpoint's data set; NIR graphs: random spikes unless given)")
     parser.add_argument("--dt", type=float, default=None,
                         help="NIR graphs: the time step in seconds, where the file gives none (or to override it)")
+    parser.add_argument("--calibrate-random", action="store_true",
+                        help="NIR graphs without --data: calibrate a chip's quantisation on random spike trains "
+                             "(refused otherwise; the report says so)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="NIR graphs without --data: steps of the random calibration (default 16); the "
+                             "compiled graph runs on inputs of any length")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the posterior draws (mode samples; 0..2^53, default 0)")
     parser.add_argument("--max-drop", type=float, default=None,
@@ -65,7 +79,9 @@ def cmd_compile(argv: list[str]) -> int:
         check_writable(path)
     if kind == "nir":  # a NIR file from snnTorch, sinabs, Rockpool or snnc
         from snnc.compiler.frontend.nir import compile_nir
-        compiled = compile_nir(args.checkpoint, args.target, args.calibrate, data=data, dt=args.dt, seed=0)
+        compiled = compile_nir(args.checkpoint, args.target, args.calibrate, data=data, steps=args.steps,
+                               dt=args.dt, seed=0, calibrate_random=args.calibrate_random)
+        _nir_gate(compiled, data, args)
     elif kind == "kan":  # a KAN regression run: snnc.compiler.compile_kan
         from snnc.compiler.compile_kan import DEFAULT_LOWERING, compile_kan
         compiled = compile_kan(args.checkpoint, args.target, args.calibrate, args.pwl_segments,
@@ -74,13 +90,15 @@ def cmd_compile(argv: list[str]) -> int:
         compiled = compile_checkpoint(args.checkpoint, args.target, args.mode or "mean",
                                       8 if args.k is None else args.k, args.calibrate, args.seed or 0, data=data)
     default = MAX_MSE_RISE if kind == "kan" else get_target(args.target).max_drop
-    gate = fidelity(compiled.report, default if args.max_drop is None else args.max_drop)
+    gate = fidelity(compiled.report, default if args.max_drop is None else args.max_drop) if kind != "nir" \
+        else compiled.report.get("fidelity", {}).get("gate")
     if gate is not None:
         compiled.report["gate"] = {**gate, "forced": args.force}
     if gate is not None and not args.force:   # the report says why; no graph
         write_json(report_path, compiled.report)
         _print_report(compiled.report)
-        raise GateRefused(f"{args.checkpoint}: {gate_reason(gate)}. Report: {report_path}; "
+        reason = gate_reason(gate) if kind != "nir" else nir_gate_line(gate)
+        raise GateRefused(f"{args.checkpoint}: {reason}. Report: {report_path}; "
                           "no graph written (--force writes it)")
     with atomic_paths(out, report_path) as (graph_tmp, report_tmp):  # both files, or neither
         save(compiled.graph, graph_tmp)
@@ -90,6 +108,32 @@ def cmd_compile(argv: list[str]) -> int:
     _print_report(compiled.report)
     print(f"wrote {out} and {report_path}")
     return 0
+
+
+def _nir_gate(compiled, data, args) -> None:
+    """The NIR graph's fidelity against its float graph, into the report (not on `ideal`)."""
+    from snnc.evaluation.nir_gate import nir_fidelity
+    from snnc.targets import get as get_target
+    from snnc.train.data.arrays import load_split
+
+    if not get_target(args.target).integer:
+        return
+    if data is not None:
+        x, y = load_split(data, "test")
+        what = f"{args.data}: test split"
+    else:  # --calibrate-random: fresh random trains of the calibration's shape (another seed)
+        cal = compiled.report["calibration_input"]
+        x = (np.random.default_rng(cal["seed"] + 1).random((cal["samples"], cal["steps"], x_channels(compiled)))
+             < cal["rate"]).astype(np.int64)
+        y, what = None, f"{cal['samples']} random spike trains (rate {cal['rate']}, {cal['steps']} steps)"
+    max_drop = get_target(args.target).max_drop if args.max_drop is None else args.max_drop
+    compiled.report["fidelity"] = nir_fidelity(compiled, x, y, max_drop, what)
+
+
+def x_channels(compiled) -> int:
+    from snnc.runtime.deploy import data_channels
+
+    return data_channels(compiled.front.graph)
 
 
 def _print_report(report: dict) -> None:
@@ -103,9 +147,10 @@ def _input_kind(args) -> str:
 
     kind = "nir" if args.checkpoint.endswith(".nir") else "kan" if is_kan_checkpoint(args.checkpoint) else "sbnn"
     given = {"--pwl-segments": args.pwl_segments, "--kan-lowering": args.kan_lowering, "--mode": args.mode,
-             "--k": args.k, "--seed": args.seed, "--dt": args.dt}
+             "--k": args.k, "--seed": args.seed, "--dt": args.dt, "--steps": args.steps,
+             "--calibrate-random": args.calibrate_random or None}
     owner = {"--pwl-segments": "kan", "--kan-lowering": "kan", "--mode": "sbnn", "--k": "sbnn", "--seed": "sbnn",
-             "--dt": "nir"}
+             "--dt": "nir", "--steps": "nir", "--calibrate-random": "nir"}
     names = {"kan": "KAN checkpoints", "sbnn": "SBNN/SG checkpoints", "nir": "NIR graphs"}
     for flag, value in given.items():
         if value is not None and owner[flag] != kind:

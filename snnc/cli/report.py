@@ -10,9 +10,27 @@ def _bytes(bits: int) -> str:
     return f"{b:.0f} B" if b < 1024 else f"{b / 1024:.1f} KiB"
 
 
+def _calibrated_on(report: dict) -> str:
+    """What the integer scales were sized on, as the frontend says (a NIR graph: data or random)."""
+    cal = report.get("calibration_input")
+    if not cal:
+        return f"{report['calibrate']} training samples"
+    if cal["kind"] == "random":
+        return f"{cal['samples']} random spike trains (--calibrate-random, {cal['steps']} steps)"
+    return f"{cal['samples']} training samples of {cal['data']} ({cal['steps']} steps)"
+
+
+def print_fidelity(report: dict) -> None:
+    """A NIR graph's fidelity: each step's score against the float graph (evaluation/nir_gate.py)."""
+    fid = report.get("fidelity")
+    if fid:
+        scores = ", ".join(f"{k} {v:.4f}" for k, v in fid["scores"].items() if isinstance(v, float))
+        print(f"{fid['metric']} with the float graph on {fid['data']} ({fid['samples']} samples): {scores}")
+
+
 def print_compile_report(report: dict) -> None:
     print(f"target '{report['target']}', mode {report['mode']} (k = {report['k']}), "
-          f"latency {report['latency_steps']} steps, calibrated on {report['calibrate']} training samples")
+          f"latency {report['latency_steps']} steps, calibrated on {_calibrated_on(report)}")
     print(f"{'node':<10}{'type':<10}{'in':>6}{'out':>6}{'nnz':>8}{'bits':>6}{'exp':>5}"
           f"{'w err':>8}{'thresh':>8}{'th err':>8}{'peak':>7}{'memory':>10}")
     for r in report["layers"]:
@@ -28,6 +46,7 @@ def print_compile_report(report: dict) -> None:
     print(f"resources: {fits or usage}  -> fits")
     for note in report["notes"]:
         print(f"note: {note}")
+    print_fidelity(report)
     acc = report.get("accuracy")
     if acc:
         cols = [k for k in ("float_torch", "float_graph", "dynamics_unshifted", "target_dynamics", "deployed") if k in acc]

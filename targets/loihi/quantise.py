@@ -53,7 +53,8 @@ class QuantiseLoihi(Pass):
         (out_name,) = out.outputs
         readout = graph.predecessors(out_name)[0]
         output = out.nodes[out_name]
-        out.nodes[out_name] = dataclasses.replace(output, gain=output.gain / ctx.layer(readout)["scale"])
+        if output.read == "v":   # v is in integer units; spike counts are counts (gain unchanged)
+            out.nodes[out_name] = dataclasses.replace(output, gain=output.gain / ctx.layer(readout)["scale"])
         return out
 
     def _scale(self, name, node: FloatLIF, incoming, calib) -> float:

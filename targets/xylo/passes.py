@@ -4,7 +4,8 @@ xylosim XyloIAFNeuron: x <- x - max(x >> dash, sign(x)), i.e. beta = 1 - 2^-dash
 (4-bit dash), subtractive reset, `>=`, up to 31 hidden spikes per step, and a
 synaptic state that cannot be switched off: the current decays before it reaches
 v, so dash_syn = 0 would zero it; dash_syn >= 1 means every input passes a filter
-i <- alpha (i + W x) with alpha = 1 - 2^-dash_syn.
+i <- alpha (i + W x) with alpha = 1 - 2^-dash_syn. A spiking readout (the Output's
+population) emits at most one spike a step (xylosim MAX_NUM_OUT_SPIKES).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import math
 
 import numpy as np
 
+from snnc.compiler.passes.base import readout_name
 from snnc.compiler.passes.map_neurons import MapNeurons, note_change
 from snnc.targets import xylo
 
@@ -23,6 +25,12 @@ class MapNeuronsXylo(MapNeurons):
     name = "map-neurons-xylo"
     reset, hidden_spikes = "soft", XYLO_HIDDEN_SPIKES
     why_reset, why_spikes = "Xylo subtracts the threshold", "Xylo hidden neurons emit up to 31"
+
+    def transform(self, graph, name, node, ctx):
+        readout = name == readout_name(graph)
+        self.hidden_spikes = 1 if readout else XYLO_HIDDEN_SPIKES
+        self.why_spikes = "Xylo's output neurons emit one" if readout else "Xylo hidden neurons emit up to 31"
+        super().transform(graph, name, node, ctx)
 
     def decays(self, ctx, name, beta, alpha):
         dash_mem, beta_hat = _dash(beta, 0)

@@ -13,6 +13,11 @@ weight_shift_inp/_rec/_out, 0..7 here), shared by all blocks in it. Per layer:
                127 * 2^7 / max|W_block| )     int8 weights at the largest shift
     shift_M = ceil(log2(max over blocks of max|W_block| S_k / 127)), clipped to the 3-bit field [0, 7]
     threshold = floor(theta S_k) + 1: Xylo fires at v >= threshold, the trained net at v > theta.
+
+A readout that spikes in the graph (a NIR net's spiking output population) keeps its
+threshold the same way (Xylo's output neurons spike, at most once a step) and its spike
+counts are decoded with gain 1; a non-spiking readout gets the unreachable 32767 and v is
+read, gain 1 / S_out.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import math
 import numpy as np
 
 from snnc.compiler.ir import Graph, Synapse, XyloIAF
+from snnc.compiler.ir.nodes import NON_SPIKING
 from snnc.compiler.passes.base import Pass, copy_graph
 from snnc.compiler.passes.calibrate import peaks
 from snnc.targets.xylo.layout import HIDDEN, READOUT
@@ -51,9 +57,10 @@ class QuantiseXylo(Pass):
             alpha = (hid if dst == HIDDEN else ro).alpha.astype(np.float64)
             out.nodes[syn_name] = self._synapse(syn_name, syn, scale, alpha, ctx)
         out.nodes[HIDDEN] = self._neuron(hid, s_hid, spiking=True)
-        out.nodes[READOUT] = self._neuron(ro, np.full(ro.size, s_out), spiking=False)
+        out.nodes[READOUT] = self._neuron(ro, np.full(ro.size, s_out), spiking=spiking(ro))
         (out_name,) = out.outputs
-        out.nodes[out_name] = dataclasses.replace(out.nodes[out_name], gain=out.nodes[out_name].gain / s_out)
+        if out.nodes[out_name].read == "v":   # v is in integer units; spike counts are counts
+            out.nodes[out_name] = dataclasses.replace(out.nodes[out_name], gain=out.nodes[out_name].gain / s_out)
         self._report(ctx, rows, hid, s_hid, ro, s_out, calib)
         return out
 
@@ -62,7 +69,7 @@ class QuantiseXylo(Pass):
         alpha = float(node.alpha[rows].max())
         limits = {"state v": STATE_MAX / MARGIN / max(calib["v"][rows].max(), 1e-12),
                   "state i": STATE_MAX / MARGIN * alpha / max(calib["i"][rows].max(), 1e-12)}
-        if layer != READOUT and theta > 0:  # theta = 0 is threshold 1 (v >= 1, i.e. v > 0) at any scale
+        if (layer != READOUT or spiking(node)) and theta > 0:  # theta = 0 is threshold 1 (v >= 1, i.e. v > 0) at any scale
             limits["threshold"] = (STATE_MAX - 1) / theta
         for syn_name, syn, _ in graph.incoming(READOUT if layer == READOUT else HIDDEN):
             w = np.abs(syn.weights[rows]).max(initial=0) / alpha
@@ -74,7 +81,7 @@ class QuantiseXylo(Pass):
         binding = min(limits, key=limits.get)
         scale = limits[binding]
         ctx.layer(layer).update(scale=scale, scale_limited_by=binding)
-        if layer != READOUT and math.floor(theta * scale) + 1 > STATE_MAX:
+        if (layer != READOUT or spiking(node)) and math.floor(theta * scale) + 1 > STATE_MAX:
             raise DesignRuleError("threshold-range", layer, f"threshold {theta:g} x scale {scale:.3g} exceeds int16")
         return scale
 
@@ -112,8 +119,14 @@ class QuantiseXylo(Pass):
         ctx.layer(HIDDEN).update(threshold=max(r["threshold"] for r in layers),
                                  threshold_rel_error=max(r["threshold_rel_error"] for r in layers),
                                  peak_state_fraction=max(r["peak_state_fraction"] for r in layers))
-        ctx.layer(READOUT).update(neurons=ro.size, threshold=STATE_MAX,
+        th_out = math.floor(float(ro.vth.max()) * s_out) + 1 if spiking(ro) else STATE_MAX
+        ctx.layer(READOUT).update(neurons=ro.size, threshold=th_out, spiking=spiking(ro),
                                   peak_state_fraction=float(calib[READOUT]["v"].max() * s_out / STATE_MAX))
+
+
+def spiking(node) -> bool:
+    """A population that spikes (a readout too: Xylo's output neurons spike, at most once a step)."""
+    return bool(np.all(node.vth < NON_SPIKING))
 
 
 def _dash(decay: np.ndarray) -> np.ndarray:
