@@ -113,9 +113,9 @@ def chip_config(compiled, cfg, target: str, epochs: int, lr: float | None) -> tu
     model.update(readout_keys(compiled.mapped, cfg.model, notes))
     model.update(bias_keys(compiled.mapped, cfg.model, model["syn_beta"], notes))
     raw = cfg.to_dict()
-    for key, value in model.items():
-        if raw["model"].get(key) != value:
-            notes.insert(0, f"model.{key}: {raw['model'].get(key)!r} -> {value!r}")
+    changed = [f"model.{key}: {raw['model'].get(key)!r} -> {value!r}" for key, value in model.items()
+               if raw["model"].get(key) != value]
+    notes[:0] = changed
     raw["model"].update(model)
     raw["data"].update(data_keys(cfg, target, notes))
     raw["train"].update(epochs=int(epochs), lr=float(lr if lr is not None else cfg.train.lr * ADAPT_LR_FACTOR))

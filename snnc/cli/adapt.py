@@ -4,7 +4,6 @@ trained checkpoint with the dynamics and integer weights the compiler deploys it
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 from snnc.args import ArgumentParser
@@ -92,8 +91,9 @@ def _print_epoch(row: dict) -> None:
 
 
 def _before_after(args, data, summary: dict) -> None:
-    """Compile both checkpoints and print their test accuracies (the test split's one read:
-    after the epoch was chosen) and the fidelity gate of each; summary.json records them."""
+    """Compile both checkpoints, score each on its own data config's test split (as `snnc compile`
+    does; read only now, after the epoch was chosen), print their accuracies and fidelity gates;
+    summary.json records them."""
     from snnc.evaluation.compiled import compile_checkpoint, fidelity
     from snnc.io import write_json
     from snnc.targets import get as get_target
@@ -110,5 +110,4 @@ def _before_after(args, data, summary: dict) -> None:
         verdict = "passes" if gate is None else f"refuses (drop {100 * gate['drop']:.2f} > {100 * max_drop:g} points)"
         print(f"  {when:<26}" + "".join(f"{acc[key][metric]:>17.4f}" for key, _ in COLUMNS) + f"   {verdict}")
     write_json(Path(args.out) / "summary.json", summary)
-    print(f"wrote {adapted} (compile it: snnc compile {adapted} --target {args.target} --out F.snnc)",
-          file=sys.stdout)
+    print(f"wrote {adapted} (compile it: snnc compile {adapted} --target {args.target} --out F.snnc)")
