@@ -173,3 +173,9 @@ def test_help_names_both_inputs(capsys):
         main(["compile", "--help"])
     text = capsys.readouterr().out
     assert "CHECKPOINT|MODEL.nir" in text and "NIR graph" in text and "--calibrate-random" in text
+
+
+def test_xylo_takes_the_bias_zero_readout_bias_as_its_steady_state_and_says_so(x_test):
+    front, c = _compiled("bias_zero", "xylo")
+    assert any("steady state b / (1 - alpha)" in note for note in c.report["notes"])
+    assert deploy.run(c.graph, x_test[:20])[1].spikes["readout"].sum() > 0
