@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -21,9 +22,18 @@ class SimResult:
     state: dict[str, dict[str, np.ndarray]]   # node -> var -> [.., n] (values after each step)
     stats: dict[str, dict[str, int]]          # node -> counters
     totals: dict[str, int] = field(default_factory=dict)
-    energy: dict = field(default_factory=dict)  # energy_per_inference_j, total_j (the run's), terms, per_node, sources
+    # energy_per_inference_j, total_j (the run's), terms, per_node, sources: the dict, or the function that
+    # computes it on the first read of `energy` (a run nobody asks the energy of does not pay for it)
+    energy_report: dict | Callable[[], dict] = field(default_factory=dict, repr=False)
     latency: dict = field(default_factory=dict)  # latency_steps, latency_s at the target's time step
     violations: list[dict] = field(default_factory=list)  # capacity rules broken (check="warn"): rule, node, detail
+
+    @property
+    def energy(self) -> dict:
+        """The run's energy report (`runtime.per_inference.energy_report`), computed once, when first read."""
+        if callable(self.energy_report):
+            self.energy_report = self.energy_report()
+        return self.energy_report
 
     def rates(self) -> dict[str, float]:
         """Mean spikes per neuron per step, per population."""

@@ -166,7 +166,7 @@ def _result(graph, runs, batched, steps, input_overflow, record) -> SimResult:
     totals = {c: int(sum(s.get(c, 0) for s in stats.values())) for c in COUNTERS}
     totals["spikes"] = int(sum(stats[n]["spikes"] for n in graph.neurons))
     return SimResult(graph.target, steps, runs[next(iter(graph.inputs))].spikes.shape[0] if batched else None,
-                     spikes, state, stats, totals, energy_report(graph, {n: r.spikes for n, r in runs.items()}),
+                     spikes, state, stats, totals, lambda: energy_report(graph, {n: r.spikes for n, r in runs.items()}),
                      latency(graph, steps))
 
 
