@@ -28,6 +28,9 @@ def cmd_simulate(argv: list[str]) -> int:
     parser.add_argument("--split", default="test", choices=("train", "test"))
     parser.add_argument("--report", help="write the JSON report here")
     parser.add_argument("--plot", help="write a figure (raster of one sample, rates, energy) here: .png, .pdf or .svg")
+    parser.add_argument("--out", metavar="Y.npz",
+                        help="--input: write every output population's spikes (spikes__POP, [B, T', n]) and "
+                             "decoded values (values__OUTPUT, [B, n]) here")
     parser.add_argument("--engine", default="event", choices=sorted(ENGINES))
     parser.add_argument("--check", default="error", choices=("error", "warn"),
                         help="warn: run a graph that breaks capacity rules (sizes, fan-out), listing them")
@@ -36,16 +39,54 @@ def cmd_simulate(argv: list[str]) -> int:
     graph = load(args.file)
     if args.input is not None and args.data is not None:
         raise InputError("give --input or --data, not both")
+    if args.out and args.input is None:
+        raise InputError("--out writes the outputs of an --input run (with --data: --report)")
     if args.input is None:
         return _simulate_data(graph, args)
     spikes = load_spikes(args.input)
     try:
-        result = simulate(graph, spikes, progress=True, check=args.check, engine=args.engine)
+        values, result = _run_input(graph, spikes, args)
     except InputError as exc:  # what is wrong with the input: name the file it came from
         raise InputError(f"{args.input}: {exc}") from None
     print_summary(result)
     _write(args, result.summary(), lambda fmt: render_plot(result, fmt))
+    if args.out:
+        _write_outputs(args.out, graph, result, values, spikes.ndim == 3)
     return 0
+
+
+def _run_input(graph, spikes, args):
+    """(decoded values [B, n] or None, SimResult). A graph that runs on any length (from a NIR
+    file) or appends bias channels runs as deployed: padded for its latency, then decoded."""
+    from snnc.runtime import deploy
+
+    meta = graph.metadata
+    if meta.get("any_steps") or meta.get("bias_channels"):
+        x = spikes if spikes.ndim == 3 else spikes[None]
+        return deploy.run(graph, x, engine=args.engine, progress=True, check=args.check)
+    record = ("v",) if args.out else ()
+    result = simulate(graph, spikes, record=record, progress=True, check=args.check, engine=args.engine)
+    if not args.out:
+        return None, result
+    batch = {n: np.asarray(v) if spikes.ndim == 3 else np.asarray(v)[None] for n, v in result.spikes.items()}
+    state = {n: {"v": np.asarray(s["v"]) if spikes.ndim == 3 else np.asarray(s["v"])[None]}
+             for n, s in result.state.items()}
+    return deploy.decode(graph, batch, state), result
+
+
+def _write_outputs(path, graph, result, values, batched: bool) -> None:
+    """Each Output's population spikes and decoded values as one .npz, replaced atomically."""
+    from snnc.io import atomic_path
+
+    arrays = {}
+    for name in graph.outputs:
+        pop = graph.predecessors(name)[0]
+        spikes = np.asarray(result.spikes[pop])
+        arrays[f"spikes__{pop}"] = spikes if batched or spikes.ndim == 2 else spikes[0]
+        arrays[f"values__{name}"] = values if batched else values[0]
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    print(f"outputs: {path}")
 
 
 def _simulate_data(graph, args) -> int:
@@ -105,7 +146,7 @@ def _check_outputs(args) -> None:
         plot_format(args.plot)
     if args.report and args.plot and check_writable(args.report) == check_writable(args.plot):
         raise OutputError(f"--report and --plot name the same file ({args.report})")
-    for path in (args.report, args.plot):
+    for path in (args.report, args.plot, args.out):
         if path:
             check_writable(path)
 

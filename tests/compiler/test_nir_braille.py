@@ -179,3 +179,15 @@ def test_xylo_takes_the_bias_zero_readout_bias_as_its_steady_state_and_says_so(x
     front, c = _compiled("bias_zero", "xylo")
     assert any("steady state b / (1 - alpha)" in note for note in c.report["notes"])
     assert deploy.run(c.graph, x_test[:20])[1].spikes["readout"].sum() > 0
+
+
+def test_simulate_input_writes_every_output_population_padded_for_latency(tmp_path, capsys):
+    graph, x = tmp_path / "b.snnc", tmp_path / "x.npy"
+    assert main(["compile", FILES["bias_zero"], "--target", "loihi", "--dt", str(DT), "--calibrate-random",
+                 "--calibrate", "16", "--force", "--out", str(graph)]) == 0
+    np.save(x, bursty(3, 7, steps=50))
+    assert main(["simulate", str(graph), "--input", str(x), "--out", str(tmp_path / "y.npz")]) == 0
+    with np.load(tmp_path / "y.npz", allow_pickle=False) as out:
+        assert out["spikes__lif2"].shape == (3, 52, 7)   # 50 steps + Loihi's 2 of latency
+        np.testing.assert_array_equal(out["values__output"], out["spikes__lif2"].sum(axis=1))
+    assert main(["simulate", str(graph), "--data", "--out", str(tmp_path / "z.npz")]) == 2
