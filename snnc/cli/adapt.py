@@ -13,6 +13,7 @@ from snnc.targets import all_targets
 RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "summary.json")
 MAX_EPOCHS = 1_000_000   # as train.epochs (train/config.py MAXIMUM)
 MAX_LR = 1e3             # as train.lr
+MAX_RATE = 1e9           # as any other config number (train/config.py DEFAULT_MAXIMUM)
 COLUMNS = (("float_torch", "float"), ("target_dynamics", "target dynamics"), ("deployed", "deployed"))
 
 
@@ -27,10 +28,16 @@ def cmd_adapt(argv: list[str]) -> int:
     parser.add_argument("--epochs", required=True, type=int, help="fine-tuning epochs (>= 1)")
     parser.add_argument("--out", required=True, help="run folder: checkpoint.pt, metrics.jsonl, summary.json")
     parser.add_argument("--lr", type=float, default=None,
-                        help="learning rate (default: a tenth of the checkpoint's train.lr)")
+                        help="learning rate, cosine down over the epochs (default: the checkpoint's train.lr)")
     parser.add_argument("--data", metavar="FILE.npz", default=None,
                         help="fine-tune, validate and evaluate on your own data (x_train, y_train, x_test, y_test; "
                              "the validation split is carved from x_train as the trainer carves it)")
+    parser.add_argument("--rate-weight", type=float, default=None,
+                        help="loss.rate_weight (default: the checkpoint's; 1.0 where the chip emits more spikes "
+                             "per step than the net was trained to and it had no rate penalty)")
+    parser.add_argument("--rate-target", type=float, default=None,
+                        help="loss.rate_target: spikes per neuron and step above which the penalty acts "
+                             "(default: the checkpoint's, or 0.5 with the default above)")
     parser.add_argument("--calibrate", type=int, default=DEFAULT_CALIBRATION,
                         help="training samples that size the integer scales (as compile's)")
     parser.add_argument("--force", action="store_true", help="replace a run already in --out")
@@ -42,10 +49,11 @@ def cmd_adapt(argv: list[str]) -> int:
     from snnc.train.adapt import fine_tune
 
     plan = prepare(args.checkpoint, args.target, args.epochs, args.out, lr=args.lr, data=data,
-                   calibrate=args.calibrate)
+                   calibrate=args.calibrate, rate_weight=args.rate_weight, rate_target=args.rate_target)
     for note in plan.notes:
         print(f"adapt: {note}")
-    summary = fine_tune(plan.run, plan.assess, not args.quiet, None if args.quiet else _print_epoch, plan.about)
+    shown = None if args.quiet else lambda row: _print_epoch(row, args.epochs)
+    summary = fine_tune(plan.run, plan.assess, not args.quiet, shown, plan.about)
     print(f"chose epoch {summary['chosen_epoch']} of {summary['epochs']} on the validation split "
           f"(deployed {summary['val_deployed']:.4f})")
     _before_after(args, data, summary)
@@ -58,6 +66,9 @@ def _check_options(args) -> None:
         raise ConfigError(f"--epochs must lie in [1, {MAX_EPOCHS}], got {args.epochs}")
     if args.lr is not None and not (math.isfinite(args.lr) and 0 < args.lr <= MAX_LR):
         raise ConfigError(f"--lr must be a finite number in (0, {MAX_LR:g}], got {args.lr}")
+    for flag, value in (("--rate-weight", args.rate_weight), ("--rate-target", args.rate_target)):
+        if value is not None and not (math.isfinite(value) and 0 <= value <= MAX_RATE):
+            raise ConfigError(f"{flag} must be a finite number in [0, {MAX_RATE:g}], got {value}")
     if args.calibrate < 1:
         raise ConfigError(f"--calibrate must be >= 1 training samples, got {args.calibrate}")
     out = Path(args.out)
@@ -81,8 +92,12 @@ def _data(path) -> dict | None:
     return data
 
 
-def _print_epoch(row: dict) -> None:
+def _print_epoch(row: dict, epochs: int, lines: int = 25) -> None:
+    """About `lines` epoch lines (always the start and the last); the progress bar shows the rest."""
     from tqdm import tqdm
+
+    if row["epoch"] not in (0, epochs) and row["epoch"] % max(1, epochs // lines):
+        return
 
     cells = [f"{key[4:]} {row[key]:.4f}" for key in ("val_quantised_torch", "val_target_dynamics", "val_deployed")
              if row.get(key) is not None]

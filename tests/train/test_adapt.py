@@ -54,6 +54,8 @@ def test_adapt_writes_a_checkpoint_with_the_chips_dynamics_that_compiles(adapted
     assert (cfg.model.beta, cfg.model.syn_beta) == {"xylo": (0.5, 0.5), "loihi": (1 - 390 / 4096, 0.0)}[target]
     assert cfg.model.max_spikes == {"xylo": 31, "loihi": 1}[target]
     assert cfg.train.epochs == 2 and summary["target"] == target and summary["notes"]
+    # more spikes per step than trained, no rate penalty: the multi-spike one is added
+    assert (cfg.loss.rate_weight, cfg.loss.rate_target) == {"xylo": (1.0, 0.5), "loihi": (0.0, 0.0)}[target]
     # what the compiler still changes: nothing in the hidden layer (Xylo's readout keeps its one-LSB leak)
     assert not [n for n in compiled.report["notes"] if n.startswith("lif0")]
 
@@ -119,13 +121,14 @@ def test_cli_adapts_on_a_data_file_and_prints_before_and_after(trained, tmp_path
     assert main(["data", "export", str(ckpt), str(data)]) == 0
     out = tmp_path / "run"
     argv = ["adapt", str(ckpt), "--target", target, "--epochs", "1", "--out", str(out), "--lr", "0.002",
-            "--data", str(data), "--calibrate", str(CALIBRATE), "--quiet"]
+            "--data", str(data), "--calibrate", str(CALIBRATE), "--quiet", "--rate-weight", "0.5", "--rate-target", "0.2"]
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "model.reset" in text or target == "xylo"
     assert "before" in text and "after" in text and "target dynamics" in text
     summary = json.loads((out / "summary.json").read_text())
     assert summary["lr"] == 0.002 and summary["data"]["file"] == str(data)
+    assert (summary["rate_weight"], summary["rate_target"]) == (0.5, 0.2)
     assert set(summary["after"]) >= {"float_torch", "target_dynamics", "deployed", "gate"}
     assert main(argv) == 2 and "already holds a run" in capsys.readouterr().err   # --force replaces it
     assert main(argv + ["--force"]) == 0
@@ -136,6 +139,8 @@ def test_cli_adapts_on_a_data_file_and_prints_before_and_after(trained, tmp_path
     (["--epochs", "1", "--lr", "-1"], "--lr must be a finite number"),
     (["--epochs", "1", "--lr", "nan"], "--lr must be a finite number"),
     (["--epochs", "1", "--calibrate", "0"], "--calibrate must be >= 1"),
+    (["--epochs", "1", "--rate-weight", "-1"], "--rate-weight must be a finite number in [0, 1e+09]"),
+    (["--epochs", "1", "--rate-target", "inf"], "--rate-target must be a finite number"),
     (["--epochs", "1", "--data", "no_such.npz"], "no_such.npz"),
     (["--epochs", "x"], "--epochs"),
 ])
