@@ -1,7 +1,8 @@
 """Fine-tuning on a chip's integer weight grid (`snnc adapt`; the config and the grid come from
 the compiler: `snnc.evaluation.adapt`).
 
-The net trains with its own estimator and loss (the trainer's `train_epoch`), with two changes:
+The net trains with its own estimator and loss (the trainer's `train_epoch`; the config may add a
+rate penalty), with two changes:
 
 - its config already holds the dynamics the chip runs (decays, reset, spikes per step,
   readout, input cap: derived by the caller from the compiler's mapped graph);

@@ -121,7 +121,8 @@ def test_cli_adapts_on_a_data_file_and_prints_before_and_after(trained, tmp_path
     assert main(["data", "export", str(ckpt), str(data)]) == 0
     out = tmp_path / "run"
     argv = ["adapt", str(ckpt), "--target", target, "--epochs", "1", "--out", str(out), "--lr", "0.002",
-            "--data", str(data), "--calibrate", str(CALIBRATE), "--quiet", "--rate-weight", "0.5", "--rate-target", "0.2"]
+            "--data", str(data), "--calibrate", str(CALIBRATE), "--quiet",
+            "--rate-weight", "0.5", "--rate-target", "0.2"]
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "model.reset" in text or target == "xylo"
