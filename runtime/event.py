@@ -74,8 +74,8 @@ class Population:
         """Per external synapse in delivery order: (synapse, delayed weight sums [B, T, n_post])."""
         for name, syn, src, from_input in self.external:
             acc = np.zeros(self.shape + (syn.out_size,), dtype)
-            self._events[name] = _accumulate(acc, self._arriving(src.spikes, from_input, syn.delay),
-                                             self._plan, name)
+            cap = -1 if self.cap is None else self.cap(from_input)
+            self._events[name] = _accumulate(acc, src.spikes, syn.delay, cap, self._plan, name)
             yield syn, acc
 
     def recurrent(self) -> Recurrent:
@@ -115,11 +115,13 @@ class Population:
         return PopulationRun(spikes, state, int(overflow), {**self._events, "(loop)": int(loop_events)})
 
 
-def _accumulate(acc, spikes, plan, syn_name) -> int:
-    """Add every spike's fan-out into acc [B, T, n_post]; returns synaptic events."""
-    ev, fo, dense = events(spikes), plan.fan_outs[syn_name], plan.dense_rows[syn_name]
+def _accumulate(acc, spikes, delay: int, cap: int, plan, syn_name) -> int:
+    """Add every spike's fan-out (at most `cap` per presynaptic neuron and step; -1: no cap),
+    `delay` steps later, into acc [B, T, n_post]; returns synaptic events."""
+    fo, dense = plan.fan_outs[syn_name], plan.dense_rows[syn_name]
+    spikes = np.ascontiguousarray(spikes, dtype=np.int64)
     if dense is not None:
         w_t = dense.astype(acc.dtype, copy=False)
-        return int(kernels.accumulate_dense(acc, ev.ptr, ev.neuron, ev.count, w_t, fo.row_lengths))
+        return int(kernels.deliver_dense(acc, spikes, delay, cap, w_t, fo.row_lengths))
     weight = fo.weight.astype(acc.dtype, copy=False)
-    return int(kernels.accumulate(acc, ev.ptr, ev.neuron, ev.count, fo.indptr, fo.post, weight))
+    return int(kernels.deliver(acc, spikes, delay, cap, fo.indptr, fo.post, weight))

@@ -12,31 +12,43 @@ jit = kernel
 
 
 @jit
-def accumulate(acc, ptr, neuron, count, indptr, post, weight):
-    """acc[b, t, post] += count * w for every event; returns synaptic events."""
-    B, T = acc.shape[0], acc.shape[1]
+def deliver(acc, spikes, delay, cap, indptr, post, weight):
+    """acc[b, t + delay, post] += min(count, cap) * w for every nonzero spikes[b, t, j] (cap < 0:
+    none), straight from the spike array: no event list, no delayed copy. Returns synaptic events."""
+    B, T, n_pre = spikes.shape
     n_events = 0
-    for bt in range(B * T):
-        b, t = bt // T, bt % T
-        for e in range(ptr[bt], ptr[bt + 1]):
-            j, c = neuron[e], count[e]
-            for k in range(indptr[j], indptr[j + 1]):
-                acc[b, t, post[k]] += c * weight[k]
-            n_events += c * (indptr[j + 1] - indptr[j])
+    for b in range(B):
+        for t in range(T - delay):
+            row = acc[b, t + delay]
+            for j in range(n_pre):
+                c = spikes[b, t, j]
+                if c == 0:
+                    continue
+                if cap >= 0 and c > cap:
+                    c = cap
+                for k in range(indptr[j], indptr[j + 1]):
+                    row[post[k]] += c * weight[k]
+                n_events += c * (indptr[j + 1] - indptr[j])
     return n_events
 
 
 @jit
-def accumulate_dense(acc, ptr, neuron, count, w_t, row_nnz):
-    """Like `accumulate` for dense fan-out rows w_t (n_pre, n_post): contiguous, vectorised adds."""
-    B, T, n_post = acc.shape
+def deliver_dense(acc, spikes, delay, cap, w_t, row_nnz):
+    """`deliver` for dense fan-out rows w_t (n_pre, n_post): contiguous, vectorised row adds."""
+    B, T, n_pre = spikes.shape
+    n_post = acc.shape[2]
     n_events = 0
-    for bt in range(B * T):
-        b, t = bt // T, bt % T
-        for e in range(ptr[bt], ptr[bt + 1]):
-            j, c = neuron[e], count[e]
-            row = acc[b, t]
-            for k in range(n_post):
-                row[k] += c * w_t[j, k]
-            n_events += c * row_nnz[j]
+    for b in range(B):
+        for t in range(T - delay):
+            row = acc[b, t + delay]
+            for j in range(n_pre):
+                c = spikes[b, t, j]
+                if c == 0:
+                    continue
+                if cap >= 0 and c > cap:
+                    c = cap
+                w = w_t[j]
+                for k in range(n_post):
+                    row[k] += c * w[k]
+                n_events += c * row_nnz[j]
     return n_events

@@ -86,24 +86,38 @@ def float_lif_step(v, i_syn, a_in, beta, alpha, vth, bias, soft_reset, max_spike
 
 
 @kernel
+def float_lif_neuron(v, i_syn, a, beta, alpha, vth, bias, soft_reset, max_spikes):
+    """One neuron of `float_lif_step`, the same float32 operations in the same order: (v, i_syn, n)."""
+    i_syn = np.float32(np.float32(alpha * i_syn) + np.float32(a))
+    v = np.float32(np.float32(np.float32(beta * v) + i_syn) + bias)
+    n = spike_count(v, vth, max_spikes)
+    if n > 0:
+        v = np.float32(v - np.float32(vth * np.float32(n))) if soft_reset else np.float32(0.0)
+    return v, i_syn, n
+
+
+@kernel
 def float_lif_population(a_in, beta, alpha, vth, bias, soft_reset, max_spikes, rec_indptr, rec_post, rec_w,
                          rec_scale, rec_delay, keep_v, keep_i):
-    """Run a FloatLIF population over [B, T]; a_in is float64 delayed synaptic input."""
+    """Run a FloatLIF population over [B, T]; a_in is float64 delayed synaptic input. One loop per
+    neuron and step, no array per step (float_lif_step's arithmetic, neuron by neuron)."""
     B, T, n = a_in.shape
     spikes = np.zeros((B, T, n), np.int64)
     v_tr = np.zeros((B, T, n) if keep_v else (0, 0, 0), np.float32)
     i_tr = np.zeros((B, T, n) if keep_i else (0, 0, 0), np.float32)
     n_events = 0
+    acc = np.zeros(n, np.float64)
     for b in range(B):
         v, i_syn = np.zeros(n, np.float32), np.zeros(n, np.float32)
         for t in range(T):
-            a = a_in[b, t].copy()
-            if rec_delay > 0 and t >= rec_delay:
-                acc = np.zeros(n, np.float64)
+            recurrent = rec_delay > 0 and t >= rec_delay
+            if recurrent:
+                acc[:] = 0.0
                 n_events += recurrent_sum(acc, spikes[b, t - rec_delay], rec_indptr, rec_post, rec_w)
-                a += acc * rec_scale
-            s, _ = float_lif_step(v, i_syn, a, beta, alpha, vth, bias, soft_reset, max_spikes)
-            spikes[b, t] = s
+            for j in range(n):
+                a = a_in[b, t, j] + acc[j] * rec_scale if recurrent else a_in[b, t, j]
+                v[j], i_syn[j], spikes[b, t, j] = float_lif_neuron(v[j], i_syn[j], a, beta[j], alpha[j], vth[j],
+                                                                   bias[j], soft_reset, max_spikes)
             keep_step(v_tr, b, t, v)
             keep_step(i_tr, b, t, i_syn)
     return spikes, v_tr, i_tr, n_events

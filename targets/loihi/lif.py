@@ -146,26 +146,37 @@ def effective_bias(bias_mant, bias_exp):
 @kernel
 def lif_population(a_in, du, dv, bias, vth_scaled, rec_indptr, rec_post, rec_w, rec_exp, rec_delay,
                    keep_u, keep_v):
-    """Run a LoihiLIF population over [B, T]; a_in already holds delayed Dense output."""
+    """Run a LoihiLIF population over [B, T]; a_in already holds delayed Dense output. One loop
+    per neuron and step (`lif_neuron`), no array per step."""
     B, T, n = a_in.shape
     spikes = np.zeros((B, T, n), np.int64)
     u_tr = np.zeros((B, T, n) if keep_u else (0, 0, 0), np.int64)
     v_tr = np.zeros((B, T, n) if keep_v else (0, 0, 0), np.int64)
     n_over, n_events = 0, 0
+    acc = np.zeros(n, np.int64)
     for b in range(B):
         u, v = np.zeros(n, np.int64), np.zeros(n, np.int64)
         for t in range(T):
-            a = a_in[b, t].copy()
-            if rec_delay > 0 and t >= rec_delay:
-                acc = np.zeros(n, np.int64)
+            recurrent = rec_delay > 0 and t >= rec_delay
+            if recurrent:
+                acc[:] = 0
                 n_events += recurrent_sum(acc, spikes[b, t - rec_delay], rec_indptr, rec_post, rec_w)
-                a = dense_input(a, acc, rec_exp)
-            s, n_o = lif_step(u, v, a, du, dv, bias, vth_scaled)
-            n_over += n_o
-            spikes[b, t] = s
+            for i in range(n):
+                a = dense_input(a_in[b, t, i], acc[i], rec_exp) if recurrent else a_in[b, t, i]
+                u[i], v[i], s, n_o = lif_neuron(u[i], v[i], a, du[i], dv[i], bias[i], vth_scaled[i])
+                spikes[b, t, i] = s
+                n_over += n_o
             keep_step(u_tr, b, t, u)
             keep_step(v_tr, b, t, v)
     return spikes, u_tr, v_tr, n_over, n_events
+
+
+@kernel
+def add_dense_output(a_in, acc, weight_exp):
+    """a_in = dense_input(a_in, acc, weight_exp) in place, element by element (no temporaries)."""
+    a, w = a_in.reshape(-1), acc.reshape(-1)
+    for i in range(a.shape[0]):
+        a[i] = dense_input(a[i], w[i], weight_exp)
 
 
 # --- LoihiLIF in the simulators ----------------------------------------------
@@ -174,7 +185,7 @@ def run_events(node: LoihiLIF, pop):
     """Event engine: Dense outputs summed per synapse, then the loop with the recurrent Dense."""
     a_in = np.zeros(pop.shape + (node.size,), np.int64)
     for syn, acc in pop.external_sums(np.int64):
-        a_in = dense_input(a_in, acc, syn.weight_exp)
+        add_dense_output(a_in, acc, syn.weight_exp)
     rec = pop.recurrent()
     spikes, u_tr, v_tr, n_over, n_rec = lif_population(
         a_in, node.du, node.dv, effective_bias(node.bias_mant, node.bias_exp), node.vth << ACT_SHIFT,
