@@ -20,7 +20,7 @@ from snnc.compiler.ir import Graph
 from snnc.errors import InputError
 from snnc.runtime import deploy
 
-REGRESSION_BACKENDS = ("sim", "onnx")
+REGRESSION_BACKENDS = ("sim", "onnx", "tflite", "tflite-opt")
 
 
 def is_regression(graph: Graph) -> bool:
@@ -77,18 +77,18 @@ def _run(backend: str, graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
     from snnc.evaluation.verify import executor
 
     out = executor(backend)(graph, deploy.pad_input(graph, x[:, None, :]))
-    return {n: np.asarray(out[n]["v"]) for n in deploy.populations(graph)}
+    return {n: np.asarray(out[n]["v"]) for n in deploy.populations(graph) if "v" in out[n]}
 
 
 def _compare(graph: Graph, ours: dict, theirs: dict) -> tuple[float, float, dict | None]:
     """(output agreement, all-layer agreement, first divergence) over the samples."""
     _, _, last = deploy.output_node(graph)
-    same = {n: (ours[n] == theirs[n]).reshape(len(ours[n]), -1).all(axis=1) for n in ours}
+    same = {n: (ours[n] == theirs[n]).reshape(len(ours[n]), -1).all(axis=1) for n in ours if n in theirs}
     every = np.logical_and.reduce(list(same.values()))
     first = None
     if not every.all():
         s = int(np.flatnonzero(~every)[0])
-        layer = next(n for n in deploy.populations(graph) if not same[n][s])
+        layer = next(n for n in deploy.populations(graph) if n in same and not same[n][s])
         j = int(np.flatnonzero(ours[layer][s].ravel() != theirs[layer][s].ravel())[0])
         first = {"sample": s, "node": layer, "channel": j, "sim": ours[layer][s].ravel()[j].item(),
                  "backend": theirs[layer][s].ravel()[j].item()}

@@ -250,7 +250,8 @@ EDGE_INT8 = register(Target(
     ranges=RANGES,
     rules=(rule_integer_layers, rule_weight_range, rule_activation_range, rule_accumulator_headroom,
            rule_flash_budget, rule_ram_budget),
-    reference_executor="onnxruntime on the exported integer ONNX model (snnc export --format onnx)",
+    reference_executor="TFLite's reference kernels (LiteRT 2.3.0, OpResolverType.BUILTIN_REF) on the exported "
+                       ".tflite model (snnc export --format tflite); onnxruntime on the integer ONNX model beside it",
     usage=usage,
     energy_counts=energy_counts,
     input_max=127,
@@ -258,5 +259,9 @@ EDGE_INT8 = register(Target(
     graphs=("dense",),
     analog_input=True,
     flow="snnc.targets.edge_int8.flow:flow",
-    executors={"onnx": "snnc.compiler.export:run_onnx"},
+    executors={"onnx": "snnc.compiler.export:run_onnx",
+               "tflite": "snnc.targets.edge_int8.tflite_exec:run_reference",
+               "tflite-opt": "snnc.targets.edge_int8.tflite_exec:run_optimized"},
+    exports={"tflite": "snnc.targets.edge_int8.tflite_export",   # TFLite flatbuffer (LiteRT, TFLite Micro)
+             "c": "snnc.targets.edge_int8.tflite_c"},            # the same as a C array for TFLite Micro
 ))

@@ -178,7 +178,9 @@ def _output_fields(s_acc, values, relu: bool, bits, report) -> tuple[dict, Quant
     """Requantisation of an int32 accumulator at scale s_acc to the output range that `values`
     span (int8 or int16; a Relu after the layer fused into the clamp): node fields and Quant."""
     q_out = act_quant(values, bits, nonnegative=relu)
-    pairs = [quantize_multiplier(s / float(q_out.scale)) for s in s_acc]
+    # the scale rounded to float32 first: a .tflite model stores it as a float32 weight scale, from
+    # which TFLite's QuantizeMultiplier must give this multiplier back (tflite_export.py)
+    pairs = [quantize_multiplier(float(np.float32(s / float(q_out.scale)))) for s in s_acc]
     mult, shift = (np.array(v, np.int64) for v in zip(*pairs))
     act_min = q_out.zero_point if relu else q_out.lo
     report.update(output=f"int{bits}", act_scale=float(q_out.scale), zero_point=q_out.zero_point,

@@ -1,0 +1,391 @@
+"""`snnc export --format tflite`: an edge-int8 graph as a TensorFlow Lite flatbuffer.
+
+Written with the schema's own object API (`ai_edge_litert.schema_py_generated`, the
+generated code of tensorflow/compiler/mlir/lite/schema/schema.fbs) and `flatbuffers`;
+no TensorFlow. One subgraph, batch 1 ([1, N]: TFLite Micro's shape; the executor resizes
+it), one operator per graph layer:
+
+  Gemm (requantise)        FULLY_CONNECTED int8 (int16: the 16x8 scheme, int32 bias with
+                           quantized_bias_type INT32) with per-channel weight scales, fused
+                           NONE or RELU where that is the node's clamp, else MAXIMUM / MINIMUM
+                           with the clamp's bounds after it
+  Gemm -> Step             one FULLY_CONNECTED int8: bias - threshold, a multiplier in [0.5, 1)
+                           with shift 0 and fused RELU6 on an output of scale 6, zero point 0
+                           (clamp [0, 1]: CalculateActivationRangeQuantized gives [zp, zp +
+                           round(6 / scale)]): acc - t >= 1 gives >= 1, acc - t <= 0 gives
+                           <= 0 under any rounding that keeps the sign, so the output is
+                           acc > t. The Gemm's accumulator is no tensor (fused)
+  Gemm -> Output           CAST to float32, then a float32 FULLY_CONNECTED with the integer
+                           weights and bias - input_zero_point * rowsum(W): every partial sum
+                           is an integer below 2^24, so float32 holds the int32 accumulator
+                           exactly (checked per layer; TFLite Micro's FULLY_CONNECTED has no
+                           int32 output)
+  Relu                     nothing where the clamp before it already is the ReLU, else MAXIMUM
+  PWL                      refused (no exact builtin form: see `_refuse_pwl`)
+
+Scales (why these): the graph holds each layer's multiplier and shift, not the real scales
+they came from, so every int8/int16 activation tensor is written with the input's scale S
+and each weight channel with f_c = multiplier_c * 2^(shift_c - 31). TFLite's Prepare
+(tflite/kernels/fully_connected.cc, per-channel branch) computes
+QuantizeMultiplier(double(S) * double(f_c) / double(S)); S * f_c is exact in double (two
+24-bit significands) and dividing it by S gives f_c exactly, so QuantizeMultiplier(f_c)
+returns the node's (multiplier_c, shift_c) whenever f_c is a float32, i.e. whenever the
+multiplier has at most 24 significant bits (the quantiser rounds its scale to float32 first
+for this). `prepared_multipliers` replays that computation and `build` refuses any layer
+whose replay differs from the node, naming the node and channel.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from snnc.compiler.ir import Graph, Output, check_graph
+from snnc.compiler.ir.dense import PWL, Gemm, Relu, Step
+from snnc.errors import CompileError, InputError
+from snnc.io import atomic_path
+from snnc.runtime.dense import is_dense, layer_order
+from snnc.targets.edge_int8.arithmetic import quantize_multiplier
+from snnc.targets.edge_int8.spec import INT32_MAX
+from snnc.targets.edge_int8 import value_range
+
+FLOAT32_EXACT = 2**24      # integers up to here are exact in float32 (IEEE 754 binary32: 24-bit significand)
+STEP_SCALE = 6.0           # RELU6 on scale 6, zero point 0 clamps to [0, round(6 / 6)] = [0, 1]
+STEP_FILTER_GAIN = 0.75    # the Step's effective scale S * f / 6: any value in [0.5, 1) (shift 0)
+
+
+def _schema():
+    from ai_edge_litert import schema_py_generated as schema   # LiteRT's generated flatbuffer API
+    return schema
+
+
+@dataclass
+class Writer:
+    """The flatbuffer's tables as the object API holds them; tensors and operators appended."""
+
+    schema: object
+    model: object = None
+    tensors: list = field(default_factory=list)
+    operators: list = field(default_factory=list)
+    codes: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        s = self.schema
+        self.model = s.ModelT()
+        self.model.version, self.model.buffers, self.model.operatorCodes = 3, [s.BufferT()], []
+        self.model.description = "snnc edge-int8 graph"
+
+    def tensor(self, name: str, shape, dtype: str, data=None, scale=None, zero_point=None) -> int:
+        s = self.schema
+        t = s.TensorT()
+        t.name, t.shape, t.type, t.buffer = name, [int(d) for d in shape], getattr(s.TensorType, dtype), 0
+        if data is not None:
+            buf = s.BufferT()
+            buf.data = np.ascontiguousarray(data, _NUMPY[dtype]).tobytes()
+            self.model.buffers.append(buf)
+            t.buffer = len(self.model.buffers) - 1
+        if scale is not None:
+            q = s.QuantizationParametersT()
+            q.scale = [float(v) for v in np.atleast_1d(np.asarray(scale, np.float32))]
+            q.zeroPoint = [int(v) for v in np.broadcast_to(np.atleast_1d(zero_point), (len(q.scale),))]
+            q.quantizedDimension = 0
+            t.quantization = q
+        self.tensors.append(t)
+        return len(self.tensors) - 1
+
+    def op(self, code: str, inputs: list[int], outputs: list[int], options: tuple | None = None) -> None:
+        s = self.schema
+        builtin = getattr(s.BuiltinOperator, code)
+        if code not in self.codes:
+            c = s.OperatorCodeT()
+            c.builtinCode, c.deprecatedBuiltinCode, c.version = builtin, min(builtin, 127), 1
+            self.model.operatorCodes.append(c)
+            self.codes[code] = len(self.model.operatorCodes) - 1
+        o = s.OperatorT()
+        o.opcodeIndex, o.inputs, o.outputs = self.codes[code], inputs, outputs
+        if options is not None:
+            o.builtinOptionsType, o.builtinOptions = options
+        self.operators.append(o)
+
+    def finish(self, inputs: list[int], outputs: list[int]) -> bytes:
+        import flatbuffers
+
+        sub = self.schema.SubGraphT()
+        sub.tensors, sub.operators, sub.inputs, sub.outputs, sub.name = \
+            self.tensors, self.operators, inputs, outputs, "main"
+        self.model.subgraphs = [sub]
+        builder = flatbuffers.Builder(1024)
+        builder.Finish(self.model.Pack(builder), file_identifier=b"TFL3")
+        return bytes(builder.Output())
+
+
+_NUMPY = {"INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "FLOAT32": np.float32}
+
+
+@dataclass
+class TFLiteModel:
+    """The flatbuffer, the tensor holding each layer's output (fused layers: none), the ops used."""
+
+    content: bytes
+    layer_tensors: dict[str, str | None]
+    ops: tuple[str, ...]
+    output: str
+
+
+def export(graph: Graph, path, **options) -> Path:
+    """Write the .tflite model of `graph` to `path`, atomically."""
+    if options:
+        raise InputError(f"tflite export takes no options, got {', '.join(options)}")
+    model = build(graph)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(model.content)
+    return Path(path)
+
+
+def build(graph: Graph) -> TFLiteModel:
+    check_graph(graph)
+    if graph.target != "edge-int8" or not is_dense(graph):
+        raise CompileError(f"tflite export writes edge-int8 dense graphs; this one is for '{graph.target}'")
+    w = Writer(_schema())
+    (name, node), = graph.inputs.items()
+    lo, hi = value_range(graph, name)
+    quant = graph.metadata.get("input_quant", {"scale": 1.0, "zero_point": 0})
+    scale = np.float32(quant["scale"])
+    tensors = {name: w.tensor(name, [1, node.size], _int_type(lo, hi), scale=scale,
+                              zero_point=int(quant.get("zero_point", 0)))}
+    zero_points = {name: int(quant.get("zero_point", 0))}
+    layer_tensors: dict[str, str | None] = {}
+    for layer in layer_order(graph):
+        src = graph.predecessors(layer)[0]
+        if layer in tensors:             # a Step, written with its Gemm
+            layer_tensors[layer] = w.tensors[tensors[layer]].name
+            continue
+        if src not in tensors:           # a fused Gemm feeds only its Step
+            raise CompileError(f"node '{layer}': reads '{src}', whose int32 accumulator is fused into its Step")
+        out = _layer(w, graph, layer, tensors[src], zero_points[src], scale)
+        if out is not None:   # a Gemm fused with its Step gives the Step's tensor
+            owner = fused_step(graph, layer) or layer
+            tensors[owner], zero_points[owner] = out
+        layer_tensors[layer] = w.tensors[tensors[layer]].name if layer in tensors else None
+    (out_name, out_node), = graph.outputs.items()
+    last = graph.predecessors(out_name)[0]
+    content = w.finish([tensors[name]], [tensors[last]])
+    return TFLiteModel(content, layer_tensors, tuple(w.codes), w.tensors[tensors[last]].name)
+
+
+def fused_step(graph: Graph, name: str) -> str | None:
+    """The Step a Gemm that keeps its accumulator is fused with, or None."""
+    node, succ = graph.nodes[name], graph.successors(name)
+    if isinstance(node, Gemm) and not node.requantise and len(succ) == 1 and isinstance(graph.nodes[succ[0]], Step):
+        return succ[0]
+    return None
+
+
+def _int_type(lo: int, hi: int) -> str:
+    if -128 <= lo and hi <= 127:
+        return "INT8"
+    if -(2**15) <= lo and hi < 2**15:
+        return "INT16"
+    raise CompileError(f"values in [{lo}, {hi}] need more than 16 bits; TFLite's integer activations are int8 or int16")
+
+
+def _layer(w: Writer, graph: Graph, name: str, x: int, zp: int, scale) -> tuple[int, int] | None:
+    node = graph.nodes[name]
+    if isinstance(node, PWL):
+        _refuse_pwl(name)
+    if isinstance(node, Relu):
+        return _relu(w, graph, name, node, x, zp)
+    if isinstance(node, Step):
+        raise CompileError(f"node '{name}': a Step must read a Gemm that keeps its int32 accumulator")
+    succ = [graph.nodes[s] for s in graph.successors(name)]
+    if node.requantise:
+        return _requantised(w, graph, name, node, x, zp, scale)
+    step = fused_step(graph, name)
+    if step is not None:
+        return _step(w, graph, name, node, step, graph.nodes[step], x, zp, scale)
+    if succ and all(isinstance(s, Output) for s in succ):
+        return _accumulator(w, graph, name, node, x, zp)
+    raise CompileError(f"node '{name}': a Gemm that keeps its int32 accumulator must feed one Step or the Output "
+                       "in a .tflite model (TFLite has no int32-output FULLY_CONNECTED)")
+
+
+def _refuse_pwl(name: str):
+    raise CompileError(f"node '{name}': a PWL layer has no exact TFLite builtin form (its per-edge segment search "
+                       "and int32 value/slope tables need int32 GATHER and int32 multiply-adds that wrap, which "
+                       "TFLite leaves undefined); compile with --kan-lowering gemm to export it")
+
+
+def _check_zero_point(name: str, node, zp: int) -> None:
+    if node.input_zero_point != zp:
+        raise CompileError(f"node '{name}': input_zero_point {node.input_zero_point} differs from its input "
+                           f"tensor's zero point {zp}; a TFLite tensor has one zero point")
+
+
+def filter_scales(node: Gemm) -> np.ndarray:
+    """f_c = multiplier_c * 2^(shift_c - 31), as float32 (the value TFLite reads back)."""
+    return (node.multiplier.astype(np.float64) * np.exp2(node.shift.astype(np.float64) - 31)).astype(np.float32)
+
+
+def prepared_multipliers(input_scale, filters, output_scale) -> tuple[np.ndarray, np.ndarray]:
+    """(multiplier, shift) per channel as TFLite's Prepare computes them: QuantizeMultiplier(
+    double(input_scale) * double(filter_scale_c) / double(output_scale)) (fully_connected.cc,
+    per-channel branch; float32 tensor scales read as written)."""
+    pairs = [quantize_multiplier(float(np.float32(input_scale)) * float(f) / float(np.float32(output_scale)))
+             for f in np.asarray(filters, np.float32)]
+    return np.array([p[0] for p in pairs], np.int64), np.array([p[1] for p in pairs], np.int64)
+
+
+def _requantised(w: Writer, graph: Graph, name: str, node: Gemm, x: int, zp: int, scale) -> tuple[int, int]:
+    _check_zero_point(name, node, zp)
+    in_type, out_type = w.tensors[x].type, _int_type(node.act_min, node.act_max)
+    if getattr(w.schema.TensorType, out_type) != in_type:
+        raise CompileError(f"node '{name}': {out_type.lower()} output from a different input type; TFLite Micro's "
+                           "FULLY_CONNECTED keeps one type (int8 or int16 throughout)")
+    if out_type == "INT16" and (zp != 0 or node.output_zero_point != 0):
+        raise CompileError(f"node '{name}': int16 tensors need zero point 0 (TFLite's 16x8 scheme)")
+    f = filter_scales(node)
+    if node.out_size == 1:
+        raise CompileError(f"node '{name}': one output channel makes TFLite take its per-tensor path, which "
+                           "rounds input x filter scale to float32; only per-channel layers keep the multiplier")
+    mult, shift = prepared_multipliers(scale, f, scale)
+    bad = np.flatnonzero((mult != node.multiplier) | (shift != node.shift))
+    if bad.size:
+        c = int(bad[0])
+        raise CompileError(f"node '{name}': channel {c}'s multiplier {node.multiplier[c]} (shift {node.shift[c]}) "
+                           f"is not what TFLite's QuantizeMultiplier gives for any float32 weight scale (it needs "
+                           f"at most 24 significant bits; TFLite would use {mult[c]}, shift {shift[c]})")
+    activation, clamp = _fused(node, out_type)
+    y = _fc(w, name, node.weights, node.bias, f, x, scale, out_type, (scale, node.output_zero_point), activation)
+    for code, bound in clamp:
+        y = _clamp(w, name, code, bound, y, out_type, scale, node.output_zero_point)
+    return y, node.output_zero_point
+
+
+def _fused(node: Gemm, dtype: str) -> tuple[str, list]:
+    """The fused activation that is the node's clamp (NONE: the type's range; RELU: [zp, max]),
+    and the MAXIMUM / MINIMUM ops that finish it where no fused one is."""
+    lo, hi = (-128, 127) if dtype == "INT8" else (-(2**15), 2**15 - 1)
+    relu = node.act_min == node.output_zero_point
+    start = node.output_zero_point if relu else lo
+    extra = ([("MAXIMUM", node.act_min)] if node.act_min > start else []) \
+        + ([("MINIMUM", node.act_max)] if node.act_max < hi else [])
+    return ("RELU" if relu else "NONE"), extra
+
+
+def _fc(w: Writer, name: str, weights, bias, filters, x: int, in_scale, dtype: str, out_quant, activation: str,
+        suffix: str = "") -> int:
+    s = w.schema
+    per_channel = len(filters) > 1
+    wt = w.tensor(f"{name}/weights", weights.shape, "INT8", data=weights, scale=filters,
+                  zero_point=np.zeros(len(filters), np.int64))
+    bias_scale = (np.float32(in_scale) * filters.astype(np.float64)).astype(np.float32)
+    bt = w.tensor(f"{name}/bias", [len(bias)], "INT32", data=bias, scale=bias_scale,
+                  zero_point=np.zeros(len(filters), np.int64))
+    if not per_channel:
+        w.tensors[wt].quantization.quantizedDimension = 0
+    y = w.tensor(name + suffix, [1, weights.shape[0]], dtype, scale=out_quant[0], zero_point=out_quant[1])
+    opt = s.FullyConnectedOptionsT()
+    opt.fusedActivationFunction = getattr(s.ActivationFunctionType, activation)
+    if dtype == "INT16":
+        opt.quantizedBiasType = s.TensorType.INT32     # 16x8 with an int32 accumulator, as edge-int8's
+    w.op("FULLY_CONNECTED", [x, wt, bt], [y], (s.BuiltinOptions.FullyConnectedOptions, opt))
+    return y
+
+
+def _clamp(w: Writer, name: str, code: str, bound: int, x: int, dtype: str, scale, zp: int) -> int:
+    const = w.tensor(f"{name}/{code.lower()}_bound", [1], dtype, data=[bound], scale=scale, zero_point=zp)
+    w.tensors[x].name = f"{w.tensors[x].name}/unclamped_{code.lower()}"
+    y = w.tensor(name, w.tensors[x].shape, dtype, scale=scale, zero_point=zp)
+    w.op(code, [x, const], [y])
+    return y
+
+
+def _relu(w: Writer, graph: Graph, name: str, node: Relu, x: int, zp: int) -> tuple[int, int]:
+    lo, _ = value_range(graph, graph.predecessors(name)[0])
+    if lo >= node.zero_point:      # the clamp before it already is the ReLU: the same tensor
+        return x, zp
+    t = w.tensors[x]
+    dtype = {getattr(w.schema.TensorType, k): k for k in _NUMPY}[t.type]
+    q = t.quantization
+    return _maximum(w, name, node.zero_point, x, dtype, q.scale[0], q.zeroPoint[0]), zp
+
+
+def _maximum(w: Writer, name: str, bound: int, x: int, dtype: str, scale, zp: int) -> int:
+    const = w.tensor(f"{name}/zero_point", [1], dtype, data=[bound], scale=scale, zero_point=zp)
+    y = w.tensor(name, w.tensors[x].shape, dtype, scale=scale, zero_point=zp)
+    w.op("MAXIMUM", [x, const], [y])
+    return y
+
+
+def _step(w: Writer, graph: Graph, name: str, node: Gemm, step_name: str, step: Step, x: int, zp: int,
+          scale) -> tuple[int, int]:
+    """Gemm + Step as one int8 FULLY_CONNECTED (module docstring); its output is the Step's."""
+    _check_zero_point(name, node, zp)
+    if w.tensors[x].type != w.schema.TensorType.INT8:
+        raise CompileError(f"node '{step_name}': a Step after an int16 input has no int8 FULLY_CONNECTED form")
+    bias = node.bias - step.threshold
+    lo, hi = value_range(graph, graph.predecessors(name)[0])
+    worst = (np.abs(node.weights).sum(axis=1) * max(abs(lo - zp), abs(hi - zp)) + np.abs(bias)).max()
+    if worst > INT32_MAX:
+        raise CompileError(f"node '{step_name}': accumulator - threshold can reach {int(worst)}, beyond int32; "
+                           "the fused FULLY_CONNECTED would wrap")
+    f = np.full(node.out_size, np.float32(STEP_FILTER_GAIN * STEP_SCALE / float(np.float32(scale))), np.float32)
+    mult, shift = prepared_multipliers(scale, f, STEP_SCALE)
+    if np.any(shift != 0) or np.any(mult < 2**30):
+        raise CompileError(f"node '{step_name}': no weight scale gives the Step a multiplier in [0.5, 1)")
+    _fc(w, step_name, node.weights, bias, f, x, scale, "INT8", (STEP_SCALE, 0), "RELU6")
+    w.tensors[-1].name = step_name
+    return len(w.tensors) - 1, 0
+
+
+def _accumulator(w: Writer, graph: Graph, name: str, node: Gemm, x: int, zp: int) -> tuple[int, int]:
+    """The int32 accumulator the Output reads, exactly: float32 FULLY_CONNECTEDs over groups of
+    input columns whose partial sums stay below 2^24 (the other columns' weights 0), each
+    exact; more than one group: each CAST to int32 and summed by int32 ADDs."""
+    s = w.schema
+    _check_zero_point(name, node, zp)
+    bias = node.bias - zp * node.weights.sum(axis=1)
+    lo, hi = value_range(graph, graph.predecessors(name)[0])
+    groups = _column_groups(np.abs(node.weights) * max(abs(lo), abs(hi)), np.abs(bias), name)
+    xf = w.tensor(f"{name}/input_float", w.tensors[x].shape, "FLOAT32")
+    w.op("CAST", [x], [xf])
+    parts = []
+    for i, cols in enumerate(groups):
+        weights = np.zeros(node.weights.shape, np.float32)
+        weights[:, cols] = node.weights[:, cols]
+        suffix = "" if len(groups) == 1 else f"/part{i}"
+        wt = w.tensor(f"{name}{suffix}/weights", node.weights.shape, "FLOAT32", data=weights)
+        bt = w.tensor(f"{name}{suffix}/bias", [node.out_size], "FLOAT32", data=bias if i == 0 else 0 * bias)
+        y = w.tensor(name + suffix, [1, node.out_size], "FLOAT32")
+        opt = s.FullyConnectedOptionsT()
+        opt.fusedActivationFunction = s.ActivationFunctionType.NONE
+        w.op("FULLY_CONNECTED", [xf, wt, bt], [y], (s.BuiltinOptions.FullyConnectedOptions, opt))
+        parts.append(y)
+    if len(parts) == 1:
+        return parts[0], 0
+    total = None
+    for i, part in enumerate(parts):
+        as_int = w.tensor(f"{name}/part{i}_int32", [1, node.out_size], "INT32")
+        w.op("CAST", [part], [as_int])
+        if total is not None:
+            summed = w.tensor(name if i == len(parts) - 1 else f"{name}/sum{i}", [1, node.out_size], "INT32")
+            w.op("ADD", [total, as_int], [summed], (s.BuiltinOptions.AddOptions, s.AddOptionsT()))
+            as_int = summed
+        total = as_int
+    return total, 0
+
+
+def _column_groups(terms: np.ndarray, bias: np.ndarray, name: str) -> list[list[int]]:
+    """Input columns in groups whose worst |partial sum| (terms [out, in]; the bias in the
+    first group) stays below 2^24 in every channel."""
+    groups, current, load = [], [], bias.astype(np.float64)
+    for col in range(terms.shape[1]):
+        if np.any(terms[:, col] + (bias if not groups and not current else 0) >= FLOAT32_EXACT):
+            raise CompileError(f"node '{name}': input {col}'s products reach 2^24; no float32 sum holds them exactly")
+        if np.any(load + terms[:, col] >= FLOAT32_EXACT):
+            groups.append(current)
+            current, load = [], np.zeros(len(bias))
+        current.append(col)
+        load = load + terms[:, col]
+    return groups + [current]
