@@ -85,11 +85,12 @@ def decode(graph: Graph, spikes: dict, state: dict) -> np.ndarray:
     return out.gain * raw + out.offset.astype(np.float64)
 
 
-def run(graph: Graph, x: np.ndarray, engine: str = "event", progress: bool = False, check: str = "error"):
-    """(logits [B, n], SimResult) of the deployed graph on input x [B, T, N]."""
+def run(graph: Graph, x: np.ndarray, engine: str = "event", progress: bool = False, check: str = "error",
+        threads: int | None = None):
+    """(logits [B, n], SimResult) of the deployed graph on input x [B, T, N] (`threads`: as simulate's)."""
     from snnc.runtime.simulate import simulate
 
     kwargs = {"check": check} if check != "error" else {}
     result = simulate(graph, pad_input(graph, np.asarray(x)), record=("v",), engine=engine,
-                      progress=progress, **kwargs)
+                      progress=progress, threads=threads, **kwargs)
     return decode(graph, result.spikes, result.state), result

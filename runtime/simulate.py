@@ -1,6 +1,7 @@
 """Public entry point: `snnc.runtime.simulate(graph, spikes, record=())`."""
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -21,8 +22,13 @@ ENGINES = {"event": event.run, "reference": reference.run}
 COUNTERS = ("spikes", "synaptic_events", "neuron_updates", "overflow_events")
 
 
+def default_threads() -> int:
+    """The cores this process may run on (its CPU affinity), the default of `threads`."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def simulate(graph: Graph, spikes, record=(), engine: str = "event", progress: bool = False,
-             chunk: int = 256, check: str = "error") -> SimResult:
+             chunk: int = 256, check: str = "error", threads: int | None = None) -> SimResult:
     """Run `graph` on input spike counts `[T, N]` or `[B, T, N]`.
 
     record: state variables to keep per step ("v", "u"/"i_syn": each neuron kind
@@ -32,13 +38,17 @@ def simulate(graph: Graph, spikes, record=(), engine: str = "event", progress: b
     check: "error" refuses a graph that breaks a design rule; "warn" runs one that
     breaks only capacity rules (sizes, fan-out, cores), warns and lists them in
     `violations`. Other rules (weight format, delays, ports, neuron kind) always raise.
+    threads: samples are independent, so the batch is split into parts run side by side
+    (the kernels release the GIL); default: every core this process may use. The result
+    is the same whatever the count (the parts are joined in sample order).
     """
     if engine not in ENGINES:
         raise InputError(f"engine '{engine}' unknown (choose from {', '.join(ENGINES)})")
     if check not in CHECK_MODES:
         raise InputError(f"check '{check}' unknown (choose from {', '.join(CHECK_MODES)})")
-    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
-        raise InputError(f"chunk must be a positive integer, got {chunk!r}")
+    for name, value in (("chunk", chunk), ("threads", 1 if threads is None else threads)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise InputError(f"{name} must be a positive integer, got {value!r}")
     if dense.is_dense(graph):  # one-step Gemm/PWL/Relu/Step pipelines: no events, no time (runtime/dense.py)
         return dense.simulate(graph, spikes, check)
     plan = prepare(graph, check)
@@ -46,21 +56,34 @@ def simulate(graph: Graph, spikes, record=(), engine: str = "event", progress: b
         warnings.warn(str(v), DesignRuleWarning, stacklevel=2)
     x, batched = _as_batch(spikes, graph)
     inputs, input_overflow = _split_inputs(graph, x)
-    runs = _run_chunks(ENGINES[engine], graph, plan, inputs, _record_set(record), progress, chunk)
+    runs = _run_chunks(ENGINES[engine], graph, plan, inputs, _record_set(record), progress, chunk,
+                       default_threads() if threads is None else int(threads))
     result = _result(graph, runs, batched, x.shape[1], input_overflow, record)
     result.violations = [{"rule": v.rule, "node": v.node, "detail": v.detail} for v in plan.violations]
     return result
 
 
-def _run_chunks(engine, graph, plan, inputs, record, progress, chunk):
-    """Samples are independent: run the batch in chunks (with a bar) and join them."""
+def _run_chunks(engine, graph, plan, inputs, record, progress, chunk, threads: int = 1):
+    """Samples are independent: run the batch in parts of at most `chunk` samples, `threads` of
+    them at a time (with a bar), and join them in sample order."""
     B = next(iter(inputs.values())).shape[0]
-    starts = range(0, B, chunk)
-    if progress and len(starts) > 1:
-        from tqdm import tqdm
-        starts = tqdm(starts, desc=f"simulate ({graph.target})", unit="chunk")
-    parts = [engine(graph, plan, {k: v[s:s + chunk] for k, v in inputs.items()}, record) for s in starts]
+    size = min(chunk, -(-B // threads))
+    starts = range(0, B, size)
+    run_part = lambda s: engine(graph, plan, {k: v[s:s + size] for k, v in inputs.items()}, record)  # noqa: E731
+    if threads > 1 and len(starts) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(min(threads, len(starts))) as pool:
+            parts = list(_bar(pool.map(run_part, starts), len(starts), graph, progress))
+    else:
+        parts = [run_part(s) for s in _bar(starts, len(starts), graph, progress)]
     return parts[0] if len(parts) == 1 else {name: _join([p[name] for p in parts]) for name in parts[0]}
+
+
+def _bar(items, total: int, graph, progress: bool):
+    if not progress or total < 2:
+        return items
+    from tqdm import tqdm
+    return tqdm(items, total=total, desc=f"simulate ({graph.target})", unit="chunk")
 
 
 def _join(runs: list[PopulationRun]) -> PopulationRun:

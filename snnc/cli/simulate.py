@@ -32,6 +32,8 @@ def cmd_simulate(argv: list[str]) -> int:
                         help="--input: write every output population's spikes (spikes__POP, [B, T', n]) and "
                              "decoded values (values__OUTPUT, [B, n]) here")
     parser.add_argument("--engine", default="event", choices=sorted(ENGINES))
+    parser.add_argument("--threads", type=int, default=None,
+                        help="samples run side by side on this many cores (default: every core; same result)")
     parser.add_argument("--check", default="error", choices=("error", "warn"),
                         help="warn: run a graph that breaks capacity rules (sizes, fan-out), listing them")
     args = parser.parse_args(argv)
@@ -63,9 +65,10 @@ def _run_input(graph, spikes, args):
     meta = graph.metadata
     if meta.get("any_steps") or meta.get("bias_channels"):
         x = spikes if spikes.ndim == 3 else spikes[None]
-        return deploy.run(graph, x, engine=args.engine, progress=True, check=args.check)
+        return deploy.run(graph, x, engine=args.engine, progress=True, check=args.check, threads=args.threads)
     record = ("v",) if args.out else ()
-    result = simulate(graph, spikes, record=record, progress=True, check=args.check, engine=args.engine)
+    result = simulate(graph, spikes, record=record, progress=True, check=args.check, engine=args.engine,
+                      threads=args.threads)
     if not args.out:
         return None, result
     batch = {n: np.asarray(v) if spikes.ndim == 3 else np.asarray(v)[None] for n, v in result.spikes.items()}
@@ -101,7 +104,8 @@ def _simulate_data(graph, args) -> int:
 
     data = data_from_graph(graph, args.data or None)
     x, y = load_split(data, args.split)
-    logits, result = deploy.run(graph, x, engine=args.engine, progress=True, check=args.check)
+    logits, result = deploy.run(graph, x, engine=args.engine, progress=True, check=args.check,
+                                threads=args.threads)
     per_inf = energy(graph, result.spikes)
     summary = {"data": data, "split": args.split, "samples": int(len(x)),
                "accuracy": None if y is None else float(np.mean(logits.argmax(1) == y)),
