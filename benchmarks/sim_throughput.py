@@ -5,7 +5,9 @@ Rows, each checked first: it must produce snnc's spikes (every layer, every
 step, every sample) or the script stops with an error.
 
 * snnc event-driven (batch 1 and 64): `snnc.runtime.simulate` on the loihi
-  graph; numba kernels, one thread.
+  graph; numba kernels, one thread (`threads=1`). One more row: batch 64 on
+  every core the process may use (`simulate`'s default), its spikes checked
+  against the one-thread row.
 * Lava's own run phase (batch 1): `time_lava_run`, the seconds of Lava's
   `run()` alone (compile and process start-up excluded); Lava runs one OS
   process per Lava process (input, 3 Dense, 3 LIF) plus its runtime, so
@@ -167,10 +169,20 @@ def snnc_rows(rows, name, graph, inputs, repeats):
     spikes = {}
     pops = list(graph.neurons)
     for label, x in inputs.items():
-        sec, res = timed(lambda x=x: snnc.runtime.simulate(graph, x), repeats)
+        sec, res = timed(lambda x=x: snnc.runtime.simulate(graph, x, threads=1), repeats)
         rows[f"{name}, {label}"] = (sec, res.totals["synaptic_events"])
         spikes[label] = [res.spikes[p] for p in pops]
     return spikes
+
+
+def threads_row(rows, graph, x, label, ref, repeats):
+    """snnc on every core this process may use (`simulate`'s default), checked against one thread."""
+    from snnc.runtime.simulate import default_threads
+
+    n = default_threads()
+    sec, res = timed(lambda: snnc.runtime.simulate(graph, x, threads=n), repeats)
+    check(f"snnc {n} threads", [res.spikes[p] for p in graph.neurons], ref)
+    rows[f"snnc event-driven, {label}, {n} threads"] = (sec, res.totals["synaptic_events"])
 
 
 def main() -> int:
@@ -184,6 +196,7 @@ def main() -> int:
     rows, r = {}, args.repeats
     ref = snnc_rows(rows, "snnc event-driven", graph, inputs, r)
     events = {label: rows[f"snnc event-driven, {label}"][1] for label in inputs}
+    threads_row(rows, graph, inputs[f"batch {BATCH}"], f"batch {BATCH}", ref[f"batch {BATCH}"], r)
     lava_row(rows, graph, layers, spikes, ref["batch 1"], events["batch 1"])
     prepared = numpy_setup(layers)
     for label, x in inputs.items():
