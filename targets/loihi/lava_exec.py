@@ -7,8 +7,10 @@ side environment `.venv-lava` through `lava_worker.py`, fed and read back by
 reach `Dense` and `LIF` unchanged, so Lava applies its own weight clipping,
 truncation and dtype wraps.
 
-`run_lava_graph` runs a compiled Loihi chain graph (any node names,
-per-neuron du/dv/vth) on a whole batch in one Lava runtime.
+`run_lava_graph` runs any compiled Loihi graph (any node names, per-neuron
+du/dv/vth, several Dense into one population, input channels into any
+population, split weights) on a whole batch in one Lava runtime
+(`lava_graph.py` describes it in arrays, `lava_network.py` builds it in Lava).
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ import numpy as np
 from snnc.compiler.ir import Graph
 from snnc.errors import BackendUnavailable, GraphError, InputError, SnncError
 from snnc.targets import loihi
+from snnc.targets.loihi.lava_graph import LavaNet, lava_net
+from snnc.targets.loihi.lava_layers import SPLIT_SHIFT
 
 LAYER_KEYS = ("weights", "weight_exp", "du", "dv", "vth", "bias_mant", "bias_exp")
 OPTIONAL_KEYS = ("num_weight_bits", "sign_mode", "rec_weights", "rec_weight_exp", "rec_sign_mode")
@@ -188,8 +192,11 @@ BLOCK_WEIGHTS = 2**21
 
 def run_lava_graph(graph: Graph, spikes, record=("v", "u"), block: int | None = None,
                    timeout: float = DEFAULT_TIMEOUT_S) -> dict:
-    """Run a Loihi chain graph in Lava on a batch of binary input spikes.
+    """Run a compiled Loihi graph in Lava on a batch of binary input spikes.
 
+    Any graph the loihi target compiles (`lava_graph.lava_net`): populations in any order,
+    several Dense into one population (forward, recurrent, input channels such as bias
+    channels, the two halves of a SplitDense), Lava adding them at the LIF's a_in.
     spikes: [B, T, n_in] (or [T, n_in]). All samples run in ONE Lava runtime,
     compiled and started once (that costs seconds): `block` samples
     (default `samples_per_block`) side by side as independent copies of the
@@ -198,8 +205,9 @@ def run_lava_graph(graph: Graph, spikes, record=("v", "u"), block: int | None = 
     {"spikes", "v", "u"}}, int64 [B, T, n] (or [T, n] for [T, n_in] input):
     the values after each step as Lava's Monitors report them (`record` may
     drop "v"/"u"; "weights" adds {synapse node: {"weights"}}, what Lava's
-    Dense used, and runs one sample at a time). Neurons differing in du, dv
-    or vth run as one Lava LIF per distinct triple (see lava_worker.py), at
+    Dense used (a SplitDense's as W_hi 2^8 + W_lo, beside "weights_hi" and
+    "weights_lo"), and runs one sample at a time). Neurons differing in du, dv
+    or vth run as one Lava LIF per distinct triple (see lava_network.py), at
     most MAX_GROUPS per population.
     """
     return run_lava_graphs([(graph, spikes)], record=record, block=block, timeout=timeout)[0]
@@ -213,11 +221,11 @@ def run_lava_graphs(items, record=("v", "u"), block: int | None = None,
     packed = {"n_graphs": np.int64(len(items)), "record": np.array(list(record), dtype="U8")}
     unpack = []
     for i, (graph, spikes, *own_block) in enumerate(items):
-        layers, n_in, names = loihi.layers_from_graph(graph)
-        x, batched = check_batch(spikes, n_in)
-        for key, val in pack_graph(layers, names, x, record, *(own_block or [block])).items():
+        net = lava_net(graph)
+        x, batched = check_batch(spikes, net.n_in)
+        for key, val in pack_graph(net, x, record, *(own_block or [block])).items():
             packed[f"g{i}__{key}"] = val
-        unpack.append((names, batched, x.shape[0]))
+        unpack.append((net, batched, x.shape[0]))
     out = call_worker(packed, args=("--graph",), timeout=timeout)
     return [unpack_graph({k[len(f"g{i}__"):]: v for k, v in out.items() if k.startswith(f"g{i}__")}, *u)
             for i, u in enumerate(unpack)]
@@ -233,35 +241,32 @@ def check_batch(spikes, n_in: int) -> tuple[np.ndarray, bool]:
     return (x if x.ndim == 3 else x[None]).astype(np.int64), x.ndim == 3
 
 
-def samples_per_block(layers: list[dict], batch: int) -> int:
-    """Samples run side by side: as many as BLOCK_WEIGHTS allows, spread
-    evenly over the blocks so that the last one is nearly full."""
-    largest = max(layer[key].size for layer in layers for key in ("weights", "rec_weights") if key in layer)
+def samples_per_block(dense: list[dict], batch: int) -> int:
+    """Samples run side by side: as many as BLOCK_WEIGHTS allows for the largest Dense
+    (`dense`: dicts with "weights"), spread evenly over the blocks so that the last one is
+    nearly full."""
+    largest = max(np.size(d["weights"]) for d in dense)
     widest = max(1, min(batch, int(np.sqrt(BLOCK_WEIGHTS / max(largest, 1)))))
     blocks = -(-batch // widest)
     return -(-batch // blocks)
 
 
-def pack_graph(layers: list[dict], names, x: np.ndarray, record, block: int | None = None) -> dict:
-    """One graph's worker keys; LIF parameters per neuron, so that it can group them."""
+def pack_graph(net: LavaNet, x: np.ndarray, record, block: int | None = None) -> dict:
+    """One graph's worker keys: the network's arrays, the spikes and the block."""
     if block is None:  # reading weights back costs a Var.get message per value, block^2 more side by side
-        block = 1 if "weights" in record else samples_per_block(layers, x.shape[0])
+        dense = [{"weights": net.arrays[f"dense{j}__weights"]} for j in range(len(net.dense))]
+        block = 1 if "weights" in record else samples_per_block(dense, x.shape[0])
     if not 1 <= int(block) <= x.shape[0]:
         raise InputError(f"block must lie in [1, {x.shape[0]}] (the batch), got {block}")
-    pad = -x.shape[0] % block  # silent samples fill the last block; dropped after
-    packed = {"n_layers": np.int64(len(layers)), "block": np.int64(block),
-              "spikes": np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)])}
-    for k, (layer, (_, lif, _)) in enumerate(zip(layers, names)):
-        n = layer["weights"].shape[0]
-        for key, val in layer.items():
-            per_neuron = key in loihi.LIF_PARAMS
-            packed[f"layer{k}__{key}"] = np.broadcast_to(val, (n,)) if per_neuron else np.asarray(val)
-        triples = np.stack([packed[f"layer{k}__{p}"] for p in ("du", "dv", "vth")], axis=1)
+    for k, pop in enumerate(net.pops):
+        triples = np.stack([net.arrays[f"pop{k}__{p}"] for p in ("du", "dv", "vth")], axis=1)
         groups = len(np.unique(triples, axis=0))
         if groups > MAX_GROUPS:
-            raise GraphError(f"node '{lif}': {groups} distinct (du, dv, vth); Lava's LIF holds one each "
+            raise GraphError(f"node '{pop}': {groups} distinct (du, dv, vth); Lava's LIF holds one each "
                              f"and run_lava_graph splits a population into at most {MAX_GROUPS} processes")
-    return packed
+    pad = -x.shape[0] % block  # silent samples fill the last block; dropped after
+    return {**net.arrays, "block": np.int64(block),
+            "spikes": np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)])}
 
 
 def check_record(record) -> None:
@@ -270,18 +275,22 @@ def check_record(record) -> None:
         raise InputError(f"record: unknown Lava state(s) {bad}; choose from {RECORDABLE}")
 
 
-def unpack_graph(out: dict, names, batched: bool, batch: int) -> dict:
-    """Worker keys lif{k}__var / dense{k}__weights / rec{k}__weights -> graph node names."""
+def unpack_graph(out: dict, net: LavaNet, batched: bool, batch: int) -> dict:
+    """Worker keys lif{k}__var / dense{j}__weights -> graph node names."""
     squeeze = (lambda a: a[:batch]) if batched else (lambda a: a[0])
     result = {}
-    for k, (syn, lif, rec) in enumerate(names):
+    for k, pop in enumerate(net.pops):
         traces = {var: squeeze(out[f"lif{k}__{var}"]) for var in ("spikes", "v", "u") if f"lif{k}__{var}" in out}
         if "spikes" not in traces:
-            raise SnncError(f"Lava worker returned no spikes for '{lif}'")
-        result[lif] = traces
-        for node, key in ((syn, f"dense{k}__weights"), (rec, f"rec{k}__weights")):
-            if key in out:
-                result[node] = {"weights": out[key].astype(np.int64)}
+            raise SnncError(f"Lava worker returned no spikes for '{pop}'")
+        result[pop] = traces
+    for j, (syn, part) in enumerate(net.dense):
+        if f"dense{j}__weights" in out:
+            used = out[f"dense{j}__weights"].astype(np.int64)
+            result.setdefault(syn, {})[f"weights_{part}" if part else "weights"] = used
+    for syn, used in result.items():
+        if "weights_hi" in used:
+            used["weights"] = used["weights_hi"] * 2**SPLIT_SHIFT + used["weights_lo"]
     return result
 
 

@@ -3,11 +3,13 @@ Dense -> LIF layers with Lava's parameter names (`graph_from_lava_layers`, and b
 `layers_from_graph`, what the Lava executors and the Lava program are fed)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 
 import numpy as np
 
 from snnc.compiler.ir import Graph, Input, Output, Synapse
 from snnc.compiler.ir.checks import integer
+from snnc.compiler.ir.nodes import register_node
 from snnc.errors import GraphError
 from snnc.targets.loihi.lif import DENSE_DELAY, LIF_PARAMS, LoihiLIF, wrap
 from snnc.targets.registry import get
@@ -61,6 +63,45 @@ def lava_sign_mode(weights, where: str = "weights") -> int:
             return mode
     raise GraphError(f"{where}: not 8-bit Loihi weights that Lava's Dense keeps unchanged "
                      "(mixed signs or -256: even values in [-256, 254]; else |w| <= 255, one sign)")
+
+
+# --- a weight matrix deployed as two Dense processes ---------------------------
+
+SPLIT_SHIFT = 8        # the high Dense's exponent over the low one's: one 8-bit mantissa (Lava's Dense)
+SPLIT_MAX = 254 * 2**SPLIT_SHIFT + 254     # 65,278: both parts 254 (even, Lava's mixed sign mode)
+SPLIT_MIN = -256 * 2**SPLIT_SHIFT - 256    # -65,792: both parts -256
+
+
+@register_node
+@dataclass(eq=False)
+class SplitDense(Synapse):
+    """A Loihi synapse deployed as two Lava Dense processes from the same source into the
+    same LIF: `weights` = W_hi * 2^8 + W_lo, even integers in [-65792, 65278] (about 16 bits),
+    `weight_exp` the low Dense's exponent (-8..-1), the high Dense's is weight_exp + 8 (0..7).
+
+    Lava's LIF adds every a_out connected to its a_in (PyInPortVectorDense.recv sums its
+    channels); each Dense sends wrap32(W s << e) (>> when e < 0) of its own. As the high
+    exponent is >= 0, floor(W_hi s 2^8 / 2^m + W_lo s / 2^m) = W_hi s 2^(8-m) + floor(W_lo s / 2^m):
+    the two a_out sum to exactly what one Dense of `weights` at `weight_exp` would send, which is
+    how the simulators run it. `split_parts` gives the two Dense matrices.
+    """
+
+    def check(self):
+        super().check()
+        w = self.weights
+        if w.dtype != np.int64 or w.size and (w.min() < SPLIT_MIN or w.max() > SPLIT_MAX or np.any(w % 2)):
+            raise GraphError(f"SplitDense weights must be even integers in [{SPLIT_MIN}, {SPLIT_MAX}]")
+        if not -8 <= self.weight_exp <= 7 - SPLIT_SHIFT:
+            raise GraphError(f"SplitDense weight_exp (the low Dense's) must lie in [-8, {7 - SPLIT_SHIFT}] so that "
+                             f"the high Dense's (+{SPLIT_SHIFT}) lies in [0, 7], got {self.weight_exp}")
+
+
+def split_parts(node: SplitDense) -> list[tuple[np.ndarray, int]]:
+    """[(W_hi, e + 8), (W_lo, e)]: W_hi even in [-256, 254], W_lo = weights - W_hi 2^8 even in
+    [-256, 254] (Lava's mixed sign mode keeps both as they are)."""
+    w = np.asarray(node.weights, np.int64)
+    hi = 2 * -((254 - w) // (2 * 2**SPLIT_SHIFT))      # 2 ceil((w - 254) / 512)
+    return [(hi, node.weight_exp + SPLIT_SHIFT), (w - hi * 2**SPLIT_SHIFT, node.weight_exp)]
 
 
 # --- graph construction from Lava's parameter names -------------------------

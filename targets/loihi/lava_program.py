@@ -4,14 +4,15 @@
     # in a Python 3.10 with lava-nc 0.10.0:
     #   python build/digits_lava/program.py spikes.npz out.npz
 
-The program is self-contained (numpy and Lava only): it builds RingBuffer ->
-(Dense -> LIF [+ recurrent Dense])* with Lava's own parameter names, runs it
-with `Loihi2SimCfg(select_tag="fixed_pt")` on a batch of spike trains in one
-runtime (blocks of samples side by side, state reset between blocks) and
-writes every population's spikes and v (see the program's docstring). Its
-network code is `targets/loihi/lava_worker.py`'s, copied in verbatim, so the
-program runs exactly what `snnc verify --backends lava` checks; the
-parameters are `loihi.layers_from_graph`'s. A graph that is not a Lava chain
+The program is self-contained (numpy and Lava only): it builds a RingBuffer,
+the graph's LIF populations and its Dense processes (any number into one
+population: forward, recurrent, input channels, split weights) with Lava's own
+parameter names, runs it with `Loihi2SimCfg(select_tag="fixed_pt")` on a batch
+of spike trains in one runtime (blocks of samples side by side, state reset
+between blocks) and writes every population's spikes and v (see the program's
+docstring). Its network code is `targets/loihi/lava_network.py`'s, copied in
+verbatim, so the program runs exactly what `snnc verify --backends lava`
+checks; the parameters are `lava_graph.lava_net`'s. A graph Lava cannot run
 raises FormatError and nothing is written.
 """
 from __future__ import annotations
@@ -28,11 +29,11 @@ from snnc.io import atomic_paths
 TEMPLATE = Path(__file__).with_name("lava_program_template.py")
 PROGRAM = "program.py"
 WORKER_MARKER = "# @WORKER_FUNCTIONS@"
-# lava_worker.py's network code, in an order that reads top-down.
-WORKER_CODE = ("LIF_KEYS", "EXPECTED_MODELS", "sign_mode", "chosen_models", "lif_groups", "masked_dense",
-               "build_population", "side_by_side", "block_columns", "unblock", "build_network",
-               "dump_monitor_model", "attach_dump_monitors", "reset_states", "graph_weights",
-               "collect_traces", "run_graph")
+# lava_network.py's code, in an order that reads top-down.
+WORKER_CODE = ("LIF_KEYS", "DENSE_KEYS", "EXPECTED_MODELS", "read_network", "sign_mode", "chosen_models",
+               "lif_groups", "build_population", "connect_dense", "side_by_side", "block_columns", "unblock",
+               "build_network", "dump_monitor_model", "attach_dump_monitors", "reset_states", "dense_weights",
+               "collect_traces", "run_network")
 
 
 def export(graph: Graph, path) -> Path:
@@ -53,19 +54,21 @@ def export(graph: Graph, path) -> Path:
 
 
 def parameters(graph: Graph) -> dict[str, np.ndarray]:
-    """The `.npz` arrays: lava_exec's per-layer keys, population names, output decoding."""
+    """The `.npz` arrays: the network's (lava_graph.lava_net), population and Dense names,
+    output decoding."""
     from snnc.targets.loihi.lava_exec import pack_graph
-    from snnc.targets import loihi
+    from snnc.targets.loihi.lava_graph import lava_net
 
     try:
-        layers, n_in, names = loihi.layers_from_graph(graph)
-        packed = pack_graph(layers, names, np.zeros((1, 1, n_in), np.int64), record=(), block=1)
+        net = lava_net(graph)
+        packed = pack_graph(net, np.zeros((1, 1, net.n_in), np.int64), record=(), block=1)
     except GraphError as exc:
         raise FormatError(f"cannot export to a Lava program: {exc}") from None
     arrays = {k: v for k, v in packed.items() if k not in ("spikes", "block")}
-    arrays["populations"] = np.array([lif for _, lif, _ in names])
-    arrays.update(_decoding(graph, [lif for _, lif, _ in names]))
-    arrays.update(_info(graph, n_in))
+    arrays["populations"] = np.array(net.pops)
+    arrays["dense_names"] = np.array([f"{syn}.{part}" if part else syn for syn, part in net.dense])
+    arrays.update(_decoding(graph, net.pops))
+    arrays.update(_info(graph, net.n_in))
     return arrays
 
 
@@ -81,25 +84,25 @@ def _info(graph: Graph, n_in: int) -> dict[str, np.ndarray]:
 
 
 def _decoding(graph: Graph, populations: list[str]) -> dict[str, np.ndarray]:
-    """The Output node's decoding (which layer, read, step, gain, offset), if one reads the chain."""
+    """The Output node's decoding (which population, read, step, gain, offset), if there is one."""
     outs = graph.outputs
     if len(outs) != 1:
         return {}
     name, out = next(iter(outs.items()))
     (pop,) = graph.predecessors(name)
-    return {"output__layer": np.int64(populations.index(pop)), "output__read": np.array(out.read),
+    return {"output__pop": np.int64(populations.index(pop)), "output__read": np.array(out.read),
             "output__step": np.int64(out.step), "output__gain": np.float64(out.gain),
             "output__offset": out.offset.astype(np.float64)}
 
 
 def program_text() -> str:
-    """The program: the fixed template with lava_worker.py's network functions in place of
-    its marker. Built from snnc's own source alone: no text of any graph or file name."""
-    from snnc.targets.loihi import lava_worker
+    """The program: the fixed template with lava_network.py's functions in place of its
+    marker. Built from snnc's own source alone: no text of any graph or file name."""
+    from snnc.targets.loihi import lava_network
 
     code = []
     for name in WORKER_CODE:
-        obj = getattr(lava_worker, name)
+        obj = getattr(lava_network, name)
         code.append(inspect.getsource(obj).rstrip() if callable(obj) else f"{name} = {obj!r}")
     return TEMPLATE.read_text().replace(WORKER_MARKER, "\n\n\n".join(code))
 

@@ -14,9 +14,10 @@ steps follow the data steps, as `snnc.runtime.deploy.pad_input` adds them). The
 network's parameters are Lava's own names: Dense `weights`, `weight_exp`,
 `sign_mode`; LIF `du`, `dv`, `vth`, `bias_mant`, `bias_exp`, per neuron.
 
-The network is RingBuffer -> (Dense -> LIF [+ recurrent Dense])*, compiled
-once with `Loihi2SimCfg(select_tag="fixed_pt")` (PyDenseModelBitAcc,
-PyLifModelBitAcc). All B samples run in that one runtime: `--block` samples
+The network is a RingBuffer, LIF populations and Dense processes between them
+(`pop<k>__*`, `dense<j>__*` in the parameter file: any number of Dense into one
+population, which Lava's LIF adds at its a_in), compiled once with
+`Loihi2SimCfg(select_tag="fixed_pt")` (PyDenseModelBitAcc, PyLifModelBitAcc). All B samples run in that one runtime: `--block` samples
 side by side as independent copies of the network (block-diagonal Dense
 weights), T steps; then every LIF's u, v and every Dense's a_buff is reset
 with Var.set and the next block runs. A population whose neurons differ in
@@ -40,7 +41,7 @@ import numpy as np
 PARAMS = os.path.splitext(os.path.abspath(__file__))[0] + ".npz"  # this program's parameters
 BLOCK_WEIGHTS = 2**21  # weights of one block-diagonal Dense: bounds Lava's memory and work per step
 
-# --- building and running the network (snnc's targets/loihi/lava_worker.py, verbatim) ---
+# --- building and running the network (snnc's targets/loihi/lava_network.py, verbatim) ---
 
 # @WORKER_FUNCTIONS@
 
@@ -48,14 +49,12 @@ BLOCK_WEIGHTS = 2**21  # weights of one block-diagonal Dense: bounds Lava's memo
 
 
 def load_params(path=PARAMS):
-    """(layers, output decoding) from the parameter file."""
+    """(populations, Dense, output decoding, input width) from the parameter file."""
     with np.load(path, allow_pickle=False) as f:
         data = {k: f[k] for k in f.files}
-    layers = []
-    for k in range(int(data["n_layers"])):
-        pre = f"layer{k}__"
-        layers.append({key[len(pre):]: val for key, val in data.items() if key.startswith(pre)})
-    return layers, {key[len("output__"):]: val for key, val in data.items() if key.startswith("output__")}
+    pops, dense = read_network(data)
+    output = {key[len("output__"):]: val for key, val in data.items() if key.startswith("output__")}
+    return pops, dense, output, int(data["info__n_in"])
 
 
 def info(path=PARAMS):
@@ -81,9 +80,9 @@ def read_spikes(path, n_in):
     return x.astype(np.int64)
 
 
-def default_block(layers, batch):
+def default_block(dense, batch):
     """Samples side by side: as many as BLOCK_WEIGHTS allows, spread evenly over the blocks."""
-    largest = max(layer[key].size for layer in layers for key in ("weights", "rec_weights") if key in layer)
+    largest = max(d["weights"].size for d in dense)
     widest = max(1, min(batch, int(np.sqrt(BLOCK_WEIGHTS / max(largest, 1)))))
     blocks = -(-batch // widest)
     return -(-batch // blocks)
@@ -91,7 +90,7 @@ def default_block(layers, batch):
 
 def decode(output, traces):
     """Logits as snnc decodes its Output node."""
-    k = int(output["layer"])
+    k = int(output["pop"])
     if str(output["read"]) == "v":
         raw = traces[f"lif{k}__v"][:, int(output["step"])].astype(np.float64)
     else:
@@ -101,16 +100,16 @@ def decode(output, traces):
 
 def run(spikes, record=("v",), block=None):
     """`lif<k>__spikes`, `__v`, `__u` [B, T, n] of the k-th population, and logits of the network on spikes [B, T, n_in]."""
-    layers, output = load_params()
+    pops, dense, output, _ = load_params()
     batch = spikes.shape[0]
-    block = default_block(layers, batch) if block is None else int(block)
+    block = default_block(dense, batch) if block is None else int(block)
     pad = -batch % block  # silent samples fill the last block; dropped after
     x = np.concatenate([spikes, np.zeros((pad,) + spikes.shape[1:], spikes.dtype)])
     record = tuple(record)
     if output and str(output["read"]) == "v" and "v" not in record:
         record += ("v",)
     with tempfile.TemporaryDirectory(prefix="lava-dump-") as tmp:
-        out = run_graph(layers, x, record, tmp, block)
+        out = run_network(pops, dense, x, record, tmp, block)
     traces = {key: val[:batch] for key, val in out.items() if key.startswith("lif")}
     result = {key: val for key, val in traces.items() if key.rpartition("__")[2] in ("spikes", "v", "u")}
     result["models"] = out["models"]
@@ -134,8 +133,7 @@ def main(argv):
             args.append(a)
     if len(args) != 2:
         sys.exit(__doc__.split("\n\n")[2])
-    layers, _ = load_params()
-    spikes = read_spikes(args[0], layers[0]["weights"].shape[1])
+    spikes = read_spikes(args[0], load_params()[3])
     start = time.perf_counter()
     result = run(spikes, record, block)
     np.savez(args[1], **result)

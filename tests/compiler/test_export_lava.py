@@ -55,7 +55,7 @@ def test_export_writes_a_standalone_program_and_plain_arrays(loihi_graph, tmp_pa
     assert 'Loihi2SimCfg(\n        select_tag="fixed_pt"' in text
     with np.load(program.with_suffix(".npz"), allow_pickle=False) as f:
         assert list(f["populations"]) == ["lif0", "readout"]
-        assert f["layer0__weights"].shape == (48, 64) and f["layer0__du"].shape == (48,)
+        assert f["dense0__weights"].shape == (48, 64) and f["pop0__du"].shape == (48,)
     assert lava_export.export(loihi_graph, tmp_path / "x.py") == tmp_path / "x.py"
 
 

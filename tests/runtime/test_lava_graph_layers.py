@@ -6,7 +6,7 @@ import pytest
 
 from snnc.compiler.ir import Graph, Input, LoihiLIF, Output, Synapse
 from snnc.errors import DesignRuleError, GraphError, InputError
-from snnc.targets.loihi import lava_exec, lava_worker
+from snnc.targets.loihi import lava_exec, lava_network
 from snnc.targets import loihi
 
 
@@ -173,11 +173,11 @@ def test_worker_block_layout_round_trips():
     """Samples side by side in the RingBuffer and back out of the Monitors."""
     rng = np.random.default_rng(3)
     x = rng.integers(0, 2, (6, 4, 5))
-    cols = lava_worker.block_columns(x, 3)
+    cols = lava_network.block_columns(x, 3)
     assert cols.shape == (15, 8)
     np.testing.assert_array_equal(cols[5:10, 0], x[1, 0])      # block 0, sample 1, step 0
     np.testing.assert_array_equal(cols[:5, 4 + 2], x[3, 2])    # block 1, sample 3, step 2
-    np.testing.assert_array_equal(lava_worker.unblock(cols.T, 3, 4), x)
-    wide = lava_worker.side_by_side(dict(weights=np.arange(6).reshape(2, 3), du=np.array([1, 2])), 2)
-    assert wide["weights"].shape == (4, 6) and wide["du"].tolist() == [1, 2, 1, 2]
-    assert not wide["weights"][:2, 3:].any()
+    np.testing.assert_array_equal(lava_network.unblock(cols.T, 3, 4), x)
+    pops, dense = lava_network.side_by_side([dict(du=np.array([1, 2]))], [dict(weights=np.arange(6).reshape(2, 3))], 2)
+    assert dense[0]["weights"].shape == (4, 6) and pops[0]["du"].tolist() == [1, 2, 1, 2]
+    assert not dense[0]["weights"][:2, 3:].any()
