@@ -47,7 +47,9 @@ def compile_net(front: FloatNet, target: str, calibrate: int | None = DEFAULT_CA
     ctx.notes.extend(front.notes + _capped_inputs(x_cal, target))
     mapped, graph = run_target_flow(front.graph, ctx)
     latency = mapped.metadata.get("pad_steps", 0)
-    graph.metadata.update(front.graph.metadata, steps=front.steps, pad_steps=latency, target=target, task=front.task,
+    # the frontend's metadata where a pass rebuilt the graph without it; what the flow set wins
+    graph.metadata = {**front.graph.metadata, **graph.metadata}
+    graph.metadata.update(steps=front.steps, pad_steps=latency, target=target, task=front.task,
                           compile={"target": target, **front.options, "calibrate": len(x_cal)})
     if front.data:
         graph.metadata["data"] = _json_data(front.data)

@@ -84,7 +84,7 @@ def test_compile_and_verify_edge_int8(trained, tmp_path, capsys):
     assert 0 < v["max_abs_error"] == pytest.approx(mse["max_abs_error"])
     assert (tmp_path / "v.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     _one_line_error(*run(["verify", graph, "--backends", "sim,lava"], capsys)[::2],
-                    "names no independent executor of a 'edge-int8' graph (add one of: onnx)")
+                    "names no independent executor of a 'edge-int8' graph (add one of: onnx, tflite, tflite-opt)")
     _one_line_error(*run(["verify", graph, "--plot", tmp_path / "v.gif"], capsys)[::2], "plot suffix '.gif'")
 
 
