@@ -44,6 +44,13 @@ class XyloLayout(Pass):
 
     def _place(self, graph, ctx, dst, src, syn_name, syn, w_in, w_rec, w_out, readout):
         if isinstance(graph.nodes[src], Input):
+            if dst == readout and not ctx.blocks:
+                raise CompileError(
+                    f"synapse '{syn_name}': '{dst}' is the graph's only population, but on Xylo input weights "
+                    "reach only the hidden population and outputs come only from readout neurons fed by hidden "
+                    "spikes; an identity relay through a hidden neuron is not exact (its synaptic current, "
+                    "dash_syn >= 1, carries part of each input into later steps: xylosim XyloIAFNeuron). "
+                    "Add a hidden layer, or compile for loihi")
             if dst == readout or ctx.blocks[dst][0] != 0:
                 raise CompileError(f"synapse '{syn_name}': Xylo's input weights reach the hidden population "
                                    f"only; '{dst}' is not the first hidden layer")

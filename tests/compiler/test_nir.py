@@ -351,3 +351,24 @@ def test_neurons_the_ir_cannot_express_are_refused_by_name(node, message, tmp_pa
     g.nodes["lif1"] = node
     with pytest.raises(CompileError, match=message):
         graph_from_nir(read_nir(_write(g, tmp_path / "x.nir")), dt=SNNTORCH_DT)
+
+
+def test_a_one_population_graph_deploys_on_loihi_and_xylo_says_why_not(tmp_path, capsys):
+    """Input -> Affine -> LIF -> Output: loihi deploys it; Xylo cannot (its input weights reach
+    only hidden neurons, its outputs only readout neurons, and a relay neuron's synaptic filter
+    is not an identity): one line saying so, exit 2, nothing written."""
+    w = np.random.default_rng(0).normal(0, 1, (5, 4)).astype(np.float32)
+    g = nir.NIRGraph.from_list(nir.Input(np.array([4])), nir.Affine(w, np.zeros(5, np.float32)),
+                               nir.LIF(tau=np.full(5, 2e-3), r=np.ones(5), v_leak=np.zeros(5),
+                                       v_threshold=np.ones(5)), nir.Output(np.array([5])))
+    g.metadata["dt"] = 1e-3
+    path = tmp_path / "one.nir"
+    nir.write(path, g)
+    assert main(["compile", str(path), "--target", "loihi", "--calibrate-random", "--out",
+                 str(tmp_path / "l.snnc")]) == 0
+    capsys.readouterr()
+    assert main(["compile", str(path), "--target", "xylo", "--calibrate-random", "--out",
+                 str(tmp_path / "x.snnc")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "is the graph's only population" in err and "dash_syn" in err
+    assert not (tmp_path / "x.snnc").exists()
