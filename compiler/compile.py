@@ -36,21 +36,28 @@ class Compiled:
                                                   # a later pass merged away (Xylo's lif0 scale, ...)
 
 
-def compile_net(front: FloatNet, target: str, calibrate: int | None = DEFAULT_CALIBRATION) -> Compiled:
+def compile_net(front: FloatNet, target: str, calibrate: int | None = DEFAULT_CALIBRATION,
+                options: dict | None = None) -> Compiled:
     """The one compile pipeline, whatever the frontend: `target`'s flow on a float net
     (calibrated on `calibrate` of the net's own inputs: `front.calibration`, by default the
     first training samples of its data set), the design rules, and the compile report. The
-    task (classification or regression) is the frontend's; nothing here is evaluated."""
+    task (classification or regression) is the frontend's; nothing here is evaluated.
+    `options`: what the target's passes read (`Target.options`, e.g. loihi's weight_split)."""
     target_flow(target)  # an unknown target is one line before any data is read
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    unknown = sorted(set(options) - set(get_target(target).options))
+    if unknown:
+        raise CompileError(f"{', '.join(unknown)}: not a compile option of target '{target}' "
+                           f"(its options: {', '.join(get_target(target).options) or 'none'})")
     x_cal = (front.calibration or _training_samples(front.data))(calibrate)
-    ctx = CompileContext(target, front.steps, calib_x=x_cal)
+    ctx = CompileContext(target, front.steps, calib_x=x_cal, options=options)
     ctx.notes.extend(front.notes + _capped_inputs(x_cal, target))
     mapped, graph = run_target_flow(front.graph, ctx)
     latency = mapped.metadata.get("pad_steps", 0)
     # the frontend's metadata where a pass rebuilt the graph without it; what the flow set wins
     graph.metadata = {**front.graph.metadata, **graph.metadata}
     graph.metadata.update(steps=front.steps, pad_steps=latency, target=target, task=front.task,
-                          compile={"target": target, **front.options, "calibrate": len(x_cal)})
+                          compile={"target": target, **front.options, **options, "calibrate": len(x_cal)})
     if front.data:
         graph.metadata["data"] = _json_data(front.data)
     report = {"task": front.task, "target": target, **front.report, "calibrate": len(x_cal), "steps": front.steps,

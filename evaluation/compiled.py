@@ -21,12 +21,12 @@ from snnc.runtime import deploy
 
 def compile_checkpoint(checkpoint, target: str, mode: str = "mean", k: int = 8,
                        calibrate: int = DEFAULT_CALIBRATION, seed: int = 0, evaluate: bool = True,
-                       data: dict | None = None) -> Compiled:
+                       data: dict | None = None, options: dict | None = None) -> Compiled:
     """Compile, then (evaluate=True) measure accuracies on the test split into the report.
     `data`: calibrate and evaluate on this data config (a user's file: `{"file": F.npz}`)
-    instead of the checkpoint's own data set."""
+    instead of the checkpoint's own data set. `options`: the target's compile options."""
     front = _front(checkpoint, target, mode, k, seed, data)
-    compiled = compile_net(front, target, calibrate)
+    compiled = compile_net(front, target, calibrate, options=options)
     compiled.report["checkpoint"] = str(checkpoint)
     compiled.graph.metadata["checkpoint"] = str(checkpoint)
     if evaluate:

@@ -189,6 +189,9 @@ class Target:
     # the fidelity gate: the largest test-accuracy drop (deployed against the PyTorch model) that
     # `compile` writes a graph for and `verify` passes; our choice per chip (--max-drop overrides)
     max_drop: float = 0.01
+    # compile options its flow's passes read from CompileContext.options (loihi: "weight_split");
+    # compile_net refuses any other in one line
+    options: tuple[str, ...] = ()
 
     capacity_rule = staticmethod(capacity_rule)  # `@Target.capacity_rule` where only Target is imported
 

@@ -97,12 +97,13 @@ def _data_config(value, where: str) -> dict | None:
 
 
 def compile_nir(path, target: str, calibrate: int = 256, data: dict | None = None, steps: int | None = None,
-                dt: float | None = None, seed: int = 0, calibrate_random: bool = False):
+                dt: float | None = None, seed: int = 0, calibrate_random: bool = False, options: dict | None = None):
     """Read a NIR file and lower it for `target` through the one compile pipeline; returns
-    compile.Compiled (no evaluation)."""
+    compile.Compiled (no evaluation). `options`: the target's compile options (compile_net)."""
     from snnc.compiler.compile import compile_net
 
-    return compile_net(nir_float_net(path, target, calibrate, data, steps, dt, seed, calibrate_random), target)
+    return compile_net(nir_float_net(path, target, calibrate, data, steps, dt, seed, calibrate_random), target,
+                       options=options)
 
 
 def nir_float_net(path, target: str, calibrate: int = 256, data: dict | None = None, steps: int | None = None,

@@ -24,6 +24,7 @@ class CompileContext:
     layers: dict[str, dict] = field(default_factory=dict)   # per population: choices and errors
     notes: list[str] = field(default_factory=list)          # dynamics that changed, and why
     blocks: dict[str, tuple[int, int]] = field(default_factory=dict)  # layer -> rows in a merged population
+    options: dict = field(default_factory=dict)   # compile options the target's passes read (Target.options)
 
     def layer(self, name: str) -> dict:
         return self.layers.setdefault(name, {})

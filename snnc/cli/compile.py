@@ -60,12 +60,20 @@ def cmd_compile(argv: list[str]) -> int:
                         help="fidelity gate: the largest test-accuracy drop, deployed against the PyTorch model, "
                              "that still writes the graph (default: the target's, 0.01 loihi/edge-int8, 0.02 xylo; "
                              "a KAN: the largest relative rise of the test MSE, default 1.0: deployed <= 2x float)")
+    parser.add_argument("--weight-split", metavar="all|none|SYN[,SYN...]", default=None,
+                        help="loihi: deploy these synapses (all: every one whose weight_exp >= 1) as two Lava Dense, "
+                             "W = W_hi 2^k + W_lo, k = min(weight_exp, 7) more weight bits at twice the synaptic "
+                             "memory (the report's weight_rel_error says which need it; default none)")
+    parser.add_argument("--v-margin", type=float, default=None,
+                        help="loihi: v's headroom over its calibration peak (default 2, as u's); v saturates, so "
+                             "1 or below trades clipping of the deepest excursions for a finer scale")
     parser.add_argument("--force", action="store_true", help="write the graph although the gate refuses it")
     parser.add_argument("--out", required=True, help="the .snnc to write (the report goes beside it)")
     args = parser.parse_args(argv)
     if args.max_drop is not None and not 0 <= args.max_drop <= 1:
         raise CompileError(f"--max-drop must lie in [0, 1] (a fraction of the test accuracy), got {args.max_drop}")
     kind = _input_kind(args)
+    options = {"weight_split": _split_choice(args.weight_split), "v_margin": args.v_margin}
     data = None
     if args.data is not None:
         from snnc.evaluation.datasets import data_file
@@ -80,15 +88,19 @@ def cmd_compile(argv: list[str]) -> int:
     if kind == "nir":  # a NIR file from snnTorch, sinabs, Rockpool or snnc
         from snnc.compiler.frontend.nir import compile_nir
         compiled = compile_nir(args.checkpoint, args.target, args.calibrate, data=data, steps=args.steps,
-                               dt=args.dt, seed=0, calibrate_random=args.calibrate_random)
+                               dt=args.dt, seed=0, calibrate_random=args.calibrate_random, options=options)
         _nir_gate(compiled, data, args)
     elif kind == "kan":  # a KAN regression run: snnc.compiler.compile_kan
         from snnc.compiler.compile_kan import DEFAULT_LOWERING, compile_kan
+        if any(v is not None for v in options.values()):
+            raise CompileError(f"{args.checkpoint}: --weight-split and --v-margin are loihi options; a KAN "
+                               "compiles for edge-int8")
         compiled = compile_kan(args.checkpoint, args.target, args.calibrate, args.pwl_segments,
                                lowering=args.kan_lowering or DEFAULT_LOWERING)
     else:
         compiled = compile_checkpoint(args.checkpoint, args.target, args.mode or "mean",
-                                      8 if args.k is None else args.k, args.calibrate, args.seed or 0, data=data)
+                                      8 if args.k is None else args.k, args.calibrate, args.seed or 0, data=data,
+                                      options=options)
     default = MAX_MSE_RISE if kind == "kan" else get_target(args.target).max_drop
     gate = fidelity(compiled.report, default if args.max_drop is None else args.max_drop) if kind != "nir" \
         else compiled.report.get("fidelity", {}).get("gate")
@@ -128,6 +140,13 @@ def _nir_gate(compiled, data, args) -> None:
         y, what = None, f"{cal['samples']} random spike trains (rate {cal['rate']}, {cal['steps']} steps)"
     max_drop = get_target(args.target).max_drop if args.max_drop is None else args.max_drop
     compiled.report["fidelity"] = nir_fidelity(compiled, x, y, max_drop, what)
+
+
+def _split_choice(text: str | None):
+    """--weight-split: None, "all", "none" or a list of synapse names."""
+    if text is None or text in ("all", "none"):
+        return text
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def x_channels(compiled) -> int:

@@ -9,6 +9,8 @@ equivalent for NIR export.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from snnc.compiler.ir import Graph, Synapse
 from snnc.errors import DesignRuleError
 from snnc.targets.base import EnergyConstant, Target, TimeStep
@@ -22,18 +24,24 @@ from snnc.targets.registry import register
 # --- design rules -----------------------------------------------------------
 
 def rule_weight_exp(graph: Graph) -> None:
+    """Every Dense's exponent in range: a SplitDense's high Dense has weight_exp + shift."""
     bounds = RANGES["weight_exp"]
     for name, syn in graph.of_type(Synapse).items():
-        if not bounds.holds(syn.weight_exp):
-            raise DesignRuleError("weight-exp-range", name, f"weight_exp {syn.weight_exp} outside {bounds}")
+        exps = [e for _, e in split_parts(syn)] if isinstance(syn, SplitDense) else [syn.weight_exp]
+        for exp in exps:
+            if not bounds.holds(exp):
+                raise DesignRuleError("weight-exp-range", name, f"weight_exp {exp} outside {bounds}")
 
 
 def rule_weight_format(graph: Graph) -> None:
     """Weights Lava's Dense keeps unchanged under some sign mode: otherwise
-    what runs in Lava is not what the graph says (e.g. [[-256, -3]])."""
+    what runs in Lava is not what the graph says (e.g. [[-256, -3]]). A
+    SplitDense's two Dense each (`split_parts`)."""
     for name, syn in graph.of_type(Synapse).items():
+        parts = split_parts(syn) if isinstance(syn, SplitDense) else [(syn.weights, syn.weight_exp)]
         try:
-            lava_sign_mode(syn.weights)
+            for weights, _ in parts:
+                lava_sign_mode(weights)
         except GraphError:
             raise DesignRuleError("weight-format", name, "weights are not 8-bit Loihi weights (mixed signs "
                                   "or -256: even values in [-256, 254]; else |w| <= 255, one sign)") from None
@@ -81,10 +89,16 @@ TIME_STEP = TimeStep(10e-6, "estimate: 10 us, the order of Loihi's algorithmic t
                      estimate=True)
 
 def usage(graph: Graph) -> dict:
-    """Cores used (each population on whole cores) against the chip's cores."""
+    """Cores used (each population on whole cores) against the chip's cores; Dense processes and
+    8-bit synapses (a SplitDense is two Dense, its synapses those of both parts)."""
     sizes = [node.size for node in graph.neurons.values()]
     cores = sum(-(-n // NEURONS_PER_CORE) for n in sizes)
-    return {"cores": cores, "cores_limit": CORES, "neurons": sum(sizes)}
+    synapses = graph.of_type(Synapse)
+    parts = [p for syn in synapses.values()
+             for p, _ in (split_parts(syn) if isinstance(syn, SplitDense) else [(syn.weights, 0)])]
+    return {"cores": cores, "cores_limit": CORES, "neurons": sum(sizes), "dense_processes": len(parts),
+            "split_synapses": sum(isinstance(s, SplitDense) for s in synapses.values()),
+            "synapses_8bit": int(sum(np.count_nonzero(p) for p in parts))}
 
 
 LOIHI = register(Target(
@@ -115,4 +129,5 @@ LOIHI = register(Target(
     synapse_delay=lambda from_input: DENSE_DELAY,   # Lava's Dense delivers one step late, every synapse
     float_form=_float_form,
     exports={"lava": "snnc.targets.loihi.lava_program"},   # the Lava program (`snnc export --format lava`)
+    options=("weight_split", "v_margin"),   # quantise.py: synapses as two Dense (SplitDense); v's headroom
 ))

@@ -26,7 +26,6 @@ from snnc.compiler.ir import Graph
 from snnc.errors import BackendUnavailable, GraphError, InputError, SnncError
 from snnc.targets import loihi
 from snnc.targets.loihi.lava_graph import LavaNet, lava_net
-from snnc.targets.loihi.lava_layers import SPLIT_SHIFT
 
 LAYER_KEYS = ("weights", "weight_exp", "du", "dv", "vth", "bias_mant", "bias_exp")
 OPTIONAL_KEYS = ("num_weight_bits", "sign_mode", "rec_weights", "rec_weight_exp", "rec_sign_mode")
@@ -205,7 +204,7 @@ def run_lava_graph(graph: Graph, spikes, record=("v", "u"), block: int | None = 
     {"spikes", "v", "u"}}, int64 [B, T, n] (or [T, n] for [T, n_in] input):
     the values after each step as Lava's Monitors report them (`record` may
     drop "v"/"u"; "weights" adds {synapse node: {"weights"}}, what Lava's
-    Dense used (a SplitDense's as W_hi 2^8 + W_lo, beside "weights_hi" and
+    Dense used (a SplitDense's as W_hi 2^shift + W_lo, beside "weights_hi" and
     "weights_lo"), and runs one sample at a time). Neurons differing in du, dv
     or vth run as one Lava LIF per distinct triple (see lava_network.py), at
     most MAX_GROUPS per population.
@@ -290,7 +289,7 @@ def unpack_graph(out: dict, net: LavaNet, batched: bool, batch: int) -> dict:
             result.setdefault(syn, {})[f"weights_{part}" if part else "weights"] = used
     for syn, used in result.items():
         if "weights_hi" in used:
-            used["weights"] = used["weights_hi"] * 2**SPLIT_SHIFT + used["weights_lo"]
+            used["weights"] = used["weights_hi"] * 2**net.shifts[syn] + used["weights_lo"]
     return result
 
 

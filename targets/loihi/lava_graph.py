@@ -27,6 +27,7 @@ class LavaNet:
     pops: list[str]                    # population k: its LoihiLIF node
     dense: list[tuple[str, str]]       # Dense j: (Synapse node, part: "" whole, "hi" or "lo" of a SplitDense)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)   # n_pops, pop{k}__*, n_dense, dense{j}__*
+    shifts: dict[str, int] = field(default_factory=dict)          # SplitDense node -> its shift
 
 
 def lava_net(graph: Graph) -> LavaNet:
@@ -51,6 +52,8 @@ def lava_net(graph: Graph) -> LavaNet:
     for name, node in graph.of_type(Synapse).items():
         src, dst = _ends(graph, name, node, pops)
         parts = split_parts(node) if isinstance(node, SplitDense) else [(node.weights, node.weight_exp)]
+        if isinstance(node, SplitDense):
+            net.shifts[name] = node.shift
         for part, (weights, exp) in zip(("hi", "lo") if len(parts) == 2 else ("",), parts):
             _add_dense(net, (name, part), weights, exp, src, dst)
     net.arrays["n_dense"] = np.int64(len(net.dense))

@@ -67,41 +67,44 @@ def lava_sign_mode(weights, where: str = "weights") -> int:
 
 # --- a weight matrix deployed as two Dense processes ---------------------------
 
-SPLIT_SHIFT = 8        # the high Dense's exponent over the low one's: one 8-bit mantissa (Lava's Dense)
-SPLIT_MAX = 254 * 2**SPLIT_SHIFT + 254     # 65,278: both parts 254 (even, Lava's mixed sign mode)
-SPLIT_MIN = -256 * 2**SPLIT_SHIFT - 256    # -65,792: both parts -256
+SPLIT_SHIFT_MAX = 7    # the high Dense's exponent over the low one's: at most 7 keeps W_lo within [0, 255]
 
 
 @register_node
 @dataclass(eq=False)
 class SplitDense(Synapse):
     """A Loihi synapse deployed as two Lava Dense processes from the same source into the
-    same LIF: `weights` = W_hi * 2^8 + W_lo, even integers in [-65792, 65278] (about 16 bits),
-    `weight_exp` the low Dense's exponent (-8..-1), the high Dense's is weight_exp + 8 (0..7).
+    same LIF: `weights` W = W_hi 2^shift + W_lo, integers in [-2^(shift + 8), 2^(shift + 8) - 1],
+    W_hi = 2 floor(W / 2^(shift + 1)) (even, in [-256, 254]: Lava's mixed sign mode keeps it),
+    W_lo = W - W_hi 2^shift in [0, 2^(shift + 1) - 1] (within [0, 255]: excitatory);
+    `weight_exp` is the low Dense's exponent, the high Dense's weight_exp + shift, in [0, 7].
 
     Lava's LIF adds every a_out connected to its a_in (PyInPortVectorDense.recv sums its
-    channels); each Dense sends wrap32(W s << e) (>> when e < 0) of its own. As the high
-    exponent is >= 0, floor(W_hi s 2^8 / 2^m + W_lo s / 2^m) = W_hi s 2^(8-m) + floor(W_lo s / 2^m):
-    the two a_out sum to exactly what one Dense of `weights` at `weight_exp` would send, which is
-    how the simulators run it. `split_parts` gives the two Dense matrices.
+    channels); each Dense sends wrap32(its W s shifted by its exponent). With the high exponent
+    >= 0, (W_hi s 2^shift + W_lo s) shifted by weight_exp is exactly W_hi s << (weight_exp +
+    shift) plus W_lo s shifted by weight_exp (a right shift's floor takes nothing from the
+    high part's multiple of 2^-weight_exp): the two a_out sum, modulo 2^32, to what one Dense
+    of W at `weight_exp` would send, which is how the simulators run it.
     """
+
+    shift: int = SPLIT_SHIFT_MAX   # the high Dense's exponent over the low one's, 1..7
 
     def check(self):
         super().check()
-        w = self.weights
-        if w.dtype != np.int64 or w.size and (w.min() < SPLIT_MIN or w.max() > SPLIT_MAX or np.any(w % 2)):
-            raise GraphError(f"SplitDense weights must be even integers in [{SPLIT_MIN}, {SPLIT_MAX}]")
-        if not -8 <= self.weight_exp <= 7 - SPLIT_SHIFT:
-            raise GraphError(f"SplitDense weight_exp (the low Dense's) must lie in [-8, {7 - SPLIT_SHIFT}] so that "
-                             f"the high Dense's (+{SPLIT_SHIFT}) lies in [0, 7], got {self.weight_exp}")
+        self.shift = integer("shift", self.shift, 1, SPLIT_SHIFT_MAX)
+        lo, hi = -2 ** (self.shift + 8), 2 ** (self.shift + 8) - 1
+        if self.weights.dtype != np.int64 or self.weights.size and not lo <= self.weights.min() <= self.weights.max() <= hi:
+            raise GraphError(f"SplitDense weights (shift {self.shift}) must be integers in [{lo}, {hi}]")
+        if not 0 <= self.weight_exp + self.shift <= 7:
+            raise GraphError(f"SplitDense weight_exp + shift (the high Dense's exponent) must lie in [0, 7], got "
+                             f"{self.weight_exp} + {self.shift}")
 
 
 def split_parts(node: SplitDense) -> list[tuple[np.ndarray, int]]:
-    """[(W_hi, e + 8), (W_lo, e)]: W_hi even in [-256, 254], W_lo = weights - W_hi 2^8 even in
-    [-256, 254] (Lava's mixed sign mode keeps both as they are)."""
+    """[(W_hi, weight_exp + shift), (W_lo, weight_exp)]: the two Dense processes."""
     w = np.asarray(node.weights, np.int64)
-    hi = 2 * -((254 - w) // (2 * 2**SPLIT_SHIFT))      # 2 ceil((w - 254) / 512)
-    return [(hi, node.weight_exp + SPLIT_SHIFT), (w - hi * 2**SPLIT_SHIFT, node.weight_exp)]
+    hi = 2 * (w >> (node.shift + 1))
+    return [(hi, node.weight_exp + node.shift), (w - (hi << node.shift), node.weight_exp)]
 
 
 # --- graph construction from Lava's parameter names -------------------------
