@@ -1,6 +1,7 @@
 """Sparse structures for the event-driven core: fan-out CSR and spike event lists."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,8 +20,9 @@ class FanOut:
     post: np.ndarray
     weight: np.ndarray
 
-    @property
+    @functools.cached_property
     def row_lengths(self) -> np.ndarray:
+        """Synapses per presynaptic neuron (computed once per fan-out)."""
         return np.diff(self.indptr)
 
 

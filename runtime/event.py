@@ -71,9 +71,10 @@ class Population:
         return delayed(spikes if self.cap is None else np.minimum(spikes, self.cap(from_input)), delay)
 
     def external_sums(self, dtype):
-        """Per external synapse in delivery order: (synapse, delayed weight sums [B, T, n_post])."""
+        """Per external synapse in delivery order: (synapse, delayed weight sums [B, T, n_post]) in
+        `dtype`, or in int32 where the plan proves every sum fits (`Plan.accumulator`)."""
         for name, syn, src, from_input in self.external:
-            acc = np.zeros(self.shape + (syn.out_size,), dtype)
+            acc = np.zeros(self.shape + (syn.out_size,), self._plan.accumulator(name, dtype))
             cap = -1 if self.cap is None else self.cap(from_input)
             self._events[name] = _accumulate(acc, src.spikes, syn.delay, cap, self._plan, name)
             yield syn, acc
@@ -118,10 +119,9 @@ class Population:
 def _accumulate(acc, spikes, delay: int, cap: int, plan, syn_name) -> int:
     """Add every spike's fan-out (at most `cap` per presynaptic neuron and step; -1: no cap),
     `delay` steps later, into acc [B, T, n_post]; returns synaptic events."""
-    fo, dense = plan.fan_outs[syn_name], plan.dense_rows[syn_name]
+    fo = plan.fan_outs[syn_name]
+    w_t, weight = plan.weights_as(syn_name, acc.dtype)
     spikes = np.ascontiguousarray(spikes, dtype=np.int64)
-    if dense is not None:
-        w_t = dense.astype(acc.dtype, copy=False)
+    if w_t is not None:
         return int(kernels.deliver_dense(acc, spikes, delay, cap, w_t, fo.row_lengths))
-    weight = fo.weight.astype(acc.dtype, copy=False)
     return int(kernels.deliver(acc, spikes, delay, cap, fo.indptr, fo.post, weight))

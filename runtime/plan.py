@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from snnc.compiler.ir import Graph, Synapse, check_graph
+from snnc.compiler.ir import Graph, Input, Synapse, check_graph
 from snnc.errors import DesignRuleError
 from snnc.runtime.csr import FanOut, fan_out
 from snnc.targets import get as get_target
@@ -24,6 +24,26 @@ class Plan:
     fan_outs: dict[str, FanOut] = field(default_factory=dict)
     dense_rows: dict[str, np.ndarray | None] = field(default_factory=dict)  # (n_pre, n_post) or None
     violations: list = field(default_factory=list)  # broken capacity rules (DesignRuleError)
+    # per synapse: the largest |weight sum| one postsynaptic neuron can receive in a step (None: unbounded
+    # input counts); an integer sum below 2^31 accumulates exactly in int32 lanes
+    sum_bound: dict[str, int | None] = field(default_factory=dict)
+    _cast: dict = field(default_factory=dict)
+
+    def weights_as(self, name: str, dtype) -> tuple[np.ndarray | None, np.ndarray]:
+        """(dense rows, CSR weights) of synapse `name` in `dtype`, cast once per plan."""
+        key = (name, np.dtype(dtype).str)
+        if key not in self._cast:
+            rows = self.dense_rows[name]
+            self._cast[key] = (None if rows is None else np.ascontiguousarray(rows, dtype),
+                               np.ascontiguousarray(self.fan_outs[name].weight, dtype))
+        return self._cast[key]
+
+    def accumulator(self, name: str, dtype) -> np.dtype:
+        """The dtype synapse `name`'s sums accumulate in for a kind asking `dtype`: int32 where every
+        sum provably fits (`sum_bound` < 2^31: twice the lanes of int64), else `dtype` itself."""
+        dtype = np.dtype(dtype)
+        bound = self.sum_bound.get(name)
+        return np.dtype(np.int32) if dtype.kind == "i" and bound is not None and bound < 2**31 else dtype
 
 
 def prepare(graph: Graph, check: str = "error") -> Plan:
@@ -50,6 +70,7 @@ def _cached_or_new(graph: Graph) -> Plan:
         plan.fan_outs[name] = fan_out(syn.weights)
         dense = np.count_nonzero(syn.weights) >= DENSE_ROWS_MIN_DENSITY * syn.weights.size
         plan.dense_rows[name] = np.ascontiguousarray(syn.weights.T) if dense else None
+        plan.sum_bound[name] = _sum_bound(graph, name, syn)
     graph.__dict__["_plan"] = plan
     return plan
 
@@ -60,3 +81,20 @@ def signature(graph: Graph) -> tuple:
                                          for k, v in vars(node).items()))
                   for name, node in graph.nodes.items())
     return graph.target, nodes, tuple(graph.edges)
+
+
+def _sum_bound(graph: Graph, name: str, syn: Synapse) -> int | None:
+    """max over postsynaptic neurons of sum |w| x (most spikes a presynaptic neuron sends a step);
+    None for float weights or when the source's counts are unbounded (an Input without a cap)."""
+    if syn.weights.dtype.kind not in "iu":
+        return None
+    src = graph.nodes[graph.synapse_source(name)]
+    if isinstance(src, Input):
+        target = get_target(graph.target)
+        caps = [c for c in (target.input_max, target.input_cap) if c is not None]
+        count = min(caps) if caps else None
+    else:
+        count = int(np.max(getattr(src, "max_spikes", 1)))
+    if count is None:
+        return None
+    return int(np.abs(syn.weights.astype(np.int64)).sum(axis=1).max(initial=0)) * count

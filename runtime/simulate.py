@@ -10,6 +10,7 @@ from snnc.compiler.ir import Graph
 from snnc.compiler.ir.metadata import MAX_STEPS
 from snnc.errors import InputError
 from snnc.runtime import dense, event, reference
+from snnc.runtime.batches import run_batch
 from snnc.runtime.per_inference import energy_report, latency
 from snnc.runtime.event import PopulationRun
 from snnc.runtime.plan import prepare
@@ -56,44 +57,11 @@ def simulate(graph: Graph, spikes, record=(), engine: str = "event", progress: b
         warnings.warn(str(v), DesignRuleWarning, stacklevel=2)
     x, batched = _as_batch(spikes, graph)
     inputs, input_overflow = _split_inputs(graph, x)
-    runs = _run_chunks(ENGINES[engine], graph, plan, inputs, _record_set(record), progress, chunk,
-                       default_threads() if threads is None else int(threads))
+    runs = run_batch(ENGINES[engine], graph, plan, inputs, _record_set(record), progress, chunk,
+                     default_threads() if threads is None else int(threads))
     result = _result(graph, runs, batched, x.shape[1], input_overflow, record)
     result.violations = [{"rule": v.rule, "node": v.node, "detail": v.detail} for v in plan.violations]
     return result
-
-
-def _run_chunks(engine, graph, plan, inputs, record, progress, chunk, threads: int = 1):
-    """Samples are independent: run the batch in parts of at most `chunk` samples, `threads` of
-    them at a time (with a bar), and join them in sample order."""
-    B = next(iter(inputs.values())).shape[0]
-    size = min(chunk, -(-B // threads))
-    starts = range(0, B, size)
-    run_part = lambda s: engine(graph, plan, {k: v[s:s + size] for k, v in inputs.items()}, record)  # noqa: E731
-    if threads > 1 and len(starts) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(min(threads, len(starts))) as pool:
-            parts = list(_bar(pool.map(run_part, starts), len(starts), graph, progress))
-    else:
-        parts = [run_part(s) for s in _bar(starts, len(starts), graph, progress)]
-    return parts[0] if len(parts) == 1 else {name: _join([p[name] for p in parts]) for name in parts[0]}
-
-
-def _bar(items, total: int, graph, progress: bool):
-    if not progress or total < 2:
-        return items
-    from tqdm import tqdm
-    return tqdm(items, total=total, desc=f"simulate ({graph.target})", unit="chunk")
-
-
-def _join(runs: list[PopulationRun]) -> PopulationRun:
-    events: dict[str, int] = {}
-    for r in runs:
-        for k, v in r.synaptic_events.items():
-            events[k] = events.get(k, 0) + v
-    return PopulationRun(np.concatenate([r.spikes for r in runs]),
-                         {k: np.concatenate([r.state[k] for r in runs]) for k in runs[0].state},
-                         sum(r.overflow_events for r in runs), events)
 
 
 MAX_COUNT = 2**31 - 1  # largest spike count per channel and step any engine takes (int64 sums stay exact)

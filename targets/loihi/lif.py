@@ -176,7 +176,7 @@ def add_dense_output(a_in, acc, weight_exp):
     """a_in = dense_input(a_in, acc, weight_exp) in place, element by element (no temporaries)."""
     a, w = a_in.reshape(-1), acc.reshape(-1)
     for i in range(a.shape[0]):
-        a[i] = dense_input(a[i], w[i], weight_exp)
+        a[i] = dense_input(a[i], np.int64(w[i]), weight_exp)   # an int32 sum (Plan.accumulator) widened first
 
 
 # --- LoihiLIF in the simulators ----------------------------------------------
