@@ -188,11 +188,16 @@ def fidelity(report: dict, max_drop: float) -> dict | None:
     if not acc or "deployed" not in acc:
         return None
     metric = "accuracy" if "accuracy" in acc["deployed"] else "agreement"
-    drop = acc["float_torch"][metric] - acc["deployed"][metric]
-    limit = max_drop if metric == "accuracy" else 1 - MIN_AGREEMENT
+    return gate_of(acc, metric, max_drop if metric == "accuracy" else 1 - MIN_AGREEMENT, "float_torch")
+
+
+def gate_of(scored: dict, metric: str, limit: float, reference: str) -> dict | None:
+    """None when `scored["deployed"][metric]` is within `limit` of `scored[reference][metric]`,
+    else the drop and the step (`steps_lost`) that lost most."""
+    drop = scored[reference][metric] - scored["deployed"][metric]
     if drop <= limit + 1e-12:
         return None
-    losses = steps_lost(acc, metric)
+    losses = steps_lost(scored, metric)
     worst = max(losses, key=losses.get)
     return {"metric": metric, "drop": drop, "max_drop": limit, "largest": worst, "largest_drop": losses[worst]}
 
@@ -218,16 +223,17 @@ def _regression_gate(mse: dict, max_rise: float) -> dict | None:
     return {"metric": "mse", "drop": rise, "max_drop": max_rise, "largest": worst, "largest_drop": losses[worst]}
 
 
-def gate_reason(gate: dict) -> str:
-    """The fidelity gate's refusal as one clause: the loss, the limit, the largest step."""
+def gate_reason(gate: dict, reference: str = "the PyTorch model") -> str:
+    """The fidelity gate's refusal as one clause: the loss against `reference`, the limit, the
+    largest step (`gate["measure"]` names an agreement other than the argmax's)."""
     if gate.get("metric") == "mse":
         return (f"the deployed test MSE is {100 * gate['drop']:.1f}% above the PyTorch model's (more than --max-drop "
                 f"{100 * gate['max_drop']:.1f}%); largest step: {gate['largest']} (+{100 * gate['largest_drop']:.1f}% "
                 "of the model's MSE)")
     if gate.get("metric") == "agreement":
-        return (f"the deployed graph predicts as the PyTorch model on {100 * (1 - gate['drop']):.2f}% of the unlabelled "
-                f"test samples (fewer than {100 * MIN_AGREEMENT:.0f}%); largest step: {gate['largest']} "
-                f"({100 * gate['largest_drop']:.2f} points of agreement)")
-    return (f"deployed test accuracy is {100 * gate['drop']:.2f} points below the PyTorch model's (more than "
+        return (f"the deployed graph agrees with {reference} on {100 * (1 - gate['drop']):.2f}% of the unlabelled "
+                f"test samples ({gate.get('measure', 'the same prediction')}; at least {100 * MIN_AGREEMENT:.0f}% "
+                f"needed); largest step: {gate['largest']} ({100 * gate['largest_drop']:.2f} points of agreement)")
+    return (f"deployed test accuracy is {100 * gate['drop']:.2f} points below {reference}'s (more than "
             f"--max-drop {100 * gate['max_drop']:.2f}); largest step: {gate['largest']} "
             f"({100 * gate['largest_drop']:.2f} points)")

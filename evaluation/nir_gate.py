@@ -15,13 +15,9 @@ import numpy as np
 
 from snnc.compiler.compile import Compiled
 from snnc.evaluation.agreement import output_agreement
-from snnc.evaluation.compiled import MIN_AGREEMENT, unshifted
+from snnc.evaluation.compiled import MIN_AGREEMENT, gate_of, unshifted
 from snnc.evaluation.metrics import scores, softmax
 from snnc.runtime import deploy
-
-STEPS = (("dynamics_unshifted", "dynamics mapping"), ("target_dynamics", "latency"),
-         ("deployed", "quantisation and clipping"))
-
 
 def nir_fidelity(c: Compiled, x: np.ndarray, y: np.ndarray | None, max_drop: float, what: str) -> dict:
     """The report's `fidelity` section: per step its score against the float graph on x, and
@@ -42,38 +38,13 @@ def nir_fidelity(c: Compiled, x: np.ndarray, y: np.ndarray | None, max_drop: flo
             if key == "deployed":
                 scored["deployed_agreement"] = agreement
         metric, limit = "agreement", 1 - MIN_AGREEMENT
-    section = {"data": what, "samples": int(len(x)), "metric": metric, "scores": scored, "gate": None}
-    drop = scored["float_graph"] - scored["deployed"]
-    if drop > limit + 1e-12:
-        losses = _losses(scored)
-        worst = max(losses, key=losses.get)
-        section["gate"] = {"metric": metric, "drop": drop, "max_drop": limit, "largest": worst,
-                           "largest_drop": losses[worst]}
+    section = {"data": what, "samples": int(len(x)), "metric": metric, "scores": scored,
+               "gate": gate_of({k: {metric: v} for k, v in scored.items() if k != "deployed_agreement"},
+                               metric, limit, "float_graph")}
+    if section["gate"] is not None and metric == "agreement":
+        section["gate"]["measure"] = "the lowest of argmax and output spike agreement"
     return section
-
-
-def _losses(scored: dict) -> dict[str, float]:
-    """What each step lost against the one before it (without a latency step, the target
-    dynamics step is the dynamics mapping)."""
-    prev, losses = scored["float_graph"], {}
-    for key, why in STEPS:
-        if key in scored:
-            why = "dynamics mapping" if key == "target_dynamics" and "dynamics_unshifted" not in scored else why
-            losses[why] = prev - scored[key]
-            prev = scored[key]
-    return losses
 
 
 def _accuracy(graph, x, y) -> float:
     return scores(softmax(deploy.run(graph, x)[0]), y)["accuracy"]
-
-
-def gate_line(gate: dict) -> str:
-    """The refusal as one clause: the figure, the limit, the largest step."""
-    if gate["metric"] == "agreement":
-        return (f"the deployed graph agrees with the float graph on {100 * (1 - gate['drop']):.2f}% (lowest of "
-                f"argmax and output spike agreement; at least {100 * MIN_AGREEMENT:.0f}% needed); largest step: "
-                f"{gate['largest']} ({100 * gate['largest_drop']:.2f} points)")
-    return (f"deployed test accuracy is {100 * gate['drop']:.2f} points below the float graph's (more than "
-            f"--max-drop {100 * gate['max_drop']:.2f}); largest step: {gate['largest']} "
-            f"({100 * gate['largest_drop']:.2f} points)")

@@ -23,7 +23,6 @@ def cmd_compile(argv: list[str]) -> int:
     from snnc.compiler.ir import save
     from snnc.errors import CompileError, GateRefused
     from snnc.evaluation.compiled import MAX_MSE_RISE, compile_checkpoint, fidelity, gate_reason
-    from snnc.evaluation.nir_gate import gate_line as nir_gate_line
     from snnc.io import atomic_paths, check_writable, write_json
     from snnc.targets import get as get_target
 
@@ -109,7 +108,7 @@ def cmd_compile(argv: list[str]) -> int:
     if gate is not None and not args.force:   # the report says why; no graph
         write_json(report_path, compiled.report)
         _print_report(compiled.report)
-        reason = gate_reason(gate) if kind != "nir" else nir_gate_line(gate)
+        reason = gate_reason(gate, "the PyTorch model" if kind != "nir" else "the float graph")
         raise GateRefused(f"{args.checkpoint}: {reason}. Report: {report_path}; "
                           "no graph written (--force writes it)")
     with atomic_paths(out, report_path) as (graph_tmp, report_tmp):  # both files, or neither

@@ -106,7 +106,7 @@ def test_unlabelled_data_that_disagrees_fails_the_gate():
                            "target_dynamics": {"agreement": 0.91}, "deployed": {"agreement": 0.9}}}
     gate = fidelity(report, max_drop=0.5)
     assert gate["metric"] == "agreement" and gate["largest"] == "dynamics mapping"
-    assert "90.00%" in gate_reason(gate) and "fewer than 98%" in gate_reason(gate)
+    assert "90.00%" in gate_reason(gate) and "at least 98% needed" in gate_reason(gate)
     report["accuracy"]["deployed"]["agreement"] = report["accuracy"]["target_dynamics"]["agreement"] = 0.985
     assert fidelity(report, max_drop=0.0) is None
 
