@@ -17,6 +17,9 @@ from snnc.compiler.ir import load
 from snnc.evaluation.agreement import output_agreement
 from snnc.evaluation.verify import executor
 from snnc.runtime import deploy
+from snnc.compiler.ir import Synapse
+from snnc.targets.loihi.lava_exec import run_lava_graphs
+from snnc.targets.loihi.lava_layers import SplitDense
 from tests.backends import require
 
 DT = 1e-4   # paper/03_rnn/README.md of neuromorphs/NIR: "the graphs use dt=1e-4"
@@ -41,11 +44,16 @@ def x_test():
     return bursty(200, 2)
 
 
-def _compiled(variant: str, target: str):
+# the issue's bar (>= 0.95 argmax and output spike agreement at T = 256) is met on loihi with these
+# options: every synapse as two Dense (16-bit weights) and v allowed to saturate at half its peak
+LOIHI_BAR = {"weight_split": "all", "v_margin": 0.5}
+
+
+def _compiled(variant: str, target: str, options: dict | None = None):
     x_cal = bursty(128, 1)
     front = nir_float_net(FILES[variant], target, dt=DT, steps=256, calibrate_random=True)
     front.calibration = lambda n: x_cal
-    return front, compile_net(front, target)
+    return front, compile_net(front, target, options=options)
 
 
 def nir_reference(path: str, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -99,27 +107,41 @@ def test_loihi_graphs_run_on_any_length_with_bias_channels_from_their_first_step
 
 
 def test_lava_agrees_bit_for_bit_on_the_braille_rnn(x_test):
-    """Lava's executor takes a Dense -> LIF chain: the subtract variant (bias_zero's bias
-    channels feed lif2 from the Input, beside the chain: not run in Lava yet)."""
-    front, c = _compiled("subtract", "loihi")
+    """Both variants, 8-bit and split weights, in one Lava worker: bias_zero's bias channels
+    feed lif1 and lif2 from the Input beside the forward Dense, a split synapse is two Dense."""
+    compiled = [_compiled(v, "loihi", opts)[1] for v in ("bias_zero", "subtract") for opts in (None, LOIHI_BAR)]
     lava = require("Lava", lambda: executor("lava"))
+    assert lava and any(isinstance(n, SplitDense) for n in compiled[1].graph.nodes.values())
     x = x_test[:3]
-    theirs = lava(c.graph, deploy.pad_input(c.graph, x))
-    ours = deploy.run(c.graph, x)[1]
-    for pop in c.graph.neurons:
-        np.testing.assert_array_equal(theirs[pop]["spikes"], ours.spikes[pop])
-        np.testing.assert_array_equal(theirs[pop]["v"], ours.state[pop]["v"])
+    outs = run_lava_graphs([(c.graph, deploy.pad_input(c.graph, x)) for c in compiled], record=("v",))
+    for c, theirs in zip(compiled, outs):
+        ours = deploy.run(c.graph, x)[1]
+        for pop in c.graph.neurons:
+            assert ours.spikes[pop].sum() > 100
+            np.testing.assert_array_equal(theirs[pop]["spikes"], ours.spikes[pop])
+            np.testing.assert_array_equal(theirs[pop]["v"], ours.state[pop]["v"])
 
 
 @pytest.mark.parametrize("variant", ["bias_zero", "subtract"])
 def test_loihi_agreement_with_ideal_is_measured(variant, x_test):
-    """The issue's bar (>= 0.95 argmax and output spike agreement at T = 256); these figures,
-    measured on x_test, are what the compile report's fidelity gate acts on."""
+    """8-bit weights: quantisation costs the agreement (these figures are what the compile
+    report's fidelity gate acts on); Loihi's dynamics alone are near exact."""
     front, c = _compiled(variant, "loihi")
     a = output_agreement(front.graph, c.graph, x_test)
     mapped = output_agreement(front.graph, c.mapped, x_test)
     assert mapped["argmax"] >= 0.98 and mapped["spikes"]["lif2"] >= 0.99   # Loihi's dynamics: near exact
     assert a["samples"] == 200 and a["spikes"]["lif2"] >= 0.9 and a["argmax"] >= 0.75
+
+
+@pytest.mark.parametrize("variant", ["bias_zero", "subtract"])
+def test_loihi_meets_the_bar_with_split_weights_and_v_headroom(variant, x_test):
+    """The issue's bar: >= 0.95 argmax and output spike agreement with the float graph at T = 256."""
+    front, c = _compiled(variant, "loihi", LOIHI_BAR)
+    a = output_agreement(front.graph, c.graph, x_test)
+    assert a["samples"] == 200 and a["argmax"] >= 0.95 and a["spikes"]["lif2"] >= 0.95
+    split = [r for r in c.report["layers"] if r.get("split") is True]
+    assert len(split) == len(c.graph.of_type(Synapse)) and all(r["weight_rel_error"] < 1e-3 for r in split)
+    assert c.report["usage"]["dense_processes"] == 2 * len(split)
 
 
 def test_xylo_spiking_readout_spikes_and_xylosim_agrees(x_test):
