@@ -62,7 +62,9 @@ def verify(graph: Graph, data: dict, checkpoint=None, backends=("sim", "referenc
               "deployed": {"sim": _accuracy(logits, y)}, "agreement": {},
               "divergence": {}, "overflow_events": int(sim.totals.get("overflow_events", 0))}
     report.update(energy(graph, sim.spikes))
-    if checkpoint is not None:
+    if checkpoint is not None and str(checkpoint).endswith(".nir"):
+        report.update(nir_float_scores(checkpoint, graph, x, y))
+    elif checkpoint is not None:
         report.update(_float_scores(checkpoint, graph, x, y, logits))
     if neurobench:
         from snnc.evaluation.neurobench import side_by_side
@@ -105,6 +107,21 @@ def _check_backends(graph, backends) -> None:
         spec = get_target(graph.target)
         if runs is not None and b not in spec.executors and b not in spec.round_trips:
             raise InputError(f"backend '{b}' runs {' and '.join(runs)} graphs; this graph is for '{graph.target}'")
+
+
+def nir_float_scores(path, graph, x, y) -> dict:
+    """A graph compiled from NIR file `path` against that file's float graph (NIR's semantics on
+    `ideal`, the dt it was compiled with) on the same samples: output agreement (argmax, spikes
+    per output population) and, with labels, the float graph's accuracy."""
+    from snnc.compiler.frontend.nir import nir_float_net
+    from snnc.evaluation.agreement import output_agreement
+
+    front = nir_float_net(path, graph.target, calibrate=1, steps=x.shape[1], dt=graph.metadata.get("dt"),
+                          calibrate_random=True)
+    out = {"float_graph_agreement": output_agreement(front.graph, graph, x)}
+    if y is not None:
+        out["float_accuracy"] = scores(softmax(deploy.run(front.graph, x)[0]), y)["accuracy"]
+    return out
 
 
 def _float_scores(checkpoint, graph, x, y, logits) -> dict:

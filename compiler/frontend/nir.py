@@ -136,7 +136,10 @@ def nir_float_net(path, target: str, calibrate: int = 256, data: dict | None = N
     x_cal, calibration = _calibration(path, graph, target, calibrate, data, steps, seed, calibrate_random)
     steps = x_cal.shape[1]
     out_name, out = next(iter(graph.outputs.items()))
-    graph.metadata.update(steps=steps, nir_file=str(path), any_steps=out.step < 0)
+    from snnc.train.checkpoint import file_sha256
+
+    graph.metadata.update(steps=steps, nir_file=str(path), any_steps=out.step < 0,
+                          checkpoint_sha256=file_sha256(path))   # the file verify --checkpoint checks against
     notes = [calibration["note"]] if calibration.get("note") else []
     return FloatNet(graph, steps, out.size, dict(data or {}), "nir", 1, list(graph.neurons),
                     {"source": str(path)}, calibration=lambda n: x_cal, options={"mode": "nir", "k": 1},

@@ -140,9 +140,14 @@ def print_summary(result) -> None:
 def print_verify(r: dict) -> None:
     if "warning" in r:
         print(f"warning: {r['warning']}")
-    if "float_accuracy" in r:
+    if "float_accuracy_sampled" in r:
         print(f"float (PyTorch) posterior mean {r['float_accuracy']:.4f}, sampled ensemble "
               f"({r['float_samples_k']} draws) {r['float_accuracy_sampled']:.4f}")
+    if "float_graph_agreement" in r:
+        a = r["float_graph_agreement"]
+        spikes = ", ".join(f"{p} {v:.4f}" for p, v in a["spikes"].items())
+        print(f"NIR file's float graph: argmax agreement {a['argmax']:.4f}, output spike agreement {spikes}"
+              + (f"; its accuracy {r['float_accuracy']:.4f}" if "float_accuracy" in r else ""))
     if "float_agreement" in r:
         a = r["float_agreement"]
         print(f"unlabelled data: deployed prediction = PyTorch posterior mean's on {a['mean']:.4f} of the samples, "

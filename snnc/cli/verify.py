@@ -19,7 +19,8 @@ def cmd_verify(argv: list[str]) -> int:
 
     parser = ArgumentParser(prog="snnc verify", description=__doc__.splitlines()[0])
     parser.add_argument("file", help="compiled graph (.snnc)")
-    parser.add_argument("--checkpoint", help="the checkpoint it was compiled from (float accuracies)")
+    parser.add_argument("--checkpoint", help="the checkpoint (float accuracies) or NIR file (its float graph's "
+                                             "agreement) the graph was compiled from")
     parser.add_argument("--data", metavar="NAME|FILE.npz|FOLDER",
                         help="a data set name, your .npz (x_test and optionally y_test: without labels, agreement "
                              "only) or a folder of a data set's files as tonic lays them out (default: the "
@@ -72,6 +73,14 @@ def _passes_gate(graph, report: dict, max_drop: float | None) -> bool:
     from snnc.evaluation.compiled import MIN_AGREEMENT
 
     key = "sampled" if graph.metadata.get("mode") == "samples" else "mean"
+    if "float_graph_agreement" in report and "float_accuracy" not in report:   # a NIR file, no labels
+        a = report["float_graph_agreement"]
+        agree = min([a["argmax"], *a["spikes"].values()])
+        report["gate"] = {"agreement": agree, "min_agreement": MIN_AGREEMENT, "passed": agree >= MIN_AGREEMENT}
+        if not report["gate"]["passed"]:
+            print(f"gate: the deployed graph agrees with the NIR file's float graph on {100 * agree:.2f}% (lowest of "
+                  f"argmax and output spike agreement; at least {100 * MIN_AGREEMENT:.0f}% needed)")
+        return report["gate"]["passed"]
     if "float_agreement" in report:
         agree = report["float_agreement"][key]
         report["gate"] = {"argmax_agreement": agree, "min_agreement": MIN_AGREEMENT, "passed": agree >= MIN_AGREEMENT}
