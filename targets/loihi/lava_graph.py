@@ -38,7 +38,8 @@ def lava_net(graph: Graph) -> LavaNet:
     if len(inputs) != 1:
         raise GraphError(f"a Lava network has one input (a RingBuffer), this graph has {len(inputs)}: {inputs}")
     for name, node in graph.nodes.items():
-        if not isinstance(node, (Input, Output, Synapse, LoihiLIF)):
+        if not isinstance(node, (Input, Output, Synapse, LoihiLIF)) or \
+                isinstance(node, Synapse) and type(node) not in (Synapse, SplitDense):
             raise GraphError(f"node '{name}': a {type(node).__name__} has no Lava Dense/LIF form")
     pops = list(graph.neuron_order())
     if not pops:
