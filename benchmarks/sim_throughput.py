@@ -29,13 +29,14 @@ and Lava's compile are built before timing; the snnc plan is built by the
 warm-up call. Each row is the best of `--repeats` (default 5) timed runs after
 one warm-up; Lava's row the best of 3 `run()` calls.
 
-    .venv/bin/python benchmarks/sim_throughput.py [--repeats 5] [--json out.json]
+    .venv/bin/python benchmarks/sim_throughput.py [--repeats 5 | --quick] [--json out.json]
+
+Shared pieces (numpy stepper, twin, snnTorch, timing, checks) are in benchmarks/common.py.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import time
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -44,122 +45,13 @@ import numpy as np  # noqa: E402
 
 import snnc  # noqa: E402
 import snnc.io  # noqa: E402
-from snnc.compiler.ir import FloatLIF, Graph, Input, Output, Synapse  # noqa: E402
 from snnc.errors import BackendUnavailable  # noqa: E402
 from snnc.targets.loihi.lava_exec import benchmark_case, run_lava_graph, time_lava_run  # noqa: E402
 from snnc.targets import loihi  # noqa: E402
+from common import (batch_inputs, check, ideal_twin, numpy_dense, numpy_setup, snntorch_dense,  # noqa: E402
+                    snntorch_setup, timed)
 
 BATCH = 64
-TWIN_BETA, TWIN_VTH = 0.875, 850.0  # the ideal twin: per-layer activity close to the Loihi chain's
-
-
-def timed(run, repeats):
-    out = run()  # warm-up: numba compilation, plan, allocator, caches
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return best, out
-
-
-def batch_inputs(spikes, batch, seed=1):
-    rng = np.random.default_rng(seed)
-    x = (rng.random((batch,) + spikes.shape) < spikes.mean()).astype(np.int64)
-    x[0] = spikes
-    return x
-
-
-def check(name, got: list, want: list):
-    for k, (a, b) in enumerate(zip(got, want)):
-        if not np.array_equal(np.asarray(a), np.asarray(b)):
-            raise SystemExit(f"{name}: layer {k} spikes differ from snnc's; row not reported")
-
-
-# --- plain numpy stepper of Lava's integer semantics ---------------------------
-
-def wrap(x, bits):
-    half = np.int64(1) << (bits - 1)
-    return ((x + half) & (2 * half - 1)) - half
-
-
-def decay(x, d):
-    p = x * (4096 - d)
-    return np.sign(p) * (np.abs(p) >> 12)
-
-
-def numpy_setup(layers):
-    """Per layer: float64 weights (W^T), weight_exp, du, dv, int32 bias, vth << 6."""
-    return [(loihi.effective_weights(l["weights"]).T.astype(np.float64), l["weight_exp"], l["du"], l["dv"],
-             wrap(np.int64(l["bias_mant"]) << np.int64(l["bias_exp"]), 32), np.int64(l["vth"]) << 6)
-            for l in layers]
-
-
-def numpy_dense(prepared, x):
-    """Lava's PyDenseModelBitAcc + PyLifModelBitAcc, vectorised over the batch; spikes per layer."""
-    B, T, _ = x.shape
-    u = [np.zeros((B, w.shape[1]), np.int64) for w, *_ in prepared]
-    v = [np.zeros_like(a) for a in u]
-    pending = [np.zeros_like(a) for a in u]  # Dense a_out, delivered next step
-    out = [np.zeros((B, T, a.shape[1]), np.int64) for a in u]
-    for t in range(T):
-        s = x[:, t].astype(np.float64)
-        for k, (w, exp, du, dv, bias, vth) in enumerate(prepared):
-            acc = (s @ w).astype(np.int64)
-            a_in, pending[k] = pending[k], wrap(acc << exp if exp >= 0 else acc >> -exp, 32)
-            c = wrap(decay(u[k], du + 1) + wrap(a_in << 6, 32), 32)
-            w24 = np.where(c > 2**23, c - 2**24, c)
-            u[k] = wrap(np.where(w24 <= -(2**23), c + 2**24, w24), 32)
-            v[k] = np.clip(wrap(wrap(decay(v[k], dv) + u[k], 32) + bias, 32), -(2**23) + 1, 2**23 - 1)
-            spk = v[k] > vth
-            v[k][spk] = 0
-            out[k][:, t] = spk
-            s = spk.astype(np.float64)
-    return out
-
-
-# --- the float twin: snnc ideal and snnTorch -----------------------------------
-
-def ideal_twin(layers, n_in) -> Graph:
-    g = Graph(target="ideal", metadata={"source": "sim_throughput twin"})
-    prev = g.add("input", Input(n_in))
-    for k, l in enumerate(layers):
-        w = loihi.effective_weights(l["weights"]).astype(np.float32)
-        g.add(f"fc{k}", Synapse(w, 0, 0), [prev])
-        prev = g.add(f"lif{k}", FloatLIF(w.shape[0], beta=TWIN_BETA, vth=TWIN_VTH, reset="zero"), [f"fc{k}"])
-    g.add("output", Output(g.nodes[prev].size), [prev])
-    return g
-
-
-def snntorch_setup(layers):
-    import snntorch as snn
-    import torch
-
-    torch.set_num_threads(1)
-    fcs = []
-    for l in layers:
-        w = loihi.effective_weights(l["weights"])
-        fc = torch.nn.Linear(w.shape[1], w.shape[0], bias=False)
-        fc.weight.data = torch.as_tensor(w, dtype=torch.float32)
-        fcs.append(fc)
-    lifs = [snn.Leaky(beta=TWIN_BETA, threshold=TWIN_VTH, reset_mechanism="zero", reset_delay=False)
-            for _ in layers]
-    return fcs, lifs
-
-
-def snntorch_dense(model, xt):
-    import torch
-
-    fcs, lifs = model
-    out = [[] for _ in fcs]
-    with torch.no_grad():
-        mems = [lif.init_leaky() for lif in lifs]
-        for t in range(xt.shape[1]):
-            s = xt[:, t]
-            for k, (fc, lif) in enumerate(zip(fcs, lifs)):
-                s, mems[k] = lif(fc(s), mems[k])
-                out[k].append(s)
-    return [torch.stack(o, dim=1).numpy() for o in out]
 
 
 # --- rows ---------------------------------------------------------------------------
@@ -189,7 +81,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per row (best is kept)")
     parser.add_argument("--json", help="also write the rows as JSON")
+    parser.add_argument("--quick", action="store_true", help="2 timed runs per row (`make bench`)")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats = 2
     layers, spikes = benchmark_case()
     graph = loihi.graph_from_lava_layers(layers, spikes.shape[1])
     inputs = {"batch 1": spikes[None], f"batch {BATCH}": batch_inputs(spikes, BATCH)}
