@@ -78,7 +78,7 @@ def counters(graph: Graph, spikes: dict[str, np.ndarray]) -> dict[str, dict[str,
         events = np.zeros(s.shape[0], np.int64)
         for syn_name, syn, src in graph.incoming(name):
             per_step = None if cap is None else cap(isinstance(graph.nodes[src], Input))
-            events += _delivered(spikes[src], syn.delay, per_step) @ np.count_nonzero(syn.weights, axis=0)
+            events += _delivered(spikes[src], syn.delay, per_step) @ syn.fan_out_counts()
         out[name] = {"spikes": s.sum(axis=(1, 2)), "synaptic_events": events,
                      "neuron_updates": np.full(s.shape[0], s.shape[1] * s.shape[2], np.int64)}
     return out

@@ -77,7 +77,8 @@ class Population:
             acc = np.zeros(self.shape + (syn.out_size,), self._plan.accumulator(name, dtype))
             cap = -1 if self.cap is None else self.cap(from_input)
             self._events[name] = _accumulate(acc, src.spikes, syn.delay, cap, self._plan, name)
-            yield syn, acc
+            conv = self._plan.convs.get(name)
+            yield (syn if conv is None else conv.joined), acc   # a conv's sums join as its target says
 
     def recurrent(self) -> Recurrent:
         """The population's one recurrent synapse (delay 0 and no fan-out when it has none)."""
@@ -119,6 +120,8 @@ class Population:
 def _accumulate(acc, spikes, delay: int, cap: int, plan, syn_name) -> int:
     """Add every spike's fan-out (at most `cap` per presynaptic neuron and step; -1: no cap),
     `delay` steps later, into acc [B, T, n_post]; returns synaptic events."""
+    if syn_name in plan.convs:   # a Conv2d walks its kernel (runtime/conv.py)
+        return plan.convs[syn_name].deliver(acc, spikes, delay, cap)
     fo = plan.fan_outs[syn_name]
     w_t, weight = plan.weights_as(syn_name, acc.dtype)
     spikes = np.ascontiguousarray(spikes, dtype=np.int64)

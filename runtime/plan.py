@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from snnc.compiler.ir import Graph, Input, Synapse, check_graph
+from snnc.compiler.ir import Conv2d, Graph, Input, Synapse, check_graph
 from snnc.errors import DesignRuleError
+from snnc.runtime.conv import ConvPlan, conv_plan
 from snnc.runtime.csr import FanOut, fan_out
 from snnc.targets import get as get_target
 
@@ -27,6 +28,7 @@ class Plan:
     # per synapse: the largest |weight sum| one postsynaptic neuron can receive in a step (None: unbounded
     # input counts); an integer sum below 2^31 accumulates exactly in int32 lanes
     sum_bound: dict[str, int | None] = field(default_factory=dict)
+    convs: dict[str, ConvPlan] = field(default_factory=dict)   # Conv2d synapses (runtime/conv.py), no CSR
     _cast: dict = field(default_factory=dict)
 
     def weights_as(self, name: str, dtype) -> tuple[np.ndarray | None, np.ndarray]:
@@ -67,6 +69,9 @@ def _cached_or_new(graph: Graph) -> Plan:
     # Capacity violations are kept, not raised, so one cached plan serves both modes.
     plan = Plan(signature(graph), violations=get_target(graph.target).check(graph, capacity="warn"))
     for name, syn in graph.of_type(Synapse).items():
+        if isinstance(syn, Conv2d):
+            plan.convs[name] = conv_plan(graph.target, name, syn)
+            continue
         plan.fan_outs[name] = fan_out(syn.weights)
         dense = np.count_nonzero(syn.weights) >= DENSE_ROWS_MIN_DENSITY * syn.weights.size
         plan.dense_rows[name] = np.ascontiguousarray(syn.weights.T) if dense else None

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.compiler.ir import Graph, Input
+from snnc.compiler.ir import Conv2d, Graph, Input
+from snnc.runtime.conv import reference_view
 from snnc.runtime.event import PopulationRun
 from snnc.targets.registry import kind_of
 
@@ -56,8 +57,8 @@ def _arriving(graph, name, kind, spikes, t, run):
         s_pre = _presynaptic(graph, src, spikes, t, syn.delay)
         if kind.delivery_cap is not None:
             s_pre = np.minimum(s_pre, kind.delivery_cap(isinstance(graph.nodes[src], Input)))
-        _count(run, syn_name, int(np.count_nonzero(syn.weights, axis=0) @ s_pre))
-        arriving.append((syn, s_pre))
+        _count(run, syn_name, int(syn.fan_out_counts() @ s_pre))
+        arriving.append((reference_view(graph.target, syn_name, syn) if isinstance(syn, Conv2d) else syn, s_pre))
     return arriving
 
 

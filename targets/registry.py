@@ -2,12 +2,43 @@
 `register_kind` for each neuron kind it runs."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 from snnc.compiler.ir.nodes import TARGET_NAMES
-from snnc.errors import GraphError, SnncError
+from snnc.errors import DesignRuleError, GraphError, SnncError
 from snnc.targets.base import NeuronKind, Target
 
 _TARGETS: dict[str, Target] = {}
 _KINDS: dict[type, NeuronKind] = {}
+_CONVS: dict[str, "ConvArithmetic"] = {}
+
+
+@dataclass(frozen=True)
+class ConvArithmetic:
+    """How a target computes a Conv2d synapse (compiler/ir/conv.py), written in its own file:
+    kernel(node) -> the kernel its sums use (int64 or float64, (C_out, C_in/g, kh, kw));
+    output(sums) -> None, in place on the conv's sums of one step (or [B, T, n]): what its conv
+    process does to them (Loihi: a 24-bit wrap); joined_exp(node) -> the weight_exp the neuron
+    kind then applies when it joins the sums into its input, as it does a Dense's."""
+
+    kernel: Callable
+    output: Callable
+    joined_exp: Callable
+
+
+def register_conv(target: str, arithmetic: ConvArithmetic) -> ConvArithmetic:
+    """Declare that `target` runs Conv2d synapses, and how."""
+    _CONVS[target] = arithmetic
+    return arithmetic
+
+
+def conv_arithmetic(target: str, node: str = "?") -> ConvArithmetic:
+    """The conv arithmetic of `target`; DesignRuleError 'conv-support' naming `node` where it has none."""
+    if target not in _CONVS:
+        raise DesignRuleError("conv-support", node, f"target '{target}' has no convolution "
+                              f"(Conv2d runs on: {', '.join(sorted(_CONVS)) or 'none'})")
+    return _CONVS[target]
 
 
 def register(target: Target) -> Target:

@@ -5,12 +5,13 @@ The neuron kinds live in their targets' files (`snnc.targets.loihi.LoihiLIF`,
 looked up on first use because the targets import this package.
 """
 from snnc.compiler.ir import dense  # noqa: F401  (registers the dense layers as node types)
+from snnc.compiler.ir.conv import Conv2d
 from snnc.compiler.ir.graph import Graph
 from snnc.compiler.ir.nodes import NODE_TYPES, Input, Neuron, Node, Output, Synapse
 from snnc.compiler.ir.serialize import load, save
 from snnc.compiler.ir.verify import check_graph
 
-__all__ = ["Graph", "Node", "Input", "Synapse", "Neuron", "LoihiLIF", "XyloIAF", "FloatLIF",
+__all__ = ["Graph", "Node", "Input", "Synapse", "Conv2d", "Neuron", "LoihiLIF", "XyloIAF", "FloatLIF",
            "Output", "NODE_TYPES", "check_graph", "load", "save"]
 
 

@@ -111,6 +111,10 @@ class Synapse(Node):
     in_size = property(lambda self: self.weights.shape[1])
     out_size = property(lambda self: self.weights.shape[0])
 
+    def fan_out_counts(self) -> np.ndarray:
+        """Synapses (nonzero weights) per presynaptic neuron: a spike's synaptic events."""
+        return np.count_nonzero(self.weights, axis=0)
+
 
 @dataclass(eq=False)
 class Neuron(Node):

@@ -1,6 +1,7 @@
 """IR checker: structural rules every graph must obey, whatever its target."""
 from __future__ import annotations
 
+from snnc.compiler.ir.conv import Conv2d
 from snnc.compiler.ir.graph import Graph
 from snnc.compiler.ir.nodes import Input, Neuron, Output, Synapse
 from snnc.compiler.ir.dense import DenseLayer
@@ -43,6 +44,8 @@ def _check_synapse(graph: Graph, name: str, syn: Synapse) -> None:
         raise GraphError(f"Synapse '{name}' has {syn.out_size} outputs but target '{succs[0]}' has {dst.in_size}")
     if syn.port >= dst.n_ports:
         raise GraphError(f"Synapse '{name}' targets port {syn.port} but '{succs[0]}' has {dst.n_ports}")
+    if preds[0] == succs[0] and isinstance(syn, Conv2d):
+        raise GraphError(f"Conv2d '{name}' connects '{preds[0]}' to itself; a recurrent synapse is dense")
     if preds[0] == succs[0] and syn.delay < 1:
         raise GraphError(f"recurrent Synapse '{name}' needs delay >= 1, got {syn.delay}")
 
@@ -61,4 +64,4 @@ def _check_output(graph: Graph, name: str, node: Output) -> None:
         raise GraphError(f"Output '{name}' has size {node.size} but '{preds[0]}' has {graph.nodes[preds[0]].out_size}")
 
 
-_CHECKS = {Input: _check_input, Synapse: _check_synapse, Output: _check_output}
+_CHECKS = {Input: _check_input, Synapse: _check_synapse, Conv2d: _check_synapse, Output: _check_output}

@@ -17,6 +17,7 @@ from snnc.errors import DesignRuleError, GraphError
 from snnc.targets.base import EnergyConstant, NeuronKind, Range, StateVar, Target
 from snnc.targets.kernel import keep_step, kernel, recurrent_sum
 from snnc.targets.registry import register, register_kind
+from snnc.targets.ideal import conv as _conv  # noqa: F401,E402  (registers ideal's Conv2d arithmetic)
 
 RANGES = {
     "max_spikes": Range(1, 31, "Xylo's most spikes per neuron and step (xylosim 0.1.3 MAX_NUM_SPIKES), "

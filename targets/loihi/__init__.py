@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.compiler.ir import Graph, Synapse
+from snnc.compiler.ir import Conv2d, Graph, Synapse
 from snnc.errors import DesignRuleError
 from snnc.targets.base import EnergyConstant, Target, TimeStep
+from snnc.targets.loihi import conv as _conv   # Conv2d as Lava's Conv process (registers its arithmetic, rules)
 from snnc.targets.loihi.float_form import float_graph as _float_form
 from snnc.targets.loihi.lava_layers import *  # noqa: F401,F403  (graph_from_lava_layers, layers_from_graph, ...)
 from snnc.targets.loihi.lif import *  # noqa: F401,F403  (the neuron kind and its arithmetic: loihi.lif_step, ...)
@@ -38,6 +39,8 @@ def rule_weight_format(graph: Graph) -> None:
     what runs in Lava is not what the graph says (e.g. [[-256, -3]]). A
     SplitDense's two Dense each (`split_parts`)."""
     for name, syn in graph.of_type(Synapse).items():
+        if isinstance(syn, Conv2d):   # Lava's Conv keeps its weights as given: rule conv-weight-format
+            continue
         parts = split_parts(syn) if isinstance(syn, SplitDense) else [(syn.weights, syn.weight_exp)]
         try:
             for weights, _ in parts:
@@ -117,7 +120,8 @@ LOIHI = register(Target(
     },
     ranges=RANGES,
     usage=usage,
-    rules=(rule_weight_exp, rule_weight_format, rule_dense_delay, rule_neurons_per_core, rule_single_port),
+    rules=(rule_weight_exp, rule_weight_format, rule_dense_delay, rule_neurons_per_core, rule_single_port,
+           *_conv.RULES),
     reference_executor="Lava (lava-nc 0.10.0, Loihi2SimCfg(select_tag='fixed_pt'))",
     input_max=RANGES["input"].hi,
     input_format="binary (0/1)",

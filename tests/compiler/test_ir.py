@@ -6,7 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from snnc.compiler.ir import (NODE_TYPES, FloatLIF, Graph, Input, LoihiLIF, Output, Synapse, XyloIAF, load,
+from snnc.compiler.ir import (NODE_TYPES, Conv2d, FloatLIF, Graph, Input, LoihiLIF, Output, Synapse, XyloIAF, load,
                               save)
 from snnc.compiler.ir.dense import PWL, Gemm, Relu, Step
 from snnc.errors import FormatError, GraphError
@@ -28,6 +28,8 @@ def all_nodes_graph():
     g.add("step", Step(2, np.array([1, -1])))
     g.add("pwl", PWL(np.array([[0.0, 0.5, 1.0]], np.float32), np.ones((2, 1, 3), np.float32), bias=[0.5, 0]))
     g.add("pwl_int", PWL([[-3, 4]], [[[1, -2]]], [[[9]]], [7], 1 << 30, -3, -5, 4, -128, 127))
+    g.add("conv", Conv2d(np.arange(8).reshape(2, 1, 2, 2), weight_exp=-2, delay=1, in_shape=(2, 3, 5),
+                         stride=(1, 2), padding=(1, 0), dilation=(2, 1), groups=2))   # compiler/ir/conv.py
     return g
 
 
