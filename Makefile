@@ -27,8 +27,10 @@ demo: install
 test: install
 	$(VENV)/bin/python -m pytest
 
+# Quick forms of the simulator benchmarks: ratios within this one run, printed; nothing is asserted.
 bench: install
-	$(VENV)/bin/python benchmarks/sim_throughput.py
+	$(VENV)/bin/python benchmarks/sim_throughput.py --quick
+	$(VENV)/bin/python benchmarks/sim_scaling.py --quick --plot build/sim_scaling_quick.png
 
 clean:
 	rm -rf $(VENV) $(LAVA_VENV) build runs

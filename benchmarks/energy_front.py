@@ -16,8 +16,16 @@ The penalty is the trainer's activity term (`loss.rate_weight` with
 `loss.rate_target = 0`: the squared mean spike rate of each hidden layer, so a
 larger weight trades accuracy for fewer spikes and synaptic events).
 
-Threads and processes: one process; torch uses `train.threads` of the config
-(1) for training; the simulator runs on one thread.
+Threads and processes: by default one process, points one after another;
+`--jobs N` spreads the points (train + compile + simulate) over N local worker
+processes, `--ray local|auto|ADDRESS` over Ray tasks of one CPU each
+(`benchmarks/jobs.py`; a local pool when ray is not installed). torch uses
+`train.threads` of the config (1) for training, every worker one OpenMP
+thread, and the simulator one thread: each point's numbers equal the serial
+run's (`seconds` aside). The dense baseline rows are computed in this process.
+
+    python benchmarks/energy_front.py --target loihi --jobs 2 --json front.json
+    python benchmarks/energy_front.py --target loihi --ray auto --json front.json
 """
 from __future__ import annotations
 
@@ -27,6 +35,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/jobs.py, also when imported by path
+import jobs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {"loihi": "digits_loihi.toml", "xylo": "digits_seq_xylo.toml"}
@@ -57,7 +68,7 @@ def measure_point(ckpt: Path, target: str) -> dict:
 
     compiled = compile_checkpoint(ckpt, target, "mean", evaluate=False)
     x, y = load_split(compiled.graph.metadata["data"], "test")
-    logits, result = deploy.run(compiled.graph, x)
+    logits, result = deploy.run(compiled.graph, x, threads=1)
     e = energy(compiled.graph, result.spikes)
     return {"deployed_accuracy": float(np.mean(logits.argmax(axis=1) == y)),
             "energy_per_inference_j": e["energy_per_inference_j"]["mean"],
@@ -66,20 +77,22 @@ def measure_point(ckpt: Path, target: str) -> dict:
             "spikes_per_inference": e["spikes_per_inference"], "test_samples": int(len(y))}
 
 
-def front(target: str, methods: list[str], penalties: list[float], out: Path, epochs: int | None) -> list[dict]:
-    rows = []
-    for method in methods:
-        for penalty in penalties:
-            t0 = time.time()
-            run_dir = out / f"{target}-{method}-{penalty:g}"
-            summary = train_point(target, method, penalty, run_dir, epochs)
-            row = {"method": method, "target": target, "penalty": penalty,
-                   "float_accuracy": summary["test_accuracy"],
-                   "hidden_spike_rate": summary["hidden_spike_rate"],
-                   **measure_point(run_dir / "checkpoint.pt", target), "seconds": round(time.time() - t0, 1)}
-            rows.append(row)
-            print(_line(row), flush=True)
-    return rows
+def front(target: str, methods: list[str], penalties: list[float], out: Path, epochs: int | None,
+          workers: int = 1, ray: str | None = None) -> list[dict]:
+    """One row per method x penalty, in that order whichever way the runs are spread (`jobs.run_jobs`)."""
+    todo = [{"target": target, "method": method, "penalty": penalty, "epochs": epochs,
+             "run_dir": str(Path(out).resolve() / f"{target}-{method}-{penalty:g}")}
+            for method in methods for penalty in penalties]
+    return jobs.run_jobs(front_point, todo, workers=workers, ray=ray, done=lambda i, row: print(_line(row), flush=True))
+
+
+def front_point(target: str, method: str, penalty: float, run_dir: str, epochs: int | None) -> dict:
+    """Train, compile and measure one point of the front (one job of `front`)."""
+    t0 = time.time()
+    summary = train_point(target, method, penalty, Path(run_dir), epochs)
+    return {"method": method, "target": target, "penalty": penalty, "float_accuracy": summary["test_accuracy"],
+            "hidden_spike_rate": summary["hidden_spike_rate"],
+            **measure_point(Path(run_dir) / "checkpoint.pt", target), "seconds": round(time.time() - t0, 1)}
 
 
 def dense_rows(rows: list[dict], target: str) -> list[dict]:
@@ -144,12 +157,13 @@ def main(argv=None) -> int:
     p.add_argument("--plot", type=Path, help="write the front here (PNG)")
     p.add_argument("--dense-baseline", action=argparse.BooleanOptionalAction, default=True,
                    help="add the same-accuracy dense int8 net on edge-int8 beside each point (method dense-int8)")
+    jobs.add_arguments(p)
     a = p.parse_args(argv)
     methods = [m for m in a.methods.split(",") if m]
     penalties = [float(v) for v in a.penalties.split(",") if v]
     print(f"{'method':<5} {'penalty':>8} {'float':>7} {'deployed':>9} {'energy/inf':>11} {'syn ev/inf':>10} "
           f"{'rate':>6} {'sec':>6}")
-    rows = front(a.target, methods, penalties, Path(a.out), a.epochs)
+    rows = front(a.target, methods, penalties, Path(a.out), a.epochs, a.jobs, a.ray)
     if a.dense_baseline:
         rows += dense_rows(rows, a.target)
     if a.json:

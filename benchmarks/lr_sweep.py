@@ -19,8 +19,15 @@ accuracy is chosen (ties: the first in the order given) and marked `*`; its
 (mean) test accuracy is the number to report. The test column of the other
 points is printed for transparency only: it never takes part in the choice.
 
-Threads and processes: one process, points one after another; torch uses the
-config's `train.threads` (1 in the digits configs).
+Threads and processes: by default one process, points one after another;
+`--jobs N` spreads the training runs over N local worker processes, `--ray
+local|auto|ADDRESS` over Ray tasks of one CPU each (`benchmarks/jobs.py`; a
+local pool when ray is not installed). torch uses the config's `train.threads`
+(1 in the digits configs) and every worker one OpenMP thread, so each run's
+metrics equal the serial run's (tests/test_sweep_jobs.py); `seconds` varies.
+
+    python benchmarks/lr_sweep.py --config configs/digits_sbnn.toml --lrs 2e-3,5e-3,1e-2 --jobs 2
+    python benchmarks/lr_sweep.py --config configs/digits_sbnn.toml --lrs 2e-3,5e-3,1e-2 --ray auto
 """
 from __future__ import annotations
 
@@ -32,6 +39,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/jobs.py, also when imported by path
+import jobs  # noqa: E402
 
 
 def parse_grid(items: list[str]) -> list[tuple[str, list]]:
@@ -76,23 +86,29 @@ def point_config(path: Path, method: str, lr: float, settings: dict, epochs: int
 
 
 def sweep(path: Path, methods: list[str], lrs: list[float], grid, epochs: int | None,
-          seeds: list[int] | None = None) -> list[dict]:
-    """One row per training run: every method x grid combination x lr (x seed)."""
+          seeds: list[int] | None = None, workers: int = 1, ray: str | None = None) -> list[dict]:
+    """One row per training run: every method x grid combination x lr (x seed), in
+    that order whichever way the runs are spread (`jobs.run_jobs`)."""
+    combos = [dict(zip([k for k, _ in grid], values)) for values in itertools.product(*[v for _, v in grid])]
+    todo = [{"path": str(Path(path).resolve()), "method": method, "lr": lr, "settings": settings,
+             "seed": seed, "epochs": epochs}
+            for method, settings, lr, seed in itertools.product(methods, combos, lrs, seeds or [None])]
+    return jobs.run_jobs(train_one, todo, workers=workers, ray=ray,
+                    done=lambda i, row: print(_line(row, grid), flush=True))
+
+
+def train_one(path: str, method: str, lr: float, settings: dict, seed: int | None, epochs: int | None) -> dict:
+    """Train one sweep point (`--grid` settings, `--seeds` seed) and return its row (one job of `sweep`)."""
     from snnc.train.trainer import run
 
-    rows = []
-    combos = [dict(zip([k for k, _ in grid], values)) for values in itertools.product(*[v for _, v in grid])]
-    for method, settings, lr, seed in itertools.product(methods, combos, lrs, seeds or [None]):
-        cfg = point_config(path, method, lr, settings if seed is None else {**settings, "train.seed": seed}, epochs)
-        t0 = time.time()
-        with tempfile.TemporaryDirectory() as out:
-            summary = run(cfg, Path(out) / "run", progress=False)
-        rows.append({"config": path.name, "method": method, **settings, "lr": lr, "epochs": cfg.train.epochs,
-                     "seed": cfg.train.seed, "val_accuracy": summary["val_accuracy"],
-                     "test_accuracy": summary["test_accuracy"],
-                     "hidden_spike_rate": summary["hidden_spike_rate"], "seconds": round(time.time() - t0, 1)})
-        print(_line(rows[-1], grid), flush=True)
-    return rows
+    cfg = point_config(Path(path), method, lr, settings if seed is None else {**settings, "train.seed": seed}, epochs)
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as out:
+        summary = run(cfg, Path(out) / "run", progress=False)
+    return {"config": Path(path).name, "method": method, **settings, "lr": lr, "epochs": cfg.train.epochs,
+            "seed": cfg.train.seed, "val_accuracy": summary["val_accuracy"],
+            "test_accuracy": summary["test_accuracy"],
+            "hidden_spike_rate": summary["hidden_spike_rate"], "seconds": round(time.time() - t0, 1)}
 
 
 def aggregate(rows: list[dict], keys: list[str]) -> list[dict]:
@@ -162,6 +178,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", default=None, help="comma-separated train.seed values: each point "
                         "trains once per seed and is chosen on its mean validation accuracy")
     parser.add_argument("--json", type=Path, required=True)
+    jobs.add_arguments(parser)
     args = parser.parse_args(argv)
     lrs = [float(v) for v in args.lrs.split(",")]
     methods = [m.strip() for m in args.methods.split(",")]
@@ -169,7 +186,7 @@ def main(argv=None) -> int:
     seeds = None if args.seeds is None else [int(v) for v in args.seeds.split(",")]
     if seeds and any(key == "train.seed" for key, _ in grid):
         parser.error("give the seeds by --seeds or by --grid train.seed=..., not both")
-    rows = sweep(args.config, methods, lrs, grid, args.epochs, seeds)
+    rows = sweep(args.config, methods, lrs, grid, args.epochs, seeds, args.jobs, args.ray)
     keys = [k for k, _ in grid]
     points = aggregate(rows, keys)
     from snnc.io import write_json
