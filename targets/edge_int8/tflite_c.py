@@ -24,7 +24,7 @@ from snnc.targets.edge_int8.tflite_export import build
 
 ALIGN = 16   # bytes: TFLite Micro's kBufferAlignment (tensorflow/lite/micro/memory_helpers.h)
 _BYTES = {"INT8": 1, "INT16": 2, "INT32": 4, "FLOAT32": 4}
-_RESOLVER = {"FULLY_CONNECTED": "AddFullyConnected", "CAST": "AddCast", "ADD": "AddAdd",
+_RESOLVER = {"FULLY_CONNECTED": "AddFullyConnected", "CONV_2D": "AddConv2D", "CAST": "AddCast", "ADD": "AddAdd",
              "MAXIMUM": "AddMaximum", "MINIMUM": "AddMinimum"}   # MicroMutableOpResolver's methods
 
 

@@ -51,7 +51,8 @@ def run(graph: Graph, padded, resolver: str = "BUILTIN_REF") -> dict:
         if model.layer_tensors[layer] is None:
             result[layer] = {}
             continue
-        v = np.concatenate([o[model.layer_tensors[layer]] for o in outs])
+        v = np.concatenate([o[model.layer_tensors[layer]].reshape(len(o[model.layer_tensors[layer]]), -1)
+                            for o in outs])
         result[layer] = {"v": np.rint(v).astype(np.int64)[:, None, :]}
         if isinstance(graph.nodes[layer], Step):
             result[layer]["spikes"] = result[layer]["v"]
@@ -64,9 +65,9 @@ def _invoke(model, x: np.ndarray, resolver: str) -> dict[str, np.ndarray]:
     interp = lite.Interpreter(model_content=model.content, experimental_preserve_all_tensors=True,
                               experimental_op_resolver_type=getattr(lite.OpResolverType, resolver))
     (inp,) = interp.get_input_details()
-    interp.resize_tensor_input(inp["index"], [len(x), x.shape[1]])
+    interp.resize_tensor_input(inp["index"], [len(x), 1, 1, x.shape[1]])   # NHWC: tflite_export.act_shape
     interp.allocate_tensors()
-    interp.set_tensor(inp["index"], x.astype(inp["dtype"]))
+    interp.set_tensor(inp["index"], x.astype(inp["dtype"])[:, None, None, :])
     interp.invoke()
     wanted = {t for t in model.layer_tensors.values() if t is not None}
     return {d["name"]: interp.get_tensor(d["index"]) for d in interp.get_tensor_details() if d["name"] in wanted}

@@ -2,20 +2,34 @@
 
 Written with the schema's own object API (`ai_edge_litert.schema_py_generated`, the
 generated code of tensorflow/compiler/mlir/lite/schema/schema.fbs) and `flatbuffers`;
-no TensorFlow. One subgraph, batch 1 ([1, N]: TFLite Micro's shape; the executor resizes
-it), one operator per graph layer:
+no TensorFlow. One subgraph, batch 1, every activation tensor [1, 1, 1, N] (NHWC: a 1 x 1
+image of N channels; the executor resizes the batch), one operator per graph layer:
 
-  Gemm (requantise)        FULLY_CONNECTED int8 (int16: the 16x8 scheme, int32 bias with
+  Gemm (requantise)        CONV_2D 1 x 1, int8 (int16: the 16x8 scheme, int32 bias with
                            quantized_bias_type INT32) with per-channel weight scales, fused
                            NONE or RELU where that is the node's clamp, else MAXIMUM / MINIMUM
-                           with the clamp's bounds after it
-  Gemm -> Step             one FULLY_CONNECTED int8: bias - threshold, a multiplier in [0.5, 1)
+                           with the clamp's bounds after it. A CONV_2D, not a FULLY_CONNECTED:
+                           TFLite Micro's FULLY_CONNECTED (micro/kernels/fully_connected.cc,
+                           reference_integer_ops::FullyConnectedPerChannel with per-channel
+                           multipliers) and its CONV_2D (reference_integer_ops::ConvPerChannel)
+                           both requantise with MultiplyByQuantizedMultiplier, as edge-int8 does,
+                           but LiteRT's reference FULLY_CONNECTED (tflite/kernels/fully_connected.cc,
+                           FullyConnectedPerChannelInt8 / FullyConnectedPerChannelInt16 under
+                           kReference) calls the overload of reference_integer_ops::
+                           FullyConnectedPerChannel that rounds double(acc) x scale once, half
+                           away from zero; LiteRT's reference CONV_2D (tflite/kernels/conv.cc,
+                           EvalQuantizedPerChannel / EvalQuantizedPerChannel16x8 with an int32
+                           bias) calls ConvPerChannel with the multipliers of
+                           PopulateConvolutionQuantizationParams. So a 1 x 1 CONV_2D is the form
+                           whose arithmetic is one and the same in TFLite Micro, CMSIS-NN and
+                           LiteRT's reference kernels (targets/edge_int8/spec.py: REFERENCE_EXECUTOR)
+  Gemm -> Step             one FULLY_CONNECTED int8 (keep_num_dims): bias - threshold, a multiplier in [0.5, 1)
                            with shift 0 and fused RELU6 on an output of scale 6, zero point 0
                            (clamp [0, 1]: CalculateActivationRangeQuantized gives [zp, zp +
                            round(6 / scale)]): acc - t >= 1 gives >= 1, acc - t <= 0 gives
                            <= 0 under any rounding that keeps the sign, so the output is
                            acc > t. The Gemm's accumulator is no tensor (fused)
-  Gemm -> Output           CAST to float32, then a float32 FULLY_CONNECTED with the integer
+  Gemm -> Output           CAST to float32, then a float32 FULLY_CONNECTED (keep_num_dims) with the integer
                            weights and bias - input_zero_point * rowsum(W): every partial sum
                            is an integer below 2^24, so float32 holds the int32 accumulator
                            exactly (checked per layer; TFLite Micro's FULLY_CONNECTED has no
@@ -26,7 +40,7 @@ it), one operator per graph layer:
 Scales (why these): the graph holds each layer's multiplier and shift, not the real scales
 they came from, so every int8/int16 activation tensor is written with the input's scale S
 and each weight channel with f_c = multiplier_c * 2^(shift_c - 31). TFLite's Prepare
-(tflite/kernels/fully_connected.cc, per-channel branch) computes
+(tflite/kernels/kernel_util.cc PopulateConvolutionQuantizationParams, also for one channel) computes
 QuantizeMultiplier(double(S) * double(f_c) / double(S)); S * f_c is exact in double (two
 24-bit significands) and dividing it by S gives f_c exactly, so QuantizeMultiplier(f_c)
 returns the node's (multiplier_c, shift_c) whenever f_c is a float32, i.e. whenever the
@@ -152,7 +166,7 @@ def build(graph: Graph) -> TFLiteModel:
     lo, hi = value_range(graph, name)
     quant = graph.metadata.get("input_quant", {"scale": 1.0, "zero_point": 0})
     scale = np.float32(quant["scale"])
-    tensors = {name: w.tensor(name, [1, node.size], _int_type(lo, hi), scale=scale,
+    tensors = {name: w.tensor(name, act_shape(node.size), _int_type(lo, hi), scale=scale,
                               zero_point=int(quant.get("zero_point", 0)))}
     zero_points = {name: int(quant.get("zero_point", 0))}
     layer_tensors: dict[str, str | None] = {}
@@ -229,8 +243,9 @@ def filter_scales(node: Gemm) -> np.ndarray:
 
 def prepared_multipliers(input_scale, filters, output_scale) -> tuple[np.ndarray, np.ndarray]:
     """(multiplier, shift) per channel as TFLite's Prepare computes them: QuantizeMultiplier(
-    double(input_scale) * double(filter_scale_c) / double(output_scale)) (fully_connected.cc,
-    per-channel branch; float32 tensor scales read as written)."""
+    double(input_scale) * double(filter_scale_c) / double(output_scale)) (kernel_util.cc
+    PopulateConvolutionQuantizationParams, CONV_2D's Prepare in LiteRT and TFLite Micro; float32
+    tensor scales read as written)."""
     pairs = [quantize_multiplier(float(np.float32(input_scale)) * float(f) / float(np.float32(output_scale)))
              for f in np.asarray(filters, np.float32)]
     return np.array([p[0] for p in pairs], np.int64), np.array([p[1] for p in pairs], np.int64)
@@ -245,9 +260,6 @@ def _requantised(w: Writer, graph: Graph, name: str, node: Gemm, x: int, zp: int
     if out_type == "INT16" and (zp != 0 or node.output_zero_point != 0):
         raise CompileError(f"node '{name}': int16 tensors need zero point 0 (TFLite's 16x8 scheme)")
     f = filter_scales(node)
-    if node.out_size == 1:
-        raise CompileError(f"node '{name}': one output channel makes TFLite take its per-tensor path, which "
-                           "rounds input x filter scale to float32; only per-channel layers keep the multiplier")
     mult, shift = prepared_multipliers(scale, f, scale)
     bad = np.flatnonzero((mult != node.multiplier) | (shift != node.shift))
     if bad.size:
@@ -256,7 +268,7 @@ def _requantised(w: Writer, graph: Graph, name: str, node: Gemm, x: int, zp: int
                            f"is not what TFLite's QuantizeMultiplier gives for any float32 weight scale (it needs "
                            f"at most 24 significant bits; TFLite would use {mult[c]}, shift {shift[c]})")
     activation, clamp = _fused(node, out_type)
-    y = _fc(w, name, node.weights, node.bias, f, x, scale, out_type, (scale, node.output_zero_point), activation)
+    y = _conv(w, name, node.weights, node.bias, f, x, scale, out_type, (scale, node.output_zero_point), activation)
     for code, bound in clamp:
         y = _clamp(w, name, code, bound, y, out_type, scale, node.output_zero_point)
     return y, node.output_zero_point
@@ -273,22 +285,44 @@ def _fused(node: Gemm, dtype: str) -> tuple[str, list]:
     return ("RELU" if relu else "NONE"), extra
 
 
-def _fc(w: Writer, name: str, weights, bias, filters, x: int, in_scale, dtype: str, out_quant, activation: str,
-        suffix: str = "") -> int:
-    s = w.schema
-    per_channel = len(filters) > 1
-    wt = w.tensor(f"{name}/weights", weights.shape, "INT8", data=weights, scale=filters,
-                  zero_point=np.zeros(len(filters), np.int64))
+def act_shape(n: int) -> list[int]:
+    """Every activation tensor: NHWC, batch 1, a 1 x 1 image of n channels (CONV_2D's layout;
+    FULLY_CONNECTED reads it with keep_num_dims)."""
+    return [1, 1, 1, n]
+
+
+def _weights_and_bias(w: Writer, name: str, weights, bias, filters, in_scale, shape) -> tuple[int, int]:
+    """int8 weights with one scale per output channel (dimension 0), int32 bias at in_scale x filter."""
+    zeros = np.zeros(len(filters), np.int64)
+    wt = w.tensor(f"{name}/weights", shape, "INT8", data=weights, scale=filters, zero_point=zeros)
     bias_scale = (np.float32(in_scale) * filters.astype(np.float64)).astype(np.float32)
-    bt = w.tensor(f"{name}/bias", [len(bias)], "INT32", data=bias, scale=bias_scale,
-                  zero_point=np.zeros(len(filters), np.int64))
-    if not per_channel:
-        w.tensors[wt].quantization.quantizedDimension = 0
-    y = w.tensor(name + suffix, [1, weights.shape[0]], dtype, scale=out_quant[0], zero_point=out_quant[1])
-    opt = s.FullyConnectedOptionsT()
+    return wt, w.tensor(f"{name}/bias", [len(bias)], "INT32", data=bias, scale=bias_scale, zero_point=zeros)
+
+
+def _conv(w: Writer, name: str, weights, bias, filters, x: int, in_scale, dtype: str, out_quant,
+          activation: str) -> int:
+    """A requantising Gemm as a 1 x 1 CONV_2D (module docstring: why not FULLY_CONNECTED)."""
+    s = w.schema
+    n_out, n_in = weights.shape
+    wt, bt = _weights_and_bias(w, name, weights, bias, filters, in_scale, [n_out, 1, 1, n_in])
+    y = w.tensor(name, act_shape(n_out), dtype, scale=out_quant[0], zero_point=out_quant[1])
+    opt = s.Conv2DOptionsT()
+    opt.padding, opt.strideW, opt.strideH, opt.dilationWFactor, opt.dilationHFactor = s.Padding.VALID, 1, 1, 1, 1
     opt.fusedActivationFunction = getattr(s.ActivationFunctionType, activation)
     if dtype == "INT16":
-        opt.quantizedBiasType = s.TensorType.INT32     # 16x8 with an int32 accumulator, as edge-int8's
+        opt.quantizedBiasType = s.TensorType.INT32     # 16x8 with an int32 bias and accumulator, as edge-int8's
+    w.op("CONV_2D", [x, wt, bt], [y], (s.BuiltinOptions.Conv2DOptions, opt))
+    return y
+
+
+def _fc(w: Writer, name: str, weights, bias, filters, x: int, in_scale, out_quant, activation: str) -> int:
+    """An int8 FULLY_CONNECTED (the Step's: any sign-keeping rounding gives the same 0/1)."""
+    s = w.schema
+    wt, bt = _weights_and_bias(w, name, weights, bias, filters, in_scale, weights.shape)
+    y = w.tensor(name, act_shape(weights.shape[0]), "INT8", scale=out_quant[0], zero_point=out_quant[1])
+    opt = s.FullyConnectedOptionsT()
+    opt.fusedActivationFunction = getattr(s.ActivationFunctionType, activation)
+    opt.keepNumDims = True
     w.op("FULLY_CONNECTED", [x, wt, bt], [y], (s.BuiltinOptions.FullyConnectedOptions, opt))
     return y
 
@@ -334,7 +368,7 @@ def _step(w: Writer, graph: Graph, name: str, node: Gemm, step_name: str, step: 
     mult, shift = prepared_multipliers(scale, f, STEP_SCALE)
     if np.any(shift != 0) or np.any(mult < 2**30):
         raise CompileError(f"node '{step_name}': no weight scale gives the Step a multiplier in [0.5, 1)")
-    _fc(w, step_name, node.weights, bias, f, x, scale, "INT8", (STEP_SCALE, 0), "RELU6")
+    _fc(w, step_name, node.weights, bias, f, x, scale, (STEP_SCALE, 0), "RELU6")
     w.tensors[-1].name = step_name
     return len(w.tensors) - 1, 0
 
@@ -357,19 +391,19 @@ def _accumulator(w: Writer, graph: Graph, name: str, node: Gemm, x: int, zp: int
         suffix = "" if len(groups) == 1 else f"/part{i}"
         wt = w.tensor(f"{name}{suffix}/weights", node.weights.shape, "FLOAT32", data=weights)
         bt = w.tensor(f"{name}{suffix}/bias", [node.out_size], "FLOAT32", data=bias if i == 0 else 0 * bias)
-        y = w.tensor(name + suffix, [1, node.out_size], "FLOAT32")
+        y = w.tensor(name + suffix, act_shape(node.out_size), "FLOAT32")
         opt = s.FullyConnectedOptionsT()
-        opt.fusedActivationFunction = s.ActivationFunctionType.NONE
+        opt.fusedActivationFunction, opt.keepNumDims = s.ActivationFunctionType.NONE, True
         w.op("FULLY_CONNECTED", [xf, wt, bt], [y], (s.BuiltinOptions.FullyConnectedOptions, opt))
         parts.append(y)
     if len(parts) == 1:
         return parts[0], 0
     total = None
     for i, part in enumerate(parts):
-        as_int = w.tensor(f"{name}/part{i}_int32", [1, node.out_size], "INT32")
+        as_int = w.tensor(f"{name}/part{i}_int32", act_shape(node.out_size), "INT32")
         w.op("CAST", [part], [as_int])
         if total is not None:
-            summed = w.tensor(name if i == len(parts) - 1 else f"{name}/sum{i}", [1, node.out_size], "INT32")
+            summed = w.tensor(name if i == len(parts) - 1 else f"{name}/sum{i}", act_shape(node.out_size), "INT32")
             w.op("ADD", [total, as_int], [summed], (s.BuiltinOptions.AddOptions, s.AddOptionsT()))
             as_int = summed
         total = as_int
