@@ -71,35 +71,39 @@ def chain(sizes, steps, rate, vth_per_fan_in=False):
 
 
 def point(layers, x, repeats) -> dict:
-    """The four rows on one input, each checked against snnc, then timed."""
-    n_in, scale = x.shape[2], layers[0]["vth"] / VTH
-    graph = loihi.graph_from_lava_layers(layers, n_in)
+    """The four rows on one input, each checked against snnc, then timed; one row's
+    graph or weights at a time in memory (each row is its own function)."""
+    vth = TWIN_VTH * layers[0]["vth"] / VTH
     sec = {}
-    sec["snnc"], res = timed(lambda: snnc.runtime.simulate(graph, x, threads=1), repeats)
-    ref = [res.spikes[p] for p in graph.neurons]
-    hidden = float(np.mean([res.spikes[p].mean() for p in graph.neurons]))
-    events = int(res.totals["synaptic_events"])
-    del graph, res
-    prepared = numpy_setup(layers)
-    sec["numpy dense"], out = timed(lambda: numpy_dense(prepared, x), repeats)
-    check("numpy dense", out, ref)
-    del prepared, out
-    sec["snnc twin"], sec["snnTorch twin"] = twin_rows(layers, x, TWIN_VTH * scale, repeats)
+    sec["snnc"], ref, hidden, events = snnc_row(loihi.graph_from_lava_layers(layers, x.shape[2]), x, repeats)
+    sec["numpy dense"] = numpy_row(layers, x, ref, repeats)
+    sec["snnc twin"], twin_ref, _, _ = snnc_row(ideal_twin(layers, x.shape[2], vth=vth), x, repeats)
+    sec["snnTorch twin"] = snntorch_row(layers, x, vth, twin_ref, repeats)
     return {"seconds": sec, "hidden_activity": hidden, "synaptic_events": events}
 
 
-def twin_rows(layers, x, vth, repeats):
+def snnc_row(graph, x, repeats):
+    """(seconds, spikes per layer, mean activity of the populations, synaptic events)."""
+    sec, res = timed(lambda: snnc.runtime.simulate(graph, x, threads=1), repeats)
+    spikes = [res.spikes[p] for p in graph.neurons]
+    return sec, spikes, float(np.mean([s.mean() for s in spikes])), int(res.totals["synaptic_events"])
+
+
+def numpy_row(layers, x, ref, repeats) -> float:
+    prepared = numpy_setup(layers)
+    sec, out = timed(lambda: numpy_dense(prepared, x), repeats)
+    check("numpy dense", out, ref)
+    return sec
+
+
+def snntorch_row(layers, x, vth, ref, repeats) -> float:
     import torch
 
-    twin = ideal_twin(layers, x.shape[2], vth=vth)
-    t_snnc, res = timed(lambda: snnc.runtime.simulate(twin, x, threads=1), repeats)
-    ref = [res.spikes[p] for p in twin.neurons]
-    del twin, res
     model = snntorch_setup(layers, vth=vth)
     xt = torch.as_tensor(x, dtype=torch.float32)
-    t_torch, out = timed(lambda: snntorch_dense(model, xt), repeats)
+    sec, out = timed(lambda: snntorch_dense(model, xt), repeats)
     check("snnTorch twin", out, ref)
-    return t_snnc, t_torch
+    return sec
 
 
 def activity_sweep(grid, repeats) -> list[dict]:
@@ -149,19 +153,27 @@ def report(p: dict) -> dict:
     return p
 
 
-def crossover(points: list[dict], other: str, ours: str) -> str:
-    """Where `other / ours` first falls below 1 along the sweep (log-log interpolation)."""
+def crossover_at(points: list[dict], other: str, ours: str) -> tuple | None:
+    """(x0, x1, x*, winner beyond) where `other / ours` first crosses 1 along the sweep
+    (x* interpolated log-log between the grid points x0 and x1), else None."""
     pts = [(p["x"], p["seconds"][other] / p["seconds"][ours]) for p in points if "seconds" in p]
     for (x0, r0), (x1, r1) in zip(pts, pts[1:]):
         if (r0 >= 1) != (r1 >= 1):
             f = np.log(r0) / (np.log(r0) - np.log(r1))
-            at = float(np.exp(np.log(x0) + f * (np.log(x1) - np.log(x0))))
-            side = "snnc" if r1 >= 1 else other
-            return f"crossover between {x0:g} and {x1:g} (about {at:.3g}); beyond it {side} wins"
-    if not pts:
+            return x0, x1, float(np.exp(np.log(x0) + f * (np.log(x1) - np.log(x0)))), ours if r1 >= 1 else other
+    return None
+
+
+def crossover(points: list[dict], other: str, ours: str) -> str:
+    found = crossover_at(points, other, ours)
+    if found:
+        x0, x1, at, side = found
+        return f"crossover between {x0:g} and {x1:g} (about {at:.3g}); beyond it {side} wins"
+    ratios = [p["seconds"][other] / p["seconds"][ours] for p in points if "seconds" in p]
+    if not ratios:
         return "no point ran"
-    best = "snnc" if pts[0][1] >= 1 else other
-    return f"none in the grid: {best} wins at every point ({', '.join(f'{r:.2f}x' for _, r in pts)})"
+    best = ours if ratios[0] >= 1 else other
+    return f"none in the grid: {best} wins at every point ({', '.join(f'{r:.2f}x' for r in ratios)})"
 
 
 def summary(points: list[dict]) -> list[str]:
@@ -185,6 +197,7 @@ def plot(points: list[dict], path) -> None:
         mine = [p for p in points if p["sweep"] == sweep and "seconds" in p]
         for row, style in zip(ROWS, ("o-", "s--", "^-", "v--")):
             ax.plot([p["x"] for p in mine], [p["seconds"][row] for p in mine], style, label=row, markersize=4)
+        mark_crossovers(ax, mine)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(sweep, fontsize=10)
@@ -197,6 +210,16 @@ def plot(points: list[dict], path) -> None:
     with snnc.io.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
+
+
+def mark_crossovers(ax, points) -> None:
+    """A dotted line where a dense row catches up with its snnc row (measured, interpolated)."""
+    for (other, ours), color in zip(PAIRS, ("tab:orange", "tab:red")):
+        found = crossover_at(points, other, ours)
+        if found:
+            ax.axvline(found[2], color=color, linestyle=":", linewidth=1)
+            ax.annotate(f"{other} = {ours}", (found[2], 0.02), xycoords=("data", "axes fraction"),
+                        rotation=90, fontsize=6, color=color, ha="right")
 
 
 XLABEL = {"activity": "input spike rate per step (700-256-256-20, 100 steps)",
