@@ -26,7 +26,9 @@ internal/common.h, default double rounding) = CMSIS-NN's `arm_nn_requantize`
 
   left = max(shift, 0), right = max(-shift, 0)
   a = sat32(acc * 2^left)            TFLite computes x * (1 << left) in int32 (undefined
-                                     on overflow); here it saturates, equal wherever TFLite is defined
+                                     on overflow); here it saturates, and the design rule
+                                     left-shift-headroom refuses any graph where it could
+                                     overflow, so the two meet only where TFLite is defined
   h = SaturatingRoundingDoublingHighMul(a, multiplier)      (gemmlowp fixedpoint.h)
     = INT32_MAX if a == b == INT32_MIN, else
       trunc0((a * b + nudge) / 2^31), nudge = 2^30 if a * b >= 0 else 1 - 2^30
@@ -62,7 +64,7 @@ from snnc.targets.base import Target
 from snnc.targets.registry import register
 from snnc.targets.edge_int8.spec import *  # noqa: F401,F403  (widths, ranges, budgets, energy)
 from snnc.targets.edge_int8.spec import (ENERGY, INT16_SYMMETRIC, INT32_MAX, INT32_MIN, LIMIT_SOURCES, LIMITS, RANGES,
-                                         TERM_COUNTERS)
+                                         REFERENCE_EXECUTOR, TERM_COUNTERS)
 from snnc.targets.edge_int8.arithmetic import *  # noqa: F401,F403  (the semantics: edge_int8.requantise, ...)
 from snnc.targets.edge_int8.arithmetic import input_range, pwl_int_terms
 
@@ -198,26 +200,43 @@ def rule_activation_range(graph: Graph) -> None:
                                   f"int16 [{lo16}, {hi16}] with zero point 0")
 
 
-def worst_accumulator(node: Gemm | PWL, lo: int, hi: int) -> int:
-    """The largest |accumulator| (before the int32 wrap) any input in [lo, hi] can give.
-    Gemm: sum |W| * max|x - zp| + |b|. PWL: each term is linear between knots, so its
+def worst_accumulators(node: Gemm | PWL, lo: int, hi: int) -> np.ndarray:
+    """The largest |accumulator| [out] (before the int32 wrap) any input in [lo, hi] can give each
+    channel. Gemm: sum |W| * max|x - zp| + |b|. PWL: each term is linear between knots, so its
     largest |term| is at a range end or on either side of a knot."""
     a, z = lo - node.input_zero_point, hi - node.input_zero_point
     if isinstance(node, Gemm):
-        return int((np.abs(node.weights).sum(axis=1) * max(abs(a), abs(z)) + np.abs(node.bias)).max())
+        return np.abs(node.weights).sum(axis=1) * max(abs(a), abs(z)) + np.abs(node.bias)
     ends = np.concatenate([node.knots, node.knots[:, 1:] - 1, np.tile([[a, z]], (node.in_size, 1))], axis=1)
     terms = pwl_int_terms(node, np.clip(ends, a, z).T)                  # [out, probes, in]
-    return int((np.abs(terms).max(axis=1).sum(axis=1) + np.abs(node.bias)).max())
+    return np.abs(terms).max(axis=1).sum(axis=1) + np.abs(node.bias)
 
 
 def rule_accumulator_headroom(graph: Graph) -> None:
     """No input can make an int32 accumulator (of a Gemm or a PWL) wrap."""
     for name, node in {**graph.of_type(Gemm), **graph.of_type(PWL)}.items():
         lo, hi = value_range(graph, graph.predecessors(name)[0])
-        worst = worst_accumulator(node, lo, hi)
+        worst = int(worst_accumulators(node, lo, hi).max(initial=0))
         if worst > INT32_MAX:
             raise DesignRuleError("accumulator-headroom", name, f"worst-case |accumulator| {worst} exceeds "
                                   f"int32 ({INT32_MAX}) for inputs in [{lo}, {hi}]")
+
+
+def rule_left_shift_headroom(graph: Graph) -> None:
+    """No input can make acc * 2^shift overflow int32 in a channel with a left shift (shift > 0):
+    TFLite Micro computes x * (1 << left_shift) in int32 (tensorflow/lite/kernels/internal/common.cc
+    MultiplyByQuantizedMultiplier, double rounding), undefined on overflow, where edge_int8.requantise
+    saturates; with this rule the two never meet a value on which they could differ."""
+    for name, node in {**graph.of_type(Gemm), **graph.of_type(PWL)}.items():
+        if not node.requantise or not np.any(node.shift > 0):
+            continue
+        lo, hi = value_range(graph, graph.predecessors(name)[0])
+        shifted = worst_accumulators(node, lo, hi) * np.exp2(np.maximum(node.shift, 0))
+        c = int(np.argmax(shifted))
+        if shifted[c] > INT32_MAX:
+            raise DesignRuleError("left-shift-headroom", name, f"channel {c}: worst-case |accumulator| "
+                                  f"{int(shifted[c] / 2.0 ** node.shift[c])} x 2^{int(node.shift[c])} exceeds int32 "
+                                  f"({INT32_MAX}) for inputs in [{lo}, {hi}]; TFLite's left shift would overflow")
 
 
 @Target.capacity_rule
@@ -249,9 +268,9 @@ EDGE_INT8 = register(Target(
     energy=ENERGY,
     ranges=RANGES,
     rules=(rule_integer_layers, rule_weight_range, rule_activation_range, rule_accumulator_headroom,
+           rule_left_shift_headroom,
            rule_flash_budget, rule_ram_budget),
-    reference_executor="TFLite's reference kernels (LiteRT 2.3.0, OpResolverType.BUILTIN_REF) on the exported "
-                       ".tflite model (snnc export --format tflite); onnxruntime on the integer ONNX model beside it",
+    reference_executor=REFERENCE_EXECUTOR,
     usage=usage,
     energy_counts=energy_counts,
     input_max=127,

@@ -39,3 +39,30 @@ ENERGY = {
 # energy term -> the per-inference counter it multiplies
 TERM_COUNTERS = {"mac_int8": "macs_int8", "add_int32": "adds", "mul_int32": "mults_int32",
                  "sram_read_byte": "bytes_read"}
+
+# Which executor proves edge-int8's arithmetic (TFLite is the reference; the MCU runs TFLite Micro).
+# TFLite Micro requantises every int8 and 16x8 (int32 bias) FULLY_CONNECTED and CONV_2D with
+# MultiplyByQuantizedMultiplier (tensorflow/lite/kernels/internal/common.cc, double rounding unless
+# TFLITE_SINGLE_ROUNDING): micro/kernels/fully_connected.cc Eval -> reference_integer_ops::
+# FullyConnectedPerChannel(params, output_multiplier, output_shift, ...) (int16 input with an int32
+# bias: the same function, int32 accumulator); micro/kernels/conv.cc Eval -> reference_integer_ops::
+# ConvPerChannel; CMSIS-NN's arm_nn_requantize is the same without CMSIS_NN_USE_SINGLE_ROUNDING.
+# LiteRT 2.3.0 does not, for FULLY_CONNECTED: under kReference, tflite/kernels/fully_connected.cc
+# FullyConnectedPerChannelInt8 / FullyConnectedPerChannelInt16 / FullyConnectedInt8 call the overload of
+# reference_integer_ops::FullyConnectedPerChannel / FullyConnected that computes
+# round(double(acc) * input_scale * filter_scale / output_scale) once, half away from zero; its optimised
+# kernels (BUILTIN_WITHOUT_DEFAULT_DELEGATES) round once too (measured: multiplier 0.5 on -1, -3, 1, 3, -5
+# gives -1, -2, 1, 2, -3 in the reference FC, 0, -1, 1, 2, -2 optimised, 0, -2, 0, 2, -2 in XNNPACK).
+# LiteRT's reference CONV_2D does: tflite/kernels/conv.cc EvalQuantizedPerChannel (int8) and
+# EvalQuantizedPerChannel16x8 (int16, quantized_bias_type INT32) call reference_integer_ops::ConvPerChannel
+# with the multipliers of kernel_util.cc PopulateConvolutionQuantizationParams, i.e. MultiplyByQuantizedMultiplier
+# (LiteRT 2.3.0's wheel is built with double rounding: measured equal to it on exact halves).
+# So the exported model writes each requantising layer as a 1 x 1 CONV_2D (tflite_export.py), whose
+# arithmetic is the same in TFLite Micro, CMSIS-NN and LiteRT's reference kernels, and that reference
+# kernel run is the check.
+REFERENCE_EXECUTOR = ("TFLite's reference kernels (LiteRT 2.3.0, OpResolverType.BUILTIN_REF; verify --backends "
+                      "tflite) on the exported .tflite model (snnc export --format tflite), whose requantising "
+                      "layers are 1x1 CONV_2D: LiteRT's reference ConvPerChannel requantises with "
+                      "MultiplyByQuantizedMultiplier, as TFLite Micro and CMSIS-NN do (LiteRT's reference "
+                      "FULLY_CONNECTED rounds double(acc) x scale instead; its optimised kernels, tflite-opt, "
+                      "round once too: reported, not proof); onnxruntime on the integer ONNX model beside it")

@@ -136,6 +136,7 @@ def test_ram_budget_is_one_line_and_warn_runs_it():
     (lambda: _graph([[127, 127]], bias=INT32_MAX - 10, requantise=False), "accumulator-headroom"),
     (lambda: _graph(np.ones((2, 2), np.float32)), "integer-layers"),
     (lambda: _graph([[1]], multiplier=H, act_min=-1000, act_max=1000, output_zero_point=5), "activation-range"),
+    (lambda: _graph([[127, 127]], multiplier=H, shift=17), "left-shift-headroom"),   # 254 x 128 x 2^17 > 2^31
 ])
 def test_semantic_rules_are_one_line(build, rule):
     with pytest.raises(DesignRuleError) as exc:

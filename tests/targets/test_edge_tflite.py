@@ -1,12 +1,13 @@
 """edge-int8 as a .tflite model run by TFLite itself (LiteRT), and as a C array.
 
-Random binary graphs (per-channel weights, thresholds that saturate, zero points) run
-in snnc's dense executor and in LiteRT's reference kernels; each layer's integers must
-be equal. Requantising layers are not yet equal (LiteRT's FULLY_CONNECTED rounds
-differently from edge-int8's MultiplyByQuantizedMultiplier in some cases: measured in
-the commit, not asserted here); their multipliers are checked against TFLite's
-QuantizeMultiplier. LiteRT is a declared dependency:
-where it is missing these tests fail under SNNC_REQUIRE_BACKENDS=1 (tests/backends.py).
+Random graphs run in snnc's dense executor and in LiteRT's reference kernels
+(BUILTIN_REF, the reference executor: targets/edge_int8/spec.py REFERENCE_EXECUTOR); each
+layer's integers must be equal. Binary graphs (per-channel weights, thresholds that
+saturate, zero points); requantising int8 and int16 graphs (exact halves, negative
+accumulators, saturation, shifts from -31 to left shifts at the edge of their headroom,
+one-channel layers), whose layers TFLite runs as 1 x 1 CONV_2D. LiteRT is a declared
+dependency: where it is missing these tests fail under SNNC_REQUIRE_BACKENDS=1
+(tests/backends.py).
 """
 import shutil
 import subprocess
@@ -79,6 +80,47 @@ def agree(g: Graph, x: np.ndarray, resolver: str) -> dict[str, bool]:
     return {n: bool(np.array_equal(out[n]["v"], np.asarray(sim.state[n]["v"]))) for n in out if "v" in out[n]}
 
 
+def requantised_chain(rng, bits: int) -> Graph:
+    """Requantising Gemms chained (int8 with zero points, or int16 with zero point 0), each with
+    per-channel multipliers of one kind: left shifts up to each channel's headroom (small bias, so
+    inputs near the zero point stay in range), exact powers of two (halves), tiny to ~1 (zeros,
+    saturation); then the int32 readout."""
+    lo, hi = (-128, 127) if bits == 8 else (-32767, 32767)
+    zp = int(rng.integers(-20, 20)) if bits == 8 else 0
+    g = Graph("edge-int8")
+    g.add("input", Input(8))
+    g.metadata.update(steps=1, input_quant={"scale": 0.0371, "zero_point": zp, "bits": bits})
+    src, n_in, r = "input", 8, (lo, hi)
+    for i, kind in enumerate(("left", "halves", "wide")):
+        n_out = int(rng.choice([1, 7]))
+        w, b = rng.integers(-127, 128, (n_out, n_in)), rng.integers(-5000, 5000, n_out) // (1 if i else 500)
+        m, s = _multipliers(rng, kind, n_out, w, b, r, zp, bits)
+        act_min = zp if rng.random() < 0.5 else lo + int(rng.integers(0, 9))
+        act = (act_min, hi - int(rng.integers(0, 9)))
+        g.add(f"fc{i}", Gemm(w, b, m, s, zp, zp, *act), [src])
+        src, n_in, r = f"fc{i}", n_out, act
+    g.add("readout", Gemm(rng.integers(-127, 128, (3, n_in)), rng.integers(-99, 99, 3), input_zero_point=zp,
+                          requantise=False), [src])
+    g.add("output", Output(3, read="v", gain=0.1), ["readout"])
+    return g
+
+
+def _multipliers(rng, kind, n, w, b, r, zp, bits):
+    if kind == "halves":                                  # 2^-k: acc / 2^k lands on .5 often
+        return multipliers_of(2.0 ** -rng.integers(1, 5, n))
+    if kind == "wide":
+        return multipliers(rng, n, -31, 0 if bits == 8 else -4)
+    worst = np.abs(w).sum(axis=1) * max(abs(r[0] - zp), abs(r[1] - zp)) + np.abs(b)
+    room = np.floor(np.log2(2**31 / worst)).astype(int)   # the largest shift whose product fits int32
+    shift = np.where(np.arange(n) == 0, room, rng.integers(1, 4, n))   # channel 0 at the edge
+    return multipliers_of(rng.uniform(0.5, 1.0, n).astype(np.float32) * 2.0 ** (np.minimum(shift, room) - 1))
+
+
+def multipliers_of(scales) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [quantize_multiplier(float(np.float32(v))) for v in scales]
+    return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+
+
 def test_binary_graphs_agree_with_tflite_reference_kernels():
     seed = fresh_seed()
     rng = np.random.default_rng(seed)
@@ -87,6 +129,23 @@ def test_binary_graphs_agree_with_tflite_reference_kernels():
         x = rng.integers(-128, 128, (300, 1, 12))
         result = agree(g, x, "BUILTIN_REF")
         assert set(result) == {"step0", "step1", "readout"}, result   # fc0, fc1: fused into their Step
+        assert all(result.values()), f"seed {seed}: {result}"
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_requantised_graphs_agree_with_tflite_reference_kernels(bits):
+    """Every layer equal in LiteRT's reference kernels; a third of the inputs near the zero point
+    (small accumulators: exact halves, both signs), the rest over the whole range (saturation)."""
+    seed = fresh_seed()
+    rng = np.random.default_rng(seed)
+    lo, hi = (-128, 127) if bits == 8 else (-32767, 32767)
+    for _ in range(4):
+        g = requantised_chain(rng, bits)
+        zp = g.metadata["input_quant"]["zero_point"]
+        x = rng.integers(lo, hi + 1, (600, 1, 8))
+        x[:200] = np.clip(zp + rng.integers(-3, 4, (200, 1, 8)), lo, hi)
+        result = agree(g, x, "BUILTIN_REF")
+        assert set(result) == {"fc0", "fc1", "fc2", "readout"}, result
         assert all(result.values()), f"seed {seed}: {result}"
 
 
