@@ -10,6 +10,7 @@ from snnc.compiler.ir import (NODE_TYPES, Conv2d, FloatLIF, Graph, Input, LoihiL
                               save)
 from snnc.compiler.ir.dense import PWL, Gemm, Relu, Step
 from snnc.errors import FormatError, GraphError
+from snnc.targets.loihi.lava_layers import SplitDense
 
 
 def all_nodes_graph():
@@ -30,6 +31,7 @@ def all_nodes_graph():
     g.add("pwl_int", PWL([[-3, 4]], [[[1, -2]]], [[[9]]], [7], 1 << 30, -3, -5, 4, -128, 127))
     g.add("conv", Conv2d(np.arange(8).reshape(2, 1, 2, 2), weight_exp=-2, delay=1, in_shape=(2, 3, 5),
                          stride=(1, 2), padding=(1, 0), dilation=(2, 1), groups=2))   # compiler/ir/conv.py
+    g.add("split", SplitDense(np.array([[300, -40000]]), weight_exp=-2, delay=1, shift=7))   # loihi: two Dense
     return g
 
 
