@@ -31,7 +31,7 @@ def all_nodes_graph():
     g.add("pwl_int", PWL([[-3, 4]], [[[1, -2]]], [[[9]]], [7], 1 << 30, -3, -5, 4, -128, 127))
     g.add("conv", Conv2d(np.arange(8).reshape(2, 1, 2, 2), weight_exp=-2, delay=1, in_shape=(2, 3, 5),
                          stride=(1, 2), padding=(1, 0), dilation=(2, 1), groups=2))   # compiler/ir/conv.py
-    g.add("split", SplitDense(np.array([[300, -40000]]), weight_exp=-2, delay=1, shift=7))   # loihi: two Dense
+    g.add("split", SplitDense(np.array([[300, -30000]]), weight_exp=-2, delay=1, shift=7))   # loihi: two Dense
     return g
 
 
