@@ -9,6 +9,9 @@ import numpy as np
 
 from snnc.compiler.frontend.nir_nodes import (FLOAT32_MAX, NEURONS, SYNAPSES, check_dt, check_nodes,
                                               checked_params, input_size, neuron_size, real_array, show)
+from snnc.compiler.frontend.nir_conv import (POOLS, conv_synapse, dense_through_pools, input_image, scaled_conv,
+                                             with_bias)
+from snnc.compiler.frontend.nir_nodes import CONV_LAYERS
 from snnc.compiler.frontend.nir_rewrites import add_bias_channels, flatten_subgraphs
 from snnc.compiler.ir import FloatLIF, Graph, Input, Output, Synapse, check_graph
 from snnc.compiler.ir.nodes import NON_SPIKING
@@ -124,11 +127,16 @@ def _reach(ng, succ, src, dt, budget, syn=None, delay=0, via=(), seen=()):
             steps = _delay_steps(nxt, node, dt)
             yield from _reach(ng, succ, nxt, dt, budget, syn, delay + steps, via + ((nxt,) if steps else ()),
                               seen + (nxt,))
-        elif kind in SYNAPSES:
-            if syn is not None:
-                raise CompileError(f"NIR nodes '{syn}' -> '{nxt}': two weight layers in a row (no neuron "
-                                   "between) are not supported")
-            yield from _reach(ng, succ, nxt, dt, budget, nxt, delay, via, seen + (nxt,))
+        elif kind in SYNAPSES or kind in CONV_LAYERS:
+            chain = () if syn is None else syn if isinstance(syn, tuple) else (syn,)
+            layer = next((c for c in chain if type(ng.nodes[c]).__name__ not in POOLS), None)
+            if layer is not None:
+                raise CompileError(f"NIR nodes '{layer}' -> '{nxt}': two weight layers in a row (no neuron "
+                                   "between) are not supported" if kind not in POOLS else
+                                   f"NIR node '{nxt}': a {kind} after the weight layer '{layer}' with no neuron "
+                                   "between is not supported")
+            step = nxt if kind in SYNAPSES and not chain else chain + (nxt,)   # pools or convs: a chain
+            yield from _reach(ng, succ, nxt, dt, budget, step, delay, via, seen + (nxt,))
         elif kind in NEURONS or kind == "Output":
             yield nxt, syn, delay, via
         else:
@@ -158,6 +166,9 @@ def _connect(graph, ng, params, src, target, syn, delay, via, delayed) -> list:
     """Add the synapse src -> target (identity when no Affine/Linear); return [Output reached]."""
     n_src = graph.nodes[src].out_size
     if type(ng.nodes[target]).__name__ == "Output":
+        if isinstance(syn, tuple):
+            raise CompileError(f"NIR node '{syn[-1]}': a Conv2d or pool straight into the Output '{target}' has no "
+                               "IR form (put a population between, or an Affine after a Flatten)")
         if syn is None:
             if delay:
                 raise CompileError(f"NIR node '{via[0]}': a Delay straight into the Output '{target}' has no IR "
@@ -197,10 +208,16 @@ def _scaled(syn: str, dst: str, what: str, values: np.ndarray, gain: np.ndarray)
 
 def _add_synapse(graph, ng, params, src, dst, syn, delay, via, delayed) -> None:
     n_src, n_dst = graph.nodes[src].out_size, graph.nodes[dst].in_size
+    if isinstance(syn, tuple) and type(ng.nodes[syn[-1]]).__name__ not in SYNAPSES:
+        return _add_conv(graph, ng, params, src, dst, syn, delay, via, delayed)
     if syn is None and n_src != n_dst:
         raise CompileError(f"NIR edge into '{dst}': {n_src} values from '{src}' into {n_dst} neurons with no weight "
                            "layer between (an identity needs equal sizes)")
-    w = _weights(ng, syn, n_src) if syn is not None else np.eye(n_dst, n_src)
+    if isinstance(syn, tuple):   # tiling pools, then an Affine/Linear: its weights folded back through them
+        chain, syn = syn, syn[-1]
+        w = dense_through_pools(ng, chain, _image_of(graph, ng, src, chain), lambda n: _weights(ng, syn, n))
+    else:
+        w = _weights(ng, syn, n_src) if syn is not None else np.eye(n_dst, n_src)
     if w.shape[0] != n_dst:
         raise CompileError(f"NIR node '{syn or src}': {w.shape[0]} outputs into '{dst}' of {n_dst} neurons")
     gain = params[dst]["gain"]
@@ -237,6 +254,39 @@ def _add_synapse(graph, ng, params, src, dst, syn, delay, via, delayed) -> None:
     graph.connect(name, dst)
     if via:
         delayed[name] = via
+
+
+def _image_of(graph, ng, src: str, chain: tuple) -> tuple[int, int, int]:
+    """The (C, H, W) image of population `src` as a path's first Conv2d or pool reads it: declared by
+    that node, or known from the conv that feeds `src`."""
+    image = input_image(chain[0], ng.nodes[chain[0]]) or graph.__dict__.get("_nir_images", {}).get(src)
+    if image is None:
+        raise CompileError(f"NIR node '{chain[0]}': cannot tell the (C, H, W) image it reads from '{src}' "
+                           "(no input_type or input_shape)")
+    if math.prod(image) != graph.nodes[src].out_size:
+        raise CompileError(f"NIR node '{chain[0]}': reads a {image} image but '{src}' has {graph.nodes[src].out_size} "
+                           "values")
+    return tuple(image)
+
+
+def _add_conv(graph, ng, params, src, dst, chain, delay, via, delayed) -> None:
+    """A path of pools and at most one Conv2d as one Conv2d synapse (compiler/frontend/nir_conv.py)."""
+    conv, bias = conv_synapse(ng, chain, _image_of(graph, ng, src, chain))
+    where = f"NIR node '{chain[-1]}'"
+    if conv.out_size != graph.nodes[dst].in_size:
+        raise CompileError(f"{where}: {conv.out_size} outputs into '{dst}' of {graph.nodes[dst].in_size} neurons")
+    if src == dst or delay:
+        raise CompileError(f"{where}: a recurrent or delayed Conv2d path has no IR form")
+    gain = params[dst]["gain"]
+    if bias is not None and np.any(bias != 0):
+        if np.any(params[dst]["alpha"] > 0):
+            raise CompileError(f"{where}: a conv bias into the synaptic current of '{dst}' has no IR form")
+        graph.nodes[dst] = with_bias(graph.nodes[dst], np.asarray(_scaled(chain[-1], dst, "bias", bias, gain),
+                                                                  np.float64))
+    name = _unique(graph, chain[-1])
+    graph.add(name, scaled_conv(conv, np.broadcast_to(gain, (conv.out_size,)), where), [src])
+    graph.connect(name, dst)
+    graph.__dict__.setdefault("_nir_images", {})[dst] = conv.out_shape   # read by later paths, never saved
 
 
 def _unique(graph, base: str) -> str:

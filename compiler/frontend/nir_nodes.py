@@ -12,6 +12,7 @@ from snnc.errors import CompileError
 NEURONS = ("LIF", "CubaLIF", "IF", "LI", "I", "CubaLI")
 THROUGH = ("Flatten", "Delay", "SubgraphPort")
 SYNAPSES = ("Affine", "Linear")
+CONV_LAYERS = ("Conv2d", "SumPool2d", "AvgPool2d")   # compiler/frontend/nir_conv.py
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 _KINDS = {"U": "strings", "S": "bytes", "O": "objects", "V": "records", "M": "dates", "m": "time deltas"}
@@ -60,7 +61,8 @@ def nir_params(node, dt: float, size: int | None = None) -> dict:
 
     def arr(name, default=None):
         value = getattr(node, name, None)
-        return np.broadcast_to(real_array(f"parameter '{name}'", default if value is None else value), (size,))
+        arr = real_array(f"parameter '{name}'", default if value is None else value)
+        return np.broadcast_to(arr.reshape(-1) if arr.ndim > 1 else arr, (size,))   # (C, H, W): channel-major
 
     p = dict(alpha=zeros, bias=zeros, vth=np.full(size, NON_SPIKING))
     if kind in ("IF", "I"):
@@ -101,6 +103,11 @@ def neuron_size(ng, name: str, preds: dict) -> int:
         for src in preds.get(stack.pop(), []):
             node = ng.nodes.get(src)
             kind = type(node).__name__
+            if kind in CONV_LAYERS:   # a Conv2d or pool that declares its input image
+                from snnc.compiler.frontend.nir_conv import input_image, out_size
+                image = input_image(src, node)
+                if image is not None:
+                    return population(src, out_size(src, node, image))
             if kind in SYNAPSES:
                 shape = np.shape(node.weight)
                 if len(shape) != 2:
@@ -152,12 +159,11 @@ def checked_params(name, node, dt, size) -> dict:
 
 
 def check_nodes(ng) -> None:
-    supported = ("Input", "Output", *NEURONS, *THROUGH, *SYNAPSES)
+    supported = ("Input", "Output", *NEURONS, *THROUGH, *SYNAPSES, *CONV_LAYERS)
     for name, node in ng.nodes.items():
         kind = type(node).__name__
-        if kind in ("Conv1d", "Conv2d", "SumPool2d", "AvgPool2d"):
-            raise CompileError(f"NIR node '{name}': {kind} has no snnc IR node yet (the IR has no conv or pool "
-                               "nodes; dense Affine/Linear layers only)")
+        if kind == "Conv1d":
+            raise CompileError(f"NIR node '{name}': Conv1d has no snnc IR node (Conv2d does)")
         if kind not in supported:
             raise CompileError(f"NIR node '{name}': {kind} is not supported (snnc reads "
                                f"{', '.join(supported)})")

@@ -295,13 +295,13 @@ def test_a_graph_nir_cannot_express_is_refused_and_nothing_written(seq_ckpt, tmp
 def test_cli_refuses_unsupported_node_and_corrupt_file_in_one_line(tmp_path, capsys):
     rng = np.random.default_rng(2)
     g = snntorch_style(rng)
-    g.nodes["conv"] = nir.Conv2d(input_shape=(8, 8), weight=np.ones((2, 1, 3, 3), np.float32), stride=1,
+    g.nodes["conv"] = nir.Conv1d(input_shape=8, weight=np.ones((2, 1, 3), np.float32), stride=1,
                                  padding=0, dilation=1, groups=1, bias=np.zeros(2, np.float32))
     g.edges = [("input", "conv"), ("conv", "flat")] + g.edges[1:]
     conv = _write(g, tmp_path / "conv.nir")
     corrupt = tmp_path / "corrupt.nir"
     corrupt.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 4)
-    for path, message in ((conv, "NIR node 'conv': Conv2d has no snnc IR node yet"),
+    for path, message in ((conv, "NIR node 'conv': Conv1d has no snnc IR node"),
                           (corrupt, "not a valid NIR file"),
                           (tmp_path / "missing.nir", "no such file")):
         out = tmp_path / f"{path.stem}.snnc"
@@ -309,7 +309,7 @@ def test_cli_refuses_unsupported_node_and_corrupt_file_in_one_line(tmp_path, cap
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err
         assert not out.exists()
-    with pytest.raises(CompileError, match="Conv2d"):
+    with pytest.raises(CompileError, match="Conv1d"):
         graph_from_nir(read_nir(conv), dt=SNNTORCH_DT)
 
 
