@@ -20,7 +20,12 @@ Beside every spiking result (`snnc demo`, `benchmarks/energy_front.py`) this ans
    (TFLite post-training int8, calibrated on training samples), run on the test
    split by the dense executor; accuracy, energy per inference (edge-int8's table:
    Horowitz 45 nm operation energies, `snnc targets`), MACs, flash and RAM are all
-   measured on that integer graph.
+   measured on that integer graph;
+5. the check: the same test split through edge-int8's reference executor, TFLite's
+   reference kernels (LiteRT BUILTIN_REF on the exported .tflite model:
+   targets/edge_int8/spec.py REFERENCE_EXECUTOR), every layer's integers compared with
+   the simulator's (`tflite_agreement`: the share of samples equal at every layer; None
+   with `tflite_unavailable` where LiteRT is not installed).
 """
 from __future__ import annotations
 
@@ -180,6 +185,7 @@ def measure(graph, data: dict) -> dict:
     x, y = datasets.load_split(data, "test")
     logits, result = deploy.run(graph, x)
     e = energy(graph, result.spikes)
+    check = tflite_agreement(graph, x, result)
     use = get_target(graph.target).usage(graph)
     return {"deployed_accuracy": float(np.mean(logits.argmax(axis=1) == y)),
             "energy_per_inference_j": e["energy_per_inference_j"]["mean"],
@@ -188,7 +194,26 @@ def measure(graph, data: dict) -> dict:
             "energy_sensitivity": e["sensitivity"],
             "macs_per_inference": int(use["macs"]), "flash_bytes": int(use["flash_bytes"]),
             "ram_bytes": int(use["ram_bytes"]), "overflow_events": int(result.totals.get("overflow_events", 0)),
-            "test_samples": int(len(y))}
+            "test_samples": int(len(y)), **check}
+
+
+def tflite_agreement(graph, x: np.ndarray, result) -> dict:
+    """The share of samples x whose every layer's integers in TFLite's reference kernels (edge-int8's
+    `tflite` executor) equal the simulator's `result`."""
+    from snnc.errors import BackendUnavailable
+    from snnc.runtime import deploy
+    from snnc.targets import get as get_target
+    from snnc.targets.registry import resolve
+
+    try:
+        out = resolve(get_target(graph.target).executors["tflite"])(graph, deploy.pad_input(graph, x))
+    except BackendUnavailable as exc:
+        return {"tflite_agreement": None, "tflite_unavailable": str(exc)}
+    equal = np.ones(len(x), bool)
+    for layer, values in out.items():
+        if "v" in values:   # a Gemm fused into its Step's op has no tensor of its own
+            equal &= np.all(values["v"] == np.asarray(result.state[layer]["v"]), axis=(1, 2))
+    return {"tflite_agreement": float(equal.mean())}
 
 
 def dense_baseline(data: dict, requested: float, widths=WIDTHS, seed: int = 0, calibrate: int = CALIBRATE,
@@ -259,8 +284,8 @@ def front_row(spiking: dict, data: dict, grid: WidthGrid) -> dict:
     at that point's float accuracy; `synaptic_events_per_inference` is the MAC count (every MAC
     is one synaptic operation of a dense net), a dense net has no spikes."""
     d = beside(spiking, data, grid, spiking["target"], spiking["float_accuracy"])
-    keep = ("width", "val_accuracy", "requested_accuracy", "reached", "macs_per_inference", "flash_bytes",
-            "ram_bytes", "energy_ratio_to_spiking", "break_even_j_per_mac", "verdict", "energy_estimated_terms")
+    keep = ("width", "val_accuracy", "requested_accuracy", "reached", "tflite_agreement", "macs_per_inference",
+            "flash_bytes", "ram_bytes", "energy_ratio_to_spiking", "break_even_j_per_mac", "verdict", "energy_estimated_terms")
     return {"method": "dense-int8", "target": "edge-int8", "penalty": spiking["penalty"],
             "beside": {"method": spiking["method"], "target": spiking["target"], "penalty": spiking["penalty"]},
             "float_accuracy": d["float_accuracy"], "hidden_spike_rate": 0.0,
@@ -273,6 +298,8 @@ def front_row(spiking: dict, data: dict, grid: WidthGrid) -> dict:
 def summary_line(d: dict, target: str) -> str:
     """The demo's line under a job: the dense baseline's accuracy, energy and ratio, and who wins."""
     short = "" if d["reached"] else ", requested accuracy not reached"
-    return (f"  dense int8 on edge-int8 (hidden {d['width']}{short}): deployed {d['deployed_accuracy']:.4f}, "
+    t = d.get("tflite_agreement")
+    check = "; LiteRT unavailable" if t is None else f"; TFLite reference kernels agree {t:.3f} (every layer)"
+    return (f"  dense int8 on edge-int8 (hidden {d['width']}{short}): deployed {d['deployed_accuracy']:.4f}{check}, "
             f"{d['energy_per_inference_j']:.3g} J/inf = {d['energy_ratio_to_spiking']:.3g}x {target}'s: "
             f"{winner(d['energy_ratio_to_spiking'], target)}")

@@ -120,6 +120,25 @@ def test_baseline_agrees_with_its_integer_onnx_model(small_baseline):
     assert report["agreement"]["onnx"] == 1.0 and report["deployed"]["onnx"] == row["deployed_accuracy"]
 
 
+def test_baseline_is_checked_in_tflite_reference_kernels(small_baseline):
+    """The row's tflite_agreement: every layer of all 360 test samples equal in LiteRT's
+    reference kernels; a wrong integer in the simulator's result is seen."""
+    from types import SimpleNamespace
+
+    from tests.backends import require
+    from snnc.runtime import deploy
+    from snnc.targets.edge_int8 import tflite_exec
+
+    row, graph = small_baseline
+    require("LiteRT (ai-edge-litert)", tflite_exec.interpreter_module)
+    assert row["tflite_agreement"] == 1.0 and row["test_samples"] == 360
+    x, _ = datasets.load_split(row["data"], "test")
+    _, result = deploy.run(graph, x[:20])
+    state = {n: {"v": np.array(s["v"])} for n, s in result.state.items()}
+    state["gemm0"]["v"][3, 0, 1] += 1
+    assert db.tflite_agreement(graph, x[:20], SimpleNamespace(state=state))["tflite_agreement"] == 19 / 20
+
+
 def test_verdict_names_the_side_that_wins():
     row = {"energy_per_inference_j": 1e-8, "deployed_accuracy": 0.96, "width": 16, "reached": True,
            "macs_per_inference": 1000}
