@@ -91,9 +91,7 @@ def _on_ray(func, jobs, address, workers, done):
     env = {"env_vars": {**ONE_THREAD, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}}
     started = not ray.is_initialized()
     if started:
-        local = address == "local"
-        ray.init(address=None if local else address, num_cpus=max(workers, 1) if local else None,
-                 runtime_env=env, include_dashboard=False, log_to_driver=False)
+        _start_ray(ray, address, workers, env)
     try:
         task = ray.remote(num_cpus=1)(call)
         pending = {task.remote(path, name, job): i for i, job in enumerate(jobs)}
@@ -106,6 +104,16 @@ def _on_ray(func, jobs, address, workers, done):
     finally:
         if started:
             ray.shutdown()
+
+
+def _start_ray(ray, address, workers, env) -> None:
+    local = address == "local"
+    try:
+        ray.init(address=None if local else address, num_cpus=max(workers, 1) if local else None,
+                 runtime_env=env, include_dashboard=False, log_to_driver=False)
+    except ConnectionError as exc:
+        raise SystemExit(f"--ray {address}: {str(exc).splitlines()[0]} (start one with `ray start --head`, "
+                         "or use --ray local)") from None
 
 
 def _report(done, i, result):

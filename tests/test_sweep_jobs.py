@@ -94,3 +94,12 @@ def test_lr_sweep_on_ray_equals_the_serial_run(tmp_path, serial):
     """Ray on this machine (`ray.init(num_cpus=2)`: ~3 s to start here, ~15 s with the two runs)."""
     assert _sweep(tmp_path, "ray", "--ray", "local", "--jobs", "2") == serial
     assert not sys.modules["ray"].is_initialized()   # the runner shut down the Ray it started
+
+
+@needs_ray
+def test_ray_auto_without_a_cluster_is_one_line(monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    if Path("/tmp/ray/ray_current_cluster").exists():
+        pytest.skip("a Ray cluster is running on this machine")
+    with pytest.raises(SystemExit, match=r"^--ray auto: Could not find any running Ray instance.*--ray local\)$"):
+        jobs.run_jobs(square_plus, [{"x": 1}], ray="auto")
