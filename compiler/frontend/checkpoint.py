@@ -45,11 +45,18 @@ def float_net(checkpoint, mode: str = "mean", k: int = 8, seed: int = 0, target:
     model, cfg = load_model(checkpoint)
     info = checkpoint_info(checkpoint)
     _check_compilable(cfg, checkpoint, target)
+    if cfg.model.name == "resnet" and mode == "samples":
+        raise CompileError(f"{checkpoint}: --mode samples is not lowered for resnets yet; use --mode mean")
     if cfg.method.name == "sg" and mode == "samples":
         raise CompileError(f"{checkpoint}: an SG net has no posterior to sample; use --mode mean")
     states = _states(model, mode, int(k), seed, cfg.model)
     steps = int(info["in_shape"][0])
-    graph, layers = _mlp_graph(cfg.model, states, int(np.prod(info["in_shape"][1:])), steps)
+    if cfg.model.name == "resnet":   # compiler/frontend/resnet.py: conv units, spike-add shortcuts
+        from snnc.compiler.frontend.resnet import resnet_graph
+
+        graph, layers = resnet_graph(cfg.model, states[0], model.image_shape, steps, readout_params(cfg.model, steps))
+    else:
+        graph, layers = _mlp_graph(cfg.model, states, int(np.prod(info["in_shape"][1:])), steps)
     if cfg.data.encoding == "direct":
         from snnc.compiler.passes.dense_layers import dense_graph
 
@@ -68,9 +75,8 @@ def _check_compilable(cfg, path, target=None) -> None:
         _check_sg(cfg, path)
     elif cfg.method.name != "sbnn":
         raise CompileError(f"{path}: method '{cfg.method.name}' checkpoints are not compiled")
-    if cfg.model.name not in ("mlp", "srnn"):
-        raise CompileError(f"{path}: model '{cfg.model.name}' cannot be compiled yet "
-                           "(conv2d, pool and residual add lowering are missing; mlp and srnn can)")
+    if cfg.model.name not in ("mlp", "srnn", "resnet"):
+        raise CompileError(f"{path}: model '{cfg.model.name}' cannot be compiled (mlp, srnn and resnet can)")
     if getattr(cfg.model, "affine", "none") == "step":  # "channel_positive" folds (see _states)
         raise CompileError(f"{path}: model.affine = 'step' has no static form (a scale that varies "
                            "over time or is <= 0); train with affine 'channel_positive' or 'none'")
