@@ -1,7 +1,6 @@
 """Sparse structures for the event-driven core: fan-out CSR and spike event lists."""
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,11 +18,6 @@ class FanOut:
     indptr: np.ndarray
     post: np.ndarray
     weight: np.ndarray
-
-    @functools.cached_property
-    def row_lengths(self) -> np.ndarray:
-        """Synapses per presynaptic neuron (computed once per fan-out)."""
-        return np.diff(self.indptr)
 
 
 def fan_out(weights: np.ndarray) -> FanOut:

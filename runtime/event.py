@@ -122,9 +122,9 @@ def _accumulate(acc, spikes, delay: int, cap: int, plan, syn_name) -> int:
     `delay` steps later, into acc [B, T, n_post]; returns synaptic events."""
     if syn_name in plan.convs:   # a Conv2d walks its kernel (runtime/conv.py)
         return plan.convs[syn_name].deliver(acc, spikes, delay, cap)
-    fo = plan.fan_outs[syn_name]
+    fo, nnz = plan.fan_outs[syn_name], plan.events_per_spike[syn_name]
     w_t, weight = plan.weights_as(syn_name, acc.dtype)
     spikes = np.ascontiguousarray(spikes, dtype=np.int64)
     if w_t is not None:
-        return int(kernels.deliver_dense(acc, spikes, delay, cap, w_t, fo.row_lengths))
-    return int(kernels.deliver(acc, spikes, delay, cap, fo.indptr, fo.post, weight))
+        return int(kernels.deliver_dense(acc, spikes, delay, cap, w_t, nnz))
+    return int(kernels.deliver(acc, spikes, delay, cap, fo.indptr, fo.post, weight, nnz))

@@ -12,9 +12,10 @@ jit = kernel
 
 
 @jit
-def deliver(acc, spikes, delay, cap, indptr, post, weight):
+def deliver(acc, spikes, delay, cap, indptr, post, weight, row_nnz):
     """acc[b, t + delay, post] += min(count, cap) * w for every nonzero spikes[b, t, j] (cap < 0:
-    none), straight from the spike array: no event list, no delayed copy. Returns synaptic events."""
+    none), straight from the spike array: no event list, no delayed copy. Returns synaptic events
+    (count x row_nnz[j]: the synapses one spike of j drives on the chip, `Synapse.fan_out_counts`)."""
     B, T, n_pre = spikes.shape
     n_events = 0
     for b in range(B):
@@ -28,7 +29,7 @@ def deliver(acc, spikes, delay, cap, indptr, post, weight):
                     c = cap
                 for k in range(indptr[j], indptr[j + 1]):
                     row[post[k]] += c * weight[k]
-                n_events += c * (indptr[j + 1] - indptr[j])
+                n_events += c * row_nnz[j]
     return n_events
 
 

@@ -28,6 +28,7 @@ class Plan:
     # per synapse: the largest |weight sum| one postsynaptic neuron can receive in a step (None: unbounded
     # input counts); an integer sum below 2^31 accumulates exactly in int32 lanes
     sum_bound: dict[str, int | None] = field(default_factory=dict)
+    events_per_spike: dict[str, np.ndarray] = field(default_factory=dict)   # Synapse.fan_out_counts, int64
     convs: dict[str, ConvPlan] = field(default_factory=dict)   # Conv2d synapses (runtime/conv.py), no CSR
     _cast: dict = field(default_factory=dict)
 
@@ -76,6 +77,7 @@ def _cached_or_new(graph: Graph) -> Plan:
         dense = np.count_nonzero(syn.weights) >= DENSE_ROWS_MIN_DENSITY * syn.weights.size
         plan.dense_rows[name] = np.ascontiguousarray(syn.weights.T) if dense else None
         plan.sum_bound[name] = _sum_bound(graph, name, syn)
+        plan.events_per_spike[name] = np.asarray(syn.fan_out_counts(), np.int64)
     graph.__dict__["_plan"] = plan
     return plan
 

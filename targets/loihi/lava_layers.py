@@ -99,6 +99,11 @@ class SplitDense(Synapse):
             raise GraphError(f"SplitDense weight_exp + shift (the high Dense's exponent) must lie in [0, 7], got "
                              f"{self.weight_exp} + {self.shift}")
 
+    def fan_out_counts(self) -> np.ndarray:
+        """Synaptic events per presynaptic spike on the chip: both Dense act, so the nonzeros of
+        W_hi and of W_lo (not of W once)."""
+        return sum(np.count_nonzero(w, axis=0) for w, _ in split_parts(self))
+
 
 def split_parts(node: SplitDense) -> list[tuple[np.ndarray, int]]:
     """[(W_hi, weight_exp + shift), (W_lo, weight_exp)]: the two Dense processes."""

@@ -117,3 +117,20 @@ def test_bad_split_dense_is_one_line(kwargs, match):
     with pytest.raises(GraphError, match=match) as info:
         SplitDense(delay=1, **kwargs)
     assert "\n" not in str(info.value)
+
+
+def test_a_split_synapse_counts_the_events_of_both_dense():
+    """On the chip both Dense of a SplitDense act: per spike, the nonzeros of W_hi plus those of
+    W_lo, in the event engine, the dense reference and the energy counters alike."""
+    from snnc.runtime.energy import counters
+
+    g, x = exact_split_graph()
+    (hi, _), (lo, _) = split_parts(g.nodes["split"])
+    arriving = x[:, :-1].sum(axis=(0, 1))          # delay 1: the last step's spikes land after the run
+    want = int((np.count_nonzero(hi, axis=0) + np.count_nonzero(lo, axis=0)) @ arriving)
+    assert want > np.count_nonzero(g.nodes["split"].weights, axis=0) @ arriving
+    for engine in ("event", "reference"):
+        res = snnc.runtime.simulate(g, x, engine=engine, threads=1)
+        assert res.totals["synaptic_events"] == want, engine
+    spikes = {**{"x": x}, **snnc.runtime.simulate(g, x, threads=1).spikes}
+    assert int(counters(g, spikes)["lif"]["synaptic_events"].sum()) == want
