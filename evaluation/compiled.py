@@ -61,8 +61,12 @@ def evaluate_all(c: Compiled, checkpoint, seed: int, x, y) -> dict:
     reference = torch_probs.argmax(1)
     out = {"split": "test", "samples": int(len(x)), "labelled": y is not None,
            "float_torch": scores(torch_probs, y) if y is not None else {"agreement": 1.0}}
-    for key, graph in (("float_graph", c.front.graph), ("target_dynamics", c.mapped), ("deployed", c.graph)):
+    for key, graph in (("float_graph", c.front.graph), ("target_dynamics", c.mapped)):
         out[key] = _graph_scores(graph, x, y, reference)
+    out["deployed"] = _graph_scores(c.graph, x, y, reference, overflow=True)
+    note = overflow_note(out["deployed"].get("overflow_events", {}), len(x))
+    if note:
+        c.report["notes"].append(note)
     shift = unshifted(c)
     if shift is not None:   # biases act before the delayed inputs arrive: measure what that costs
         out["dynamics_unshifted"] = _graph_scores(shift, x, y, reference)
@@ -102,13 +106,26 @@ def latency_note(c: Compiled, shift: Graph, x, scores_: dict) -> str:
             f"and the {metric} by {100 * change:+.2f} points (the 'latency' step)")
 
 
-def _graph_scores(graph: Graph, x, y, reference=None) -> dict:
+def _graph_scores(graph: Graph, x, y, reference=None, overflow: bool = False) -> dict:
     """Accuracy, NLL and ECE on labels y; without labels, the share of samples whose argmax
-    equals `reference` (the float model's predictions)."""
-    logits, _ = deploy.run(graph, x)
-    if y is None:
-        return {"agreement": float(np.mean(np.asarray(logits).argmax(1) == reference))}
-    return scores(softmax(logits), y)
+    equals `reference` (the float model's predictions). overflow: also the run's overflow
+    events (wraps, saturations, clipped input counts) per node that had any."""
+    logits, result = deploy.run(graph, x)
+    out = ({"agreement": float(np.mean(np.asarray(logits).argmax(1) == reference))} if y is None
+           else scores(softmax(logits), y))
+    if overflow:
+        out["overflow_events"] = {n: s["overflow_events"] for n, s in result.stats.items() if s["overflow_events"]}
+    return out
+
+
+def overflow_note(events: dict[str, int], samples: int) -> str | None:
+    """A compile note when the deployed graph's states wrapped or saturated (or inputs were
+    clipped) on the test split: counted per node, measured by the deployed score."""
+    if not events:
+        return None
+    where = ", ".join(f"{n} {k}" for n, k in sorted(events.items(), key=lambda e: -e[1]))
+    return (f"overflow: {sum(events.values())} events on the {samples} test samples (states that wrapped or "
+            f"saturated, input counts clipped: {where}); the deployed score includes them")
 
 
 def torch_probabilities(checkpoint, mode: str, k: int, seed: int, x: np.ndarray | None = None) -> np.ndarray:

@@ -71,3 +71,13 @@ def test_verify_exits_1_on_the_same_gate(multi_spike_ckpt, tmp_path, capsys):
     assert v["agreement"] == {"onnx": 1.0} and v["gate"]["passed"] is False
     assert main(["verify", str(out), "--checkpoint", str(multi_spike_ckpt), "--backends", "sim,onnx",
                  "--max-drop", "0.5"]) == 0
+
+
+def test_overflow_events_are_counted_and_noted():
+    """Saturations of the deployed graph on the test split: counted per node in the report,
+    one note; none, no note."""
+    from snnc.evaluation.compiled import overflow_note
+
+    assert overflow_note({}, 10) is None
+    note = overflow_note({"lif0": 3, "input": 7}, 10)
+    assert note.startswith("overflow: 10 events on the 10 test samples") and note.index("input 7") < note.index("lif0 3")
