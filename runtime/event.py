@@ -68,7 +68,8 @@ class Population:
 
     def _arriving(self, spikes: np.ndarray, from_input: bool, delay: int) -> np.ndarray:
         """Source spikes as delivered: capped per presynaptic neuron, `delay` steps later."""
-        return delayed(spikes if self.cap is None else np.minimum(spikes, self.cap(from_input)), delay)
+        capped = self.cap is not None and spikes.max(initial=0) > self.cap(from_input)
+        return delayed(np.minimum(spikes, self.cap(from_input)) if capped else spikes, delay)
 
     def external_sums(self, dtype):
         """Per external synapse in delivery order: (synapse, delayed weight sums [B, T, n_post]) in
@@ -92,14 +93,25 @@ class Population:
 
     def merged_events(self) -> Events:
         """All external source spikes side by side along neurons (rows in delivery order), as events."""
-        parts = [np.zeros(self.shape + (0,), np.int64)]
-        for _, syn, src, from_input in self.external:
-            parts.append(self._arriving(src.spikes, from_input, syn.delay))
-        return events(np.ascontiguousarray(np.concatenate(parts, axis=2)))
+        parts = [self._arriving(src.spikes, from_input, syn.delay) for _, syn, src, from_input in self.external]
+        if len(parts) == 1:
+            return events(parts[0])
+        return events(np.concatenate([np.zeros(self.shape + (0,), np.int64), *parts], axis=2))
+
+    @property
+    def derived(self) -> dict:
+        """What a neuron kind builds once per plan (keyed by the kind)."""
+        return self._plan.derived
 
     def merged_fan_out(self, synapses: list[tuple[str, Synapse]], weight):
         """One CSR (indptr, post, weight, port) over the synapses' stacked presynaptic rows;
-        `weight(w, weight_exp)` gives the value a spike adds."""
+        `weight(w, weight_exp)` gives the value a spike adds. Built once per plan."""
+        key = ("merged", tuple(name for name, _ in synapses), weight)
+        if key not in self._plan.derived:
+            self._plan.derived[key] = self._merge(synapses, weight)
+        return self._plan.derived[key]
+
+    def _merge(self, synapses, weight):
         indptr, post, weights, port = [np.zeros(1, np.int64)], [], [], []
         for name, syn in synapses:
             fo = self._plan.fan_outs[name]

@@ -31,6 +31,7 @@ class Plan:
     events_per_spike: dict[str, np.ndarray] = field(default_factory=dict)   # Synapse.fan_out_counts, int64
     convs: dict[str, ConvPlan] = field(default_factory=dict)   # Conv2d synapses (runtime/conv.py), no CSR
     _cast: dict = field(default_factory=dict)
+    derived: dict = field(default_factory=dict)   # what a neuron kind builds once per plan (merged fan-outs)
 
     def weights_as(self, name: str, dtype) -> tuple[np.ndarray | None, np.ndarray]:
         """(dense rows, CSR weights) of synapse `name` in `dtype`, cast once per plan."""

@@ -166,12 +166,13 @@ def synaptic_weight(w, shift):
 
 
 @kernel
-def iaf_neuron(v, i_syn, threshold, bias, dash_mem, dash_syn, max_spikes):
-    """One XyloIAFNeuron.evolve: decays i_syn in place; returns (v, spikes, n_saturated)."""
-    i_sum, n_sat = 0, 0
-    for k in range(i_syn.shape[0]):
-        i_syn[k] -= bitshift_decay(i_syn[k], dash_syn[k])
-        i_sum += i_syn[k]
+def iaf_neuron(v, i_syn, i, threshold, bias, dash_mem, dash_syn, max_spikes):
+    """One XyloIAFNeuron.evolve of neuron i: decays its row of i_syn [n, n_syn] in place (indexed,
+    not sliced: no array view per neuron and step); returns (v, spikes, n_saturated)."""
+    i_sum = 0
+    for k in range(i_syn.shape[1]):
+        i_syn[i, k] -= bitshift_decay(i_syn[i, k], dash_syn[i, k])
+        i_sum += i_syn[i, k]
     dv0 = wrap16(-bitshift_decay(v, dash_mem))
     dv1 = sat16(dv0 + i_sum)
     dv2 = sat16(dv1 + bias)
@@ -187,29 +188,43 @@ def iaf_step(v, i_syn, threshold, bias, dash_mem, dash_syn, max_spikes):
     spikes = np.zeros(v.shape[0], np.int64)
     n_sat = 0
     for i in range(v.shape[0]):
-        v[i], spikes[i], n_s = iaf_neuron(v[i], i_syn[i], threshold[i], bias[i], dash_mem[i], dash_syn[i],
-                                          max_spikes)
+        v[i], spikes[i], n_s = iaf_neuron(v[i], i_syn, i, threshold[i], bias[i], dash_mem[i], dash_syn, max_spikes)
         n_sat += n_s
     return spikes, n_sat
 
 
 @kernel
-def deliver_saturating(i_syn, j, c, indptr, post, weight, port):
-    """c spikes of presynaptic row j into i_syn[post, port]: saturating adds; returns saturations."""
+def deliver_saturating(i_flat, j, c, indptr, slot, weight):
+    """c spikes of presynaptic row j into i_syn's flat slots post * n_syn + port (i_flat is
+    i_syn [n, n_syn] raveled): saturating adds; returns saturations."""
     n_sat = 0
     for k in range(indptr[j], indptr[j + 1]):
-        raw = i_syn[post[k], port[k]] + c * weight[k]
-        i_syn[post[k], port[k]] = sat16(raw)
-        n_sat += i_syn[post[k], port[k]] != raw
+        raw = i_flat[slot[k]] + c * weight[k]
+        i_flat[slot[k]] = sat16(raw)
+        n_sat += i_flat[slot[k]] != raw
     return n_sat
 
 
 @kernel
-def iaf_population(ptr, neuron, count, ext_indptr, ext_post, ext_w, ext_port,
-                   rec_indptr, rec_post, rec_w, rec_port, rec_delay, max_rec_count,
+def deliver_saturating_row(i_flat, c, row):
+    """`deliver_saturating` of a dense row over every slot (zeros where no synapse: adding 0
+    changes nothing and saturates nothing): contiguous, vectorised; returns saturations."""
+    n_sat = 0
+    for k in range(row.shape[0]):
+        raw = i_flat[k] + c * row[k]
+        i_flat[k] = sat16(raw)
+        n_sat += i_flat[k] != raw
+    return n_sat
+
+
+@kernel
+def iaf_population(ptr, neuron, count, ext_indptr, ext_slot, ext_w, ext_dense,
+                   rec_indptr, rec_slot, rec_w, rec_delay, max_rec_count,
                    n, threshold, bias, dash_mem, dash_syn, max_spikes, B, T, keep_v, keep_i):
     """Run a XyloIAF population: external events (merged, in delivery order), then
-    recurrent spikes of earlier steps (rec_delay per recurrent synapse, rows r*n + j)."""
+    recurrent spikes of earlier steps (rec_delay per recurrent synapse, rows r*n + j);
+    `*_slot` are the targets' flat i_syn slots (post * n_syn + port); `ext_dense` (rows x
+    n * n_syn, or no rows) the external rows as dense vectors, used when given."""
     n_syn = dash_syn.shape[1]
     spikes = np.zeros((B, T, n), np.int64)
     v_tr = np.zeros((B, T, n) if keep_v else (0, 0, 0), np.int64)
@@ -217,11 +232,15 @@ def iaf_population(ptr, neuron, count, ext_indptr, ext_post, ext_w, ext_port,
     n_sat, n_events = 0, 0
     for b in range(B):
         v, i_syn = np.zeros(n, np.int64), np.zeros((n, n_syn), np.int64)
+        i_flat = i_syn.reshape(-1)
         for t in range(T):
             bt = b * T + t
             for e in range(ptr[bt], ptr[bt + 1]):
                 j, c = neuron[e], count[e]
-                n_sat += deliver_saturating(i_syn, j, c, ext_indptr, ext_post, ext_w, ext_port)
+                if ext_dense.shape[0] > 0:
+                    n_sat += deliver_saturating_row(i_flat, c, ext_dense[j])
+                else:
+                    n_sat += deliver_saturating(i_flat, j, c, ext_indptr, ext_slot, ext_w)
                 n_events += c * (ext_indptr[j + 1] - ext_indptr[j])
             for r in range(rec_delay.shape[0]):
                 if t >= rec_delay[r]:
@@ -229,11 +248,12 @@ def iaf_population(ptr, neuron, count, ext_indptr, ext_post, ext_w, ext_port,
                         c = min(spikes[b, t - rec_delay[r], j], max_rec_count)
                         if c != 0:
                             row = r * n + j
-                            n_sat += deliver_saturating(i_syn, row, c, rec_indptr, rec_post, rec_w, rec_port)
+                            n_sat += deliver_saturating(i_flat, row, c, rec_indptr, rec_slot, rec_w)
                             n_events += c * (rec_indptr[row + 1] - rec_indptr[row])
-            s, n_s = iaf_step(v, i_syn, threshold, bias, dash_mem, dash_syn, max_spikes)
-            n_sat += n_s
-            spikes[b, t] = s
+            for i in range(n):   # iaf_step, neuron by neuron, straight into the spike record
+                v[i], spikes[b, t, i], n_s = iaf_neuron(v[i], i_syn, i, threshold[i], bias[i], dash_mem[i],
+                                                        dash_syn, max_spikes)
+                n_sat += n_s
             keep_step(v_tr, b, t, v)
             keep_step(i_tr, b, t, i_syn)
     return spikes, v_tr, i_tr, n_sat, n_events
@@ -245,14 +265,34 @@ def run_events(node: XyloIAF, pop):
     """Event engine: external projections merged into one fan-out (delivery order kept), then recurrent."""
     B, T = pop.shape
     ev = pop.merged_events()
-    e_ptr, e_post, e_w, e_port = pop.merged_fan_out(pop.external_synapses, synaptic_weight)
-    r_ptr, r_post, r_w, r_port = pop.merged_fan_out(pop.recurrent_synapses, synaptic_weight)
+    e_ptr, e_slot, e_w, e_dense = _fan_in(pop, pop.external_synapses, node, dense_rows=True)
+    r_ptr, r_slot, r_w, _ = _fan_in(pop, pop.recurrent_synapses, node)
     r_delay = np.array([syn.delay for _, syn in pop.recurrent_synapses], np.int64)
     spikes, v_tr, i_tr, n_sat, n_ev = iaf_population(
-        ev.ptr, ev.neuron, ev.count, e_ptr, e_post, e_w, e_port, r_ptr, r_post, r_w, r_port, r_delay,
+        ev.ptr, ev.neuron, ev.count, e_ptr, e_slot, e_w, e_dense, r_ptr, r_slot, r_w, r_delay,
         delivery_cap(False), node.size, node.threshold, node.bias, node.dash_mem, node.dash_syn,
         node.max_spikes, B, T, "v" in pop.record, "i_syn" in pop.record)
     return pop.result(spikes, {"v": v_tr, "i_syn": i_tr}, n_sat, n_ev)
+
+
+DENSE_ROWS_MIN_DENSITY = 0.3   # as runtime/plan.py: above it a row is added as a contiguous vector
+
+
+def _fan_in(pop, synapses, node: XyloIAF, dense_rows: bool = False):
+    """(indptr, flat i_syn slot, int16 weight, dense rows) of the synapses merged in delivery
+    order, built once per plan: slot = post * n_syn + port; the rows as a dense [rows, n * n_syn]
+    matrix when dense enough and asked for, else an empty one (the CSR path)."""
+    key = ("xylo-fan-in", tuple(name for name, _ in synapses), dense_rows)
+    if key not in pop.derived:
+        n_syn = node.dash_syn.shape[1]
+        indptr, post, weight, port = pop.merged_fan_out(synapses, synaptic_weight)
+        slot, rows, width = post * n_syn + port, len(indptr) - 1, node.size * n_syn
+        dense = np.zeros((0, 0), np.int64)
+        if dense_rows and rows and len(slot) >= DENSE_ROWS_MIN_DENSITY * rows * width:
+            dense = np.zeros((rows, width), np.int64)
+            dense[np.repeat(np.arange(rows), np.diff(indptr)), slot] = weight
+        pop.derived[key] = (indptr, slot, weight, dense)
+    return pop.derived[key]
 
 
 def step(node: XyloIAF, state, arriving):
