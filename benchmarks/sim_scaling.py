@@ -21,8 +21,10 @@ Sweeps (`--quick`: fewer points, for `make bench`):
 * activity: 700-256-256-20, 100 steps, input rate 0.5-20 % (plus 35 and 50 %,
   to find where the dense rows catch up), batch 1 and 64;
 * size: n-n-n (2 n^2 synapses, 10^4 to 10^8), 50 steps, 5 % input, batch 1;
-  vth grows with the fan-in (3000 n / 700, an estimate that keeps hidden
-  activity at 5-40 %; each point prints its measured activity);
+  vth grows with the fan-in (3000 n / 700, an estimate: benchmark_case is tuned
+  for a fan-in of 700; hidden activity then stays at 8-25 %, each point prints
+  its own); a size that would not fit in the available memory (60 bytes per
+  synapse, 52 measured at 10^8) is named with the reason, not run;
 * batch: 700-256-256-20, 100 steps, 5 % input, batch 1 to 1024.
 
 For each sweep and pair (snnc vs numpy, snnc twin vs snnTorch) the script
