@@ -30,10 +30,11 @@ class Joined(NamedTuple):
 
 
 @kernel
-def deliver_conv(acc, spikes, delay, cap, w, in_h, in_w, out_h, out_w, sh, sw, ph, pw, dh, dw, groups):
+def deliver_conv(acc, spikes, delay, cap, w, synapse, in_h, in_w, out_h, out_w, sh, sw, ph, pw, dh, dw, groups):
     """acc[b, t + delay, (o, oy, ox)] += min(count, cap) * w[o, i, ky, kx] for every spike of input
     (c, y, x) and every tap with y = oy sh - ph + ky dh, x = ox sw - pw + kx dw; returns synaptic
-    events (nonzero taps reached, times the count)."""
+    events: taps reached that are synapses (`synapse` != 0: the node's nonzero weights, whatever
+    the target's kernel makes of them), times the count."""
     B, T, n_pre = spikes.shape
     c_out, c_in_g, kh, kw = w.shape
     out_g, plane, image = c_out // groups, out_h * out_w, in_h * in_w
@@ -59,11 +60,15 @@ def deliver_conv(acc, spikes, delay, cap, w, in_h, in_w, out_h, out_w, sh, sw, p
                             continue
                         at = (ny // sh) * out_w + nx // sw
                         for o in range(g * out_g, (g + 1) * out_g):
-                            wv = w[o, i, ky, kx]
-                            if wv != 0:
-                                row[o * plane + at] += c * wv
+                            if synapse[o, i, ky, kx] != 0:
+                                row[o * plane + at] += c * w[o, i, ky, kx]
                                 n_events += c
     return n_events
+
+
+def synapses(node: Conv2d) -> np.ndarray:
+    """1 where the node's kernel holds a synapse (a nonzero weight), as int8."""
+    return (node.weights != 0).astype(np.int8)
 
 
 def correlate(w: np.ndarray, s: np.ndarray, node: Conv2d) -> np.ndarray:
@@ -117,7 +122,7 @@ class ConvPlan:
             self._cast[key] = np.ascontiguousarray(self.kernel, acc.dtype)
         n = self.node
         events = deliver_conv(acc, np.ascontiguousarray(spikes, np.int64), delay, cap, self._cast[key],
-                              n.in_shape[1], n.in_shape[2], *n.out_hw, *n.stride, *n.padding, *n.dilation, n.groups)
+                              synapses(n), n.in_shape[1], n.in_shape[2], *n.out_hw, *n.stride, *n.padding, *n.dilation, n.groups)
         self.output(acc)
         return int(events)
 

@@ -24,7 +24,7 @@ LAYERS = [
                       r"snnc\.targets\.\w+(\.(lif|iaf|arithmetic|spec|lava_layers|xylo_graph|float_form|conv))?"]),
     ("runtime", [r"snnc\.runtime(\..*)?"]),
     ("passes", [r"snnc\.compiler\.passes(\..*)?"]),
-    ("target passes", [r"snnc\.targets\.\w+\.(passes|quantise|layout|flow)"]),
+    ("target passes", [r"snnc\.targets\.\w+\.(passes|quantise\w*|layout|flow)"]),
     ("pipeline", [r"snnc\.compiler(\..*)?", r"snnc\.targets\.\w+\.onnx_kind"]),
     ("executors", [r"snnc\.targets\.\w+\.\w+"]),
     ("evaluation", [r"snnc\.evaluation(\..*)?"]),

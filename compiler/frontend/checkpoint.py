@@ -54,7 +54,8 @@ def float_net(checkpoint, mode: str = "mean", k: int = 8, seed: int = 0, target:
     if cfg.model.name == "resnet":   # compiler/frontend/resnet.py: conv units, spike-add shortcuts
         from snnc.compiler.frontend.resnet import resnet_graph
 
-        graph, layers = resnet_graph(cfg.model, states[0], model.image_shape, steps, readout_params(cfg.model, steps))
+        graph, layers = resnet_graph(cfg.model, states[0], model.image_shape, steps, neuron_params(cfg.model),
+                                     readout_params(cfg.model, steps))
     else:
         graph, layers = _mlp_graph(cfg.model, states, int(np.prod(info["in_shape"][1:])), steps)
     if cfg.data.encoding == "direct":

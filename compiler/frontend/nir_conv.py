@@ -95,6 +95,12 @@ def out_size(name: str, node, in_shape) -> int:
     return _linear(name, node, in_shape)[0].out_size
 
 
+def conv_out_size(name: str, node) -> int | None:
+    """Neurons a Conv2d or pool that declares its input image writes (None where it does not declare it)."""
+    image = input_image(name, node)
+    return None if image is None else out_size(name, node, image)
+
+
 def _linear(name: str, node, in_shape):
     """(Conv2d, per-channel bias) of a Conv2d or a pool (a pool: its pooling conv, no bias)."""
     kind = type(node).__name__

@@ -9,8 +9,8 @@ import numpy as np
 
 from snnc.compiler.frontend.nir_nodes import (FLOAT32_MAX, NEURONS, SYNAPSES, check_dt, check_nodes,
                                               checked_params, input_size, neuron_size, real_array, show)
-from snnc.compiler.frontend.nir_conv import (POOLS, conv_synapse, dense_through_pools, input_image, scaled_conv,
-                                             with_bias)
+from snnc.compiler.frontend.nir_conv import (POOLS, conv_out_size, conv_synapse, dense_through_pools, input_image,
+                                             scaled_conv, with_bias)
 from snnc.compiler.frontend.nir_nodes import CONV_LAYERS
 from snnc.compiler.frontend.nir_rewrites import add_bias_channels, flatten_subgraphs
 from snnc.compiler.ir import FloatLIF, Graph, Input, Output, Synapse, check_graph
@@ -79,7 +79,7 @@ def _build(ng, dt: float | None = None) -> tuple[Graph, dict]:
             if kind == "Input":
                 graph.add(name, Input(input_size(name, node)))
             elif kind in NEURONS:
-                p = params[name] = checked_params(name, node, dt, neuron_size(ng, name, preds))
+                p = params[name] = checked_params(name, node, dt, neuron_size(ng, name, preds, conv_out_size))
                 graph.add(name, FloatLIF(p["beta"].size, beta=p["beta"], alpha=p["alpha"], vth=p["vth"],
                                          bias=p["bias"], reset="zero"))
         except GraphError as exc:

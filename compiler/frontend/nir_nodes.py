@@ -95,19 +95,17 @@ def size_of(node) -> int:
     return int(max(sizes))
 
 
-def neuron_size(ng, name: str, preds: dict) -> int:
-    """A population's size: the rows of a weight layer feeding it (through Flatten/Delay), else its parameters'."""
+def neuron_size(ng, name: str, preds: dict, conv_size=None) -> int:
+    """A population's size: the rows of a weight layer feeding it (through Flatten/Delay), the outputs of a
+    Conv2d or pool (`conv_size(name, node)`, None where unknown), else its parameters'."""
     stack, seen = [name], {name}
     while stack:  # the first weight layer on an incoming edge, else one behind Flatten/Delay nodes
         through = []
         for src in preds.get(stack.pop(), []):
             node = ng.nodes.get(src)
             kind = type(node).__name__
-            if kind in CONV_LAYERS:   # a Conv2d or pool that declares its input image
-                from snnc.compiler.frontend.nir_conv import input_image, out_size
-                image = input_image(src, node)
-                if image is not None:
-                    return population(src, out_size(src, node, image))
+            if kind in CONV_LAYERS and conv_size is not None and conv_size(src, node) is not None:
+                return population(src, conv_size(src, node))   # a Conv2d or pool that declares its image
             if kind in SYNAPSES:
                 shape = np.shape(node.weight)
                 if len(shape) != 2:

@@ -96,11 +96,10 @@ class _Builder:
         return [(h2, 1)] + [(src, pool * stride) for src, pool in sources]
 
 
-def resnet_graph(m, state: dict, image, steps: int, readout) -> tuple[Graph, list[str]]:
-    """Input -> stem -> blocks -> readout (see module docstring); `readout` = (FloatLIF params, scale, gain)."""
-    from snnc.compiler.frontend.checkpoint import neuron_params
-
-    b = _Builder(m, state, tuple(int(v) for v in image), neuron_params(m))
+def resnet_graph(m, state: dict, image, steps: int, neuron: dict, readout) -> tuple[Graph, list[str]]:
+    """Input -> stem -> blocks -> readout (see module docstring); `neuron`: the hidden FloatLIF's
+    parameters, `readout` = (readout FloatLIF params, input scale, decoding gain)."""
+    b = _Builder(m, state, tuple(int(v) for v in image), neuron)
     sources = [(b.unit("stem", "stem", [("input", 1)], 1), 1)]
     cin, i = m.widths[0], 0
     for stage, (width, n) in enumerate(zip(m.widths, m.blocks)):

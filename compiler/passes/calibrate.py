@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.compiler.ir import Graph
+from snnc.compiler.ir import Conv2d, Graph
 from snnc.errors import CompileError
 
 
@@ -29,7 +29,7 @@ def peaks(graph: Graph, x: np.ndarray) -> dict[str, dict]:
     out = {}
     for name in graph.neurons:
         st = result.state[name]
-        acc = {syn_name: _peak_drive(syn.weights, spikes[src]) for syn_name, syn, src in graph.incoming(name)}
+        acc = {syn_name: _peak_drive(syn, spikes[src]) for syn_name, syn, src in graph.incoming(name)}
         out[name] = {"v": _per_neuron(st["v"]), "i": _per_neuron(st["i_syn"]), "acc": acc}
     return out
 
@@ -39,7 +39,14 @@ def _per_neuron(trace: np.ndarray) -> np.ndarray:
     return np.abs(trace.reshape(-1, trace.shape[-1])).max(axis=0).astype(np.float64)
 
 
-def _peak_drive(weights: np.ndarray, spikes: np.ndarray) -> np.ndarray:
+def _peak_drive(syn, spikes: np.ndarray) -> np.ndarray:
     """max over samples and steps of |W s_t| (before any delay), per postsynaptic neuron."""
+    if isinstance(syn, Conv2d):   # the conv walked spike by spike (runtime/conv.py)
+        from snnc.runtime.conv import deliver_conv, synapses
+
+        acc = np.zeros(spikes.shape[:2] + (syn.out_size,))
+        deliver_conv(acc, np.ascontiguousarray(spikes, np.int64), 0, -1, syn.weights.astype(np.float64), synapses(syn),
+                     *syn.in_shape[1:], *syn.out_hw, *syn.stride, *syn.padding, *syn.dilation, syn.groups)
+        return _per_neuron(acc)
     flat = spikes.reshape(-1, spikes.shape[-1]).astype(np.float32)
-    return _per_neuron(flat @ weights.T.astype(np.float32))
+    return _per_neuron(flat @ syn.weights.T.astype(np.float32))

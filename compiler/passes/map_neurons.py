@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from snnc.compiler.ir import FloatLIF, Synapse
+from snnc.compiler.ir import FloatLIF
 from snnc.compiler.ir.nodes import NON_SPIKING
 from snnc.compiler.passes.base import Pass
 from snnc.errors import CompileError
@@ -35,8 +35,7 @@ def _scale_inputs(graph, name, factor: float) -> None:
     if factor == 1.0:
         return
     for syn_name, syn, _ in graph.incoming(name):
-        graph.nodes[syn_name] = Synapse((syn.weights * np.float32(factor)).astype(np.float32),
-                                        syn.weight_exp, syn.delay, syn.port)
+        graph.nodes[syn_name] = dataclasses.replace(syn, weights=(syn.weights * np.float32(factor)).astype(np.float32))
 
 
 _RESET_NAMES = {"soft": "subtractive", "zero": "zero"}

@@ -30,13 +30,14 @@ import math
 
 import numpy as np
 
-from snnc.compiler.ir import FloatLIF, Graph, LoihiLIF, Synapse
+from snnc.compiler.ir import Conv2d, FloatLIF, Graph, LoihiLIF, Synapse
 from snnc.compiler.ir.nodes import NON_SPIKING
 from snnc.compiler.passes.base import Pass, copy_graph
 from snnc.compiler.passes.calibrate import peaks
 from snnc.errors import CompileError, DesignRuleError
 from snnc.targets.loihi import MAX_UV as STATE_MAX
 from snnc.targets.loihi import RANGES, WEIGHT_EXP_RANGE, effective_weights
+from snnc.targets.loihi.quantise_conv import quantise_conv   # Lava's Conv: pre-shifted 8-bit mantissas
 from snnc.targets.loihi.lava_layers import SPLIT_SHIFT_MAX, SplitDense, split_parts
 
 VTH_MAX = RANGES["vth"].hi               # 17-bit threshold mantissa
@@ -59,7 +60,8 @@ class QuantiseLoihi(Pass):
             incoming = graph.incoming(name)
             scale = self._scale(name, node, incoming, calib[name], v_margin(ctx.options.get("v_margin", MARGIN)))
             for syn_name, syn, _ in incoming:
-                quantise = self._split if syn_name in split else self._synapse
+                quantise = quantise_conv if isinstance(syn, Conv2d) else self._split if syn_name in split \
+                    else self._synapse
                 out.nodes[syn_name] = quantise(syn_name, syn, scale, ctx)
             out.nodes[name] = self._neuron(name, node, scale, ctx, calib[name])
         _notes(ctx, split)

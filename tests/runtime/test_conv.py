@@ -15,7 +15,7 @@ from snnc.compiler.ir import Conv2d, FloatLIF, Graph, Input, LoihiLIF, Output, S
 from snnc.compiler.ir.conv import pool_conv
 from snnc.errors import DesignRuleError, FormatError, GraphError
 from snnc.runtime import simulate
-from snnc.runtime.conv import correlate, deliver_conv, reference_view
+from snnc.runtime.conv import correlate, deliver_conv, reference_view, synapses
 from snnc.targets.loihi.conv import effective_kernel, lava_params, wrap24
 from tests.backends import fresh_seed, require
 
@@ -46,7 +46,8 @@ def test_conv_matches_torch_three_ways():
         want = torch.nn.functional.conv2d(x, torch.tensor(n.weights, dtype=torch.float64), stride=n.stride,
                                           padding=n.padding, dilation=n.dilation, groups=n.groups).numpy().reshape(-1)
         acc = np.zeros((1, 1, n.out_size))
-        events = deliver_conv(acc, s[None, None], 0, -1, n.weights.astype(np.float64), *n.in_shape[1:], *n.out_hw,
+        events = deliver_conv(acc, s[None, None], 0, -1, n.weights.astype(np.float64), synapses(n), *n.in_shape[1:],
+                              *n.out_hw,
                               *n.stride, *n.padding, *n.dilation, n.groups)
         np.testing.assert_allclose(acc[0, 0], want, atol=1e-9)
         np.testing.assert_allclose(n.dense().astype(np.float64) @ s, want, atol=1e-9)
