@@ -43,9 +43,9 @@ def run_jobs(func, jobs: list[dict], *, workers: int = 1, ray: str | None = None
         ray = None
     if ray:
         return _on_ray(func, jobs, ray, workers, done)
-    if workers <= 1:
+    if workers <= 1 or len(jobs) <= 1:
         return [_report(done, i, func(**job)) for i, job in enumerate(jobs)]
-    return _on_pool(func, jobs, workers, done)
+    return _on_pool(func, jobs, min(workers, len(jobs)), done)
 
 
 def call(path: str, name: str, job: dict):

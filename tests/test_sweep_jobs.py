@@ -71,12 +71,12 @@ def test_pool_returns_results_in_job_order_with_one_thread_per_worker():
     assert {r["omp"] for r in got} == {"1"}
     assert [r["value"] for r in jobs.run_jobs(square_plus, todo)] == [r["value"] for r in got]
     with pytest.raises(ValueError, match="module-level"):
-        jobs.run_jobs(lambda x: x, [{"x": 1}], workers=2)
+        jobs.run_jobs(lambda x: x, [{"x": 1}, {"x": 2}], workers=2)
 
 
 def test_without_ray_the_local_pool_runs_and_says_so(monkeypatch, capsys):
     monkeypatch.setattr(jobs, "_ray_installed", lambda: False)
-    assert [r["value"] for r in jobs.run_jobs(square_plus, [{"x": 3}], workers=2, ray="auto")] == [9]
+    assert [r["value"] for r in jobs.run_jobs(square_plus, [{"x": 3}, {"x": 4}], workers=2, ray="auto")] == [9, 16]
     assert "ray is not installed: running on a local pool of 2 processes" in capsys.readouterr().out
 
 
