@@ -47,10 +47,14 @@ def _our_cache_dir():
         numba.config.CACHE_DIR = previous
 
 
-def kernel(fn):
-    """numba.njit(cache=True) with the cache in our source-hashed folder."""
+def kernel(fn=None, *, inline: bool = False):
+    """numba.njit(cache=True) with the cache in our source-hashed folder. inline=True: numba
+    inlines the function into its numba callers (a per-neuron or per-synapse step in a hot loop;
+    Python callers still get the compiled function)."""
+    if fn is None:
+        return lambda f: kernel(f, inline=inline)
     with _our_cache_dir():
-        return numba.njit(cache=True, nogil=True)(fn)
+        return numba.njit(cache=True, nogil=True, **({"inline": "always"} if inline else {}))(fn)
 
 
 @kernel

@@ -136,18 +136,18 @@ def _dash_syn(value, size: int) -> np.ndarray:
 
 # --- integer semantics (numba-compatible: used by both simulators) -----------
 
-@kernel
+@kernel(inline=True)
 def wrap16(x):
     return ((x + 32768) & 65535) - 32768
 
 
-@kernel
+@kernel(inline=True)
 def sat16(x):
     """xylosim's safe_add result: clamp to the 16-bit state range (scalar or array)."""
     return np.minimum(np.maximum(x, STATE_MIN), STATE_MAX)
 
 
-@kernel
+@kernel(inline=True)
 def bitshift_decay(x, dash):
     """x >> dash, but at least one step toward zero (sign(x)) when that is 0 (scalars)."""
     d = x >> dash
@@ -165,7 +165,7 @@ def synaptic_weight(w, shift):
     return wrap16(w << shift)
 
 
-@kernel
+@kernel(inline=True)
 def iaf_neuron(v, i_syn, i, threshold, bias, dash_mem, dash_syn, max_spikes):
     """One XyloIAFNeuron.evolve of neuron i: decays its row of i_syn [n, n_syn] in place (indexed,
     not sliced: no array view per neuron and step); returns (v, spikes, n_saturated)."""
