@@ -63,8 +63,8 @@ def evaluate_all(c: Compiled, checkpoint, seed: int, x, y) -> dict:
            "float_torch": scores(torch_probs, y) if y is not None else {"agreement": 1.0}}
     for key, graph in (("float_graph", c.front.graph), ("target_dynamics", c.mapped)):
         out[key] = _graph_scores(graph, x, y, reference)
-    out["deployed"] = _graph_scores(c.graph, x, y, reference, overflow=True)
-    note = overflow_note(out["deployed"].get("overflow_events", {}), len(x))
+    out["deployed"], out["overflow_events"] = _graph_scores(c.graph, x, y, reference, overflow=True)
+    note = overflow_note(out["overflow_events"], len(x))
     if note:
         c.report["notes"].append(note)
     shift = unshifted(c)
@@ -108,13 +108,13 @@ def latency_note(c: Compiled, shift: Graph, x, scores_: dict) -> str:
 
 def _graph_scores(graph: Graph, x, y, reference=None, overflow: bool = False) -> dict:
     """Accuracy, NLL and ECE on labels y; without labels, the share of samples whose argmax
-    equals `reference` (the float model's predictions). overflow: also the run's overflow
-    events (wraps, saturations, clipped input counts) per node that had any."""
+    equals `reference` (the float model's predictions). overflow: also (a second value) the
+    run's overflow events (wraps, saturations, clipped input counts) per node that had any."""
     logits, result = deploy.run(graph, x)
     out = ({"agreement": float(np.mean(np.asarray(logits).argmax(1) == reference))} if y is None
            else scores(softmax(logits), y))
-    if overflow:
-        out["overflow_events"] = {n: s["overflow_events"] for n, s in result.stats.items() if s["overflow_events"]}
+    if overflow:   # (scores, overflow events per node that had any)
+        return out, {n: s["overflow_events"] for n, s in result.stats.items() if s["overflow_events"]}
     return out
 
 
