@@ -17,6 +17,10 @@ Two models from one step function (`build`; `export` writes one):
   are int64 (float32 on ideal); reset is all zeros. Feed `next.*` back as
   `state.*`.
 
+A Conv2d synapse (a pool included) is exported with its target's kernel and conv-process
+arithmetic (`onnx_conv`: Gather over receptive fields, MatMul per group; Loihi's pre-shifted
+kernel and 24-bit wrap), joined into its population as a Dense's sums.
+
 Integer states and arithmetic are int64 in the model, each target's step
 written with the idioms of `onnx_ops` (exact under onnxruntime); the
 lowerings are in `onnx_kinds`. The model's `metadata_props` carry the target,
@@ -32,13 +36,15 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from snnc.compiler.export.onnx_kinds import LOWERINGS, lowering as kind_lowering
+from snnc.compiler.export.onnx_conv import conv_sums
+from snnc.compiler.export.onnx_kinds import LOWERINGS, ConvArrival, lowering as kind_lowering
 from snnc.compiler.export.onnx_ops import DTYPES, Builder
 from snnc.compiler.ir import Graph, Input, Synapse, check_graph
+from snnc.compiler.ir.conv import Conv2d
 from snnc.errors import CompileError, InputError
 from snnc.io import atomic_path
 from snnc.runtime.dense import is_integer
-from snnc.targets.registry import kind_of
+from snnc.targets.registry import conv_arithmetic, kind_of
 
 OPSET = 18
 INT32_MAX = 2**31 - 1  # the most an input count can be (the model's input is int32)
@@ -112,7 +118,7 @@ def _step(b: Builder, graph: Graph, x: str, state: dict[str, str]) -> tuple[dict
     nxt, outputs = {}, {}
     for pop in graph.neuron_order():
         node, lowering = graph.nodes[pop], _lowering(graph, pop)
-        arriving = [_arriving(b, graph, pop, syn, src, now, state) for _, syn, src in graph.incoming(pop)]
+        arriving = [_arriving(b, graph, pop, (name, syn), src, now, state) for name, syn, src in graph.incoming(pop)]
         own = {var: state[f"{pop}.{var}"] for var in lowering.states(node)}
         spikes, v, new = lowering.step(b, node, arriving, own)
         now[pop] = spikes
@@ -124,18 +130,34 @@ def _step(b: Builder, graph: Graph, x: str, state: dict[str, str]) -> tuple[dict
     return nxt, outputs
 
 
-def _arriving(b: Builder, graph: Graph, pop: str, syn, src: str, now: dict, state: dict):
-    """(synapse, presynaptic values delivered now, most count per presynaptic neuron)."""
+def _arriving(b: Builder, graph: Graph, pop: str, named, src: str, now: dict, state: dict):
+    """(synapse, presynaptic values delivered now, most count per presynaptic neuron); a Conv2d as
+    its sums (`_conv`)."""
+    syn_name, syn = named
     if syn.delay == 0:
         s = now[src]
     else:
         s = b.op("Gather", state[f"{src}.history"], b.i64(syn.delay - 1), axis=1)
     most = getattr(graph.nodes[src], "max_spikes", 1 if src in graph.neurons else INT32_MAX)
     cap_of = kind_of(graph.nodes[pop]).delivery_cap
-    if cap_of is None:
-        return syn, s, most
-    cap = cap_of(isinstance(graph.nodes[src], Input))
-    return syn, b.op("Min", s, b.i64(cap)), min(cap, most)
+    if cap_of is not None:
+        cap = cap_of(isinstance(graph.nodes[src], Input))
+        s, most = b.op("Min", s, b.i64(cap)), min(cap, most)
+    if isinstance(syn, Conv2d):
+        return _conv(b, graph, pop, syn_name, syn, s, most), s, most
+    return syn, s, most
+
+
+def _conv(b: Builder, graph: Graph, pop: str, name: str, syn: Conv2d, s: str, most) -> ConvArrival:
+    """A Conv2d's sums as its target computes them (compiler/export/onnx_conv.py), then what the
+    conv process does to them (the population kind's `conv_output`)."""
+    conv_output = _lowering(graph, pop).conv_output
+    if conv_output is None:
+        raise CompileError(f"node '{name}': ONNX export has no Conv2d into {type(graph.nodes[pop]).__name__} "
+                           f"'{pop}' (its kind's lowering has no conv_output)")
+    arith = conv_arithmetic(graph.target, name)
+    sums = conv_output(b, conv_sums(b, syn, np.asarray(arith.kernel(syn)), s, most))
+    return ConvArrival(sums, int(arith.joined_exp(syn)), syn.delay, syn.port)
 
 
 def _shift_history(b: Builder, spikes: str, history: str) -> str:

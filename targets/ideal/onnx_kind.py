@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.compiler.export.onnx_kinds import Lowering
+from snnc.compiler.export.onnx_kinds import Lowering, weighted_sum
 from snnc.compiler.export.onnx_ops import Builder
 
 
@@ -15,8 +15,7 @@ def _ideal_states(node):
 def _ideal_step(b: Builder, node, arriving, state):
     a = None
     for syn, s_pre, _ in arriving:  # float64 sums scaled by 2^weight_exp, as add_synaptic_input
-        s = b.op("Cast", s_pre, to=11)
-        term = b.op("Mul", b.op("MatMul", s, b.const(syn.weights.T, np.float64, "w")),
+        term = b.op("Mul", weighted_sum(b, syn, s_pre, None, float64=True),
                     b.const(2.0 ** syn.weight_exp, np.float64, "scale"))
         a = term if a is None else b.op("Add", a, term)
     a = b.const(np.zeros(node.size), np.float32, "a0") if a is None else b.op("Cast", a, to=1)
@@ -38,4 +37,9 @@ def _ideal_step(b: Builder, node, arriving, state):
     return n, v, {"v": v, "i_syn": i}
 
 
-LOWERING = Lowering(_ideal_states, _ideal_step, np.float32)
+def _ideal_conv_output(b: Builder, sums: str) -> str:
+    """A float conv hands its sums on as they are (targets/ideal/conv.py)."""
+    return sums
+
+
+LOWERING = Lowering(_ideal_states, _ideal_step, np.float32, _ideal_conv_output)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.compiler.export.onnx_kinds import Lowering, sum_bound
+from snnc.compiler.export.onnx_kinds import Lowering, weighted_sum
 from snnc.compiler.export.onnx_ops import Builder
 from snnc.targets.loihi import lif as loihi
+from snnc.targets.loihi.conv import CONV_OUT_BITS
 
 
 def _loihi_states(node):
@@ -19,8 +20,9 @@ def _loihi_decay(b: Builder, x: str, d) -> str:
 
 
 def _loihi_dense(b: Builder, syn, s_pre: str, cap) -> str:
-    """a_out = wrap32(W s << weight_exp), or floor shift right when weight_exp < 0 (int32 port)."""
-    acc = b.matmul(s_pre, b.i64(syn.weights.T, "w"), sum_bound(syn.weights, cap))
+    """a_out = wrap32(W s << weight_exp), or floor shift right when weight_exp < 0 (int32 port); a Conv's
+    wrapped sums join with weight_exp 0 (targets/loihi/conv.py)."""
+    acc = weighted_sum(b, syn, s_pre, cap)
     if syn.weight_exp >= 0:
         return b.wrap(b.shift_left(acc, syn.weight_exp), 32)
     return b.wrap(b.floor_shift(acc, -syn.weight_exp), 32)
@@ -47,4 +49,9 @@ def _loihi_step(b: Builder, node, arriving, state):
     return b.op("Cast", fired, to=7), v, {"u": u, "v": v}
 
 
-LOWERING = Lowering(_loihi_states, _loihi_step, np.int32)
+def _loihi_conv_output(b: Builder, sums: str) -> str:
+    """PyConvModelFixed's clamp_precision: signed_clamp(x, 24), a 24-bit wrap (targets/loihi/conv.py)."""
+    return b.wrap(sums, CONV_OUT_BITS)
+
+
+LOWERING = Lowering(_loihi_states, _loihi_step, np.int32, _loihi_conv_output)
