@@ -98,9 +98,10 @@ def float_lif_neuron(v, i_syn, a, beta, alpha, vth, bias, soft_reset, max_spikes
 
 
 @kernel
-def float_lif_population(a_in, beta, alpha, vth, bias, soft_reset, max_spikes, rec_indptr, rec_post, rec_w,
-                         rec_scale, rec_delay, keep_v, keep_i):
-    """Run a FloatLIF population over [B, T]; a_in is float64 delayed synaptic input. One loop per
+def float_lif_population(a_in, in_scale, beta, alpha, vth, bias, soft_reset, max_spikes, rec_indptr, rec_post,
+                         rec_w, rec_scale, rec_delay, keep_v, keep_i):
+    """Run a FloatLIF population over [B, T]; a_in is float64 delayed synaptic input times
+    `in_scale` (1, or one synapse's 2^weight_exp applied here: no second array). One loop per
     neuron and step, no array per step (float_lif_step's arithmetic, neuron by neuron)."""
     B, T, n = a_in.shape
     spikes = np.zeros((B, T, n), np.int64)
@@ -116,7 +117,8 @@ def float_lif_population(a_in, beta, alpha, vth, bias, soft_reset, max_spikes, r
                 acc[:] = 0.0
                 n_events += recurrent_sum(acc, spikes[b, t - rec_delay], rec_indptr, rec_post, rec_w)
             for j in range(n):
-                a = a_in[b, t, j] + acc[j] * rec_scale if recurrent else a_in[b, t, j]
+                a = a_in[b, t, j] * in_scale
+                a = a + acc[j] * rec_scale if recurrent else a
                 v[j], i_syn[j], spikes[b, t, j] = float_lif_neuron(v[j], i_syn[j], a, beta[j], alpha[j], vth[j],
                                                                    bias[j], soft_reset, max_spikes)
             keep_step(v_tr, b, t, v)
@@ -133,12 +135,17 @@ def add_synaptic_input(a, weighted_sum, syn) -> None:
 
 def run_events(node: FloatLIF, pop):
     """Event engine: float64 sums per synapse into a float32 LIF, the recurrent synapse in the loop."""
-    a_in = np.zeros(pop.shape + (node.size,), np.float64)
-    for syn, acc in pop.external_sums(np.float64):
-        add_synaptic_input(a_in, acc, syn)
+    sums = pop.external_sums(np.float64)
+    first, second = next(sums, None), next(sums, None)
+    if first is not None and second is None:   # one synapse: its scale is applied in the loop
+        (syn, a_in), in_scale = first, 2.0 ** first[0].weight_exp
+    else:
+        a_in, in_scale = np.zeros(pop.shape + (node.size,), np.float64), 1.0
+        for syn, acc in [s for s in (first, second) if s is not None] + list(sums):
+            add_synaptic_input(a_in, acc, syn)
     rec = pop.recurrent()
     spikes, v_tr, i_tr, n_rec = float_lif_population(
-        a_in, node.beta, node.alpha, node.vth, node.bias, node.reset == "soft", node.max_spikes,
+        a_in, in_scale, node.beta, node.alpha, node.vth, node.bias, node.reset == "soft", node.max_spikes,
         rec.fan_out.indptr, rec.fan_out.post, rec.fan_out.weight.astype(np.float64), 2.0 ** rec.weight_exp,
         rec.delay, "v" in pop.record, "i_syn" in pop.record)
     return pop.result(spikes, {"v": v_tr, "i_syn": i_tr}, 0, n_rec)

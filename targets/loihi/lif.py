@@ -144,10 +144,11 @@ def effective_bias(bias_mant, bias_exp):
 
 
 @kernel
-def lif_population(a_in, du, dv, bias, vth_scaled, rec_indptr, rec_post, rec_w, rec_exp, rec_delay,
+def lif_population(a_in, in_exp, raw, du, dv, bias, vth_scaled, rec_indptr, rec_post, rec_w, rec_exp, rec_delay,
                    keep_u, keep_v):
-    """Run a LoihiLIF population over [B, T]; a_in already holds delayed Dense output. One loop
-    per neuron and step (`lif_neuron`), no array per step."""
+    """Run a LoihiLIF population over [B, T]; a_in holds the delayed Dense output, or (raw) one
+    Dense's weight sums, whose output `dense_output(sum, in_exp)` is taken here (no second
+    array). One loop per neuron and step (`lif_neuron`), no array per step."""
     B, T, n = a_in.shape
     spikes = np.zeros((B, T, n), np.int64)
     u_tr = np.zeros((B, T, n) if keep_u else (0, 0, 0), np.int64)
@@ -162,7 +163,8 @@ def lif_population(a_in, du, dv, bias, vth_scaled, rec_indptr, rec_post, rec_w, 
                 acc[:] = 0
                 n_events += recurrent_sum(acc, spikes[b, t - rec_delay], rec_indptr, rec_post, rec_w)
             for i in range(n):
-                a = dense_input(a_in[b, t, i], acc[i], rec_exp) if recurrent else a_in[b, t, i]
+                a = dense_output(np.int64(a_in[b, t, i]), in_exp) if raw else a_in[b, t, i]
+                a = dense_input(a, acc[i], rec_exp) if recurrent else a
                 u[i], v[i], s, n_o = lif_neuron(u[i], v[i], a, du[i], dv[i], bias[i], vth_scaled[i])
                 spikes[b, t, i] = s
                 n_over += n_o
@@ -183,12 +185,17 @@ def add_dense_output(a_in, acc, weight_exp):
 
 def run_events(node: LoihiLIF, pop):
     """Event engine: Dense outputs summed per synapse, then the loop with the recurrent Dense."""
-    a_in = np.zeros(pop.shape + (node.size,), np.int64)
-    for syn, acc in pop.external_sums(np.int64):
-        add_dense_output(a_in, acc, syn.weight_exp)
+    sums = pop.external_sums(np.int64)
+    first, second = next(sums, None), next(sums, None)
+    if first is not None and second is None:   # one Dense: its output is taken in the loop
+        (syn, a_in), raw, in_exp = first, True, first[0].weight_exp
+    else:
+        a_in, raw, in_exp = np.zeros(pop.shape + (node.size,), np.int64), False, 0
+        for syn, acc in [s for s in (first, second) if s is not None] + list(sums):
+            add_dense_output(a_in, acc, syn.weight_exp)
     rec = pop.recurrent()
     spikes, u_tr, v_tr, n_over, n_rec = lif_population(
-        a_in, node.du, node.dv, effective_bias(node.bias_mant, node.bias_exp), node.vth << ACT_SHIFT,
+        a_in, in_exp, raw, node.du, node.dv, effective_bias(node.bias_mant, node.bias_exp), node.vth << ACT_SHIFT,
         rec.fan_out.indptr, rec.fan_out.post, rec.fan_out.weight, rec.weight_exp, rec.delay,
         "u" in pop.record, "v" in pop.record)
     return pop.result(spikes, {"u": u_tr, "v": v_tr}, n_over, n_rec)
