@@ -4,7 +4,7 @@ The neuron kinds live in their targets' files (`snnc.targets.loihi.LoihiLIF`,
 ...) and register as nodes like every other; they are exported here as well,
 looked up on first use because the targets import this package.
 """
-from snnc.compiler.ir import dense  # noqa: F401  (registers the dense layers as node types)
+from snnc.compiler.ir import dense, dense_conv  # noqa: F401  (registers the dense layers as node types)
 from snnc.compiler.ir.conv import Conv2d
 from snnc.compiler.ir.graph import Graph
 from snnc.compiler.ir.nodes import NODE_TYPES, Input, Neuron, Node, Output, Synapse

@@ -67,6 +67,24 @@ from snnc.targets.edge_int8.spec import (ENERGY, INT16_SYMMETRIC, INT32_MAX, INT
                                          REFERENCE_EXECUTOR, TERM_COUNTERS)
 from snnc.targets.edge_int8.arithmetic import *  # noqa: F401,F403  (the semantics: edge_int8.requantise, ...)
 from snnc.targets.edge_int8.arithmetic import input_range, pwl_int_terms
+from snnc.targets.edge_int8 import arithmetic as _arithmetic, conv as _conv
+from snnc.compiler.ir.dense_conv import AvgPool, ConvGemm
+
+
+def forward(node: DenseLayer, x: np.ndarray) -> np.ndarray:
+    """One layer on a batch x [B, in] (arithmetic.forward; conv layers: targets/edge_int8/conv.py)."""
+    if isinstance(node, (ConvGemm, AvgPool)):
+        return _conv.forward(node, x)
+    return _arithmetic.forward(node, x)
+
+
+def saturations(node: DenseLayer, x: np.ndarray) -> int:
+    """Clamped outputs of a requantising layer (arithmetic.saturations; a ConvGemm's the same way)."""
+    if isinstance(node, ConvGemm) and node.integer and node.requantise:
+        y = _conv.conv_unclamped(node, x)
+        low = (y < node.act_min) if node.act_min != node.output_zero_point else np.zeros(y.shape, bool)
+        return int(np.count_nonzero(low | (y > node.act_max)))
+    return _arithmetic.saturations(node, x)
 
 
 # --- value ranges, memory and operation counts ------------------------------------------
@@ -76,8 +94,11 @@ def value_range(graph: Graph, name: str) -> tuple[int, int]:
     node = graph.nodes[name]
     if isinstance(node, Input):
         return input_range(graph)
-    if isinstance(node, (Gemm, PWL)):
+    if isinstance(node, (Gemm, PWL, ConvGemm)):
         return (node.act_min, node.act_max) if node.requantise else (INT32_MIN, INT32_MAX)
+    if isinstance(node, AvgPool):
+        lo, hi = value_range(graph, graph.predecessors(name)[0])
+        return max(lo, node.act_min), min(hi, node.act_max)
     if isinstance(node, Step):
         return 0, 1
     lo, hi = value_range(graph, graph.predecessors(name)[0])
@@ -97,6 +118,10 @@ def flash_bytes(node: DenseLayer) -> int:
         return 4 * (node.knots.size + node.values.size + (node.slopes.size if node.integer else 0)
                     + node.out_size) \
             + (5 * node.out_size if node.requantise and node.integer else 0)
+    if isinstance(node, ConvGemm):   # per output channel: bias, multiplier, shift
+        if not node.integer:
+            return 4 * (node.weights.size + node.channels)
+        return node.weights.size + node.channels * (4 + (5 if node.requantise else 0))
     if isinstance(node, Gemm) and not node.integer:
         return 4 * (node.weights.size + node.out_size)
     if isinstance(node, Gemm):
@@ -143,6 +168,15 @@ def layer_ops(node: DenseLayer) -> dict[str, int]:
                 "adds": n * (1 + (5 if requant else 0)),                 # bias; nudge, round, zero point, 2 clamps
                 "mults_int32": n if requant else 0,
                 "bytes_read": 2 * macs + flash_bytes(node)}              # a weight and an input byte per MAC
+    if isinstance(node, ConvGemm):   # a Gemm's count per output pixel: kernel taps per output, padding taps included
+        macs, n = node.weights[0].size * node.out_size, node.out_size
+        requant = node.requantise and node.integer
+        return {"macs": macs, "macs_int8": macs, "adds": n * (1 + (5 if requant else 0)),
+                "mults_int32": n if requant else 0, "bytes_read": 2 * macs + flash_bytes(node)}
+    if isinstance(node, AvgPool):    # per output: its window's adds, one rounding division
+        taps = node.kernel[0] * node.kernel[1] * node.out_size
+        return {"macs": 0, "macs_int8": 0, "adds": taps + 2 * node.out_size, "mults_int32": node.out_size,
+                "bytes_read": taps}
     if isinstance(node, PWL):   # per input: zero point, a binary search over its knots, x - knot;
         edges, n = node.values.shape[0] * node.in_size, node.out_size   # per edge: value + slope * dx
         requant = node.requantise and node.integer

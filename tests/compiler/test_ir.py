@@ -9,6 +9,7 @@ import pytest
 from snnc.compiler.ir import (NODE_TYPES, Conv2d, FloatLIF, Graph, Input, LoihiLIF, Output, Synapse, XyloIAF, load,
                               save)
 from snnc.compiler.ir.dense import PWL, Gemm, Relu, Step
+from snnc.compiler.ir.dense_conv import AvgPool, ConvGemm
 from snnc.errors import FormatError, GraphError
 from snnc.targets.loihi.lava_layers import SplitDense
 
@@ -31,6 +32,10 @@ def all_nodes_graph():
     g.add("pwl_int", PWL([[-3, 4]], [[[1, -2]]], [[[9]]], [7], 1 << 30, -3, -5, 4, -128, 127))
     g.add("conv", Conv2d(np.arange(8).reshape(2, 1, 2, 2), weight_exp=-2, delay=1, in_shape=(2, 3, 5),
                          stride=(1, 2), padding=(1, 0), dilation=(2, 1), groups=2))   # compiler/ir/conv.py
+    g.add("conv_gemm", ConvGemm(np.arange(-4, 4).reshape(2, 1, 2, 2), in_shape=(1, 3, 5), stride=(1, 2),
+                                padding="same", bias=[3, -4], multiplier=[1 << 30, 3], shift=[-3, 2],
+                                input_zero_point=-5, output_zero_point=4))   # compiler/ir/dense_conv.py
+    g.add("avg_pool", AvgPool(in_shape=(2, 4, 4), kernel=(2, 3), stride=(1, 2), padding="valid", integer_mode=True))
     g.add("split", SplitDense(np.array([[300, -30000]]), weight_exp=-2, delay=1, shift=7))   # loihi: two Dense
     return g
 
