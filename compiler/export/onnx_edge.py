@@ -37,7 +37,9 @@ from onnx import TensorProto, helper
 
 from snnc.compiler.export.onnx_ops import Builder
 from snnc.compiler.ir import Graph, check_graph
+from snnc.compiler.export import onnx_edge_conv as edge_conv
 from snnc.compiler.ir.dense import PWL, Gemm, Relu, Step
+from snnc.compiler.ir.dense_conv import AvgPool, ConvGemm
 from snnc.errors import CompileError, InputError
 from snnc.io import atomic_path
 from snnc.runtime.dense import is_dense, is_integer, layer_order
@@ -100,6 +102,10 @@ def _layer(b: Builder, graph: Graph, name: str, x: str, integer: bool) -> str:
         return _gemm_int(b, graph, name, node, x) if integer else _gemm_float(b, node, x)
     if isinstance(node, PWL):
         return _pwl_int(b, node, x) if integer else _pwl_float(b, node, x)
+    if isinstance(node, ConvGemm):
+        return _conv_int(b, graph, name, node, x) if integer else edge_conv.conv_float(b, node, x)
+    if isinstance(node, AvgPool):
+        return edge_conv.avg_pool_int(b, node, x) if integer else edge_conv.avg_pool_float(b, node, x)
     if isinstance(node, Relu):
         zero = b.i64(node.zero_point) if integer else b.const(node.zero_point, np.float32)
         return b.op("Max", x, zero)
@@ -123,11 +129,19 @@ def _gemm_int(b: Builder, graph: Graph, name: str, node: Gemm, x: str) -> str:
     return _output(b, node, b.wrap(b.op("Add", acc, b.i64(node.bias)), 32))
 
 
-def _output(b: Builder, node, acc: str) -> str:
-    """A Gemm's or PWL's int32 accumulator, requantised and clamped (as it is if it does not)."""
+def _conv_int(b: Builder, graph: Graph, name: str, node: ConvGemm, x: str) -> str:
+    lo, hi = value_range(graph, graph.predecessors(name)[0])
+    acc = edge_conv.conv_accumulator(b, node, x, max(abs(lo - node.input_zero_point), abs(hi - node.input_zero_point)))
+    return _output(b, node, acc, edge_conv.per_pixel)
+
+
+def _output(b: Builder, node, acc: str, per=lambda node, v: v) -> str:
+    """A Gemm's, PWL's or ConvGemm's int32 accumulator, requantised and clamped (as it is if it does not);
+    `per` spreads per-channel vectors over a conv's pixels."""
     if not node.requantise:
         return acc
-    y = b.op("Add", requantise(b, acc, node.multiplier, node.shift), b.i64(node.output_zero_point))
+    y = b.op("Add", requantise(b, acc, per(node, node.multiplier), per(node, node.shift)),
+             b.i64(node.output_zero_point))
     return b.saturate(y, node.act_min, node.act_max)
 
 
