@@ -10,7 +10,8 @@ truncation and dtype wraps.
 `run_lava_graph` runs any compiled Loihi graph (any node names, per-neuron
 du/dv/vth, several Dense into one population, input channels into any
 population, split weights) on a whole batch in one Lava runtime
-(`lava_graph.py` describes it in arrays, `lava_network.py` builds it in Lava).
+(`lava_graph.py` describes it in arrays, `lava_network.py` builds it in Lava); conv layers run
+as Lava's Conv process (PyConvModelFixed), one sample at a time.
 """
 from __future__ import annotations
 
@@ -244,7 +245,7 @@ def samples_per_block(dense: list[dict], batch: int) -> int:
     """Samples run side by side: as many as BLOCK_WEIGHTS allows for the largest Dense
     (`dense`: dicts with "weights"), spread evenly over the blocks so that the last one is
     nearly full."""
-    largest = max(np.size(d["weights"]) for d in dense)
+    largest = max((np.size(d["weights"]) for d in dense), default=1)
     widest = max(1, min(batch, int(np.sqrt(BLOCK_WEIGHTS / max(largest, 1)))))
     blocks = -(-batch // widest)
     return -(-batch // blocks)
@@ -254,9 +255,11 @@ def pack_graph(net: LavaNet, x: np.ndarray, record, block: int | None = None) ->
     """One graph's worker keys: the network's arrays, the spikes and the block."""
     if block is None:  # reading weights back costs a Var.get message per value, block^2 more side by side
         dense = [{"weights": net.arrays[f"dense{j}__weights"]} for j in range(len(net.dense))]
-        block = 1 if "weights" in record else samples_per_block(dense, x.shape[0])
+        block = 1 if "weights" in record or net.convs else samples_per_block(dense, x.shape[0])
     if not 1 <= int(block) <= x.shape[0]:
         raise InputError(f"block must lie in [1, {x.shape[0]}] (the batch), got {block}")
+    if net.convs and int(block) != 1:
+        raise InputError(f"block {block}: a graph with a Conv2d ('{net.convs[0]}') runs in Lava one sample at a time")
     for k, pop in enumerate(net.pops):
         triples = np.stack([net.arrays[f"pop{k}__{p}"] for p in ("du", "dv", "vth")], axis=1)
         groups = len(np.unique(triples, axis=0))

@@ -12,12 +12,25 @@ of an `.npz` read with `allow_pickle=False`; no graph text ever becomes code):
     dense{j}__weight_exp / __sign_mode                         scalars (SignMode value)
     dense{j}__src                   -1: the input (RingBuffer), else a population k
     dense{j}__dst                   the population k whose LIF a_in it feeds
+    n_conv                          Conv processes, i = 0 .. n_conv - 1 (absent: none)
+    conv{i}__weight                 [C_out, kw, kh, C_in / groups]: Lava's Conv `weight`, as it is
+    conv{i}__input_shape            (W, H, C); __padding / __stride / __dilation (x, y); __groups
+    conv{i}__src / __dst            as a Dense's
+    in_order, pop{k}__order         (absent: identity) for each Lava index, the caller's index
 
 Any number of Dense may feed one population (a bias channel beside the forward Dense, a
 recurrent Dense, the two halves of a split weight matrix): Lava's PyInPortVectorDense.recv
 adds every channel connected to an InPort (`acc + port.recv()` from a zeros array of the
 port's dtype; a_in is int16 and each Dense sends int32, so the sum is int32). Populations are
 created first and Dense processes connected after, so any order and any cycle run.
+
+A population that a Conv reads or writes is held flat in Lava's order: its (W, H, C) array
+flattened C-order, `index = (x * H + y) * C + c` (the network's arrays are already in that
+order; Dense weights permuted to it). A Conv reads its source LIF's s_out reshaped to (W, H, C)
+(Lava's ReshapePort) and its a_out, flattened, joins the target LIF's a_in beside any Dense
+(PyConvModelFixed: int32 a_out, 24-bit signed_clamp, one step of delay). Input spikes and every
+trace are in the caller's order: `run_network` permutes them by `in_order` and `pop{k}__order`.
+Lava's Conv holds groups, kernel size, stride, padding and dilation as int8 (at most 127 each).
 
 A population whose neurons differ in (du, dv, vth), single values in Lava's LIF, becomes one
 full-width LIF per distinct triple: group g's incoming Dense keep only g's rows and its other
@@ -28,7 +41,8 @@ weight_exp the floors would differ.
 
 `block` samples run side by side as independent copies of the network (block-diagonal
 weights, tiled neuron parameters) for T steps; then every LIF's u, v and every Dense's a_buff
-are reset with Var.set and the next block runs, all in one compiled runtime.
+(and Conv's a_buf) are reset with Var.set and the next block runs, all in one compiled runtime.
+A network with a Conv runs one sample per block (a Conv's image has no block-diagonal form).
 """
 import os
 import time
@@ -37,18 +51,27 @@ import numpy as np
 
 LIF_KEYS = ("du", "dv", "vth", "bias_mant", "bias_exp")
 DENSE_KEYS = ("weights", "weight_exp", "sign_mode", "src", "dst")
+CONV_KEYS = ("weight", "input_shape", "padding", "stride", "dilation", "groups", "src", "dst")
 # What select_tag="fixed_pt" must pick; anything else is not the reference.
 EXPECTED_MODELS = {"RingBuffer": "PySendModelFixed", "Dense": "PyDenseModelBitAcc",
-                   "LIF": "PyLifModelBitAcc", "Monitor": "PyMonitorDumpModel"}
+                   "LIF": "PyLifModelBitAcc", "Conv": "PyConvModelFixed", "Monitor": "PyMonitorDumpModel"}
 
 
 def read_network(data, prefix=""):
-    """(populations, dense) lists of parameter dicts from the arrays `data` under `prefix`."""
-    pops = [{key: np.asarray(data[f"{prefix}pop{k}__{key}"]) for key in LIF_KEYS}
-            for k in range(int(data[prefix + "n_pops"]))]
+    """(populations, dense, convs, in_order) from the arrays `data` under `prefix`: parameter dicts
+    (each population's with its `order`) and the input's order (None: as given)."""
+    pops = []
+    for k in range(int(data[prefix + "n_pops"])):
+        pop = {key: np.asarray(data[f"{prefix}pop{k}__{key}"]) for key in LIF_KEYS}
+        order = data.get(f"{prefix}pop{k}__order")
+        pop["order"] = np.arange(pop["du"].size) if order is None else np.asarray(order, np.int64)
+        pops.append(pop)
     dense = [{key: np.asarray(data[f"{prefix}dense{j}__{key}"]) for key in DENSE_KEYS}
              for j in range(int(data[prefix + "n_dense"]))]
-    return pops, dense
+    convs = [{key: np.asarray(data[f"{prefix}conv{i}__{key}"]) for key in CONV_KEYS}
+             for i in range(int(data.get(prefix + "n_conv", 0)))]
+    in_order = data.get(prefix + "in_order")
+    return pops, dense, convs, (None if in_order is None else np.asarray(in_order, np.int64))
 
 
 def sign_mode(value):
@@ -108,7 +131,7 @@ def side_by_side(pops, dense, block):
     """`block` independent copies of the network: block-diagonal weights, tiled neuron
     parameters. Each row of a Dense still sums only its own sample's inputs, so every copy
     computes exactly what the network alone would."""
-    wide_pops = [{key: np.tile(val, block) for key, val in pop.items()} for pop in pops]
+    wide_pops = [{key: np.tile(val, block) for key, val in pop.items() if key != "order"} for pop in pops]
     eye = np.eye(block, dtype=np.int64)
     wide_dense = [{**d, "weights": np.kron(eye, np.asarray(d["weights"], np.int64))} for d in dense]
     return wide_pops, wide_dense
@@ -129,19 +152,38 @@ def unblock(trace, block, steps):
     return x.reshape(-1, steps, width // block)
 
 
-def build_network(pops, dense, spikes, block):
-    """RingBuffer holding the whole batch, every population, then every Dense, `block` wide."""
+def connect_conv(conv, ports, groups):
+    """Lava's Conv reading every port in `ports` as its (W, H, C) image (their spikes add up), its
+    a_out flattened into the target population's LIF: one LIF, since a Conv has no rows to mask."""
+    from lava.proc.conv.process import Conv
+
+    if len(groups) != 1:
+        raise ValueError(f"a Conv feeds a population of {len(groups)} (du, dv, vth) groups; "
+                         "Lava's Conv output reaches every neuron of one LIF")
+    shape = tuple(int(v) for v in conv["input_shape"])
+    pair = lambda key: tuple(int(v) for v in conv[key])  # noqa: E731
+    proc = Conv(weight=np.asarray(conv["weight"], np.int32), weight_exp=0, input_shape=shape,
+                padding=pair("padding"), stride=pair("stride"), dilation=pair("dilation"),
+                groups=int(conv["groups"]))
+    for port in ports:
+        port.reshape(shape).connect(proc.s_in)
+    proc.a_out.flatten().connect(groups[0][0].a_in)
+    return proc
+
+
+def build_network(pops, dense, spikes, block, convs=()):
+    """RingBuffer holding the whole batch, every population, then every Dense and Conv, `block` wide."""
     from lava.proc.io.source import RingBuffer
 
+    if convs and block != 1:
+        raise ValueError(f"a network with a Conv runs one sample per block, not {block}")
     pops, dense = side_by_side(pops, dense, block)
     source = RingBuffer(data=block_columns(spikes, block).astype(np.int32))
     groups = [build_population(pop) for pop in pops]
-    procs = []
-    for d in dense:
-        src = int(d["src"])
-        ports = [source.s_out] if src < 0 else [lif.s_out for lif, _ in groups[src]]
-        procs.append(connect_dense(d, ports, groups[int(d["dst"])]))
-    return {"source": source, "pops": groups, "dense": procs}
+    ports = lambda src: [source.s_out] if src < 0 else [lif.s_out for lif, _ in groups[src]]  # noqa: E731
+    procs = [connect_dense(d, ports(int(d["src"])), groups[int(d["dst"])]) for d in dense]
+    conv_procs = [connect_conv(c, ports(int(c["src"])), groups[int(c["dst"])]) for c in convs]
+    return {"source": source, "pops": groups, "dense": procs, "conv": conv_procs}
 
 
 def dump_monitor_model():
@@ -191,6 +233,8 @@ def reset_states(net):
     for procs in net["dense"]:
         for proc in procs:
             proc.a_buff.set(np.zeros(proc.a_out.shape[0]))
+    for proc in net["conv"]:
+        proc.a_buf.set(np.zeros(proc.a_out.shape))
 
 
 def dense_weights(procs, groups, shape):
@@ -215,16 +259,30 @@ def collect_traces(probes, block, steps):
     return out
 
 
-def run_network(pops, dense, spikes, record, dump_dir, block=1):
+def in_caller_order(traces, pops):
+    """Traces `lif{k}__*` [B, T, n] from Lava's order back to the caller's (`pop{k}__order`)."""
+    out = dict(traces)
+    for key, val in traces.items():
+        if key.startswith("lif"):
+            back = np.empty_like(val)
+            back[..., pops[int(key[3:].partition("__")[0])]["order"]] = val
+            out[key] = back
+    return out
+
+
+def run_network(pops, dense, spikes, record, dump_dir, block=1, convs=(), in_order=None):
     """Compile once; run `block` samples side by side for T steps, reset all state, run the
-    next block, ...; B must be a multiple of `block`. Returns `lif{k}__spikes/v/u` [B, T, n],
-    `dense{j}__weights` (if "weights" is recorded), `models`, `run_seconds`."""
+    next block, ...; B must be a multiple of `block`. Spikes [B, T, n_in] and every trace are in
+    the caller's order (`in_order`, each population's `order`). Returns `lif{k}__spikes/v/u`
+    [B, T, n], `dense{j}__weights` (if "weights" is recorded), `models`, `run_seconds`."""
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.monitor.process import Monitor
 
     batch, steps, _ = spikes.shape
-    net = build_network(pops, dense, spikes, block)
+    if in_order is not None:
+        spikes = spikes[..., in_order]
+    net = build_network(pops, dense, spikes, block, convs)
     probes = attach_dump_monitors(net, batch // block * steps, record, dump_dir)
     source = net["source"]
     source.create_runtime(run_cfg=Loihi2SimCfg(
@@ -232,7 +290,7 @@ def run_network(pops, dense, spikes, record, dump_dir, block=1):
     out = {}
     try:
         procs = ([source] + [lif for groups in net["pops"] for lif, _ in groups]
-                 + [p for procs in net["dense"] for p in procs])
+                 + [p for procs in net["dense"] for p in procs] + net["conv"])
         out["models"] = np.array(chosen_models(procs + [p[-1] for p in probes]))
         start = time.perf_counter()
         for b in range(batch // block):
@@ -243,8 +301,12 @@ def run_network(pops, dense, spikes, record, dump_dir, block=1):
         if "weights" in record:
             for j, d in enumerate(dense):
                 groups = net["pops"][int(d["dst"])]
-                out[f"dense{j}__weights"] = dense_weights(net["dense"][j], groups, np.shape(d["weights"]))
+                used = dense_weights(net["dense"][j], groups, np.shape(d["weights"]))
+                src = in_order if int(d["src"]) < 0 else pops[int(d["src"])]["order"]
+                whole = np.empty_like(used)
+                whole[np.ix_(pops[int(d["dst"])]["order"], np.arange(used.shape[1]) if src is None else src)] = used
+                out[f"dense{j}__weights"] = whole
     finally:
         source.stop()
     out.update(collect_traces(probes, block, steps))
-    return out
+    return in_caller_order(out, pops)

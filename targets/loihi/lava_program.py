@@ -5,8 +5,8 @@
     #   python build/digits_lava/program.py spikes.npz out.npz
 
 The program is self-contained (numpy and Lava only): it builds a RingBuffer,
-the graph's LIF populations and its Dense processes (any number into one
-population: forward, recurrent, input channels, split weights) with Lava's own
+the graph's LIF populations, its Dense processes (any number into one
+population: forward, recurrent, input channels, split weights) and Conv processes with Lava's own
 parameter names, runs it with `Loihi2SimCfg(select_tag="fixed_pt")` on a batch
 of spike trains in one runtime (blocks of samples side by side, state reset
 between blocks) and writes every population's spikes and v (see the program's
@@ -30,10 +30,10 @@ TEMPLATE = Path(__file__).with_name("lava_program_template.py")
 PROGRAM = "program.py"
 WORKER_MARKER = "# @WORKER_FUNCTIONS@"
 # lava_network.py's code, in an order that reads top-down.
-WORKER_CODE = ("LIF_KEYS", "DENSE_KEYS", "EXPECTED_MODELS", "read_network", "sign_mode", "chosen_models",
-               "lif_groups", "build_population", "connect_dense", "side_by_side", "block_columns", "unblock",
-               "build_network", "dump_monitor_model", "attach_dump_monitors", "reset_states", "dense_weights",
-               "collect_traces", "run_network")
+WORKER_CODE = ("LIF_KEYS", "DENSE_KEYS", "CONV_KEYS", "EXPECTED_MODELS", "read_network", "sign_mode",
+               "chosen_models", "lif_groups", "build_population", "connect_dense", "side_by_side", "block_columns",
+               "unblock", "connect_conv", "build_network", "dump_monitor_model", "attach_dump_monitors",
+               "reset_states", "dense_weights", "collect_traces", "in_caller_order", "run_network")
 
 
 def export(graph: Graph, path) -> Path:

@@ -1,4 +1,4 @@
-"""A Lava program exported by snnc: a Loihi Dense/LIF network, bit-exact.
+"""A Lava program exported by snnc: a Loihi Dense/Conv/LIF network, bit-exact.
 
 Runs with lava-nc 0.10.0 (Python 3.10) and numpy; it imports nothing from snnc.
 This file is the same for every network: everything that describes one
@@ -16,8 +16,12 @@ network's parameters are Lava's own names: Dense `weights`, `weight_exp`,
 
 The network is a RingBuffer, LIF populations and Dense processes between them
 (`pop<k>__*`, `dense<j>__*` in the parameter file: any number of Dense into one
-population, which Lava's LIF adds at its a_in), compiled once with
-`Loihi2SimCfg(select_tag="fixed_pt")` (PyDenseModelBitAcc, PyLifModelBitAcc). All B samples run in that one runtime: `--block` samples
+population, which Lava's LIF adds at its a_in) and Conv processes (`conv<i>__*`: Lava's Conv
+`weight`, `input_shape`, `padding`, `stride`, `dilation`, `groups`; a population a Conv reads or
+writes is held in Lava's (W, H, C) order, `pop<k>__order` and `in_order` map it to snnc's, and
+SPIKES and OUT are in snnc's order), compiled once with `Loihi2SimCfg(select_tag="fixed_pt")`
+(PyDenseModelBitAcc, PyConvModelFixed, PyLifModelBitAcc). A network with a Conv runs one sample
+per block. All B samples run in that one runtime: `--block` samples
 side by side as independent copies of the network (block-diagonal Dense
 weights), T steps; then every LIF's u, v and every Dense's a_buff is reset
 with Var.set and the next block runs. A population whose neurons differ in
@@ -52,9 +56,9 @@ def load_params(path=PARAMS):
     """(populations, Dense, output decoding, input width) from the parameter file."""
     with np.load(path, allow_pickle=False) as f:
         data = {k: f[k] for k in f.files}
-    pops, dense = read_network(data)
+    pops, dense, convs, in_order = read_network(data)
     output = {key[len("output__"):]: val for key, val in data.items() if key.startswith("output__")}
-    return pops, dense, output, int(data["info__n_in"])
+    return pops, dense, output, int(data["info__n_in"]), convs, in_order
 
 
 def info(path=PARAMS):
@@ -82,7 +86,7 @@ def read_spikes(path, n_in):
 
 def default_block(dense, batch):
     """Samples side by side: as many as BLOCK_WEIGHTS allows, spread evenly over the blocks."""
-    largest = max(d["weights"].size for d in dense)
+    largest = max((d["weights"].size for d in dense), default=1)
     widest = max(1, min(batch, int(np.sqrt(BLOCK_WEIGHTS / max(largest, 1)))))
     blocks = -(-batch // widest)
     return -(-batch // blocks)
@@ -100,16 +104,16 @@ def decode(output, traces):
 
 def run(spikes, record=("v",), block=None):
     """`lif<k>__spikes`, `__v`, `__u` [B, T, n] of the k-th population, and logits of the network on spikes [B, T, n_in]."""
-    pops, dense, output, _ = load_params()
+    pops, dense, output, _, convs, in_order = load_params()
     batch = spikes.shape[0]
-    block = default_block(dense, batch) if block is None else int(block)
+    block = (1 if convs else default_block(dense, batch)) if block is None else int(block)
     pad = -batch % block  # silent samples fill the last block; dropped after
     x = np.concatenate([spikes, np.zeros((pad,) + spikes.shape[1:], spikes.dtype)])
     record = tuple(record)
     if output and str(output["read"]) == "v" and "v" not in record:
         record += ("v",)
     with tempfile.TemporaryDirectory(prefix="lava-dump-") as tmp:
-        out = run_network(pops, dense, x, record, tmp, block)
+        out = run_network(pops, dense, x, record, tmp, block, convs, in_order)
     traces = {key: val[:batch] for key, val in out.items() if key.startswith("lif")}
     result = {key: val for key, val in traces.items() if key.rpartition("__")[2] in ("spikes", "v", "u")}
     result["models"] = out["models"]

@@ -42,8 +42,9 @@ paying them per sample would dominate). Input keys:
     n_graphs                        scalar
     g{i}__spikes                    [B, T, n_in] binary input spikes
     g{i}__block                     samples side by side (B a multiple of it)
-    g{i}__n_pops, g{i}__pop{k}__*, g{i}__n_dense, g{i}__dense{j}__*
-                                    the network, as lava_network.py reads it
+    g{i}__n_pops, g{i}__pop{k}__*, g{i}__n_dense, g{i}__dense{j}__*, g{i}__n_conv,
+    g{i}__conv{c}__*, g{i}__in_order  the network, as lava_network.py reads it (Conv processes
+                                    among the Dense; a Conv graph runs with block 1)
 
 Output keys: ``g{i}__lif{k}__spikes / __v / __u`` [B, T, n] of population k,
 ``g{i}__dense{j}__weights`` (if recorded), ``g{i}__models``,
@@ -169,8 +170,8 @@ def read_graphs(path):
         data = {k: f[k] for k in f.files}
     graphs = []
     for i in range(int(data["n_graphs"])):
-        pops, dense = read_network(data, f"g{i}__")
-        graphs.append((pops, dense, data[f"g{i}__spikes"], int(data[f"g{i}__block"])))
+        pops, dense, convs, in_order = read_network(data, f"g{i}__")
+        graphs.append((pops, dense, convs, in_order, data[f"g{i}__spikes"], int(data[f"g{i}__block"])))
     return tuple(str(r) for r in data["record"]), graphs
 
 
@@ -178,10 +179,11 @@ def main_graph(argv):
     """--graph: each network of argv[1] on its batch, written to argv[2]."""
     record, graphs = read_graphs(argv[1])
     result = {}
-    for i, (pops, dense, spikes, block) in enumerate(graphs):
+    for i, (pops, dense, convs, in_order, spikes, block) in enumerate(graphs):
         with tempfile.TemporaryDirectory(prefix="lava-dump-",
                                          dir=os.path.dirname(os.path.abspath(argv[2]))) as tmp:
-            for key, val in run_network(pops, dense, np.asarray(spikes), record, tmp, block).items():
+            for key, val in run_network(pops, dense, np.asarray(spikes), record, tmp, block,
+                                        convs, in_order).items():
                 result[f"g{i}__{key}"] = val
     np.savez(argv[2], **result)
 
