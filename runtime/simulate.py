@@ -113,7 +113,17 @@ def _as_batch(spikes, graph: Graph | None = None) -> tuple[np.ndarray, bool]:
     if hi > MAX_COUNT:
         raise InputError(f"input spikes must be at most {MAX_COUNT} per channel and step, got {_count(hi)}")
     batched = x.ndim == 3
-    return np.array(x if batched else x[None], dtype=np.int64, order="C"), batched  # one copy, the engines' own
+    return _engine_input(x if batched else x[None]), batched
+
+
+def _engine_input(x: np.ndarray) -> np.ndarray:
+    """x as the engines read it, int64 and C-ordered: copied only when it is not already so, and
+    then as a read-only view (nothing here writes to it; the result's input spikes are that view)."""
+    out = np.ascontiguousarray(x, dtype=np.int64)
+    if out is x or out.base is x:
+        out = out.view()
+        out.flags.writeable = False
+    return out
 
 
 def _count(v) -> str:

@@ -44,3 +44,17 @@ def test_cli_threads_option(tmp_path, capsys):
                      "--report", str(tmp_path / f"r{threads}.json")]) == 0
         reports.append((tmp_path / f"r{threads}.json").read_text())
     assert reports[0] == reports[1]
+
+
+def test_an_int64_input_is_read_in_place_never_written():
+    """An int64 C-ordered input is not copied: the result's input spikes are a read-only view of
+    it (nothing in the engines writes to it); any other dtype is converted once."""
+    graph = recurrent_loihi_graph(seed=5)
+    x = binary_input(seed=6, B=3, T=8, n=6, density=0.3)
+    before = x.copy()
+    res = snnc.runtime.simulate(graph, x, threads=2, chunk=1)
+    assert np.shares_memory(res.spikes["input"], x) and not res.spikes["input"].flags.writeable
+    assert np.array_equal(x, before) and x.flags.writeable
+    as_int8 = snnc.runtime.simulate(graph, x.astype(np.int8), threads=1)
+    assert not np.shares_memory(as_int8.spikes["input"], x)
+    assert all(np.array_equal(as_int8.spikes[n], res.spikes[n]) for n in res.spikes)
