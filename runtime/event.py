@@ -136,7 +136,6 @@ def _accumulate(acc, spikes, delay: int, cap: int, plan, syn_name) -> int:
         return plan.convs[syn_name].deliver(acc, spikes, delay, cap)
     fo, nnz = plan.fan_outs[syn_name], plan.events_per_spike[syn_name]
     w_t, weight = plan.weights_as(syn_name, acc.dtype)
+    w_t = np.zeros((0, acc.shape[2]), acc.dtype) if w_t is None else w_t
     spikes = np.ascontiguousarray(spikes, dtype=np.int64)
-    if w_t is not None:
-        return int(kernels.deliver_dense(acc, spikes, delay, cap, w_t, nnz))
-    return int(kernels.deliver(acc, spikes, delay, cap, fo.indptr, fo.post, weight, nnz))
+    return int(kernels.deliver(acc, spikes, delay, cap, fo.indptr, fo.post, weight, w_t, nnz))

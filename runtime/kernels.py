@@ -12,11 +12,14 @@ jit = kernel
 
 
 @jit
-def deliver(acc, spikes, delay, cap, indptr, post, weight, row_nnz):
+def deliver(acc, spikes, delay, cap, indptr, post, weight, w_t, row_nnz):
     """acc[b, t + delay, post] += min(count, cap) * w for every nonzero spikes[b, t, j] (cap < 0:
-    none), straight from the spike array: no event list, no delayed copy. Returns synaptic events
-    (count x row_nnz[j]: the synapses one spike of j drives on the chip, `Synapse.fan_out_counts`)."""
+    none), straight from the spike array: no event list, no delayed copy. Row j's fan-out is the
+    CSR (indptr, post, weight), or, where w_t has rows, the dense row w_t[j] (n_post,): contiguous,
+    vectorised adds. Returns synaptic events (count x row_nnz[j]: the synapses one spike of j
+    drives on the chip, `Synapse.fan_out_counts`)."""
     B, T, n_pre = spikes.shape
+    dense = w_t.shape[0] > 0
     n_events = 0
     for b in range(B):
         for t in range(T - delay):
@@ -27,29 +30,12 @@ def deliver(acc, spikes, delay, cap, indptr, post, weight, row_nnz):
                     continue
                 if cap >= 0 and c > cap:
                     c = cap
-                for k in range(indptr[j], indptr[j + 1]):
-                    row[post[k]] += c * weight[k]
-                n_events += c * row_nnz[j]
-    return n_events
-
-
-@jit
-def deliver_dense(acc, spikes, delay, cap, w_t, row_nnz):
-    """`deliver` for dense fan-out rows w_t (n_pre, n_post): contiguous, vectorised row adds."""
-    B, T, n_pre = spikes.shape
-    n_post = acc.shape[2]
-    n_events = 0
-    for b in range(B):
-        for t in range(T - delay):
-            row = acc[b, t + delay]
-            for j in range(n_pre):
-                c = spikes[b, t, j]
-                if c == 0:
-                    continue
-                if cap >= 0 and c > cap:
-                    c = cap
-                w = w_t[j]
-                for k in range(n_post):
-                    row[k] += c * w[k]
+                if dense:
+                    w = w_t[j]
+                    for k in range(w.shape[0]):
+                        row[k] += c * w[k]
+                else:
+                    for k in range(indptr[j], indptr[j + 1]):
+                        row[post[k]] += c * weight[k]
                 n_events += c * row_nnz[j]
     return n_events
