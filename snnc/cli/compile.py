@@ -44,7 +44,7 @@ def cmd_compile(argv: list[str]) -> int:
                         help="calibrate and evaluate on your own data (an .npz of x_train, x_test and optionally "
                              "y_train, y_test: without labels the gate is agreement; or a folder of the data set's "
                              "files as tonic lays them out; "
-                             "default: the checkpoint's data set; NIR graphs: random spikes unless given)")
+                             "default: the checkpoint's data set; NIR graphs: required for a chip, or --calibrate-random)")
     parser.add_argument("--dt", type=float, default=None,
                         help="NIR graphs: the time step in seconds, where the file gives none (or to override it)")
     parser.add_argument("--calibrate-random", action="store_true",
