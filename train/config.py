@@ -67,7 +67,7 @@ CHOICES = {
     "model.readout": ("mean", "leaky", "cuba"),
     "model.affine": ("none", "step", "channel_positive"),
     "method.name": ("sbnn", "sg"),
-    "model.shortcut": ("avgpool_pad",),
+    "model.shortcut": ("avgpool_pad", "none"),
     "method.sg_neuron": ("snntorch", "target"),
     "method.estimator": ESTIMATORS,
     "method.noise": ("gaussian", "logistic"),
@@ -153,7 +153,8 @@ class ModelConfig:
     bias_noise: float = 0.0           # initial std of each hidden layer's learnable bias noise; 0: off
     kernel_size: int = 3              # resnet: every conv k x k with "same" padding k // 2 (authors' conv_params)
     downsample: int = 2               # resnet: stride of the first block of every stage after the first
-    shortcut: str = "avgpool_pad"     # resnet: downsampling shortcut = avg-pool + zero-padded channels
+    shortcut: str = "avgpool_pad"     # resnet: downsampling shortcut = avg-pool + zero-padded channels;
+    #                                 "none": no shortcuts (a plain conv net: conv -> neuron, twice per block)
 
 
 @dataclass

@@ -426,7 +426,10 @@ def shortcut(x: torch.Tensor, cout: int, stride: int) -> torch.Tensor:
 
 
 class ResBlock(nn.Module):
-    """Two conv units; the block input's spike counts are added to the output spikes."""
+    """Two conv units; the block input's spike counts are added to the output spikes (`residual`
+    False, model.shortcut = "none": not added, a plain conv net)."""
+
+    residual = True
 
     def __init__(self, cin: int, cout: int, stride: int, steps: int, parts, affine: str):
         super().__init__()
@@ -435,7 +438,8 @@ class ResBlock(nn.Module):
         self.unit2 = ConvUnit(cout, cout, 1, steps, parts, affine)
 
     def forward(self, x, probe):
-        return self.unit2(self.unit1(x, probe), probe) + shortcut(x, self.cout, self.stride)
+        y = self.unit2(self.unit1(x, probe), probe)
+        return y + shortcut(x, self.cout, self.stride) if self.residual else y
 
 
 class ResNet(Net):
@@ -491,8 +495,11 @@ def build(model_cfg, in_shape: tuple[int, ...], n_classes: int, parts) -> Net:
                    bias=m.bias, affine=m.affine, self_connections=m.self_connections, readout=readout)
     if m.name == "resnet":
         image = tuple(m.image_shape) if m.image_shape else tuple(in_shape[1:])
-        return ResNet(image, list(m.widths), list(m.blocks), n_classes, steps, parts,
+        net = ResNet(image, list(m.widths), list(m.blocks), n_classes, steps, parts,
                       affine=m.affine, readout=readout, downsample=m.downsample)
+        for block in net.blocks:
+            block.residual = m.shortcut != "none"
+        return net
     raise ValueError(f"model must be one of {MODELS}, got {m.name!r}")
 
 

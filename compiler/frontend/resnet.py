@@ -16,6 +16,7 @@ How each construct of the authors' nets maps (SEEDS.md; exact in real arithmetic
   consumer's weight columns that no source feeds (dropped; channels beyond a consumer's, cropped).
 - global-average-pool readout: FC(mean over H, W) folds into a Dense from every source of the last
   block's output, each weight divided by that source's H * W: exact.
+- model.shortcut = "none" (a plain conv net): a block's output is its second unit alone.
 `--mode samples` is not lowered for resnets yet (one posterior-mean graph).
 """
 from __future__ import annotations
@@ -87,6 +88,8 @@ class _Builder:
     def block(self, i: int, sources, cout: int, stride: int):
         h1 = self.unit(f"b{i}_1", f"blocks.{i}.unit1", sources, stride)
         h2 = self.unit(f"b{i}_2", f"blocks.{i}.unit2", [(h1, 1)], 1)
+        if getattr(self.m, "shortcut", "avgpool_pad") == "none":   # a plain conv net: no spike-add
+            return [(h2, 1)]
         if stride != 1:
             for src, pool in sources:
                 c, h, w = self.shapes[src]

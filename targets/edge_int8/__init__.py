@@ -156,6 +156,16 @@ def layer_details(node: DenseLayer) -> str:
                                                                and not node.requantise else "")
     if isinstance(node, Step):
         return f"threshold {node.threshold.min()}..{node.threshold.max()}"
+    if isinstance(node, ConvGemm):
+        geometry = f"{node.window[0]}x{node.window[1]} stride {node.stride[0]} {node.padding.upper()}, "
+        if not node.integer:
+            return geometry + "float32"
+        return geometry + (f"int8 per-channel weights, zp in {node.input_zero_point} out {node.output_zero_point}, "
+                           f"shift {node.shift.min()}..{node.shift.max()}" if node.requantise
+                           else f"int8 per-channel weights, zp in {node.input_zero_point}, int32 accumulator out")
+    if isinstance(node, AvgPool):
+        return f"{node.kernel[0]}x{node.kernel[1]} stride {node.stride[0]} {node.padding.upper()}, " \
+               + ("TFLite int8 rounding" if node.integer else "float32")
     return f"zero point {node.zero_point}"
 
 

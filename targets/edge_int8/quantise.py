@@ -39,6 +39,7 @@ import numpy as np
 
 from snnc.compiler.ir import Graph, Input, Output
 from snnc.compiler.ir.dense import PWL, DenseLayer, Gemm, Relu, Step
+from snnc.compiler.ir.dense_conv import AvgPool, ConvGemm
 from snnc.compiler.passes.base import Pass
 from snnc.errors import CompileError
 from snnc.runtime import dense
@@ -90,8 +91,10 @@ class QuantiseEdge(Pass):
 
     def _layer(self, graph, name, q_in: Quant, floats, bits, ctx):
         node = graph.nodes[name]
-        if isinstance(node, Gemm):
+        if isinstance(node, (Gemm, ConvGemm)):
             return quantise_gemm(graph, name, q_in, floats, bits, ctx.layer(name))
+        if isinstance(node, AvgPool):
+            return quantise_avg_pool(name, node, q_in, ctx.layer(name)), q_in
         if isinstance(node, Relu):
             return Relu(node.size, zero_point=q_in.zero_point), Quant(q_in.scale, q_in.zero_point,
                                                                         max(q_in.lo, q_in.zero_point), q_in.hi)
@@ -143,31 +146,56 @@ def weight_scales(w: np.ndarray, per_tensor: bool) -> np.ndarray:
 
 
 def quantise_gemm(graph: Graph, name: str, q_in: Quant, floats: dict, bits: int, report: dict):
+    """A Gemm or a ConvGemm (per output channel: the rows of its weights flattened)."""
     node, succ = graph.nodes[name], [graph.nodes[s] for s in graph.successors(name)]
     keep_acc = [isinstance(s, (Step, Output)) for s in succ]
     if any(keep_acc) and not all(keep_acc):
         raise CompileError(f"Gemm '{name}' feeds both a Step/Output and other layers; give each its own Gemm")
-    s_w = weight_scales(node.weights, any(isinstance(s, Output) for s in succ))
-    w_q = np.clip(np.rint(node.weights / s_w[:, None]), -WEIGHT_MAX, WEIGHT_MAX).astype(np.int64)
+    rows = node.weights.reshape(node.weights.shape[0], -1)
+    s_w = weight_scales(rows, any(isinstance(s, Output) for s in succ))
+    w_q = np.clip(np.rint(rows / s_w[:, None]), -WEIGHT_MAX, WEIGHT_MAX).astype(np.int64).reshape(node.weights.shape)
     s_acc = float(q_in.scale) * s_w
     b_q = np.rint(node.bias.astype(np.float64) / s_acc)
     if np.abs(b_q).max(initial=0) > INT32_MAX:
         raise CompileError(f"Gemm '{name}': bias {node.bias[np.argmax(np.abs(b_q))]:.3g} does not fit int32 at "
                            f"the accumulator scale {s_acc.min():.3g}")
     report.update(weight_bits=8, weight_scale_max=float(s_w.max()), weight_rel_error=float(
-        np.abs(node.weights - w_q * s_w[:, None]).max() / max(np.abs(node.weights).max(), 1e-30)))
+        np.abs(rows - w_q.reshape(rows.shape) * s_w[:, None]).max() / max(np.abs(rows).max(), 1e-30)))
     if all(keep_acc) and succ:
         report.update(output="int32 accumulator")
-        return (Gemm(w_q, b_q.astype(np.int64), input_zero_point=q_in.zero_point, requantise=False),
-                Quant(s_acc, 0, INT32_MIN, INT32_MAX))
+        return (_integer_layer(node, w_q, b_q, input_zero_point=q_in.zero_point, requantise=False),
+                Quant(_per_value(node, s_acc), 0, INT32_MIN, INT32_MAX))
     return _requantised(name, node, w_q, b_q, s_acc, q_in, succ, graph, floats, bits, report)
+
+
+def _integer_layer(node, w_q, b_q, **fields):
+    """The integer Gemm or ConvGemm (same geometry) of a float one."""
+    if isinstance(node, ConvGemm):
+        return ConvGemm(w_q, in_shape=node.in_shape, stride=node.stride, padding=node.padding,
+                        bias=b_q.astype(np.int64), **fields)
+    return Gemm(w_q, b_q.astype(np.int64), **fields)
+
+
+def _per_value(node, scale: np.ndarray) -> np.ndarray:
+    """Per-channel scales spread over a ConvGemm's flat channel-major output (a Step compares each value)."""
+    return np.repeat(scale, node.out_size // node.channels) if isinstance(node, ConvGemm) else scale
+
+
+def quantise_avg_pool(name: str, node: AvgPool, q_in: Quant, report: dict) -> AvgPool:
+    """TFLite's int8 AVERAGE_POOL_2D keeps its input's scale and zero point; one scale per tensor."""
+    if np.size(q_in.scale) != 1:
+        raise CompileError(f"AvgPool '{name}' reads a tensor with per-channel scales (an int32 accumulator); "
+                           "TFLite's int8 AVERAGE_POOL_2D needs one scale")
+    report.update(output=f"int8 (input's scale {float(q_in.scale):.3g}, zero point {q_in.zero_point})")
+    return AvgPool(node.in_shape, node.kernel, node.stride, node.padding, act_min=q_in.lo, act_max=q_in.hi,
+                   integer_mode=True)
 
 
 def _requantised(name, node, w_q, b_q, s_acc, q_in, succ, graph, floats, bits, report):
     relu = _relu_after(succ)
     values = floats[graph.successors(name)[0]] if relu else floats[name]   # the calibrated range
     fields, q_out = _output_fields(s_acc, values, relu, bits, report)
-    return Gemm(w_q, b_q.astype(np.int64), **fields, input_zero_point=q_in.zero_point), q_out
+    return _integer_layer(node, w_q, b_q, **fields, input_zero_point=q_in.zero_point), q_out
 
 
 def _relu_after(succ: list) -> bool:
