@@ -16,6 +16,7 @@ from snnc.compiler.ir import Graph
 from snnc.compiler.ir.dense import Step
 from snnc.errors import BackendUnavailable, InputError
 from snnc.runtime.dense import layer_order
+from snnc.targets.edge_int8.tflite_conv import channel_major
 from snnc.targets.edge_int8.tflite_export import build
 
 BATCH = 1024   # samples per invoke: bounds the interpreter's tensors (an estimate of a comfortable size)
@@ -51,8 +52,7 @@ def run(graph: Graph, padded, resolver: str = "BUILTIN_REF") -> dict:
         if model.layer_tensors[layer] is None:
             result[layer] = {}
             continue
-        v = np.concatenate([o[model.layer_tensors[layer]].reshape(len(o[model.layer_tensors[layer]]), -1)
-                            for o in outs])
+        v = np.concatenate([channel_major(o[model.layer_tensors[layer]]) for o in outs])   # NHWC -> flat
         result[layer] = {"v": np.rint(v).astype(np.int64)[:, None, :]}
         if isinstance(graph.nodes[layer], Step):
             result[layer]["spikes"] = result[layer]["v"]

@@ -35,10 +35,14 @@ image of N channels; the executor resizes the batch), one operator per graph lay
                            exactly (checked per layer; TFLite Micro's FULLY_CONNECTED has no
                            int32 output)
   Relu                     nothing where the clamp before it already is the ReLU, else MAXIMUM
+  ConvGemm, AvgPool        CONV_2D / AVERAGE_POOL_2D on NHWC images (targets/edge_int8/tflite_conv.py; a
+                           ConvGemm -> Step as the Gemm -> Step form above, per output channel); flat tensors
+                           reshaped and transposed to images before them, and back before a Gemm
   PWL                      refused (no exact builtin form: see `_refuse_pwl`)
 
 Scales (why these): the graph holds each layer's multiplier and shift, not the real scales
-they came from, so every int8/int16 activation tensor is written with the input's scale S
+they came from, so every int8/int16 activation tensor is written with its input tensor's scale S
+(the graph input's, or 6 after a Step)
 and each weight channel with f_c = multiplier_c * 2^(shift_c - 31). TFLite's Prepare
 (tflite/kernels/kernel_util.cc PopulateConvolutionQuantizationParams, also for one channel) computes
 QuantizeMultiplier(double(S) * double(f_c) / double(S)); S * f_c is exact in double (two
@@ -57,16 +61,17 @@ import numpy as np
 
 from snnc.compiler.ir import Graph, Output, check_graph
 from snnc.compiler.ir.dense import PWL, Gemm, Relu, Step
+from snnc.compiler.ir.dense_conv import AvgPool, ConvGemm
 from snnc.errors import CompileError, InputError
 from snnc.io import atomic_path
 from snnc.runtime.dense import is_dense, layer_order
 from snnc.targets.edge_int8.arithmetic import quantize_multiplier
 from snnc.targets.edge_int8.spec import INT32_MAX
 from snnc.targets.edge_int8 import value_range
+from snnc.targets.edge_int8 import tflite_conv
+from snnc.targets.edge_int8.tflite_conv import STEP_FILTER_GAIN, STEP_SCALE, prepared_multipliers, tensor_scale
 
 FLOAT32_EXACT = 2**24      # integers up to here are exact in float32 (IEEE 754 binary32: 24-bit significand)
-STEP_SCALE = 6.0           # RELU6 on scale 6, zero point 0 clamps to [0, round(6 / 6)] = [0, 1]
-STEP_FILTER_GAIN = 0.75    # the Step's effective scale S * f / 6: any value in [0.5, 1) (shift 0)
 
 
 def _schema():
@@ -177,7 +182,8 @@ def build(graph: Graph) -> TFLiteModel:
             continue
         if src not in tensors:           # a fused Gemm feeds only its Step
             raise CompileError(f"node '{layer}': reads '{src}', whose int32 accumulator is fused into its Step")
-        out = _layer(w, graph, layer, tensors[src], zero_points[src], scale)
+        x = _laid_out(w, graph.nodes[layer], tensors[src])
+        out = _layer(w, graph, layer, x, zero_points[src], tensor_scale(w, x))
         if out is not None:   # a Gemm fused with its Step gives the Step's tensor
             owner = fused_step(graph, layer) or layer
             tensors[owner], zero_points[owner] = out
@@ -188,10 +194,16 @@ def build(graph: Graph) -> TFLiteModel:
     return TFLiteModel(content, layer_tensors, tuple(w.codes), w.tensors[tensors[last]].name)
 
 
+def _laid_out(w: Writer, node, x: int) -> int:
+    """x as the layer reads it: an NHWC image for a conv or pool, flat for the other layers."""
+    return tflite_conv.as_image(w, x, node.in_shape) if isinstance(node, (ConvGemm, AvgPool)) \
+        else tflite_conv.as_flat(w, x)
+
+
 def fused_step(graph: Graph, name: str) -> str | None:
-    """The Step a Gemm that keeps its accumulator is fused with, or None."""
+    """The Step a Gemm or ConvGemm that keeps its accumulator is fused with, or None."""
     node, succ = graph.nodes[name], graph.successors(name)
-    if isinstance(node, Gemm) and not node.requantise and len(succ) == 1 and isinstance(graph.nodes[succ[0]], Step):
+    if isinstance(node, (Gemm, ConvGemm)) and not node.requantise and len(succ) == 1 and isinstance(graph.nodes[succ[0]], Step):
         return succ[0]
     return None
 
@@ -212,10 +224,16 @@ def _layer(w: Writer, graph: Graph, name: str, x: int, zp: int, scale) -> tuple[
         return _relu(w, graph, name, node, x, zp)
     if isinstance(node, Step):
         raise CompileError(f"node '{name}': a Step must read a Gemm that keeps its int32 accumulator")
+    if isinstance(node, AvgPool):
+        return tflite_conv.avg_pool(w, name, node, x, scale, zp), zp
     succ = [graph.nodes[s] for s in graph.successors(name)]
     if node.requantise:
         return _requantised(w, graph, name, node, x, zp, scale)
     step = fused_step(graph, name)
+    if step is not None and isinstance(node, ConvGemm):
+        _check_zero_point(name, node, zp)
+        in_range = value_range(graph, graph.predecessors(name)[0])
+        return tflite_conv.conv_step(w, name, node, step, graph.nodes[step], x, in_range), 0
     if step is not None:
         return _step(w, graph, name, node, step, graph.nodes[step], x, zp, scale)
     if succ and all(isinstance(s, Output) for s in succ):
@@ -241,16 +259,6 @@ def filter_scales(node: Gemm) -> np.ndarray:
     return (node.multiplier.astype(np.float64) * np.exp2(node.shift.astype(np.float64) - 31)).astype(np.float32)
 
 
-def prepared_multipliers(input_scale, filters, output_scale) -> tuple[np.ndarray, np.ndarray]:
-    """(multiplier, shift) per channel as TFLite's Prepare computes them: QuantizeMultiplier(
-    double(input_scale) * double(filter_scale_c) / double(output_scale)) (kernel_util.cc
-    PopulateConvolutionQuantizationParams, CONV_2D's Prepare in LiteRT and TFLite Micro; float32
-    tensor scales read as written)."""
-    pairs = [quantize_multiplier(float(np.float32(input_scale)) * float(f) / float(np.float32(output_scale)))
-             for f in np.asarray(filters, np.float32)]
-    return np.array([p[0] for p in pairs], np.int64), np.array([p[1] for p in pairs], np.int64)
-
-
 def _requantised(w: Writer, graph: Graph, name: str, node: Gemm, x: int, zp: int, scale) -> tuple[int, int]:
     _check_zero_point(name, node, zp)
     in_type, out_type = w.tensors[x].type, _int_type(node.act_min, node.act_max)
@@ -268,7 +276,10 @@ def _requantised(w: Writer, graph: Graph, name: str, node: Gemm, x: int, zp: int
                            f"is not what TFLite's QuantizeMultiplier gives for any float32 weight scale (it needs "
                            f"at most 24 significant bits; TFLite would use {mult[c]}, shift {shift[c]})")
     activation, clamp = _fused(node, out_type)
-    y = _conv(w, name, node.weights, node.bias, f, x, scale, out_type, (scale, node.output_zero_point), activation)
+    if isinstance(node, ConvGemm):
+        y = tflite_conv.conv2d(w, name, node, x, scale, scale, f, activation)
+    else:
+        y = _conv(w, name, node.weights, node.bias, f, x, scale, out_type, (scale, node.output_zero_point), activation)
     for code, bound in clamp:
         y = _clamp(w, name, code, bound, y, out_type, scale, node.output_zero_point)
     return y, node.output_zero_point
