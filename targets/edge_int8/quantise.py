@@ -15,6 +15,9 @@ training samples (`--calibrate N`, the float graph run on them):
             any other Gemm requantises to int8 (asymmetric, calibrated range of its output, or of
             the Relu after it: then act_min = zp, the fused ReLU) with the per-channel fixed-point
             multiplier of M[c] = s_in s_w[c] / s_out (edge_int8.quantize_multiplier)
+  ConvGemm  as a Gemm, per output channel (its weights' rows flattened); the int32 accumulator a Step
+            reads carries its channel's scale at every pixel, so each threshold gets its own
+  AvgPool   keeps its input's scale and zero point (TFLite's int8 AVERAGE_POOL_2D requires it)
   Relu      max(q, zp): the real zero of its input tensor
   PWL       knots in input LSBs K = round(t / s_in) (relative to the input's zero point);
             values and slopes int32 at an accumulator scale s_acc[q] at which the largest |acc|
