@@ -21,7 +21,7 @@ LAYERS = [
     ("train", [r"snnc\.train(\..*)?"]),
     ("ir", [r"snnc\.compiler\.ir(\..*)?"]),
     ("target specs", [r"snnc\.targets(\.(base|registry|kernel))?",
-                      r"snnc\.targets\.\w+(\.(lif|iaf|arithmetic|spec|lava_layers|xylo_graph|float_form|conv))?"]),
+                      r"snnc\.targets\.\w+(\.(lif|iaf|arithmetic|spec|lava_layers|xylo_graph|float_form|conv|resources))?"]),
     ("runtime", [r"snnc\.runtime(\..*)?"]),
     ("passes", [r"snnc\.compiler\.passes(\..*)?"]),
     ("target passes", [r"snnc\.targets\.\w+\.(passes|quantise\w*|layout|flow)"]),

@@ -43,7 +43,8 @@ def print_compile_report(report: dict) -> None:
     usage = report["usage"]
     fits = ", ".join(f"{k} {v}/{usage[k + '_limit']}" for k, v in usage.items()
                      if not k.endswith("_limit") and k + "_limit" in usage)
-    print(f"resources: {fits or usage}  -> fits")
+    chips = f" on {usage['chips']} chips of {usage['cores_per_chip']} cores" if usage.get("chips", 1) > 1 else ""
+    print(f"resources: {fits or usage}{chips}  -> fits")
     for note in report["notes"]:
         print(f"note: {note}")
     print_fidelity(report)

@@ -19,6 +19,7 @@ from snnc.targets.loihi.float_form import float_graph as _float_form
 from snnc.targets.loihi.lava_layers import *  # noqa: F401,F403  (graph_from_lava_layers, layers_from_graph, ...)
 from snnc.targets.loihi.lif import *  # noqa: F401,F403  (the neuron kind and its arithmetic: loihi.lif_step, ...)
 from snnc.targets.loihi.lif import CORES, DENSE_DELAY, LOIHI_LIF, NEURONS_PER_CORE, RANGES
+from snnc.targets.loihi.resources import usage   # cores per layer, chips, conv's shared-kernel memory
 from snnc.targets.registry import register
 
 
@@ -90,19 +91,6 @@ TIME_STEP = TimeStep(10e-6, "estimate: 10 us, the order of Loihi's algorithmic t
                             "neurons; Davies et al., IEEE Micro 38(1), 2018); it grows with neurons per "
                             "core and activity",
                      estimate=True)
-
-def usage(graph: Graph) -> dict:
-    """Cores used (each population on whole cores) against the chip's cores; Dense processes and
-    8-bit synapses (a SplitDense is two Dense, its synapses those of both parts)."""
-    sizes = [node.size for node in graph.neurons.values()]
-    cores = sum(-(-n // NEURONS_PER_CORE) for n in sizes)
-    synapses = graph.of_type(Synapse)
-    parts = [p for syn in synapses.values()
-             for p, _ in (split_parts(syn) if isinstance(syn, SplitDense) else [(syn.weights, 0)])]
-    return {"cores": cores, "cores_limit": CORES, "neurons": sum(sizes), "dense_processes": len(parts),
-            "split_synapses": sum(isinstance(s, SplitDense) for s in synapses.values()),
-            "synapses_8bit": int(sum(np.count_nonzero(p) for p in parts))}
-
 
 LOIHI = register(Target(
     name="loihi",
