@@ -396,10 +396,10 @@ class MLP(Net):
 class ConvUnit(nn.Module):
     """conv -> per-step affine (or the SG's BatchNorm) -> neuron, over [T, B, C, H, W]."""
 
-    def __init__(self, cin: int, cout: int, stride: int, steps: int, parts, affine: str):
+    def __init__(self, cin: int, cout: int, stride: int, steps: int, parts, affine: str, bias: bool = True):
         super().__init__()
         self.conv = parts.conv(cin, cout, stride)
-        self.affine = parts.norm(affine, steps, cout, spatial=True)
+        self.affine = parts.norm(affine, steps, cout, spatial=True, bias=bias)
         self.neuron = parts.neuron()
 
     def forward(self, x: torch.Tensor, probe: list):
@@ -431,11 +431,11 @@ class ResBlock(nn.Module):
 
     residual = True
 
-    def __init__(self, cin: int, cout: int, stride: int, steps: int, parts, affine: str):
+    def __init__(self, cin: int, cout: int, stride: int, steps: int, parts, affine: str, bias: bool = True):
         super().__init__()
         self.cout, self.stride = cout, stride
-        self.unit1 = ConvUnit(cin, cout, stride, steps, parts, affine)
-        self.unit2 = ConvUnit(cout, cout, 1, steps, parts, affine)
+        self.unit1 = ConvUnit(cin, cout, stride, steps, parts, affine, bias)
+        self.unit2 = ConvUnit(cout, cout, 1, steps, parts, affine, bias)
 
     def forward(self, x, probe):
         y = self.unit2(self.unit1(x, probe), probe)
@@ -453,15 +453,15 @@ class ResNet(Net):
 
     def __init__(self, image_shape: tuple[int, int, int], widths: list[int], blocks: list[int],
                  n_classes: int, steps: int, parts, *, affine: str = "step",
-                 readout: tuple = ("mean", 5.0, 0.5), downsample: int = 2):
+                 readout: tuple = ("mean", 5.0, 0.5), downsample: int = 2, bias: bool = True):
         super().__init__()
         self.image_shape, self.fire = tuple(image_shape), parts.fire
-        self.stem = ConvUnit(image_shape[0], widths[0], 1, steps, parts, affine)
+        self.stem = ConvUnit(image_shape[0], widths[0], 1, steps, parts, affine, bias)
         layers, cin = [], widths[0]
         for i, (width, n) in enumerate(zip(widths, blocks)):
             for j in range(n):
                 stride = downsample if (i > 0 and j == 0) else 1
-                layers.append(ResBlock(cin, width, stride, steps, parts, affine))
+                layers.append(ResBlock(cin, width, stride, steps, parts, affine, bias))
                 cin = width
         self.blocks = nn.ModuleList(layers)
         self.readout = _readout(parts, cin, n_classes, readout)
@@ -496,7 +496,7 @@ def build(model_cfg, in_shape: tuple[int, ...], n_classes: int, parts) -> Net:
     if m.name == "resnet":
         image = tuple(m.image_shape) if m.image_shape else tuple(in_shape[1:])
         net = ResNet(image, list(m.widths), list(m.blocks), n_classes, steps, parts,
-                      affine=m.affine, readout=readout, downsample=m.downsample)
+                      affine=m.affine, readout=readout, downsample=m.downsample, bias=m.bias)
         for block in net.blocks:
             block.residual = m.shortcut != "none"
         return net
