@@ -192,6 +192,8 @@ class Target:
     # compile options its flow's passes read from CompileContext.options (loihi: "weight_split");
     # compile_net refuses any other in one line
     options: tuple[str, ...] = ()
+    # what to try when the fidelity gate names quantisation (compile's refusal says it), e.g. Loihi's options
+    precision_hint: str = ""
 
     capacity_rule = staticmethod(capacity_rule)  # `@Target.capacity_rule` where only Target is imported
 

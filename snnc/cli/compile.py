@@ -109,6 +109,9 @@ def cmd_compile(argv: list[str]) -> int:
         write_json(report_path, compiled.report)
         _print_report(compiled.report)
         reason = gate_reason(gate, "the PyTorch model" if kind != "nir" else "the float graph")
+        hint = get_target(args.target).precision_hint
+        if hint and gate["largest"] == "quantisation and clipping":
+            reason += f"; try: {hint}"
         raise GateRefused(f"{args.checkpoint}: {reason}. Report: {report_path}; "
                           "no graph written (--force writes it)")
     with atomic_paths(out, report_path) as (graph_tmp, report_tmp):  # both files, or neither

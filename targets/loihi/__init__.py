@@ -122,4 +122,6 @@ LOIHI = register(Target(
     float_form=_float_form,
     exports={"lava": "snnc.targets.loihi.lava_program"},   # the Lava program (`snnc export --format lava`)
     options=("weight_split", "v_margin"),   # quantise.py: synapses as two Dense (SplitDense); v's headroom
+    precision_hint="--weight-split all deploys each synapse as two Dense (9-16-bit weights) and --v-margin 0.5 "
+                   "a finer state scale (the braille RNN: 0.80 -> 0.98 agreement)",
 ))

@@ -46,3 +46,15 @@ def test_verify_refuses_another_nir_file(compiled, tmp_path, capsys):
     other.write_bytes(BRAILLE.read_bytes() + b"\0")
     code, _, err = run_cli(["verify", out, "--checkpoint", other, "--backends", "sim,lava"], capsys)
     assert_one_line_refusal(code, err, "not the checkpoint this graph was compiled from")
+
+
+def test_a_gate_lost_to_quantisation_names_loihis_precision_options(compiled, tmp_path, capsys):
+    """8-bit weights lose the braille RNN's agreement to quantisation: compile exits 3 in one line
+    that names the step and what to try (loihi's --weight-split and --v-margin)."""
+    tmp, _ = compiled
+    capsys.readouterr()
+    code = main(["compile", str(BRAILLE), "--dt", "1e-4", "--target", "loihi", "--data", str(tmp / "x.npz"),
+                 "--out", str(tmp_path / "b.snnc")])
+    err = capsys.readouterr().err.strip()
+    assert code == 3 and "\n" not in err and not (tmp_path / "b.snnc").exists()
+    assert "largest step: quantisation and clipping" in err and "try: --weight-split all" in err
