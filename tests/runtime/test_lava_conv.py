@@ -21,6 +21,9 @@ from tests.runtime.test_conv import big_conv, random_conv
 from tests.runtime.test_lava_graph import assert_same
 
 FRESH_SEED = fresh_seed()
+# nets of this seed wrap u and saturate v in their first population and use stride (2, 2) (seed 0's
+# four nets do neither since the generator's draws changed: checked, not assumed, by the test below)
+FIXED_SEED = 3
 pytestmark = pytest.mark.lava
 
 
@@ -96,7 +99,7 @@ def _batch(rng, g, batch=2, steps=10):
 def test_random_conv_nets_match_lava():
     require("Lava", lava_exec.lava_python)
     items, wrapped, saturated = [], 0, 0
-    for seed in (0, FRESH_SEED):
+    for seed in (FIXED_SEED, FRESH_SEED):
         rng = np.random.default_rng(seed)
         for _ in range(4):
             g = conv_net(rng)
@@ -105,11 +108,11 @@ def test_random_conv_nets_match_lava():
         r = simulate(g, x, record=("v",))
         wrapped += int(r.stats["A"]["overflow_events"] > 0)
         saturated += int(np.abs(r.state["A"]["v"]).max() >= 2**23 - 1)
-    assert wrapped and saturated, (wrapped, saturated)   # seed 0 covers both; fresh seeds add more
+    assert wrapped and saturated, (wrapped, saturated)   # FIXED_SEED covers both; fresh seeds add more
     assert any(g.nodes["c1"].stride == (2, 2) for g, _ in items[:4])
     outs = lava_exec.run_lava_graphs(items)
     for i, ((g, x), lava) in enumerate(zip(items, outs)):
-        assert_same(g, x, lava, f"conv net {i} (seed {0 if i < 4 else FRESH_SEED})")
+        assert_same(g, x, lava, f"conv net {i} (seed {FIXED_SEED if i < 4 else FRESH_SEED})")
 
 
 def test_the_exported_program_runs_a_conv_net_as_the_simulator():
