@@ -54,7 +54,7 @@ whose replay differs from the node, naming the node and channel.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -65,81 +65,13 @@ from snnc.compiler.ir.dense_conv import AvgPool, ConvGemm
 from snnc.errors import CompileError, InputError
 from snnc.io import atomic_path
 from snnc.runtime.dense import is_dense, layer_order
-from snnc.targets.edge_int8.arithmetic import quantize_multiplier
 from snnc.targets.edge_int8.spec import INT32_MAX
 from snnc.targets.edge_int8 import value_range
 from snnc.targets.edge_int8 import tflite_conv
+from snnc.targets.edge_int8.tflite_writer import NUMPY_TYPES, Writer, schema
 from snnc.targets.edge_int8.tflite_conv import STEP_FILTER_GAIN, STEP_SCALE, prepared_multipliers, tensor_scale
 
 FLOAT32_EXACT = 2**24      # integers up to here are exact in float32 (IEEE 754 binary32: 24-bit significand)
-
-
-def _schema():
-    from ai_edge_litert import schema_py_generated as schema   # LiteRT's generated flatbuffer API
-    return schema
-
-
-@dataclass
-class Writer:
-    """The flatbuffer's tables as the object API holds them; tensors and operators appended."""
-
-    schema: object
-    model: object = None
-    tensors: list = field(default_factory=list)
-    operators: list = field(default_factory=list)
-    codes: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        s = self.schema
-        self.model = s.ModelT()
-        self.model.version, self.model.buffers, self.model.operatorCodes = 3, [s.BufferT()], []
-        self.model.description = "snnc edge-int8 graph"
-
-    def tensor(self, name: str, shape, dtype: str, data=None, scale=None, zero_point=None) -> int:
-        s = self.schema
-        t = s.TensorT()
-        t.name, t.shape, t.type, t.buffer = name, [int(d) for d in shape], getattr(s.TensorType, dtype), 0
-        if data is not None:
-            buf = s.BufferT()
-            buf.data = np.ascontiguousarray(data, _NUMPY[dtype]).tobytes()
-            self.model.buffers.append(buf)
-            t.buffer = len(self.model.buffers) - 1
-        if scale is not None:
-            q = s.QuantizationParametersT()
-            q.scale = [float(v) for v in np.atleast_1d(np.asarray(scale, np.float32))]
-            q.zeroPoint = [int(v) for v in np.broadcast_to(np.atleast_1d(zero_point), (len(q.scale),))]
-            q.quantizedDimension = 0
-            t.quantization = q
-        self.tensors.append(t)
-        return len(self.tensors) - 1
-
-    def op(self, code: str, inputs: list[int], outputs: list[int], options: tuple | None = None) -> None:
-        s = self.schema
-        builtin = getattr(s.BuiltinOperator, code)
-        if code not in self.codes:
-            c = s.OperatorCodeT()
-            c.builtinCode, c.deprecatedBuiltinCode, c.version = builtin, min(builtin, 127), 1
-            self.model.operatorCodes.append(c)
-            self.codes[code] = len(self.model.operatorCodes) - 1
-        o = s.OperatorT()
-        o.opcodeIndex, o.inputs, o.outputs = self.codes[code], inputs, outputs
-        if options is not None:
-            o.builtinOptionsType, o.builtinOptions = options
-        self.operators.append(o)
-
-    def finish(self, inputs: list[int], outputs: list[int]) -> bytes:
-        import flatbuffers
-
-        sub = self.schema.SubGraphT()
-        sub.tensors, sub.operators, sub.inputs, sub.outputs, sub.name = \
-            self.tensors, self.operators, inputs, outputs, "main"
-        self.model.subgraphs = [sub]
-        builder = flatbuffers.Builder(1024)
-        builder.Finish(self.model.Pack(builder), file_identifier=b"TFL3")
-        return bytes(builder.Output())
-
-
-_NUMPY = {"INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "FLOAT32": np.float32}
 
 
 @dataclass
@@ -166,7 +98,7 @@ def build(graph: Graph) -> TFLiteModel:
     check_graph(graph)
     if graph.target != "edge-int8" or not is_dense(graph):
         raise CompileError(f"tflite export writes edge-int8 dense graphs; this one is for '{graph.target}'")
-    w = Writer(_schema())
+    w = Writer(schema())
     (name, node), = graph.inputs.items()
     lo, hi = value_range(graph, name)
     quant = graph.metadata.get("input_quant", {"scale": 1.0, "zero_point": 0})
@@ -351,7 +283,7 @@ def _relu(w: Writer, graph: Graph, name: str, node: Relu, x: int, zp: int) -> tu
     if lo >= node.zero_point:      # the clamp before it already is the ReLU: the same tensor
         return x, zp
     t = w.tensors[x]
-    dtype = {getattr(w.schema.TensorType, k): k for k in _NUMPY}[t.type]
+    dtype = {getattr(w.schema.TensorType, k): k for k in NUMPY_TYPES}[t.type]
     q = t.quantization
     return _maximum(w, name, node.zero_point, x, dtype, q.scale[0], q.zeroPoint[0]), zp
 

@@ -14,7 +14,8 @@ from snnc.errors import GraphError
 from snnc.runtime import simulate
 from snnc.targets.edge_int8 import conv as econv
 from snnc.targets.edge_int8.tflite_conv import avg_pool, channel_major, conv2d, nhwc
-from snnc.targets.edge_int8.tflite_export import Writer, _schema, prepared_multipliers
+from snnc.targets.edge_int8.tflite_export import prepared_multipliers
+from snnc.targets.edge_int8.tflite_writer import Writer, schema
 from tests.backends import fresh_seed, require
 
 
@@ -59,7 +60,7 @@ def test_conv_gemm_is_litert_reference_conv_2d():
     saturated = 0
     for _ in range(25):
         node, in_scale, out_scale, filters = random_conv_gemm(rng)
-        w = Writer(_schema())
+        w = Writer(schema())
         c, h, wd = node.in_shape
         x_t = w.tensor("input", [1, h, wd, c], "INT8", scale=in_scale, zero_point=node.input_zero_point)
         y_t = conv2d(w, "conv", node, x_t, in_scale, out_scale, filters)
@@ -78,7 +79,7 @@ def test_avg_pool_is_litert_reference_average_pool_2d():
         shape, k, stride, padding = _geometry(rng)
         node = AvgPool(in_shape=shape, kernel=k, stride=stride, padding=padding, integer_mode=True)
         zp, scale = int(rng.integers(-30, 31)), np.float32(0.05)
-        w = Writer(_schema())
+        w = Writer(schema())
         x_t = w.tensor("input", [1, *shape[1:], shape[0]], "INT8", scale=scale, zero_point=zp)
         y_t = avg_pool(w, "pool", node, x_t, scale, zp)
         x = rng.integers(-128, 128, size=(7, node.in_size))
