@@ -12,7 +12,6 @@ from snnc.errors import InputError
 from snnc.runtime import dense, event, reference
 from snnc.runtime.batches import run_batch
 from snnc.runtime.per_inference import energy_report, latency
-from snnc.runtime.event import PopulationRun
 from snnc.runtime.plan import prepare
 from snnc.runtime.result import DesignRuleWarning, SimResult  # noqa: F401  (re-exported: the public API)
 from snnc.targets import get as get_target

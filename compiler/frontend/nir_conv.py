@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from snnc.compiler.frontend.nir_nodes import real_array, show
-from snnc.compiler.ir import Conv2d, FloatLIF, Synapse
+from snnc.compiler.ir import Conv2d, FloatLIF
 from snnc.compiler.ir.conv import fold_pool_into_conv, fold_pool_into_dense, foldable_pool, pool_conv
 from snnc.errors import CompileError, GraphError
 

@@ -104,12 +104,12 @@ def resnet_graph(m, state: dict, image, steps: int, neuron: dict, readout) -> tu
     parameters, `readout` = (readout FloatLIF params, input scale, decoding gain)."""
     b = _Builder(m, state, tuple(int(v) for v in image), neuron)
     sources = [(b.unit("stem", "stem", [("input", 1)], 1), 1)]
-    cin, i = m.widths[0], 0
+    i = 0
     for stage, (width, n) in enumerate(zip(m.widths, m.blocks)):
         for j in range(n):
             stride = m.downsample if (stage > 0 and j == 0) else 1
             sources = b.block(i, sources, width, stride)
-            cin, i = width, i + 1
+            i += 1
     _readout(b, sources, state, steps, readout)
     return b.graph, b.layers
 

@@ -9,8 +9,6 @@ equivalent for NIR export.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from snnc.compiler.ir import Conv2d, Graph, Synapse
 from snnc.errors import DesignRuleError
 from snnc.targets.base import EnergyConstant, Target, TimeStep
