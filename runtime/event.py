@@ -57,6 +57,7 @@ class Population:
                  record: set[str], shape: tuple[int, int]):
         incoming = graph.incoming(name)
         self.shape = shape                          # (B, T)
+        self.size = graph.nodes[name].size          # neurons
         self.record = kind.recorded(record)         # the kind's own names of the variables to keep
         self.cap = kind.delivery_cap
         self.external = [(s, syn, runs[src], isinstance(graph.nodes[src], Input))
@@ -80,6 +81,21 @@ class Population:
             self._events[name] = _accumulate(acc, src.spikes, syn.delay, cap, self._plan, name)
             conv = self._plan.convs.get(name)
             yield (syn if conv is None else conv.joined), acc   # a conv's sums join as its target says
+
+    def joined_input(self, dtype, join):
+        """(input [B, T, n], the synapse it holds or None). With exactly one external synapse: that
+        synapse's sums as they are, and the synapse (the kind applies its output inside its loop: no
+        second array); else every synapse's sums joined by `join(a_in, sums, synapse)` into one zero
+        array of `dtype`, and None."""
+        sums = self.external_sums(dtype)
+        first, second = next(sums, None), next(sums, None)
+        if first is not None and second is None:
+            syn, acc = first
+            return acc, syn
+        a_in = np.zeros(self.shape + (self.size,), dtype)
+        for syn, acc in [s for s in (first, second) if s is not None] + list(sums):
+            join(a_in, acc, syn)
+        return a_in, None
 
     def recurrent(self) -> Recurrent:
         """The population's one recurrent synapse (delay 0 and no fan-out when it has none)."""

@@ -26,7 +26,6 @@ from typing import Callable
 
 import torch
 
-from snnc.errors import OutputError
 from snnc.io import atomic_path, write_json
 from snnc.train import activity
 from snnc.train.build import make_model, make_optimizer
@@ -113,11 +112,11 @@ def fine_tune(run: Run, assess: Callable[[Path], tuple[dict, dict]], progress: b
     `assess(...)[0][SCORE]` is highest (the earliest of equals), write it as checkpoint.pt with
     metrics.jsonl (one row per epoch, epoch 0 the start) and summary.json (the chosen row's
     validation scores, with `about`), and return the summary."""
-    from snnc.train.trainer import train_epoch
+    from snnc.train.trainer import new_run_folder, train_epoch
 
     out, cfg = run.out, run.cfg
     candidate, metrics = out / "candidate.pt", out / "metrics.jsonl"
-    _start_folder(out)
+    new_run_folder(out)
     t0, rows, best = time.time(), [], None
     run.save(candidate, 0, 0.0)
     scores, grids = assess(candidate)
@@ -155,14 +154,6 @@ class _Setup:
     def __init__(self, run: Run, opt: GridWeights):
         self.device, self.train_set, self.core, self.opt = run.device, run.train_set, run.core, opt
         self.layers, self.in_shape, self.dense_synops = run.layers, run.in_shape, run.dense_synops
-
-
-def _start_folder(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.jsonl").write_text("")
-    except OSError as exc:
-        raise OutputError(f"{out}: cannot write the run folder ({exc.strerror or type(exc).__name__})") from None
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:

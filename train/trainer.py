@@ -180,7 +180,7 @@ def _resume_checkpoint(cfg, out_dir: Path, resume: bool):
     return ckpt
 
 
-def _new_run_folder(out_dir: Path) -> None:
+def new_run_folder(out_dir: Path) -> None:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "metrics.jsonl").write_text("")
@@ -212,7 +212,7 @@ def fit(cfg, out_dir: Path, *, resume: bool = False, stop_after: int | None = No
         if writes:
             _truncate_metrics(metrics_path, start)
     elif writes:
-        _new_run_folder(out_dir)
+        new_run_folder(out_dir)
     model = wrap_ddp(su.core, su.device, cfg.train.seed, ddp, fresh=start == 0)
     t0 = time.time() - elapsed
     saved = start  # epochs in the last checkpoint written

@@ -2,6 +2,8 @@
 arrays, integers that are really integers (a float 1e30 or inf is named as it is, not wrapped)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from snnc.errors import GraphError
@@ -59,3 +61,17 @@ def float_vector(name: str, value, size: int) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise GraphError(f"parameter '{name}' must be finite")
     return frozen(np.broadcast_to(arr, (size,)).copy())
+
+
+MAX_IMAGE = 1 << 22    # C * H * W of an image a layer reads or writes: the IR's largest population (serialize.MAX_POPULATION)
+
+
+def image_shape(kind: str, shape) -> tuple[int, int, int]:
+    """A (C, H, W) image shape of a `kind` node (Conv2d, ConvGemm, AvgPool): three integers >= 1
+    holding at most MAX_IMAGE values; one-line GraphError otherwise."""
+    if not isinstance(shape, (list, tuple, np.ndarray)) or len(shape) != 3:
+        raise GraphError(f"{kind} parameter 'in_shape' must be (C, H, W), got {str(shape)[:40]}")
+    shape = tuple(integer("in_shape", v, 1, MAX_IMAGE) for v in shape)
+    if math.prod(shape) > MAX_IMAGE:
+        raise GraphError(f"{kind} in_shape {shape} holds more than {MAX_IMAGE} values")
+    return shape

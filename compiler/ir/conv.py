@@ -33,13 +33,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnc.compiler.ir.checks import as_int64, frozen, integer
+from snnc.compiler.ir.checks import MAX_IMAGE, as_int64, frozen, image_shape, integer
 from snnc.compiler.ir.nodes import Synapse, register_node
 from snnc.errors import GraphError
 
 MAX_KERNEL = 64        # estimate: kernel side, stride, dilation and padding; the largest kernel a frontend builds is
 #                        a pool folded into a conv (4 x 4 pool into a 3 x 3 conv: 12), ImageNet stems use 11
-MAX_IMAGE = 1 << 22    # C * H * W of a conv's input or output: the IR's largest population (serialize.MAX_POPULATION)
 _COUNTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # node -> (weights, fan_out_counts), outside
 #                                                                    the node so that plan signatures ignore it
 
@@ -80,12 +79,7 @@ class Conv2d(Synapse):
         self._check_scalars()
 
     def _check_geometry(self):
-        shape = self.in_shape
-        if not isinstance(shape, (list, tuple, np.ndarray)) or len(shape) != 3:
-            raise GraphError(f"Conv2d parameter 'in_shape' must be (C, H, W), got {str(shape)[:40]}")
-        self.in_shape = tuple(integer("in_shape", v, 1, MAX_IMAGE) for v in shape)
-        if math.prod(self.in_shape) > MAX_IMAGE:
-            raise GraphError(f"Conv2d in_shape {self.in_shape} holds more than {MAX_IMAGE} values")
+        self.in_shape = image_shape("Conv2d", self.in_shape)
         self.stride = _pair("stride", self.stride, 1, MAX_KERNEL)
         self.padding = _pair("padding", self.padding, 0, MAX_KERNEL)
         self.dilation = _pair("dilation", self.dilation, 1, MAX_KERNEL)

@@ -14,14 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnc.compiler.ir.checks import as_int64, frozen, integer
+from snnc.compiler.ir.checks import as_int64, frozen, image_shape, integer
 from snnc.compiler.ir.dense import INT16, DenseLayer, check_requantisation
 from snnc.compiler.ir.nodes import register_node
 from snnc.errors import GraphError
 
 PADDINGS = ("valid", "same")     # TFLite's Padding enum (schema.fbs: SAME, VALID)
 MAX_SIDE = 64                    # estimate: kernel side and stride (compiler/ir/conv.py's MAX_KERNEL)
-MAX_IMAGE = 1 << 22              # C * H * W (compiler/ir/conv.py's MAX_IMAGE)
 
 
 def tflite_geometry(size: int, k: int, s: int, padding: str) -> tuple[int, int]:
@@ -37,12 +36,7 @@ class _Windowed(DenseLayer):
     """Shared geometry of a windowed layer on a (C, H, W) image."""
 
     def _check_window(self, kh: int, kw: int) -> None:
-        shape = self.in_shape
-        if not isinstance(shape, (list, tuple, np.ndarray)) or len(shape) != 3:
-            raise GraphError(f"{type(self).__name__} parameter 'in_shape' must be (C, H, W), got {str(shape)[:40]}")
-        self.in_shape = tuple(integer("in_shape", v, 1, MAX_IMAGE) for v in shape)
-        if math.prod(self.in_shape) > MAX_IMAGE:
-            raise GraphError(f"{type(self).__name__} in_shape {self.in_shape} holds more than {MAX_IMAGE} values")
+        self.in_shape = image_shape(type(self).__name__, self.in_shape)
         stride = self.stride if isinstance(self.stride, (list, tuple, np.ndarray)) else (self.stride, self.stride)
         if len(stride) != 2:
             raise GraphError(f"{type(self).__name__} parameter 'stride' must be one integer or two")

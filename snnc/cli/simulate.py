@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import tokenize
-from pathlib import Path
 
 import numpy as np
 
 from snnc.args import ArgumentParser
 from snnc.compiler.ir import load
 from snnc.errors import InputError
-from snnc.io import read_npy
+from snnc.io import read_npy, require_file
 from snnc.cli.plots import render_plot
 from snnc.cli.report import print_latency, print_per_inference, print_summary
 from snnc.io import plot_format
@@ -172,11 +171,7 @@ def _write(args, summary: dict, render) -> None:
 
 def load_spikes(path) -> np.ndarray:
     """Read a spike array from .npy (never unpickling); one-line error otherwise."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file (expected a .npy spike array)")
-    if not path.is_file():
-        raise InputError(f"{path}: not a regular file (expected a .npy spike array)")
+    path = require_file(path, "a .npy spike array")
     try:
         with open(path, "rb") as fh:
             head = fh.read(6)

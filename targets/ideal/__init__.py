@@ -135,17 +135,10 @@ def add_synaptic_input(a, weighted_sum, syn) -> None:
 
 def run_events(node: FloatLIF, pop):
     """Event engine: float64 sums per synapse into a float32 LIF, the recurrent synapse in the loop."""
-    sums = pop.external_sums(np.float64)
-    first, second = next(sums, None), next(sums, None)
-    if first is not None and second is None:   # one synapse: its scale is applied in the loop
-        (syn, a_in), in_scale = first, 2.0 ** first[0].weight_exp
-    else:
-        a_in, in_scale = np.zeros(pop.shape + (node.size,), np.float64), 1.0
-        for syn, acc in [s for s in (first, second) if s is not None] + list(sums):
-            add_synaptic_input(a_in, acc, syn)
+    a_in, single = pop.joined_input(np.float64, add_synaptic_input)
     rec = pop.recurrent()
-    spikes, v_tr, i_tr, n_rec = float_lif_population(
-        a_in, in_scale, node.beta, node.alpha, node.vth, node.bias, node.reset == "soft", node.max_spikes,
+    spikes, v_tr, i_tr, n_rec = float_lif_population(   # one synapse: its scale is applied in the loop
+        a_in, 1.0 if single is None else 2.0 ** single.weight_exp, node.beta, node.alpha, node.vth, node.bias, node.reset == "soft", node.max_spikes,
         rec.fan_out.indptr, rec.fan_out.post, rec.fan_out.weight.astype(np.float64), 2.0 ** rec.weight_exp,
         rec.delay, "v" in pop.record, "i_syn" in pop.record)
     return pop.result(spikes, {"v": v_tr, "i_syn": i_tr}, 0, n_rec)

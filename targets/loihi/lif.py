@@ -185,17 +185,10 @@ def add_dense_output(a_in, acc, weight_exp):
 
 def run_events(node: LoihiLIF, pop):
     """Event engine: Dense outputs summed per synapse, then the loop with the recurrent Dense."""
-    sums = pop.external_sums(np.int64)
-    first, second = next(sums, None), next(sums, None)
-    if first is not None and second is None:   # one Dense: its output is taken in the loop
-        (syn, a_in), raw, in_exp = first, True, first[0].weight_exp
-    else:
-        a_in, raw, in_exp = np.zeros(pop.shape + (node.size,), np.int64), False, 0
-        for syn, acc in [s for s in (first, second) if s is not None] + list(sums):
-            add_dense_output(a_in, acc, syn.weight_exp)
+    a_in, single = pop.joined_input(np.int64, lambda a, acc, syn: add_dense_output(a, acc, syn.weight_exp))
     rec = pop.recurrent()
-    spikes, u_tr, v_tr, n_over, n_rec = lif_population(
-        a_in, in_exp, raw, node.du, node.dv, effective_bias(node.bias_mant, node.bias_exp), node.vth << ACT_SHIFT,
+    spikes, u_tr, v_tr, n_over, n_rec = lif_population(   # one Dense: its output is taken in the loop
+        a_in, 0 if single is None else single.weight_exp, single is not None, node.du, node.dv, effective_bias(node.bias_mant, node.bias_exp), node.vth << ACT_SHIFT,
         rec.fan_out.indptr, rec.fan_out.post, rec.fan_out.weight, rec.weight_exp, rec.delay,
         "u" in pop.record, "v" in pop.record)
     return pop.result(spikes, {"u": u_tr, "v": v_tr}, n_over, n_rec)
