@@ -61,16 +61,20 @@ def evaluate_all(c: Compiled, checkpoint, seed: int, x, y) -> dict:
     reference = torch_probs.argmax(1)
     out = {"split": "test", "samples": int(len(x)), "labelled": y is not None,
            "float_torch": scores(torch_probs, y) if y is not None else {"agreement": 1.0}}
-    for key, graph in (("float_graph", c.front.graph), ("target_dynamics", c.mapped)):
-        out[key] = _graph_scores(graph, x, y, reference)
-    out["deployed"], out["overflow_events"] = _graph_scores(c.graph, x, y, reference, overflow=True)
+    graphs = {"float_graph": c.front.graph, "target_dynamics": c.mapped, "deployed": c.graph}
+    shift = unshifted(c)
+    if shift is not None:   # biases act before the delayed inputs arrive: measure what that costs
+        graphs["dynamics_unshifted"] = shift
+    runs = {key: deploy.run(graph, x) for key, graph in graphs.items()}   # each graph run once
+    out.update({key: _scores_of(logits, y, reference) for key, (logits, _) in runs.items()})
+    deployed = runs["deployed"][1]
+    out["overflow_events"] = {n: s["overflow_events"] for n, s in deployed.stats.items() if s["overflow_events"]}
     note = overflow_note(out["overflow_events"], len(x))
     if note:
         c.report["notes"].append(note)
-    shift = unshifted(c)
-    if shift is not None:   # biases act before the delayed inputs arrive: measure what that costs
-        out["dynamics_unshifted"] = _graph_scores(shift, x, y, reference)
-        c.report["notes"].append(latency_note(c, shift, x, out))
+    if shift is not None:
+        moved = float(np.max(np.abs(runs["target_dynamics"][0] - runs["dynamics_unshifted"][0])))
+        c.report["notes"].append(latency_note(c, moved, out))
     return out
 
 
@@ -94,10 +98,9 @@ def biased(graph: Graph) -> list[str]:
     return [n for n, node in graph.neurons.items() if np.any(np.asarray(getattr(node, "bias", 0.0)) != 0)]
 
 
-def latency_note(c: Compiled, shift: Graph, x, scores_: dict) -> str:
+def latency_note(c: Compiled, moved: float, scores_: dict) -> str:
     """What the target's latency costs with biases, measured on the test split: the largest
-    logit change and the change of the score against the exactly shifted graph."""
-    moved = float(np.max(np.abs(deploy.run(c.mapped, x)[0] - deploy.run(shift, x)[0])))
+    logit change (`moved`) and the change of the score against the exactly shifted graph."""
     metric = "accuracy" if "accuracy" in scores_["target_dynamics"] else "agreement"
     change = scores_["target_dynamics"][metric] - scores_["dynamics_unshifted"][metric]
     return (f"latency: the biases of {', '.join(biased(c.mapped))} act during the "
@@ -106,16 +109,17 @@ def latency_note(c: Compiled, shift: Graph, x, scores_: dict) -> str:
             f"and the {metric} by {100 * change:+.2f} points (the 'latency' step)")
 
 
-def _graph_scores(graph: Graph, x, y, reference=None, overflow: bool = False) -> dict:
+def _graph_scores(graph: Graph, x, y, reference=None) -> dict:
+    """The scores (`_scores_of`) of the graph's run on x."""
+    return _scores_of(deploy.run(graph, x)[0], y, reference)
+
+
+def _scores_of(logits, y, reference=None) -> dict:
     """Accuracy, NLL and ECE on labels y; without labels, the share of samples whose argmax
-    equals `reference` (the float model's predictions). overflow: also (a second value) the
-    run's overflow events (wraps, saturations, clipped input counts) per node that had any."""
-    logits, result = deploy.run(graph, x)
-    out = ({"agreement": float(np.mean(np.asarray(logits).argmax(1) == reference))} if y is None
-           else scores(softmax(logits), y))
-    if overflow:   # (scores, overflow events per node that had any)
-        return out, {n: s["overflow_events"] for n, s in result.stats.items() if s["overflow_events"]}
-    return out
+    equals `reference` (the float model's predictions)."""
+    if y is None:
+        return {"agreement": float(np.mean(np.asarray(logits).argmax(1) == reference))}
+    return scores(softmax(logits), y)
 
 
 def overflow_note(events: dict[str, int], samples: int) -> str | None:
