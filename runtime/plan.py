@@ -30,17 +30,16 @@ class Plan:
     sum_bound: dict[str, int | None] = field(default_factory=dict)
     events_per_spike: dict[str, np.ndarray] = field(default_factory=dict)   # Synapse.fan_out_counts, int64
     convs: dict[str, ConvPlan] = field(default_factory=dict)   # Conv2d synapses (runtime/conv.py), no CSR
-    _cast: dict = field(default_factory=dict)
-    derived: dict = field(default_factory=dict)   # what a neuron kind builds once per plan (merged fan-outs)
+    derived: dict = field(default_factory=dict)   # what is built once per plan: cast weights, merged fan-outs
 
     def weights_as(self, name: str, dtype) -> tuple[np.ndarray | None, np.ndarray]:
         """(dense rows, CSR weights) of synapse `name` in `dtype`, cast once per plan."""
-        key = (name, np.dtype(dtype).str)
-        if key not in self._cast:
+        key = ("cast", name, np.dtype(dtype).str)
+        if key not in self.derived:
             rows = self.dense_rows[name]
-            self._cast[key] = (None if rows is None else np.ascontiguousarray(rows, dtype),
-                               np.ascontiguousarray(self.fan_outs[name].weight, dtype))
-        return self._cast[key]
+            self.derived[key] = (None if rows is None else np.ascontiguousarray(rows, dtype),
+                                 np.ascontiguousarray(self.fan_outs[name].weight, dtype))
+        return self.derived[key]
 
     def accumulator(self, name: str, dtype) -> np.dtype:
         """The dtype synapse `name`'s sums accumulate in for a kind asking `dtype`: int32 where every
