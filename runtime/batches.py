@@ -14,8 +14,7 @@ def run_batch(engine, graph, plan, inputs: dict, record: set, progress: bool, ch
               threads: int) -> dict[str, PopulationRun]:
     """engine(graph, plan, inputs, record) over the batch in parts; {node: PopulationRun}."""
     B = next(iter(inputs.values())).shape[0]
-    size = min(chunk, -(-B // threads))
-    starts = range(0, B, size)
+    starts, size = part_starts(B, chunk, threads)
     part = lambda s: engine(graph, plan, {k: v[s:s + size] for k, v in inputs.items()}, record)  # noqa: E731
     if len(starts) == 1:
         return part(0)
@@ -24,11 +23,18 @@ def run_batch(engine, graph, plan, inputs: dict, record: set, progress: bool, ch
     if threads > 1:
         from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(min(threads, len(starts))) as pool:
-            list(_bar(pool.map(run, starts), len(starts), graph, progress))
+            list(progress_bar(pool.map(run, starts), len(starts), graph, progress))
     else:
-        for s in _bar(starts, len(starts), graph, progress):
+        for s in progress_bar(starts, len(starts), graph, progress):
             run(s)
     return whole.runs()
+
+
+def part_starts(batch: int, chunk: int, threads: int) -> tuple[range, int]:
+    """(first sample of each part, part size): at most `chunk` samples a part, and at least
+    `threads` parts where the batch has that many samples."""
+    size = min(chunk, -(-batch // threads))
+    return range(0, batch, size), size
 
 
 class _Whole:
@@ -67,7 +73,7 @@ def _like(part: np.ndarray, batch: int) -> np.ndarray:
     return np.empty((batch,) + part.shape[1:], part.dtype)
 
 
-def _bar(items, total: int, graph, progress: bool):
+def progress_bar(items, total: int, graph, progress: bool):
     if not progress or total < 2:
         return items
     from tqdm import tqdm

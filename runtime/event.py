@@ -27,6 +27,7 @@ class PopulationRun:
     state: dict[str, np.ndarray] = field(default_factory=dict)
     overflow_events: int = 0
     synaptic_events: dict[str, int] = field(default_factory=dict)  # by synapse node
+    spike_total: int | None = None            # spikes.sum() where the engine counted it (runtime/fused.py)
 
 
 def run(graph: Graph, plan: Plan, inputs: dict[str, np.ndarray], record: set[str]) -> dict[str, PopulationRun]:

@@ -39,3 +39,12 @@ def deliver(acc, spikes, delay, cap, indptr, post, weight, w_t, row_nnz):
                         row[post[k]] += c * weight[k]
                 n_events += c * row_nnz[j]
     return n_events
+
+
+@jit
+def value_range(flat):
+    """(min, max) of a 1-D int64 array in one pass (numpy's min and max are two)."""
+    lo, hi = flat[0], flat[0]
+    for i in range(flat.shape[0]):
+        lo, hi = min(lo, flat[i]), max(hi, flat[i])
+    return lo, hi

@@ -9,7 +9,7 @@ import numpy as np
 from snnc.compiler.ir import Graph
 from snnc.compiler.ir.metadata import MAX_STEPS
 from snnc.errors import InputError
-from snnc.runtime import dense, event, reference
+from snnc.runtime import dense, event, fused, kernels, reference
 from snnc.runtime.batches import run_batch
 from snnc.runtime.per_inference import energy_report, latency
 from snnc.runtime.plan import prepare
@@ -54,10 +54,14 @@ def simulate(graph: Graph, spikes, record=(), engine: str = "event", progress: b
     plan = prepare(graph, check)
     for v in plan.violations:
         warnings.warn(str(v), DesignRuleWarning, stacklevel=2)
-    x, batched = _as_batch(spikes, graph)
-    inputs, input_overflow = _split_inputs(graph, x)
-    runs = run_batch(ENGINES[engine], graph, plan, inputs, _record_set(record), progress, chunk,
-                     default_threads() if threads is None else int(threads))
+    x, batched, hi = _checked_batch(spikes, graph)
+    inputs, input_overflow = _split_inputs(graph, x, hi)
+    threads = default_threads() if threads is None else int(threads)
+    lay = fused.layout(graph, plan) if engine == "event" else None
+    if lay is not None:   # one numba call for the whole graph (runtime/fused.py), the event engine's result
+        runs = fused.run(lay, graph, x, inputs, _record_set(record), progress, chunk, threads)
+    else:
+        runs = run_batch(ENGINES[engine], graph, plan, inputs, _record_set(record), progress, chunk, threads)
     result = _result(graph, runs, batched, x.shape[1], input_overflow, record)
     result.violations = [{"rule": v.rule, "node": v.node, "detail": v.detail} for v in plan.violations]
     return result
@@ -86,6 +90,12 @@ def _check_size(shape: tuple, graph: Graph) -> None:
 
 
 def _as_batch(spikes, graph: Graph | None = None) -> tuple[np.ndarray, bool]:
+    """Input spikes checked (`_checked_batch`) as the engines read them: ([B, T, N] int64, batched)."""
+    return _checked_batch(spikes, graph)[:2]
+
+
+def _checked_batch(spikes, graph: Graph | None = None) -> tuple[np.ndarray, bool, int]:
+    """(x [B, T, N] int64, batched, its largest count) after the checks on counts and size."""
     if spikes is None:
         raise InputError("input spikes are missing (got None)")
     try:
@@ -106,13 +116,20 @@ def _as_batch(spikes, graph: Graph | None = None) -> tuple[np.ndarray, bool]:
             raise InputError("input spikes must be finite integer counts, got NaN or infinity")
         if not np.all(x == np.round(x)):
             raise InputError(f"input spikes must be integer counts, got fractional values (dtype {x.dtype})")
-    lo, hi = x.min(), x.max()
+    lo, hi = _value_range(x)
     if lo < 0:
         raise InputError(f"input spikes must be >= 0, got minimum {_count(lo)}")
     if hi > MAX_COUNT:
         raise InputError(f"input spikes must be at most {MAX_COUNT} per channel and step, got {_count(hi)}")
     batched = x.ndim == 3
-    return _engine_input(x if batched else x[None]), batched
+    return _engine_input(x if batched else x[None]), batched, int(hi)
+
+
+def _value_range(x: np.ndarray):
+    """(min, max) of x: one numba pass for a C-ordered int64 array (the common input), else numpy's."""
+    if x.dtype == np.int64 and x.flags.c_contiguous:
+        return kernels.value_range(x.reshape(-1))
+    return x.min(), x.max()
 
 
 def _engine_input(x: np.ndarray) -> np.ndarray:
@@ -129,16 +146,16 @@ def _count(v) -> str:
     return f"{int(v)}" if float(v).is_integer() and abs(float(v)) < 1e18 else f"{float(v):.3g}"
 
 
-def _split_inputs(graph: Graph, x: np.ndarray):
-    """Columns of x go to the Input nodes in graph order; check counts per target."""
+def _split_inputs(graph: Graph, x: np.ndarray, hi: int):
+    """Columns of x go to the Input nodes in graph order; check counts (the largest: hi) per target."""
     sizes = {n: node.size for n, node in graph.inputs.items()}
     if x.shape[2] != sum(sizes.values()):
         names = ", ".join(f"'{n}' ({s})" for n, s in sizes.items())
         raise InputError(f"input has {x.shape[2]} channels but the graph's input {names} expects "
                          f"{sum(sizes.values())}")
     target = get_target(graph.target)
-    if target.input_max is not None and x.max(initial=0) > target.input_max:
-        raise InputError(f"{target.name} input spikes are {target.input_format}; got counts up to {x.max()}")
+    if target.input_max is not None and hi > target.input_max:
+        raise InputError(f"{target.name} input spikes are {target.input_format}; got counts up to {hi}")
     inputs, start, overflow = {}, 0, {}
     for name, size in sizes.items():
         inputs[name] = x[:, :, start:start + size]
@@ -177,11 +194,16 @@ def _own_names(node, requested) -> list[tuple[str, str | None]]:
 
 
 def _stats(graph, runs, input_overflow) -> dict[str, dict[str, int]]:
-    stats = {n: {"spikes": int(runs[n].spikes.sum()), "synaptic_events": 0, "neuron_updates": 0,
+    stats = {n: {"spikes": _spike_total(runs[n]), "synaptic_events": 0, "neuron_updates": 0,
                  "overflow_events": input_overflow[n]} for n in graph.inputs}
     for name, node in graph.neurons.items():
         r = runs[name]
-        stats[name] = {"spikes": int(r.spikes.sum()), "synaptic_events": int(sum(r.synaptic_events.values())),
+        stats[name] = {"spikes": _spike_total(r), "synaptic_events": int(sum(r.synaptic_events.values())),
                        "neuron_updates": int(r.spikes.shape[0] * r.spikes.shape[1] * node.size),
                        "overflow_events": int(r.overflow_events)}
     return stats
+
+
+def _spike_total(run) -> int:
+    """A node's spikes over the batch: counted by the fused loop, else summed here."""
+    return int(run.spikes.sum()) if run.spike_total is None else run.spike_total

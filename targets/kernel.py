@@ -23,7 +23,7 @@ import numba
 
 _ROOT = Path(__file__).resolve().parent.parent
 _SOURCES = sorted(Path(__file__).resolve().parent.rglob("*.py")) + [   # every chip folder's kernels
-    _ROOT / "runtime" / "kernels.py", _ROOT / "runtime" / "csr.py"]
+    _ROOT / "runtime" / "kernels.py", _ROOT / "runtime" / "csr.py", _ROOT / "runtime" / "fused_kernel.py"]
 
 
 def _cache_dir() -> str:

@@ -126,6 +126,37 @@ def float_lif_population(a_in, in_scale, beta, alpha, vth, bias, soft_reset, max
     return spikes, v_tr, i_tr, n_events
 
 
+# --- the fused whole-graph loop's two steps (runtime/fused_kernel.py) ----------
+
+@kernel
+def float_lif_join(a, lo, n, sums, base, exp, scale, first):
+    """a[lo + i] = sum x scale (the first synapse) or a[lo + i] + sum x scale: a synapse's float64
+    weight sum times 2^weight_exp (`scale`), joined as `float_lif_population` joins them (`exp` unused)."""
+    lo, base = np.uint64(lo), np.uint64(base)
+    for i in range(np.uint64(n)):
+        a[lo + i] = sums[base + i] * scale if first else a[lo + i] + sums[base + i] * scale
+
+
+@kernel
+def float_lif_update(a, state, params, flags, p, lo, n, spikes):
+    """`float_lif_neuron` on neurons lo:lo+n: state [2, neurons] = (v, i_syn), params [4, neurons] =
+    (beta, alpha, vth, bias), flags[p] = (soft reset, max_spikes) (`fused_params`); spike counts into
+    spikes [neurons]; returns 0 (no overflow in float)."""
+    lo = np.uint64(lo)
+    for i in range(np.uint64(n)):
+        k = lo + i
+        v, i_syn, s = float_lif_neuron(state[0, k], state[1, k], a[k], params[0, k], params[1, k], params[2, k],
+                                       params[3, k], flags[p, 0] != 0, flags[p, 1])
+        state[0, k], state[1, k], spikes[k] = v, i_syn, s
+    return 0
+
+
+def fused_params(node: FloatLIF) -> tuple[np.ndarray, np.ndarray]:
+    """(params [4, n] float32: beta, alpha, vth, bias; flags [2]: soft reset, max_spikes) for `float_lif_update`."""
+    params = np.stack([node.beta, node.alpha, node.vth, node.bias])
+    return np.ascontiguousarray(params, np.float32), np.array([node.reset == "soft", node.max_spikes], np.int64)
+
+
 # --- FloatLIF in the simulators ------------------------------------------------
 
 def add_synaptic_input(a, weighted_sum, syn) -> None:

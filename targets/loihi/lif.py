@@ -181,6 +181,40 @@ def add_dense_output(a_in, acc, weight_exp):
         a[i] = dense_input(a[i], np.int64(w[i]), weight_exp)   # an int32 sum (Plan.accumulator) widened first
 
 
+# --- the fused whole-graph loop's two steps (runtime/fused_kernel.py) ----------
+
+@kernel
+def lif_join(a, lo, n, sums, base, exp, scale, first):
+    """a[lo + i] = dense_input(a[lo + i], sums[base + i], exp): one Dense's int32 a_out (its weight
+    sum shifted by weight_exp) added in int32 to what the earlier synapses gave (a starts at 0;
+    `scale`, `first` unused). Unsigned indices: the loop vectorises."""
+    lo, base = np.uint64(lo), np.uint64(base)
+    for i in range(np.uint64(n)):
+        a[lo + i] = dense_input(a[lo + i], np.int64(sums[base + i]), exp)   # an int32 sum widened first
+
+
+@kernel
+def lif_update(a, state, params, flags, p, lo, n, spikes):
+    """`lif_neuron` on neurons lo:lo+n: state [2, neurons] = (u, v), params [4, neurons] = (du, dv,
+    bias, vth << 6) (`fused_params`: rows, so the loop vectorises); spikes into spikes [neurons];
+    returns overflow events (`flags`, `p` unused)."""
+    n_over = 0
+    lo = np.uint64(lo)
+    for i in range(np.uint64(n)):
+        k = lo + i
+        u, v, s, n_o = lif_neuron(state[0, k], state[1, k], a[k], params[0, k], params[1, k], params[2, k],
+                                  params[3, k])
+        state[0, k], state[1, k], spikes[k] = u, v, s
+        n_over += n_o
+    return n_over
+
+
+def fused_params(node: LoihiLIF) -> tuple[np.ndarray, np.ndarray]:
+    """(params [4, n] int64: du, dv, effective bias, vth << 6; flags [2]: unused) for `lif_update`."""
+    params = np.stack([node.du, node.dv, effective_bias(node.bias_mant, node.bias_exp), node.vth << ACT_SHIFT])
+    return np.ascontiguousarray(params, np.int64), np.zeros(2, np.int64)
+
+
 # --- LoihiLIF in the simulators ----------------------------------------------
 
 def run_events(node: LoihiLIF, pop):

@@ -1,0 +1,211 @@
+"""The fused path of the event engine: a whole graph in one numba call (`fused_kernel.run_fused`).
+
+Taken for the common case: every population of one kind that has fused steps (Loihi's LIF,
+the float LIF), fed by dense `Synapse`s (no Conv2d), no delivery cap, at most one recurrent
+synapse per population with a delay >= 1; anything else runs `runtime.event`. The tables are
+built once per plan (`Plan.derived`): weights in the narrowest exact dtype (integers: int8 /
+int16 / int32 / int64 holding every weight; float: float32), sums in `Plan.accumulator`'s
+dtype (int32 where every synapse's sums provably fit, else int64; float64 for float weights,
+as the engine). Samples run in parts side by side (the kernel releases the GIL), each part
+writing its own samples of the run's arrays in place: nothing is copied afterwards.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from snnc.compiler.ir import Graph, Synapse
+from snnc.runtime import fused_kernel as fk
+from snnc.runtime.batches import part_starts, progress_bar
+from snnc.runtime.event import PopulationRun
+from snnc.targets import ideal
+from snnc.targets.loihi import lif as loihi_lif
+from snnc.targets.registry import kind_of
+
+_NO_TRACE = {c: np.zeros((0, 0, 0, 0), c) for c in "lf"}   # int64, float32: what `keep=False` passes
+FUSED_PARAMS = {loihi_lif.LoihiLIF: loihi_lif.fused_params, ideal.FloatLIF: ideal.fused_params}
+INT_WEIGHTS = (np.int8, np.int16, np.int32, np.int64)
+
+
+@dataclass
+class Layout:
+    """The graph as `run_fused`'s tables, built once per plan (`layout`)."""
+
+    nodes: np.ndarray     # [inputs + populations, 7] (fused_kernel's node columns)
+    syns: np.ndarray      # [links, 9]
+    links: np.ndarray     # outgoing then incoming synapse ids
+    wd: np.ndarray        # dense rows, flat (n_pre x n_post per synapse)
+    ptr: np.ndarray       # CSR row pointers, flat (into post, wc)
+    post: np.ndarray
+    wc: np.ndarray
+    nnz: np.ndarray       # synaptic events per spike of each presynaptic neuron, flat
+    scale: np.ndarray     # 2^weight_exp per synapse (float kinds)
+    acc_dtype: np.dtype
+    acc_size: int
+    params: np.ndarray    # [4, neurons] the kind's parameters
+    flags: np.ndarray     # [populations, 2]
+    a_dtype: np.dtype     # the joined input: int64 (integer kinds) or float64
+    state_dtype: np.dtype
+    state_names: tuple    # the kind's state variables (trace columns)
+    populations: dict     # name -> (node index, first neuron, size)
+    inputs: dict          # name -> node index
+
+
+def layout(graph: Graph, plan) -> Layout | None:
+    """The graph's fused tables, or None when the fused path does not cover it (cached per plan)."""
+    key = ("fused",)
+    if key not in plan.derived:
+        plan.derived[key] = _build(graph, plan) if covered(graph, plan) else None
+    return plan.derived[key]
+
+
+def covered(graph: Graph, plan) -> bool:
+    """One fused kind, dense synapses only, no delivery cap, recurrent synapses as the engine takes them."""
+    neurons = graph.neurons
+    kinds = {type(node) for node in neurons.values()}
+    if len(kinds) != 1 or next(iter(kinds)) not in FUSED_PARAMS or plan.convs:
+        return False
+    if kind_of(next(iter(neurons.values()))).delivery_cap is not None:
+        return False
+    for name in neurons:
+        incoming = graph.incoming(name)
+        if any(type(syn) is not Synapse for _, syn, _ in incoming):
+            return False
+        own = [syn for _, syn, src in incoming if src == name]
+        if len(own) > 1 or any(syn.delay < 1 for syn in own):   # the engine refuses / ignores these
+            return False
+    return True
+
+
+def _build(graph: Graph, plan) -> Layout:
+    order = [*graph.inputs, *graph.neuron_order()]
+    pops = {n: i for i, n in enumerate(graph.neuron_order())}
+    first = dict(zip(graph.inputs, np.cumsum([0] + [graph.nodes[n].size for n in graph.inputs])))
+    first.update(zip(pops, np.cumsum([0] + [graph.nodes[n].size for n in pops])))
+    entries = [(syn_name, syn, src, dst) for dst in pops for syn_name, syn, src in _engine_order(graph, dst)]
+    node_of = {n: k for k, n in enumerate(order)}
+    weights = _weights(plan, entries)
+    syns, acc_size = _syn_table(plan, entries, node_of, weights)
+    nodes, links = _node_table(graph, order, pops, first, entries, node_of)
+    params, flags = _params(graph, pops)
+    kind = kind_of(graph.nodes[next(iter(pops))])
+    integer = weights["dtype"].kind == "i"
+    fits = all(plan.accumulator(s, np.int64) == np.int32 for s, *_ in entries)
+    acc_dtype = np.dtype(np.float64 if not integer else np.int32 if fits else np.int64)
+    return Layout(nodes, syns, links, weights["wd"], weights["ptr"], weights["post"], weights["wc"], weights["nnz"],
+                  np.array([2.0 ** syn.weight_exp for _, syn, _, _ in entries] or [1.0]), acc_dtype, acc_size,
+                  params, flags, np.dtype(np.int64 if params.dtype.kind == "i" else np.float64),
+                  np.dtype(next(iter(kind.state.values())).dtype), tuple(kind.state),
+                  {n: (node_of[n], int(first[n]), graph.nodes[n].size) for n in pops},
+                  {n: node_of[n] for n in graph.inputs})
+
+
+def _engine_order(graph: Graph, name: str) -> list:
+    """A population's incoming synapses as the engine joins them: external in graph order, recurrent last."""
+    incoming = graph.incoming(name)
+    return [e for e in incoming if e[2] != name] + [e for e in incoming if e[2] == name]
+
+
+def _narrowest(values: list[np.ndarray]) -> np.dtype:
+    """float32 for float weights; else the first of int8..int64 that holds every weight."""
+    if any(v.dtype.kind == "f" for v in values):
+        return np.dtype(np.float32)
+    lo = min((int(v.min()) for v in values if v.size), default=0)
+    hi = max((int(v.max()) for v in values if v.size), default=0)
+    return next(np.dtype(t) for t in INT_WEIGHTS if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max)
+
+
+def _weights(plan, entries) -> dict:
+    """Every entry's dense rows (where the plan keeps them) or CSR, flat, in the narrowest dtype."""
+    dtype = _narrowest([plan.fan_outs[s].weight for s, *_ in entries])
+    wd, ptr, post, wc, nnz = [], [], [], [], []
+    sizes = {"wd": 0, "ptr": 0, "post": 0, "nnz": 0}
+    offsets = []
+    for name, _, _, _ in entries:
+        rows, fo = plan.dense_rows[name], plan.fan_outs[name]
+        if rows is not None:
+            offsets.append((1, sizes["wd"]))
+            wd.append(rows.reshape(-1))
+            sizes["wd"] += rows.size
+        else:
+            offsets.append((0, sizes["ptr"]))
+            ptr.append(fo.indptr + sizes["post"])
+            post.append(fo.post)
+            wc.append(fo.weight)
+            sizes["ptr"] += fo.indptr.size
+            sizes["post"] += fo.post.size
+        offsets[-1] += (sizes["nnz"],)
+        nnz.append(plan.events_per_spike[name])
+        sizes["nnz"] += plan.events_per_spike[name].size
+    flat = lambda parts, dt: np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0), dt)  # noqa: E731
+    return {"dtype": dtype, "offsets": offsets, "wd": flat(wd, dtype), "ptr": flat(ptr, np.int64),
+            "post": flat(post, np.int64), "wc": flat(wc, dtype), "nnz": flat(nnz, np.int64)}
+
+
+def _syn_table(plan, entries, node_of, weights) -> tuple[np.ndarray, int]:
+    """syns rows (DELAY, EXP, DST, ACC, NPOST, DEPTH, DENSE, W, NNZ); a ring of delay + 1 slots each."""
+    rows, acc = [], 0
+    for (name, syn, src, dst), (dense, w, nnz) in zip(entries, weights["offsets"]):
+        rows.append((syn.delay, syn.weight_exp, node_of[dst], acc, syn.out_size, syn.delay + 1, dense, w, nnz))
+        acc += (syn.delay + 1) * syn.out_size
+    return np.array(rows or np.zeros((0, 9)), np.int64).reshape(-1, 9), acc
+
+
+def _node_table(graph, order, pops, first, entries, node_of) -> tuple[np.ndarray, np.ndarray]:
+    """nodes rows (LO, N, OUT0, OUT1, IN0, IN1, POP) and the links they point into."""
+    links, rows = [], []
+    for name in order:
+        out = [s for s, (_, _, src, _) in enumerate(entries) if src == name]
+        inc = [s for s, (_, _, _, dst) in enumerate(entries) if dst == name]
+        start = len(links)
+        links += out + inc
+        rows.append((first[name], graph.nodes[name].size, start, start + len(out), start + len(out), len(links),
+                     pops.get(name, -1)))
+    return np.array(rows, np.int64), np.array(links or [0], np.int64)
+
+
+def _params(graph, pops) -> tuple[np.ndarray, np.ndarray]:
+    parts = [FUSED_PARAMS[type(graph.nodes[n])](graph.nodes[n]) for n in pops]
+    return np.ascontiguousarray(np.concatenate([p for p, _ in parts], axis=1)), np.stack([f for _, f in parts])
+
+
+def run(lay: Layout, graph: Graph, x: np.ndarray, inputs: dict, record: set, progress: bool, chunk: int,
+        threads: int) -> dict[str, PopulationRun]:
+    """The engine's result ({node: PopulationRun}) for x [B, T, channels] int64, from the fused loop."""
+    B, T = x.shape[:2]
+    kind = kind_of(graph.nodes[next(iter(lay.populations))])
+    keep = bool(kind.recorded(record))
+    width = int(lay.params.shape[1])
+    out = np.empty((B, T, width), np.int64)
+    trace = np.empty((B, T, 2, width), lay.state_dtype) if keep else None
+    counts = np.zeros((3, lay.nodes.shape[0]), np.int64)   # fused_kernel's SPIKES, EVENTS, OVERFLOW per node
+    starts, size = part_starts(B, chunk, threads)
+
+    def part(s: int) -> np.ndarray:
+        c = np.zeros_like(counts)
+        fk.run_fused(x, out, trace if keep else _NO_TRACE[lay.state_dtype.char], keep, s, min(s + size, B),
+                     lay.nodes, lay.syns, lay.links, lay.wd, lay.ptr, lay.post, lay.wc, lay.nnz, lay.scale,
+                     np.zeros(lay.acc_size, lay.acc_dtype), np.zeros(width, lay.a_dtype),
+                     np.zeros((2, width), lay.state_dtype), lay.params, lay.flags, c)
+        return c
+
+    if threads > 1 and len(starts) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(min(threads, len(starts))) as pool:
+            for c in progress_bar(pool.map(part, starts), len(starts), graph, progress):
+                counts += c
+    else:
+        for s in progress_bar(starts, len(starts), graph, progress):
+            counts += part(s)
+    return _runs(lay, inputs, out, trace, kind.recorded(record), counts)
+
+
+def _runs(lay: Layout, inputs: dict, out, trace, recorded, counts) -> dict[str, PopulationRun]:
+    """The engine's PopulationRuns: views of the run's arrays, the kernel's counters."""
+    runs = {name: PopulationRun(inputs[name], spike_total=int(counts[fk.SPIKES, k])) for name, k in lay.inputs.items()}
+    for name, (k, lo, n) in lay.populations.items():
+        state = {var: trace[:, :, c, lo:lo + n] for c, var in enumerate(lay.state_names) if var in recorded}
+        runs[name] = PopulationRun(out[:, :, lo:lo + n], state, int(counts[fk.OVERFLOW, k]),
+                                   {"(fused)": int(counts[fk.EVENTS, k])}, int(counts[fk.SPIKES, k]))
+    return runs

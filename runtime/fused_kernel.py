@@ -1,0 +1,150 @@
+"""The fused whole-graph loop: every population of one neuron kind, time-major, in one numba call.
+
+Per sample b and step t, nodes in order (Inputs, then populations in `Graph.neuron_order`):
+a population folds the delayed sums of its incoming synapses for step t (engine order:
+external synapses as `Graph.incoming` lists them, the recurrent one last) with its kind's
+`join`, zeroes those slots, and runs its kind's `update`; then every node delivers its
+nonzero counts of step t: acc[syn][(t + delay) % depth] += count * row j of the weights
+(dense rows, or CSR where the plan keeps a sparse fan-out), for t + delay < T. Work grows
+with spikes x fan-out; no Python runs between steps. The sums of one synapse and step are
+the event engine's (same weights, same dtype, same order: j ascending), and `join`/`update`
+are the kinds' own arithmetic (`targets.loihi.lif`, `targets.ideal`), so the results are
+bit-identical to `runtime.event`.
+
+Tables (int64 columns; built by `runtime.fused`): nodes[k] = (LO, N, OUT0, OUT1, IN0, IN1,
+POP); syns[s] = (DELAY, EXP, DST, ACC, NPOST, DEPTH, DENSE, W, NNZ); `links` holds the
+outgoing (OUT0:OUT1) and incoming (IN0:IN1) synapse ids.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import types
+from numba.extending import overload
+
+from snnc.targets.ideal import float_lif_join, float_lif_update
+from snnc.targets.kernel import kernel
+from snnc.targets.loihi.lif import lif_join, lif_update
+
+LO, N, OUT0, OUT1, IN0, IN1, POP = range(7)                       # nodes' columns
+DELAY, EXP, DST, ACC, NPOST, DEPTH, DENSE, W, NNZ = range(9)      # syns' columns
+SPIKES, EVENTS, OVERFLOW = range(3)                               # counts' rows (one column per node)
+
+
+def join(a, lo, n, sums, base, exp, scale, first):
+    """a[lo:lo+n] (+)= sums[base:base+n] as the kind joins a synapse (Loihi: `dense_input`; float: x 2^exp)."""
+
+
+def update(a, state, params, flags, p, lo, n, spikes):
+    """One step of population p (neurons lo:lo+n) from its joined input a; returns overflow events."""
+
+
+@overload(join)
+def _join(a, lo, n, sums, base, exp, scale, first):
+    impl = lif_join if isinstance(a.dtype, types.Integer) else float_lif_join
+    return lambda a, lo, n, sums, base, exp, scale, first: impl(a, lo, n, sums, base, exp, scale, first)
+
+
+@overload(update)
+def _update(a, state, params, flags, p, lo, n, spikes):
+    impl = lif_update if isinstance(a.dtype, types.Integer) else float_lif_update
+    return lambda a, state, params, flags, p, lo, n, spikes: impl(a, state, params, flags, p, lo, n, spikes)
+
+
+@kernel
+def add_row(acc, base, w, w0, n, c):
+    """acc[base:base+n] += c * w[w0:w0+n]: one spike count times a dense weight row (c = 1: no
+    multiply). Unsigned indices and no array views: the loop vectorises (a signed index is
+    wrapped, a view of a shared array costs two atomic reference counts)."""
+    b, r = np.uint64(base), np.uint64(w0)
+    if c == 1:
+        for k in range(np.uint64(n)):
+            acc[b + k] += w[r + k]
+    else:
+        for k in range(np.uint64(n)):
+            acc[b + k] += c * w[r + k]
+
+
+@kernel
+def deliver(src, idx, k, t, T, nodes, syns, links, wd, ptr, post, wc, nnz, acc, counts):
+    """Add node k's nonzero counts src[LO:LO+N] of step t into its outgoing synapses' slots of step
+    t + delay; count node k's spikes and the synaptic events (count x the presynaptic neuron's
+    fan-out) of each target."""
+    lo, m, total = np.uint64(nodes[k, LO]), 0, 0
+    for j in range(np.uint64(nodes[k, N])):   # branch-free: idx[m] = j is kept only when counted
+        idx[m] = j
+        m += src[lo + j] != 0
+        total += src[lo + j]
+    counts[SPIKES, k] += total
+    for e in range(nodes[k, OUT0], nodes[k, OUT1]):
+        s = links[e]
+        if m == 0 or t + syns[s, DELAY] >= T:
+            continue
+        n_post = syns[s, NPOST]
+        base = syns[s, ACC] + ((t + syns[s, DELAY]) % syns[s, DEPTH]) * n_post
+        n_ev = 0
+        for q in range(m):
+            j = idx[q]
+            c = src[lo + np.uint64(j)]
+            if syns[s, DENSE]:
+                add_row(acc, base, wd, syns[s, W] + j * n_post, n_post, c)
+            else:
+                for i in range(ptr[syns[s, W] + j], ptr[syns[s, W] + j + 1]):
+                    acc[base + post[i]] += c * wc[i]
+            n_ev += c * nnz[syns[s, NNZ] + j]
+        counts[EVENTS, syns[s, DST]] += n_ev
+
+
+@kernel
+def run_fused(x, out, trace, keep, b0, b1, nodes, syns, links, wd, ptr, post, wc, nnz, scale, acc, a, state,
+              params, flags, counts):
+    """Samples b0:b1 of the whole graph: spikes into out [B, T, neurons], states into trace
+    [B, T, 2, neurons] when `keep`, counters added into counts [3, nodes] (SPIKES, EVENTS, OVERFLOW).
+    acc, a [neurons], state [2, neurons]: this part's own buffers; params [4, neurons] and flags
+    [populations, 2]: the kind's (`fused_params`). The loop reads shared arrays by index only."""
+    T = x.shape[1]
+    xrow, cur = np.zeros(x.shape[2], np.int64), np.zeros(out.shape[2], np.int64)   # step t's counts
+    idx = np.empty(max(x.shape[2], out.shape[2]), np.int64)   # a node's nonzero neurons in one step
+    for b in range(b0, b1):
+        acc[:] = 0
+        state[:] = 0
+        for t in range(T):
+            _copy_in(xrow, x, b, t)
+            for k in range(nodes.shape[0]):
+                p = nodes[k, POP]
+                if p >= 0:
+                    _fold(a, nodes, k, t, syns, links, scale, acc)
+                    counts[OVERFLOW, k] += update(a, state, params, flags, p, nodes[k, LO], nodes[k, N], cur)
+                deliver(xrow if p < 0 else cur, idx, k, t, T, nodes, syns, links, wd, ptr, post, wc, nnz, acc,
+                        counts)
+            _copy_out(out, trace, keep, b, t, cur, state)
+
+
+@kernel
+def _fold(a, nodes, k, t, syns, links, scale, acc):
+    """a[LO:LO+N] = population k's incoming synapses' sums of step t, joined in order; slots zeroed."""
+    lo, n = np.uint64(nodes[k, LO]), np.uint64(nodes[k, N])
+    for i in range(n):
+        a[lo + i] = 0
+    for e in range(nodes[k, IN0], nodes[k, IN1]):
+        s = links[e]
+        base = np.uint64(syns[s, ACC] + (t % syns[s, DEPTH]) * syns[s, NPOST])
+        join(a, lo, n, acc, base, syns[s, EXP], scale[s], e == nodes[k, IN0])
+        for i in range(n):
+            acc[base + i] = 0
+
+
+@kernel
+def _copy_in(xrow, x, b, t):
+    for j in range(np.uint64(xrow.shape[0])):
+        xrow[j] = x[b, t, j]
+
+
+@kernel
+def _copy_out(out, trace, keep, b, t, cur, state):
+    """out[b, t] = cur; trace[b, t] = state when keep (a population's state after its step t)."""
+    for j in range(np.uint64(cur.shape[0])):
+        out[b, t, j] = cur[j]
+    if keep:
+        for c in range(2):
+            for j in range(np.uint64(cur.shape[0])):
+                trace[b, t, c, j] = state[c, j]

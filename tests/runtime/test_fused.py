@@ -1,0 +1,160 @@
+"""The fused whole-graph loop (runtime/fused.py) gives the event engine's result bit for bit:
+spikes, recorded states and every counter, on random Loihi chains (wraps, saturation, negative
+exponents, recurrence, sparse and dense rows, several synapses into one population) and on random
+float LIF graphs (multi-count input and spikes, soft and zero reset, delays 0 to 2); and it
+is the path the benchmark net takes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import snnc
+from snnc.compiler.ir import Conv2d, FloatLIF, Graph, Input, LoihiLIF, Output, Synapse
+from snnc.runtime import fused
+from snnc.runtime.plan import prepare
+from snnc.targets import loihi
+from tests.strategies import binary_input, random_lava_case, recurrent_loihi_graph
+
+
+def engine_only(monkeypatch):
+    """simulate() without the fused path: the general event engine (runtime/event.py)."""
+    monkeypatch.setattr(fused, "layout", lambda graph, plan: None)
+
+
+def both(monkeypatch, graph, x, record, threads=1):
+    """(fused result, event-engine result) of one graph and input; asserts the fused path ran."""
+    assert fused.layout(graph, prepare(graph)) is not None
+    got = snnc.runtime.simulate(graph, x, record=record, threads=threads, chunk=3)
+    with monkeypatch.context() as m:
+        engine_only(m)
+        want = snnc.runtime.simulate(graph, x, record=record, threads=1)
+    return got, want
+
+
+def assert_same(got, want):
+    assert got.totals == want.totals and got.stats == want.stats
+    for name in want.spikes:
+        assert got.spikes[name].dtype == want.spikes[name].dtype, name
+        assert np.array_equal(got.spikes[name], want.spikes[name]), name
+    for name, state in want.state.items():
+        assert state.keys() == got.state[name].keys(), name
+        for var, trace in state.items():
+            assert trace.dtype == got.state[name][var].dtype, (name, var)
+            assert np.array_equal(trace, got.state[name][var]), (name, var)
+    assert got.energy["energy_per_inference_j"] == want.energy["energy_per_inference_j"]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_loihi_chains(monkeypatch, seed):
+    rng = np.random.default_rng(seed)
+    layers, n_in, x = random_lava_case(rng, steps=30)
+    graph = loihi.graph_from_lava_layers(layers, n_in)
+    batch = np.stack([x, *(rng.random((4,) + x.shape) < rng.random()).astype(np.int64)])
+    got, want = both(monkeypatch, graph, batch, ("u", "v"), threads=1 + seed % 2)
+    assert_same(got, want)
+
+
+def test_the_random_chains_reach_the_edges(monkeypatch):
+    """The cases above wrap u, saturate v, spike and use negative exponents and recurrence."""
+    overflow = spikes = negative = recurrent = 0
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        layers, n_in, x = random_lava_case(rng, steps=30)
+        res = snnc.runtime.simulate(loihi.graph_from_lava_layers(layers, n_in), x)
+        overflow += res.totals["overflow_events"]
+        spikes += res.totals["spikes"]
+        negative += any(layer["weight_exp"] < 0 for layer in layers)
+        recurrent += any("rec_weights" in layer for layer in layers)
+    assert overflow > 0 and spikes > 0 and negative > 0 and recurrent > 0
+
+
+def skip_loihi_graph(seed: int, density: float) -> Graph:
+    """input -> lif0 -> lif1 plus input -> lif1 (two synapses into one population; Loihi's delay is
+    always 1), a recurrent synapse on lif1, weights `density` dense (sparse rows: the CSR delivery)."""
+    rng = np.random.default_rng(seed)
+    w = lambda *shape: loihi.effective_weights(  # noqa: E731
+        rng.integers(-255, 256, shape) * (rng.random(shape) < density))
+    g = Graph(target="loihi")
+    g.add("input", Input(7))
+    g.add("d0", Synapse(w(11, 7), 2, 1), ["input"])
+    g.add("lif0", LoihiLIF(11, du=rng.integers(0, 4096, 11), dv=rng.integers(0, 4096, 11), vth=rng.integers(0, 50, 11),
+                           bias_mant=rng.integers(-100, 100, 11), bias_exp=3), ["d0"])
+    g.add("d1", Synapse(w(5, 11), -3, 1), ["lif0"])
+    g.add("skip", Synapse(w(5, 7), 1, 1), ["input"])
+    g.add("lif1", LoihiLIF(5, du=50, dv=4000, vth=rng.integers(0, 30, 5)), ["d1", "skip"])
+    g.add("rec", Synapse(w(5, 5), 0, 1), ["lif1"])
+    g.connect("rec", "lif1")
+    g.add("output", Output(5), ["lif1"])
+    return g
+
+
+@pytest.mark.parametrize("seed, density", [(0, 0.1), (1, 0.5), (2, 1.0), (3, 0.2)])
+def test_loihi_skip_connections_and_sparse_rows(monkeypatch, seed, density):
+    graph = skip_loihi_graph(seed, density)
+    x = binary_input(seed, B=5, T=25, n=7, density=0.4)
+    got, want = both(monkeypatch, graph, x, ("u",), threads=2)
+    assert_same(got, want)
+
+
+def float_graph(seed: int) -> Graph:
+    """Random FloatLIF graph: multi-spike neurons, soft and zero reset, synaptic decay, delay 0
+    and 2, a skip synapse and a recurrent one, sparse and dense weights, weight exponents."""
+    rng = np.random.default_rng(seed)
+    w = lambda *shape: (rng.normal(0, 1, shape) * (rng.random(shape) < rng.choice([0.1, 1.0]))  # noqa: E731
+                        ).astype(np.float32)
+    vec = lambda lo, hi, n: rng.uniform(lo, hi, n).astype(np.float32)  # noqa: E731
+    g = Graph(target="ideal")
+    g.add("input", Input(6))
+    g.add("s0", Synapse(w(9, 6), int(rng.integers(-2, 3)), 0), ["input"])
+    g.add("a", FloatLIF(9, beta=vec(0, 1, 9), alpha=vec(0, 0.9, 9), vth=vec(0.2, 1.5, 9), bias=vec(-0.1, 0.1, 9),
+                        reset=str(rng.choice(["soft", "zero"])), max_spikes=int(rng.choice([1, 3, 31]))), ["s0"])
+    g.add("s1", Synapse(w(4, 9), 0, 2), ["a"])
+    g.add("skip", Synapse(w(4, 6), -1, 1), ["input"])
+    g.add("b", FloatLIF(4, beta=0.9, vth=0.5, reset="soft", max_spikes=2), ["s1", "skip"])
+    g.add("rec", Synapse(w(4, 4), 0, 1), ["b"])
+    g.connect("rec", "b")
+    g.add("output", Output(4), ["b"])
+    return g
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_float_graphs(monkeypatch, seed):
+    rng = np.random.default_rng(seed + 100)
+    x = rng.poisson(0.7, (5, 20, 6)).astype(np.int64)   # counts above 1
+    got, want = both(monkeypatch, float_graph(seed), x, ("v", "i_syn"), threads=2)
+    assert got.totals["spikes"] > 0
+    assert_same(got, want)
+
+
+def test_the_benchmark_net_takes_the_fused_path(monkeypatch):
+    from snnc.targets.loihi.lava_exec import benchmark_case
+
+    layers, spikes = benchmark_case(sizes=(70, 26, 26, 5), steps=10, rate=0.2)
+    graph = loihi.graph_from_lava_layers(layers, spikes.shape[1])
+    calls = []
+    real = fused.run
+    monkeypatch.setattr(fused, "run", lambda *args: calls.append(1) or real(*args))
+    snnc.runtime.simulate(graph, spikes)
+    assert calls == [1]
+    lay = fused.layout(graph, prepare(graph))
+    assert lay.wd.dtype == np.int8 and lay.acc_dtype == np.int32   # the narrowest exact weights, int32 sums
+
+
+def test_graphs_it_does_not_cover_fall_back():
+    """A Conv2d synapse, a Xylo graph: the general engine (layout None); the result is unchanged."""
+    conv = Graph(target="loihi")
+    conv.add("input", Input(2 * 4 * 4))
+    conv.add("c", Conv2d(weights=np.ones((2, 2, 3, 3), np.int64), in_shape=(2, 4, 4), padding=(1, 1)), ["input"])
+    conv.add("lif", LoihiLIF(2 * 4 * 4, vth=1), ["c"])
+    assert fused.layout(conv, prepare(conv)) is None
+    rec = recurrent_loihi_graph(seed=5)
+    assert fused.layout(rec, prepare(rec)) is not None
+
+
+def test_overhead_free_repeat_calls_reuse_the_tables():
+    graph = recurrent_loihi_graph(seed=5)
+    x = binary_input(seed=6, B=2, T=5, n=6, density=0.3)
+    snnc.runtime.simulate(graph, x)
+    first = fused.layout(graph, prepare(graph))
+    snnc.runtime.simulate(graph, x)
+    assert fused.layout(graph, prepare(graph)) is first
