@@ -37,15 +37,44 @@ from snnc.train import config as config_mod
 MULTI_SPIKE_RATE = {"rate_weight": 1.0, "rate_target": 0.5}
 
 
-def trained_layers(model_cfg) -> list[tuple[str, str, str]]:
+def trained_layers(model_cfg, front=None) -> list[tuple[str, str, str]]:
     """(parameter, float-graph synapse, population it feeds) of every weight the compiler
-    quantises, in the frontend's names (`compiler/frontend/checkpoint.py`)."""
+    quantises, in the frontend's names (`compiler/frontend/checkpoint.py`, `resnet.py`; a resnet's
+    `front`, its float graph, names the synapse into each conv unit)."""
+    if model_cfg.name == "resnet":
+        return resnet_layers(front)
     rows = []
     for i in range(len(model_cfg.hidden)):
         rows.append((f"fcs.{i}.weight", f"fc{i}", f"lif{i}"))
         if model_cfg.name == "srnn":
             rows.append((f"neurons.{i}.rec.weight", f"rec{i}", f"lif{i}"))
     return rows + [("readout.fc.weight", "fc_out", "readout")]
+
+
+def resnet_layers(front) -> list[tuple[str, str, str]]:
+    """The conv units of a resnet's float net (`front.layers`, its populations or step units):
+    'stem' is the trained 'stem', 'b{i}_{k}' is 'blocks.{i}.unit{k}'; the first synapse into each
+    stands for all (a unit fed by several spike sources holds one kernel on each). The readout,
+    merged with the global-average pool, is left out."""
+    rows = []
+    for pop in front.layers:
+        if pop == "stem" or pop.startswith("b"):
+            block, unit = pop[1:].split("_") if pop != "stem" else (None, None)
+            prefix = "stem" if block is None else f"blocks.{block}.unit{unit}"
+            rows.append((f"{prefix}.conv.weight", front.graph.predecessors(pop)[0], pop))
+    return rows
+
+
+def unit_gains(state: dict, params) -> dict[str, np.ndarray]:
+    """Per output channel, the gain the frontend folds into each conv weight (a "channel_positive"
+    affine's softplus(scale_param); resnet conv units only): the grid's step over it is the
+    trained weight's."""
+    gains = {}
+    for param in params:
+        key = param.replace(".conv.weight", ".affine.scale_param")
+        if param.endswith(".conv.weight") and key in state:
+            gains[param] = np.logaddexp(0.0, state[key].detach().cpu().numpy().astype(np.float64))
+    return gains
 
 
 def _one(values, what: str) -> float | str:
@@ -127,16 +156,18 @@ def chip_config(compiled, cfg, target: str, epochs: int, lr: float | None,
     """(the checkpoint's config with the target's dynamics, notes on what changed and why);
     `rate`: loss.rate_weight / rate_target to use instead (None values: not given)."""
     notes: list[str] = []
-    model = hidden_keys(compiled.mapped)
-    model.update(readout_keys(compiled.mapped, cfg.model, notes))
-    model.update(bias_keys(compiled.mapped, cfg.model, model["syn_beta"], notes))
+    model = {}
+    if compiled.mapped.neurons:   # a chip with neuron dynamics (edge-int8 runs the trained units as they are)
+        model = hidden_keys(compiled.mapped)
+        model.update(readout_keys(compiled.mapped, cfg.model, notes))
+        model.update(bias_keys(compiled.mapped, cfg.model, model["syn_beta"], notes))
     raw = cfg.to_dict()
     changed = [f"model.{key}: {raw['model'].get(key)!r} -> {value!r}" for key, value in model.items()
                if raw["model"].get(key) != value]
     notes[:0] = changed
     raw["model"].update(model)
     raw["data"].update(data_keys(cfg, target, notes))
-    raw["loss"].update(loss_keys(cfg, model["max_spikes"], rate or {}, notes))
+    raw["loss"].update(loss_keys(cfg, model.get("max_spikes", cfg.model.max_spikes), rate or {}, notes))
     raw["train"].update(epochs=int(epochs), lr=float(lr if lr is not None else cfg.train.lr))
     return config_mod.from_dict(raw), notes
 
@@ -185,10 +216,11 @@ def accuracy_on(graph, x, y) -> float | None:
 
 def assessor(target: str, cfg, val_set, data: dict | None, calibrate: int):
     """assess(candidate) -> ({val_target_dynamics, val_deployed}, the grid of its weights)."""
+    from snnc.train.checkpoint import load_model
+
     grid_of = resolve(get_target(target).weight_grid)
-    x = val_set.tensors[0].numpy().astype(np.int64)
+    x = val_set.tensors[0].numpy().astype(np.int64 if cfg.data.encoding != "direct" else np.float32)
     y = val_set.tensors[1].numpy()
-    layers = trained_layers(cfg.model)
 
     def assess(candidate: Path):
         front = float_net(candidate, target=target)
@@ -196,7 +228,9 @@ def assessor(target: str, cfg, val_set, data: dict | None, calibrate: int):
             front.data = dict(data)
         c = compile_net(front, target, calibrate)
         scores = {"val_target_dynamics": accuracy_on(c.mapped, x, y), "val_deployed": accuracy_on(c.graph, x, y)}
-        return scores, grid_of(c, layers)
+        grid = grid_of(c, trained_layers(cfg.model, front))
+        gains = unit_gains(load_model(candidate)[0].state_dict(), grid)
+        return scores, {p: (step / gains[p] if p in gains else step, lo, hi) for p, (step, lo, hi) in grid.items()}
 
     return assess
 
@@ -231,12 +265,23 @@ def prepare(checkpoint, target: str, epochs: int, out, *, lr: float | None = Non
     train_set, val_set = splits(cfg, data, get_target(target).input_cap)
     run = Run(cfg, start_state(checkpoint, cfg, info["in_shape"], info["n_classes"]), info["in_shape"],
               info["n_classes"], train_set, val_set, Path(out))
+    notes.extend(hold_gains(run.core))
     about = {"target": target, "source": str(checkpoint), "source_sha256": info["sha256"], "notes": notes,
              "data": data, "lr": cfg.train.lr, "calibrate": calibrate,
              "rate_weight": cfg.loss.rate_weight, "rate_target": cfg.loss.rate_target,
              "model": {k: getattr(cfg.model, k) for k in ("beta", "syn_beta", "reset", "max_spikes", "readout",
                                                           "bias")}}
     return Plan(run, assessor(target, cfg, val_set, data, calibrate), notes, about)
+
+
+def hold_gains(model) -> list[str]:
+    """The conv units' affine scales held fixed: their gain is part of each weight's grid step
+    (`unit_gains`), which must not move between two compiles."""
+    held = [name for name, p in model.named_parameters() if name.endswith(".affine.scale_param")]
+    for name, p in model.named_parameters():
+        if name in held:
+            p.requires_grad_(False)
+    return [f"model: {len(held)} conv units' affine scales held (their gain sets the weight grid's step)"] if held else []
 
 
 def adapt(checkpoint, target: str, epochs: int, out, progress: bool = False, **options) -> dict:

@@ -33,13 +33,15 @@ from snnc.train.checkpoint import save_checkpoint
 from snnc.train.distributed import Dist, rng_states
 from snnc.train.evaluate import EVAL_BATCH, accuracy, predict
 
-Grid = tuple[float, int, int]   # (step, lo, hi): the values k * step, k integer in [lo, hi]
+Grid = tuple  # (step, lo, hi): the values k * step, k integer in [lo, hi]; step a float or one per output channel
 SCORE = "val_deployed"          # the assess() key that chooses the epoch
 
 
 def on_grid(w: torch.Tensor, grid: Grid) -> torch.Tensor:
     """The grid value of each weight: clip(round(w / step), lo, hi) * step."""
     step, lo, hi = grid
+    if not isinstance(step, float):   # one per output channel (the weight's first axis)
+        step = torch.as_tensor(step, dtype=w.dtype).reshape((-1,) + (1,) * (w.dim() - 1))
     return torch.clamp(torch.round(w / step), lo, hi) * step
 
 

@@ -322,6 +322,7 @@ EDGE_INT8 = register(Target(
     graphs=("dense",),
     analog_input=True,
     flow="snnc.targets.edge_int8.flow:flow",
+    weight_grid="snnc.targets.edge_int8.grid:weight_grid",
     executors={"onnx": "snnc.compiler.export:run_onnx",
                "tflite": "snnc.targets.edge_int8.tflite_exec:run_reference",
                "tflite-opt": "snnc.targets.edge_int8.tflite_exec:run_optimized"},
