@@ -31,26 +31,27 @@ SPIKES, EVENTS, OVERFLOW = range(3)                               # counts' rows
 
 
 def join(a, lo, n, sums, base, exp, scale, first):
-    """a[lo:lo+n] (+)= sums[base:base+n] as the kind joins a synapse (Loihi: `dense_input`; float: x 2^exp)."""
+    """a[lo:lo+n] (first: =, else +=) sums[base:base+n] as the kind joins a synapse (Loihi:
+    `dense_input`; float: x 2^exp); sums[base:base+n] = 0."""
 
 
 def update(a, state, params, flags, p, lo, n, spikes):
     """One step of population p (neurons lo:lo+n) from its joined input a; returns overflow events."""
 
 
-@overload(join)
+@overload(join, inline="always")
 def _join(a, lo, n, sums, base, exp, scale, first):
     impl = lif_join if isinstance(a.dtype, types.Integer) else float_lif_join
     return lambda a, lo, n, sums, base, exp, scale, first: impl(a, lo, n, sums, base, exp, scale, first)
 
 
-@overload(update)
+@overload(update, inline="always")
 def _update(a, state, params, flags, p, lo, n, spikes):
     impl = lif_update if isinstance(a.dtype, types.Integer) else float_lif_update
     return lambda a, state, params, flags, p, lo, n, spikes: impl(a, state, params, flags, p, lo, n, spikes)
 
 
-@kernel
+@kernel(inline=True)
 def add_row(acc, base, w, w0, n, c):
     """acc[base:base+n] += c * w[w0:w0+n]: one spike count times a dense weight row (c = 1: no
     multiply). Unsigned indices and no array views: the loop vectorises (a signed index is
@@ -64,16 +65,13 @@ def add_row(acc, base, w, w0, n, c):
             acc[b + k] += c * w[r + k]
 
 
-@kernel
+@kernel(inline=True)
 def deliver(src, idx, k, t, T, nodes, syns, links, wd, ptr, post, wc, nnz, acc, counts):
     """Add node k's nonzero counts src[LO:LO+N] of step t into its outgoing synapses' slots of step
     t + delay; count node k's spikes and the synaptic events (count x the presynaptic neuron's
     fan-out) of each target."""
-    lo, m, total = np.uint64(nodes[k, LO]), 0, 0
-    for j in range(np.uint64(nodes[k, N])):   # branch-free: idx[m] = j is kept only when counted
-        idx[m] = j
-        m += src[lo + j] != 0
-        total += src[lo + j]
+    lo = np.uint64(nodes[k, LO])
+    m, total = _nonzero(src, lo, np.uint64(nodes[k, N]), idx)
     counts[SPIKES, k] += total
     for e in range(nodes[k, OUT0], nodes[k, OUT1]):
         s = links[e]
@@ -94,16 +92,28 @@ def deliver(src, idx, k, t, T, nodes, syns, links, wd, ptr, post, wc, nnz, acc, 
         counts[EVENTS, syns[s, DST]] += n_ev
 
 
-@kernel
+@kernel(inline=True)
+def _nonzero(src, lo, n, idx):
+    """(m, sum): idx[:m] = the j where src[lo + j] != 0, ascending, and the counts' sum; idx[m] = j
+    is written for every j and kept (m advances) only where the count is nonzero: no branch."""
+    m, total = 0, 0
+    for j in range(n):
+        idx[m] = j
+        m += src[lo + j] != 0
+        total += src[lo + j]
+    return m, total
+
+
+@kernel(refcounts=False)
 def run_fused(x, out, trace, keep, b0, b1, nodes, syns, links, wd, ptr, post, wc, nnz, scale, acc, a, state,
-              params, flags, counts):
+              params, flags, counts, xrow, cur, idx):
     """Samples b0:b1 of the whole graph: spikes into out [B, T, neurons], states into trace
     [B, T, 2, neurons] when `keep`, counters added into counts [3, nodes] (SPIKES, EVENTS, OVERFLOW).
-    acc, a [neurons], state [2, neurons]: this part's own buffers; params [4, neurons] and flags
-    [populations, 2]: the kind's (`fused_params`). The loop reads shared arrays by index only."""
+    acc, a [neurons], state [2, neurons], xrow [channels] and cur [neurons] (step t's counts), idx
+    [max(channels, neurons)] (a node's spiking neurons): this part's own buffers; params [4, neurons]
+    and flags [populations, 2]: the kind's (`fused_params`). No reference counts, no array views,
+    and the kinds' steps inlined: nothing in the loop touches a shared cache line but to read it."""
     T = x.shape[1]
-    xrow, cur = np.zeros(x.shape[2], np.int64), np.zeros(out.shape[2], np.int64)   # step t's counts
-    idx = np.empty(max(x.shape[2], out.shape[2]), np.int64)   # a node's nonzero neurons in one step
     for b in range(b0, b1):
         acc[:] = 0
         state[:] = 0
@@ -119,27 +129,27 @@ def run_fused(x, out, trace, keep, b0, b1, nodes, syns, links, wd, ptr, post, wc
             _copy_out(out, trace, keep, b, t, cur, state)
 
 
-@kernel
+@kernel(inline=True)
 def _fold(a, nodes, k, t, syns, links, scale, acc):
-    """a[LO:LO+N] = population k's incoming synapses' sums of step t, joined in order; slots zeroed."""
+    """a[LO:LO+N] = population k's incoming synapses' sums of step t, joined in order (the kind's
+    `join` also zeroes each slot for the ring's next use); 0 for a population fed by nothing."""
     lo, n = np.uint64(nodes[k, LO]), np.uint64(nodes[k, N])
-    for i in range(n):
-        a[lo + i] = 0
+    if nodes[k, IN0] == nodes[k, IN1]:
+        for i in range(n):
+            a[lo + i] = 0
     for e in range(nodes[k, IN0], nodes[k, IN1]):
         s = links[e]
         base = np.uint64(syns[s, ACC] + (t % syns[s, DEPTH]) * syns[s, NPOST])
         join(a, lo, n, acc, base, syns[s, EXP], scale[s], e == nodes[k, IN0])
-        for i in range(n):
-            acc[base + i] = 0
 
 
-@kernel
+@kernel(inline=True)
 def _copy_in(xrow, x, b, t):
     for j in range(np.uint64(xrow.shape[0])):
         xrow[j] = x[b, t, j]
 
 
-@kernel
+@kernel(inline=True)
 def _copy_out(out, trace, keep, b, t, cur, state):
     """out[b, t] = cur; trace[b, t] = state when keep (a population's state after its step t)."""
     for j in range(np.uint64(cur.shape[0])):

@@ -166,6 +166,8 @@ def _split_inputs(graph: Graph, x: np.ndarray, hi: int):
 
 def _record_set(record) -> set[str]:
     record = {record} if isinstance(record, str) else set(record)
+    if not record:
+        return record
     known = state_names()
     unknown = record - set(known)
     if unknown:
@@ -177,11 +179,12 @@ def _result(graph, runs, batched, steps, input_overflow, record) -> SimResult:
     squeeze = (lambda a: a) if batched else (lambda a: a[0])
     spikes = {n: squeeze(r.spikes) for n, r in runs.items()}
     requested = {record} if isinstance(record, str) else set(record)
+    neurons = graph.neurons
     state = {n: {v: squeeze(runs[n].state[own]) for v, own in _own_names(node, requested) if own in runs[n].state}
-             for n, node in graph.neurons.items()}
-    stats = _stats(graph, runs, input_overflow)
+             for n, node in neurons.items()}
+    stats = _stats(neurons, runs, input_overflow)
     totals = {c: int(sum(s.get(c, 0) for s in stats.values())) for c in COUNTERS}
-    totals["spikes"] = int(sum(stats[n]["spikes"] for n in graph.neurons))
+    totals["spikes"] = int(sum(stats[n]["spikes"] for n in neurons))
     return SimResult(graph.target, steps, runs[next(iter(graph.inputs))].spikes.shape[0] if batched else None,
                      spikes, state, stats, totals, lambda: energy_report(graph, {n: r.spikes for n, r in runs.items()}),
                      latency(graph, steps))
@@ -193,10 +196,10 @@ def _own_names(node, requested) -> list[tuple[str, str | None]]:
     return [(var, kind.own_name(var)) for var in requested]
 
 
-def _stats(graph, runs, input_overflow) -> dict[str, dict[str, int]]:
+def _stats(neurons, runs, input_overflow) -> dict[str, dict[str, int]]:
     stats = {n: {"spikes": _spike_total(runs[n]), "synaptic_events": 0, "neuron_updates": 0,
-                 "overflow_events": input_overflow[n]} for n in graph.inputs}
-    for name, node in graph.neurons.items():
+                 "overflow_events": input_overflow[n]} for n in input_overflow}
+    for name, node in neurons.items():
         r = runs[name]
         stats[name] = {"spikes": _spike_total(r), "synaptic_events": int(sum(r.synaptic_events.values())),
                        "neuron_updates": int(r.spikes.shape[0] * r.spikes.shape[1] * node.size),

@@ -47,14 +47,20 @@ def _our_cache_dir():
         numba.config.CACHE_DIR = previous
 
 
-def kernel(fn=None, *, inline: bool = False):
+def kernel(fn=None, *, inline: bool = False, refcounts: bool = True):
     """numba.njit(cache=True) with the cache in our source-hashed folder. inline=True: numba
     inlines the function into its numba callers (a per-neuron or per-synapse step in a hot loop;
-    Python callers still get the compiled function)."""
+    Python callers still get the compiled function). refcounts=False: compiled without numba's
+    runtime (its `_nrt` option), so no array is reference-counted: every view taken in a loop
+    costs two atomic operations otherwise, contended when threads share the array. Such a
+    function may not allocate arrays (its callers pass its buffers)."""
     if fn is None:
-        return lambda f: kernel(f, inline=inline)
+        return lambda f: kernel(f, inline=inline, refcounts=refcounts)
+    options = {"inline": "always"} if inline else {}
+    if not refcounts:
+        options["_nrt"] = False
     with _our_cache_dir():
-        return numba.njit(cache=True, nogil=True, **({"inline": "always"} if inline else {}))(fn)
+        return numba.njit(cache=True, nogil=True, **options)(fn)
 
 
 @kernel

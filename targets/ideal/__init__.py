@@ -128,16 +128,18 @@ def float_lif_population(a_in, in_scale, beta, alpha, vth, bias, soft_reset, max
 
 # --- the fused whole-graph loop's two steps (runtime/fused_kernel.py) ----------
 
-@kernel
+@kernel(inline=True)
 def float_lif_join(a, lo, n, sums, base, exp, scale, first):
     """a[lo + i] = sum x scale (the first synapse) or a[lo + i] + sum x scale: a synapse's float64
-    weight sum times 2^weight_exp (`scale`), joined as `float_lif_population` joins them (`exp` unused)."""
+    weight sum times 2^weight_exp (`scale`), joined as `float_lif_population` joins them; the sums
+    are zeroed (`exp` unused)."""
     lo, base = np.uint64(lo), np.uint64(base)
     for i in range(np.uint64(n)):
         a[lo + i] = sums[base + i] * scale if first else a[lo + i] + sums[base + i] * scale
+        sums[base + i] = 0.0
 
 
-@kernel
+@kernel(inline=True)
 def float_lif_update(a, state, params, flags, p, lo, n, spikes):
     """`float_lif_neuron` on neurons lo:lo+n: state [2, neurons] = (v, i_syn), params [4, neurons] =
     (beta, alpha, vth, bias), flags[p] = (soft reset, max_spikes) (`fused_params`); spike counts into

@@ -95,9 +95,10 @@ def wrap(x, bits):
 
 @kernel
 def decay12(x, d):
-    """trunc0(x * (4096 - d) / 4096): Lava's decay, rounding toward zero."""
+    """trunc0(x * (4096 - d) / 4096): Lava's decay, rounding toward zero (sign(p) * (|p| >> 12),
+    computed as (p + 4095 where p < 0) >> 12: shifts and a mask, no multiply by the sign)."""
     p = x * (DECAY_UNITY - d)
-    return np.sign(p) * (np.abs(p) >> 12)
+    return (p + ((p >> 63) & (DECAY_UNITY - 1))) >> 12
 
 
 @kernel
@@ -183,17 +184,18 @@ def add_dense_output(a_in, acc, weight_exp):
 
 # --- the fused whole-graph loop's two steps (runtime/fused_kernel.py) ----------
 
-@kernel
+@kernel(inline=True)
 def lif_join(a, lo, n, sums, base, exp, scale, first):
-    """a[lo + i] = dense_input(a[lo + i], sums[base + i], exp): one Dense's int32 a_out (its weight
-    sum shifted by weight_exp) added in int32 to what the earlier synapses gave (a starts at 0;
-    `scale`, `first` unused). Unsigned indices: the loop vectorises."""
+    """a[lo + i] = dense_input(0 if first else a[lo + i], sums[base + i], exp): one Dense's int32
+    a_out (its weight sum shifted by weight_exp) added in int32 to what the earlier synapses gave;
+    the sums are zeroed (`scale` unused). Unsigned indices: the loop vectorises."""
     lo, base = np.uint64(lo), np.uint64(base)
     for i in range(np.uint64(n)):
-        a[lo + i] = dense_input(a[lo + i], np.int64(sums[base + i]), exp)   # an int32 sum widened first
+        a[lo + i] = dense_input(0 if first else a[lo + i], np.int64(sums[base + i]), exp)   # int32 sums widened
+        sums[base + i] = 0
 
 
-@kernel
+@kernel(inline=True)
 def lif_update(a, state, params, flags, p, lo, n, spikes):
     """`lif_neuron` on neurons lo:lo+n: state [2, neurons] = (u, v), params [4, neurons] = (du, dv,
     bias, vth << 6) (`fused_params`: rows, so the loop vectorises); spikes into spikes [neurons];
