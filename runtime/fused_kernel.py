@@ -51,11 +51,20 @@ def _update(a, state, params, flags, p, lo, n, spikes):
     return lambda a, state, params, flags, p, lo, n, spikes: impl(a, state, params, flags, p, lo, n, spikes)
 
 
+def exact_sums(acc):
+    """Whether sums in acc's dtype are exact in any order (integers), a constant per compiled type."""
+
+
+@overload(exact_sums, inline="always")
+def _exact_sums(acc):
+    flag = isinstance(acc.dtype, types.Integer)
+    return lambda acc: flag
+
+
 @kernel(inline=True)
 def add_row(acc, base, w, w0, n, c):
     """acc[base:base+n] += c * w[w0:w0+n]: one spike count times a dense weight row (c = 1: no
-    multiply). Unsigned indices and no array views: the loop vectorises (a signed index is
-    wrapped, a view of a shared array costs two atomic reference counts)."""
+    multiply). Unsigned indices: the loop vectorises (a signed index is wrapped first)."""
     b, r = np.uint64(base), np.uint64(w0)
     if c == 1:
         for k in range(np.uint64(n)):
@@ -63,6 +72,15 @@ def add_row(acc, base, w, w0, n, c):
     else:
         for k in range(np.uint64(n)):
             acc[b + k] += c * w[r + k]
+
+
+@kernel(inline=True)
+def add_rows4(acc, base, w, r0, r1, r2, r3, n):
+    """acc[base:base+n] += the sum of four weight rows (four single spikes; integer sums only, the
+    four weights added in int64): one load and store of the slot for four rows."""
+    b, p0, p1, p2, p3 = np.uint64(base), np.uint64(r0), np.uint64(r1), np.uint64(r2), np.uint64(r3)
+    for k in range(np.uint64(n)):
+        acc[b + k] += (np.int64(w[p0 + k]) + np.int64(w[p1 + k])) + (np.int64(w[p2 + k]) + np.int64(w[p3 + k]))
 
 
 @kernel(inline=True)
@@ -79,17 +97,37 @@ def deliver(src, idx, k, t, T, nodes, syns, links, wd, ptr, post, wc, nnz, acc, 
             continue
         n_post = syns[s, NPOST]
         base = syns[s, ACC] + ((t + syns[s, DELAY]) % syns[s, DEPTH]) * n_post
-        n_ev = 0
-        for q in range(m):
-            j = idx[q]
-            c = src[lo + np.uint64(j)]
-            if syns[s, DENSE]:
-                add_row(acc, base, wd, syns[s, W] + j * n_post, n_post, c)
-            else:
+        if syns[s, DENSE]:
+            _dense_rows(src, lo, idx, m, acc, base, wd, syns[s, W], n_post)
+        else:
+            for q in range(m):
+                j, c = idx[q], src[lo + np.uint64(idx[q])]
                 for i in range(ptr[syns[s, W] + j], ptr[syns[s, W] + j + 1]):
                     acc[base + post[i]] += c * wc[i]
-            n_ev += c * nnz[syns[s, NNZ] + j]
+        n_ev = 0
+        for q in range(m):
+            n_ev += src[lo + np.uint64(idx[q])] * nnz[syns[s, NNZ] + idx[q]]
         counts[EVENTS, syns[s, DST]] += n_ev
+
+
+@kernel(inline=True)
+def _dense_rows(src, lo, idx, m, acc, base, wd, w0, n_post):
+    """acc[base:base+n_post] += count x row j of the dense rows at wd[w0:], for the m spiking j in
+    idx. Integer sums (exact in any order) take four single spikes' rows per pass over the slot;
+    float sums add row after row, in the event engine's order."""
+    q = 0
+    if exact_sums(acc):
+        while q + 4 <= m:
+            j0, j1, j2, j3 = idx[q], idx[q + 1], idx[q + 2], idx[q + 3]
+            if src[lo + np.uint64(j0)] == 1 and src[lo + np.uint64(j1)] == 1 and src[lo + np.uint64(j2)] == 1 \
+                    and src[lo + np.uint64(j3)] == 1:
+                add_rows4(acc, base, wd, w0 + j0 * n_post, w0 + j1 * n_post, w0 + j2 * n_post, w0 + j3 * n_post,
+                          n_post)
+                q += 4
+            else:
+                break
+    for r in range(q, m):
+        add_row(acc, base, wd, w0 + idx[r] * n_post, n_post, src[lo + np.uint64(idx[r])])
 
 
 @kernel(inline=True)
