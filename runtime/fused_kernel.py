@@ -51,16 +51,6 @@ def _update(a, state, params, flags, p, lo, n, spikes):
     return lambda a, state, params, flags, p, lo, n, spikes: impl(a, state, params, flags, p, lo, n, spikes)
 
 
-def exact_sums(acc):
-    """Whether sums in acc's dtype are exact in any order (integers), a constant per compiled type."""
-
-
-@overload(exact_sums, inline="always")
-def _exact_sums(acc):
-    flag = isinstance(acc.dtype, types.Integer)
-    return lambda acc: flag
-
-
 @kernel(inline=True)
 def add_row(acc, base, w, w0, n, c):
     """acc[base:base+n] += c * w[w0:w0+n]: one spike count times a dense weight row (c = 1: no
@@ -76,11 +66,12 @@ def add_row(acc, base, w, w0, n, c):
 
 @kernel(inline=True)
 def add_rows4(acc, base, w, r0, r1, r2, r3, n):
-    """acc[base:base+n] += the sum of four weight rows (four single spikes; integer sums only, the
-    four weights added in int64): one load and store of the slot for four rows."""
+    """acc[base + k] = (((acc[base + k] + w[r0 + k]) + w[r1 + k]) + w[r2 + k]) + w[r3 + k]: four
+    single spikes' weight rows added one after the other into each element, as `add_row` would add
+    them row after row (the same float roundings), with one load and store of the slot for four rows."""
     b, p0, p1, p2, p3 = np.uint64(base), np.uint64(r0), np.uint64(r1), np.uint64(r2), np.uint64(r3)
     for k in range(np.uint64(n)):
-        acc[b + k] += (np.int64(w[p0 + k]) + np.int64(w[p1 + k])) + (np.int64(w[p2 + k]) + np.int64(w[p3 + k]))
+        acc[b + k] = (((acc[b + k] + w[p0 + k]) + w[p1 + k]) + w[p2 + k]) + w[p3 + k]
 
 
 @kernel(inline=True)
@@ -113,19 +104,15 @@ def deliver(src, idx, k, t, T, nodes, syns, links, wd, ptr, post, wc, nnz, acc, 
 @kernel(inline=True)
 def _dense_rows(src, lo, idx, m, acc, base, wd, w0, n_post):
     """acc[base:base+n_post] += count x row j of the dense rows at wd[w0:], for the m spiking j in
-    idx. Integer sums (exact in any order) take four single spikes' rows per pass over the slot;
-    float sums add row after row, in the event engine's order."""
+    idx, in the event engine's order (j ascending); four single spikes' rows per pass over the slot."""
     q = 0
-    if exact_sums(acc):
-        while q + 4 <= m:
-            j0, j1, j2, j3 = idx[q], idx[q + 1], idx[q + 2], idx[q + 3]
-            if src[lo + np.uint64(j0)] == 1 and src[lo + np.uint64(j1)] == 1 and src[lo + np.uint64(j2)] == 1 \
-                    and src[lo + np.uint64(j3)] == 1:
-                add_rows4(acc, base, wd, w0 + j0 * n_post, w0 + j1 * n_post, w0 + j2 * n_post, w0 + j3 * n_post,
-                          n_post)
-                q += 4
-            else:
-                break
+    while q + 4 <= m:
+        j0, j1, j2, j3 = idx[q], idx[q + 1], idx[q + 2], idx[q + 3]
+        if src[lo + np.uint64(j0)] != 1 or src[lo + np.uint64(j1)] != 1 or src[lo + np.uint64(j2)] != 1 \
+                or src[lo + np.uint64(j3)] != 1:
+            break
+        add_rows4(acc, base, wd, w0 + j0 * n_post, w0 + j1 * n_post, w0 + j2 * n_post, w0 + j3 * n_post, n_post)
+        q += 4
     for r in range(q, m):
         add_row(acc, base, wd, w0 + idx[r] * n_post, n_post, src[lo + np.uint64(idx[r])])
 
