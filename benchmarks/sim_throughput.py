@@ -8,6 +8,9 @@ step, every sample) or the script stops with an error.
   graph; numba kernels, one thread (`threads=1`). One more row: batch 64 on
   every core the process may use (`simulate`'s default), its spikes checked
   against the one-thread row.
+* snnc's per-call cost: `simulate` on a 1-step, 10-neuron `ideal` net (one
+  identity synapse, one FloatLIF), the best of 200 calls: what a call costs
+  besides the network's own work.
 * Lava's own run phase (batch 1): `time_lava_run`, the seconds of Lava's
   `run()` alone (compile and process start-up excluded); Lava runs one OS
   process per Lava process (input, 3 Dense, 3 LIF) plus its runtime, so
@@ -77,6 +80,20 @@ def threads_row(rows, graph, x, label, ref, repeats):
     rows[f"snnc event-driven, {label}, {n} threads"] = (sec, res.totals["synaptic_events"])
 
 
+def call_row(rows):
+    """The per-call cost: simulate() on a 1-step, 10-neuron ideal net (best of 200 calls)."""
+    from snnc.compiler.ir import FloatLIF, Graph, Input, Output, Synapse
+
+    g = Graph(target="ideal")
+    g.add("input", Input(10))
+    g.add("w", Synapse(np.eye(10, dtype=np.float32), 0, 1), ["input"])
+    g.add("lif", FloatLIF(10), ["w"])
+    g.add("output", Output(10), ["lif"])
+    x = np.ones((1, 10), np.int64)
+    sec, res = timed(lambda: snnc.runtime.simulate(g, x, threads=1), 200)
+    rows["snnc simulate() call, 1 step, 10 neurons"] = (sec, res.totals["synaptic_events"])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per row (best is kept)")
@@ -92,6 +109,7 @@ def main() -> int:
     ref = snnc_rows(rows, "snnc event-driven", graph, inputs, r)
     events = {label: rows[f"snnc event-driven, {label}"][1] for label in inputs}
     threads_row(rows, graph, inputs[f"batch {BATCH}"], f"batch {BATCH}", ref[f"batch {BATCH}"], r)
+    call_row(rows)
     lava_row(rows, graph, layers, spikes, ref["batch 1"], events["batch 1"])
     prepared = numpy_setup(layers)
     for label, x in inputs.items():
@@ -144,7 +162,29 @@ def print_table(rows, graph, twin, spikes):
     base = rows["snnc event-driven, batch 1"][0]
     print(f"{'implementation':<44}{'seconds':>10}{'x snnc b1':>11}{'syn events/s':>15}")
     for name, (sec, events) in rows.items():
-        print(f"{name:<44}{sec:>10.4f}{sec / base:>11.1f}{events / sec:>15.3g}")
+        print(f"{name:<44}{sec:>10.5f}{sec / base:>11.2f}{events / sec:>15.3g}")
+    print_bars(rows)
+
+
+def print_bars(rows):
+    """Issue 21's bars, as ratios of rows of this run."""
+    sec = {name: s for name, (s, _) in rows.items()}
+    b = f"batch {BATCH}"
+    threaded = [n for n in sec if n.startswith(f"snnc event-driven, {b}, ")]
+    bars = [("Lava run phase / snnc, batch 1 (bar >= 500)", "Lava run phase (fixed_pt), batch 1",
+             "snnc event-driven, batch 1"),
+            (f"snnTorch / snnc on the twin, {b} (bar >= 5)", f"snnTorch Leaky (ideal twin), {b}",
+             f"snnc event-driven, ideal twin, {b}"),
+            (f"one thread / {threaded[0].rsplit(', ', 1)[1]}, {b} (bar >= 1.7 on 2 cores)" if threaded else "",
+             f"snnc event-driven, {b}", threaded[0] if threaded else "")]
+    for label, num, den in bars:
+        if num in sec and den in sec:
+            print(f"{label}: {sec[num] / sec[den]:.2f}")
+    events = rows[f"snnc event-driven, {b}"]
+    print(f"synaptic events/s, one thread, {b} (bar >= 2e9): {events[1] / events[0]:.3g}")
+    call = sec.get("snnc simulate() call, 1 step, 10 neurons")
+    if call is not None:
+        print(f"simulate() on a 1-step, 10-neuron net: {call * 1e6:.1f} us")
 
 
 if __name__ == "__main__":
