@@ -47,16 +47,19 @@ def _our_cache_dir():
         numba.config.CACHE_DIR = previous
 
 
-def kernel(fn=None, *, inline: bool = False, refcounts: bool = True):
+def kernel(fn=None, *, inline: bool = False, refcounts: bool = True, error_model: str = "python"):
     """numba.njit(cache=True) with the cache in our source-hashed folder. inline=True: numba
     inlines the function into its numba callers (a per-neuron or per-synapse step in a hot loop;
     Python callers still get the compiled function). refcounts=False: compiled without numba's
     runtime (its `_nrt` option), so no array is reference-counted: every view taken in a loop
     costs two atomic operations otherwise, contended when threads share the array. Such a
-    function may not allocate arrays (its callers pass its buffers)."""
+    function may not allocate arrays (its callers pass its buffers). error_model="numpy": a float
+    division by zero gives inf or nan as numpy (and ONNX, torch) do instead of raising Python's
+    ZeroDivisionError, and a loop holding the division can vectorise."""
     if fn is None:
-        return lambda f: kernel(f, inline=inline, refcounts=refcounts)
+        return lambda f: kernel(f, inline=inline, refcounts=refcounts, error_model=error_model)
     options = {"inline": "always"} if inline else {}
+    options["error_model"] = error_model
     if not refcounts:
         options["_nrt"] = False
     with _our_cache_dir():

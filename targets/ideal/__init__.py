@@ -60,10 +60,12 @@ class FloatLIF(Neuron):
 
 # --- float semantics (numba-compatible: used by both simulators) -------------
 
-@kernel
+@kernel(error_model="numpy")
 def spike_count(v, vth, max_spikes):
     """#{k in 1..max_spikes : v > k vth}, computed as the training neuron does:
-    0 unless v > vth, else 1 + clip(ceil(v / vth) - 2, 0, max_spikes - 1) (float32)."""
+    0 unless v > vth, else 1 + clip(ceil(v / vth) - 2, 0, max_spikes - 1) (float32).
+    vth = 0 (v > 0): v / 0 is inf and the count max_spikes, as the ONNX lowering's Div and the
+    training neuron's torch division give (numpy's error model: no ZeroDivisionError)."""
     if not v > vth:
         return 0
     if max_spikes == 1:

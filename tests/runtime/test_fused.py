@@ -158,3 +158,22 @@ def test_overhead_free_repeat_calls_reuse_the_tables():
     first = fused.layout(graph, prepare(graph))
     snnc.runtime.simulate(graph, x)
     assert fused.layout(graph, prepare(graph)) is first
+
+
+def test_a_zero_threshold_sends_max_spikes_as_onnx_does(monkeypatch):
+    """vth = 0 with several spikes a step: v / 0 is inf, the count max_spikes (numpy's division, as
+    the ONNX lowering's Div), in both engines; no ZeroDivisionError."""
+    from snnc.compiler.export import run_onnx
+
+    g = Graph(target="ideal")
+    g.add("input", Input(3))
+    g.add("w", Synapse(np.array([[1, 0, 0], [0, -1, 0], [0, 0, 2]], np.float32), 0, 1), ["input"])
+    g.add("lif", FloatLIF(3, vth=[0.0, 0.0, 0.5], max_spikes=3, beta=0.5, reset="soft"), ["w"])
+    g.add("output", Output(3), ["lif"])
+    x = np.ones((2, 5, 3), np.int64)
+    got, want = both(monkeypatch, g, x, ("v",))
+    assert_same(got, want)
+    assert got.spikes["lif"][:, 1:, 0].tolist() == [[3] * 4] * 2
+    onnx = run_onnx(g, x)
+    assert np.array_equal(got.spikes["lif"], onnx["lif"]["spikes"]) and np.array_equal(got.state["lif"]["v"],
+                                                                                         onnx["lif"]["v"])
