@@ -8,6 +8,8 @@ node says which state is read at which step, and with what gain and offset.
 A graph compiled from a NIR file was trained on no fixed T (metadata
 `any_steps`): it runs on inputs of any length, its `v` read at the last real
 step (`step` -1 of the padded run: the padding is exactly the readout's latency).
+A 1-step binary net on a spiking chip takes its analog input as bit planes (metadata
+`input_planes`, `snnc.compiler.frontend.planes`), held through the padding (`hold_input`).
 Bias channels (metadata `bias_channels`, the NIR frontend's rewrite of an Affine
 bias into a synaptic current) are appended by the host: 1 during the T steps
 from each channel's start: 0 in the float graph; on a chip `bias_inputs` holds
@@ -38,10 +40,17 @@ def pad_input(graph: Graph, x: np.ndarray) -> np.ndarray:
     x = encode_input(graph, x)
     pad = int(graph.metadata.get("pad_steps", 0))
     steps = graph.metadata.get("steps")
+    planes = graph.metadata.get("input_planes")
+    if planes is not None and x.ndim == 3 and x.shape[2] == planes["channels"]:   # analog: the host's planes
+        from snnc.compiler.frontend.planes import encode_planes
+
+        x = encode_planes(planes, x, steps)
     if steps is not None and x.shape[1] != steps and not graph.metadata.get("any_steps"):
         raise InputError(f"graph was compiled for {steps} input steps, got {x.shape[1]}")
     if pad:
-        x = np.concatenate([x, np.zeros((x.shape[0], pad, x.shape[2]), x.dtype)], axis=1)
+        tail = np.repeat(x[:, -1:], pad, axis=1) if graph.metadata.get("hold_input") else \
+            np.zeros((x.shape[0], pad, x.shape[2]), x.dtype)
+        x = np.concatenate([x, tail], axis=1)
     return with_bias_channels(graph, x, x.shape[1] - pad)
 
 

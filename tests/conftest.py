@@ -62,7 +62,7 @@ def binary_ckpt(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def analog_ckpt(tmp_path_factory):
-    """Analog pixels into the first layer: no spiking target takes them."""
+    """Analog pixels into the first layer of a 1-step binary MLP (a spiking target holds them as bit planes)."""
     raw = _binary_config("direct")
     raw["train"]["epochs"] = 1
     return _train(tmp_path_factory, "analog", raw)

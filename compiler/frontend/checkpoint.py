@@ -44,7 +44,7 @@ def float_net(checkpoint, mode: str = "mean", k: int = 8, seed: int = 0, target:
         raise CompileError(f"--k must lie in [1, 64] posterior samples, got {k}")
     model, cfg = load_model(checkpoint)
     info = checkpoint_info(checkpoint)
-    _check_compilable(cfg, checkpoint, target)
+    _check_compilable(cfg, checkpoint, target, int(info["in_shape"][0]))
     if cfg.model.name == "resnet" and mode == "samples":
         raise CompileError(f"{checkpoint}: --mode samples is not lowered for resnets yet; use --mode mean")
     if cfg.method.name == "sg" and mode == "samples":
@@ -58,7 +58,12 @@ def float_net(checkpoint, mode: str = "mean", k: int = 8, seed: int = 0, target:
                                      readout_params(cfg.model, steps))
     else:
         graph, layers = _mlp_graph(cfg.model, states, int(np.prod(info["in_shape"][1:])), steps)
-    if cfg.data.encoding == "direct":
+    notes = []
+    if cfg.data.encoding == "direct" and target is not None and not get_target(target).analog_input:
+        from snnc.compiler.frontend.planes import held_planes   # a spiking chip: bit planes, held
+
+        graph, steps, notes = held_planes(graph, dict(cfg.data.__dict__))
+    elif cfg.data.encoding == "direct":
         from snnc.compiler.passes.dense_layers import dense_graph
 
         graph = dense_graph(graph, steps)
@@ -67,11 +72,11 @@ def float_net(checkpoint, mode: str = "mean", k: int = 8, seed: int = 0, target:
     check_graph(graph)
     k = len(states)
     return FloatNet(graph, steps, int(info["n_classes"]), dict(cfg.data.__dict__), mode, k, layers, info,
-                    options={"mode": mode, "k": k},
+                    options={"mode": mode, "k": k}, notes=notes,
                     report={"mode": mode, "k": k, "checkpoint_sha256": info["sha256"]})
 
 
-def _check_compilable(cfg, path, target=None) -> None:
+def _check_compilable(cfg, path, target=None, steps: int = 1) -> None:
     if cfg.method.name == "sg":
         _check_sg(cfg, path)
     elif cfg.method.name != "sbnn":
@@ -81,11 +86,13 @@ def _check_compilable(cfg, path, target=None) -> None:
     if getattr(cfg.model, "affine", "none") == "step":  # "channel_positive" folds (see _states)
         raise CompileError(f"{path}: model.affine = 'step' has no static form (a scale that varies "
                            "over time or is <= 0); train with affine 'channel_positive' or 'none'")
-    if cfg.data.encoding == "direct" and (target is None or not get_target(target).analog_input):
+    held = cfg.model.neuron == "binary" and steps == 1 and target is not None   # planes.py
+    if cfg.data.encoding == "direct" and not held and (target is None or not get_target(target).analog_input):
         analog = [name for name, t in all_targets().items() if t.analog_input]
-        raise CompileError(f"{path}: layer 'fcs.0' takes analog input (data.encoding = 'direct'); "
-                           "a spiking target needs spike-coded input: train with encoding 'rate' or 'latency' "
-                           f"(or compile for {', '.join(analog)})")
+        raise CompileError(f"{path}: layer 'fcs.0' takes analog input (data.encoding = 'direct') into "
+                           f"{steps}-step {cfg.model.neuron} units; a spiking target needs spike-coded "
+                           "input (train with encoding 'rate' or 'latency') or a 1-step binary net, whose input "
+                           f"it holds as bit planes (or compile for {', '.join(analog)})")
     if getattr(cfg.model, "syn_beta", 0.0) > 0 and getattr(cfg.model, "bias", True):
         raise CompileError(f"{path}: hidden biases with a synaptic state (model.syn_beta > 0) have no "
                            "IR form (the bias would pass the synaptic filter); train with model.bias = false")

@@ -118,10 +118,12 @@ def test_binary_net_compiles_to_loihi_one_step_per_layer(binary_ckpt):
     assert all(n.vth.max() == 0 for name, n in c.graph.neurons.items() if name != "readout")
 
 
-def test_analog_first_layer_is_named(analog_ckpt, tmp_path, capsys):
-    _expect_one_line(["compile", str(analog_ckpt), "--target", "loihi", "--out", str(tmp_path / "a.snnc")],
-                     capsys, "fcs.0", "analog")
-    assert not (tmp_path / "a.snnc").exists()
+def test_analog_input_of_a_1_step_binary_mlp_is_held_as_bit_planes_on_loihi(analog_ckpt):
+    c = compile_checkpoint(analog_ckpt, "loihi", calibrate=32)
+    assert any("bit planes" in n for n in c.report["notes"])
+    assert c.graph.nodes["input"].size == 5 * 64     # digits' pixels k/16: 5 planes, exact
+    acc = c.report["accuracy"]
+    assert acc["float_graph"]["accuracy"] == acc["float_torch"]["accuracy"]
 
 
 def test_two_hidden_layers_share_xylo_population_as_blocks(seq2_ckpt):
