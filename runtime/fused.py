@@ -187,8 +187,8 @@ def run(lay: Layout, graph: Graph, x: np.ndarray, inputs: dict, record: set, pro
         fk.run_fused(x, out, trace if keep else _NO_TRACE[lay.state_dtype.char], keep, s, min(s + size, B),
                      lay.nodes, lay.syns, lay.links, lay.wd, lay.ptr, lay.post, lay.wc, lay.nnz, lay.scale,
                      np.zeros(lay.acc_size, lay.acc_dtype), np.zeros(width, lay.a_dtype),
-                     np.zeros((2, width), lay.state_dtype), lay.params, lay.flags, c, np.zeros(x.shape[2], np.int64),
-                     np.zeros(width, np.int64), np.zeros(max(x.shape[2], width), np.int64))
+                     np.zeros((2, width), lay.state_dtype), lay.params, lay.flags, c,
+                     np.zeros(max(x.shape[2], width), np.int64))
         return c
 
     if threads > 1 and len(starts) > 1:

@@ -131,27 +131,32 @@ def _nonzero(src, lo, n, idx):
 
 @kernel(refcounts=False)
 def run_fused(x, out, trace, keep, b0, b1, nodes, syns, links, wd, ptr, post, wc, nnz, scale, acc, a, state,
-              params, flags, counts, xrow, cur, idx):
+              params, flags, counts, idx):
     """Samples b0:b1 of the whole graph: spikes into out [B, T, neurons], states into trace
     [B, T, 2, neurons] when `keep`, counters added into counts [3, nodes] (SPIKES, EVENTS, OVERFLOW).
-    acc, a [neurons], state [2, neurons], xrow [channels] and cur [neurons] (step t's counts), idx
-    [max(channels, neurons)] (a node's spiking neurons): this part's own buffers; params [4, neurons]
-    and flags [populations, 2]: the kind's (`fused_params`). No reference counts, no array views,
-    and the kinds' steps inlined: nothing in the loop touches a shared cache line but to read it."""
+    acc, a [neurons], state [2, neurons], idx [max(channels, neurons)] (a node's spiking neurons):
+    this part's own buffers; params [4, neurons] and flags [populations, 2]: the kind's
+    (`fused_params`). Compiled without reference counts (a view is free: x[b, t] is read and
+    out[b, t] written in place) and with the kinds' steps inlined: nothing in the loop writes a
+    cache line that another part reads."""
     T = x.shape[1]
     for b in range(b0, b1):
         acc[:] = 0
         state[:] = 0
         for t in range(T):
-            _copy_in(xrow, x, b, t)
+            now = out[b, t]
             for k in range(nodes.shape[0]):
                 p = nodes[k, POP]
-                if p >= 0:
-                    _fold(a, nodes, k, t, syns, links, scale, acc)
-                    counts[OVERFLOW, k] += update(a, state, params, flags, p, nodes[k, LO], nodes[k, N], cur)
-                deliver(xrow if p < 0 else cur, idx, k, t, T, nodes, syns, links, wd, ptr, post, wc, nnz, acc,
-                        counts)
-            _copy_out(out, trace, keep, b, t, cur, state)
+                if p < 0:
+                    deliver(x[b, t], idx, k, t, T, nodes, syns, links, wd, ptr, post, wc, nnz, acc, counts)
+                    continue
+                _fold(a, nodes, k, t, syns, links, scale, acc)
+                counts[OVERFLOW, k] += update(a, state, params, flags, p, nodes[k, LO], nodes[k, N], now)
+                deliver(now, idx, k, t, T, nodes, syns, links, wd, ptr, post, wc, nnz, acc, counts)
+            if keep:   # element by element: an array assignment may copy (numba's runtime)
+                for c in range(2):
+                    for j in range(np.uint64(state.shape[1])):
+                        trace[b, t, c, j] = state[c, j]
 
 
 @kernel(inline=True)
@@ -166,20 +171,3 @@ def _fold(a, nodes, k, t, syns, links, scale, acc):
         s = links[e]
         base = np.uint64(syns[s, ACC] + (t % syns[s, DEPTH]) * syns[s, NPOST])
         join(a, lo, n, acc, base, syns[s, EXP], scale[s], e == nodes[k, IN0])
-
-
-@kernel(inline=True)
-def _copy_in(xrow, x, b, t):
-    for j in range(np.uint64(xrow.shape[0])):
-        xrow[j] = x[b, t, j]
-
-
-@kernel(inline=True)
-def _copy_out(out, trace, keep, b, t, cur, state):
-    """out[b, t] = cur; trace[b, t] = state when keep (a population's state after its step t)."""
-    for j in range(np.uint64(cur.shape[0])):
-        out[b, t, j] = cur[j]
-    if keep:
-        for c in range(2):
-            for j in range(np.uint64(cur.shape[0])):
-                trace[b, t, c, j] = state[c, j]
