@@ -6,6 +6,8 @@ lives with its arithmetic in the target's file (`snnc.targets`).
 """
 from __future__ import annotations
 
+import numpy as np
+
 from snnc.targets.kernel import kernel
 
 jit = kernel
@@ -43,7 +45,15 @@ def deliver(acc, spikes, delay, cap, indptr, post, weight, w_t, row_nnz):
 
 @jit
 def value_range(flat):
-    """(min, max) of a 1-D int64 array in one pass (numpy's min and max are two)."""
+    """(min, max) of a 1-D int64 array. First the OR and the AND of every value (a vectorised pass):
+    when the OR is 0 or 1, every value is 0 or 1, the OR is the max and the AND the min (binary
+    spikes, the common input); else one pass of min and max."""
+    seen, every = 0, -1
+    for i in range(np.uint64(flat.shape[0])):
+        seen |= flat[i]
+        every &= flat[i]
+    if seen == 0 or seen == 1:
+        return every, seen
     lo, hi = flat[0], flat[0]
     for i in range(flat.shape[0]):
         lo, hi = min(lo, flat[i]), max(hi, flat[i])

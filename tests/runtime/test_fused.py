@@ -177,3 +177,16 @@ def test_a_zero_threshold_sends_max_spikes_as_onnx_does(monkeypatch):
     onnx = run_onnx(g, x)
     assert np.array_equal(got.spikes["lif"], onnx["lif"]["spikes"]) and np.array_equal(got.state["lif"]["v"],
                                                                                          onnx["lif"]["v"])
+
+
+def test_the_input_checks_value_range_is_min_and_max():
+    """kernels.value_range (simulate's input check): binary arrays by OR and AND, others by min and max."""
+    from snnc.runtime.kernels import value_range
+
+    rng = np.random.default_rng(0)
+    cases = [[0, 0], [0, 1], [1, 1], [1], [0], [2, 0], [-1, 0], [3, -7, 2**40], [-(2**63), 2**63 - 1]]
+    cases += [rng.integers(lo, 4, rng.integers(1, 9)) for lo in (-3, 0) for _ in range(300)]
+    cases += [rng.integers(0, 2, rng.integers(1, 9)) for _ in range(300)]
+    for case in cases:
+        a = np.asarray(case, np.int64)
+        assert value_range(a) == (a.min(), a.max()), a
