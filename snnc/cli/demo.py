@@ -8,7 +8,11 @@
    the reference, ONNX and xylosim on the whole test split;
 3. beside each job, the non-spiking int8 MLP of the same accuracy on `edge-int8`
    (`evaluation/dense_baseline.py`: width chosen on validation, a few seconds);
-4. print one summary table (float and deployed accuracy, agreement, energy per
+4. compile the spiking conv SBNN of `configs/digits_conv_loihi.toml` (a residual spike-add
+   block and a downsampling shortcut, Loihi's LIF) for `loihi`, verify it against Lava on 100
+   test samples and ONNX on the whole split; its checkpoint ships in `configs/trained/` (its
+   sha256 checked: training takes 8-15 minutes here), `--train-conv` trains it afresh;
+5. print one summary table (float and deployed accuracy, agreement, energy per
    inference, latency; under each job the dense baseline and which side wins on
    energy) and write JSON reports and PNG plots under --out.
 """
@@ -26,7 +30,9 @@ JOBS = (  # (name, config, target, mode, k, samples its chip's own executor runs
     ("loihi-mean", "digits_loihi.toml", "loihi", "mean", 1, 100),
     ("loihi-k8", "digits_loihi.toml", "loihi", "samples", 8, 100),
     ("xylo-mean", "digits_seq_xylo.toml", "xylo", "mean", 1, 10_000),
+    ("loihi-conv", "digits_conv_loihi.toml", "loihi", "mean", 1, 100),
 )
+SHIPPED = {"digits_conv_loihi.toml": CONFIGS / "trained" / "digits_conv_loihi"}   # .pt and .json beside
 
 
 def cmd_demo(argv: list[str]) -> int:
@@ -36,12 +42,16 @@ def cmd_demo(argv: list[str]) -> int:
     parser.add_argument("--samples", type=int, help="cap the samples run on each chip's own executor (the "
                         "first its target names: Lava, xylosim; ONNX runs all)")
     parser.add_argument("--no-external", action="store_true", help="skip each chip's own executor")
+    parser.add_argument("--train-conv", action="store_true", help="train the conv net (8-15 min) instead of "
+                        "compiling the checkpoint shipped in configs/trained/")
     args = parser.parse_args(argv)
     out = Path(args.out)
     rows, ckpts, grids = [], {}, {}
     for name, config, target, mode, k, samples in JOBS:
         backend = next(iter(get_target(target).executors))   # the chip's own: Lava, xylosim
-        if config not in ckpts:
+        if config not in ckpts and config in SHIPPED and not args.train_conv:
+            ckpts[config] = _shipped(SHIPPED[config])
+        elif config not in ckpts:
             ckpts[config] = _train(CONFIGS / config, out / config.removesuffix(".toml"), args.epochs)
         backends = ["sim", "reference", "onnx"] + ([] if args.no_external else [backend])
         n = min(samples, args.samples) if args.samples else samples
@@ -64,6 +74,23 @@ def _train(config: Path, run_dir: Path, epochs: int | None) -> Path:
     summary = run(cfg, run_dir)
     print(f"posterior-mean test accuracy {summary['test_accuracy']:.4f} in {summary['seconds']:.0f} s")
     return run_dir / "checkpoint.pt"
+
+
+def _shipped(stem: Path) -> Path:
+    """A checkpoint shipped with the repository, after its sha256 matches the record beside it."""
+    import hashlib
+    import json
+
+    from snnc.errors import InputError
+
+    record = json.loads(stem.with_suffix(".json").read_text())
+    ckpt = stem.with_suffix(".pt")
+    digest = hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    if digest != record["sha256"]:
+        raise InputError(f"{ckpt}: sha256 {digest[:12]}... is not the {record['sha256'][:12]}... its record names")
+    print(f"\n=== shipped {ckpt.name}: {record['config']}, {record['trained']['epochs']} epochs, posterior-mean test "
+          f"accuracy {record['trained']['test_accuracy']:.4f} when trained ({record['command']})")
+    return ckpt
 
 
 def _compile_and_verify(name, ckpt, target, mode, k, backends, samples, out: Path) -> dict:

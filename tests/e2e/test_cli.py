@@ -93,10 +93,25 @@ def test_demo_trains_compiles_and_verifies(tmp_path, capsys):
     """The whole job, at one epoch per config: train -> compile -> verify on every executor."""
     code, out, _ = run(["demo", "--epochs", "1", "--out", str(tmp_path), "--samples", "12"], capsys)
     assert code == 0, out[-3000:]
-    assert "=== summary (test split" in out and out.count("dense int8 on edge-int8 (hidden") == 3
-    for job in ("loihi-mean", "loihi-k8", "xylo-mean"):
+    assert "=== summary (test split" in out and out.count("dense int8 on edge-int8 (hidden") == 4
+    assert "=== shipped digits_conv_loihi.pt" in out   # the conv net: compiled from configs/trained/
+    for job in ("loihi-mean", "loihi-k8", "xylo-mean", "loihi-conv"):
         assert (tmp_path / f"{job}.snnc").is_file() and (tmp_path / f"{job}.png").is_file()
         assert (tmp_path / f"{job}.dense.snnc").is_file()   # the dense int8 baseline (evaluation/dense_baseline.py)
         report = json.loads((tmp_path / f"{job}.verify.json").read_text())
         backend = "xylosim" if job.startswith("xylo") else "lava"
         assert report["agreement"] == {"reference": 1.0, "onnx": 1.0, backend: 1.0}
+
+
+def test_demo_refuses_a_shipped_checkpoint_whose_sha256_differs(tmp_path):
+    import shutil
+
+    from snnc.cli.demo import SHIPPED, _shipped
+    from snnc.errors import InputError
+
+    stem = SHIPPED["digits_conv_loihi.toml"]
+    shutil.copy(stem.with_suffix(".json"), tmp_path / "c.json")
+    (tmp_path / "c.pt").write_bytes(stem.with_suffix(".pt").read_bytes() + b"\0")
+    assert _shipped(stem) == stem.with_suffix(".pt")
+    with pytest.raises(InputError, match="sha256"):
+        _shipped(tmp_path / "c")
