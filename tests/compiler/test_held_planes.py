@@ -86,6 +86,12 @@ def test_lava_runs_the_held_net_bit_for_bit(held):
     assert r["agreement"] == {"lava": 1.0} and r["agreement_samples"] == {"lava": 4} and not r["divergence"]
 
 
+def test_onnxruntime_runs_the_held_net_bit_for_bit(held):
+    ckpt, compiled = held
+    r = verify(compiled.graph, compiled.graph.metadata["data"], ckpt, ("sim", "onnx"), 360, progress=False)
+    assert r["agreement"] == {"onnx": 1.0} and r["agreement_samples"] == {"onnx": 360}
+
+
 def test_a_multi_step_analog_net_is_still_refused(tmp_path, capsys):
     cfg = {**NET, "data": {**NET["data"], "steps": 2}, "train": {**NET["train"], "epochs": 1}}
     run(config_mod.from_dict(cfg), tmp_path / "run", progress=False)
