@@ -257,6 +257,10 @@ def prepare(checkpoint, target: str, epochs: int, out, *, lr: float | None = Non
         raise CompileError(f"target '{target}' has no integer weight grid to fine-tune on")
     _, old_cfg = load_model(checkpoint)
     front = float_net(checkpoint, target=target)
+    if "input_planes" in front.graph.metadata:
+        raise CompileError(f"{checkpoint}: its analog input runs on {target} as held bit planes "
+                           "(compiler/frontend/planes.py), whose per-plane weights adapt has no grid for yet; "
+                           "compile it as it is")
     if data is not None:
         front.data = dict(data)
     rate = {"rate_weight": rate_weight, "rate_target": rate_target}

@@ -99,3 +99,10 @@ def test_a_multi_step_analog_net_is_still_refused(tmp_path, capsys):
                  "--out", str(tmp_path / "g.snnc")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "1-step binary net" in err
+
+
+def test_adapt_refuses_a_held_net_in_one_line(held, tmp_path, capsys):
+    ckpt, _ = held
+    assert main(["adapt", str(ckpt), "--target", "loihi", "--epochs", "1", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bit planes" in err
