@@ -17,7 +17,7 @@ import numpy as np
 
 from snnc.compiler.ir import Graph, Synapse
 from snnc.runtime import fused_kernel as fk
-from snnc.runtime.batches import part_starts, progress_bar
+from snnc.runtime.batches import part_starts, progress_bar, shared_pool
 from snnc.runtime.event import PopulationRun
 from snnc.targets import ideal
 from snnc.targets.loihi import lif as loihi_lif
@@ -192,10 +192,8 @@ def run(lay: Layout, graph: Graph, x: np.ndarray, inputs: dict, record: set, pro
         return c
 
     if threads > 1 and len(starts) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(min(threads, len(starts))) as pool:
-            for c in progress_bar(pool.map(part, starts), len(starts), graph, progress):
-                counts += c
+        for c in progress_bar(shared_pool(threads).map(part, starts), len(starts), graph, progress):
+            counts += c
     else:
         for s in progress_bar(starts, len(starts), graph, progress):
             counts += part(s)

@@ -190,3 +190,16 @@ def test_the_input_checks_value_range_is_min_and_max():
     for case in cases:
         a = np.asarray(case, np.int64)
         assert value_range(a) == (a.min(), a.max()), a
+
+
+def test_a_large_inputs_range_is_read_by_several_threads():
+    """simulate's input check on an input of at least PARALLEL_RANGE_MIN values: one slice a thread."""
+    from snnc.runtime.simulate import PARALLEL_RANGE_MIN, _value_range
+
+    x = np.zeros((1, 1, PARALLEL_RANGE_MIN + 7), np.int64)
+    for threads in (1, 2, 3):
+        assert _value_range(x, threads) == (0, 0)
+    x[0, 0, 5] = 1
+    assert _value_range(x, 3) == (0, 1)
+    x[0, 0, -1], x[0, 0, 3] = -5, 9
+    assert _value_range(x, 2) == (-5, 9) and _value_range(x, 3) == (-5, 9)
