@@ -3,6 +3,7 @@ side by side; the numba kernels release the GIL), each part's arrays copied into
 run's by the thread that made them, in sample order. The result does not depend on the split."""
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -30,6 +31,17 @@ def run_batch(engine, graph, plan, inputs: dict, record: set, progress: bool, ch
 
 _POOLS: dict = {}   # threads -> ThreadPoolExecutor, kept: starting threads costs ~0.3 ms a call (measured)
 _POOLS_LOCK = threading.Lock()
+
+
+def _forget_pools() -> None:
+    """In a forked child: none of the parent's worker threads exist there (its pools would never run)."""
+    global _POOLS_LOCK
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools)
 
 
 def shared_pool(threads: int):

@@ -203,3 +203,24 @@ def test_a_large_inputs_range_is_read_by_several_threads():
     assert _value_range(x, 3) == (0, 1)
     x[0, 0, -1], x[0, 0, 3] = -5, 9
     assert _value_range(x, 2) == (-5, 9) and _value_range(x, 3) == (-5, 9)
+
+
+def _simulate_in_child(queue):
+    graph = recurrent_loihi_graph(seed=5)
+    res = snnc.runtime.simulate(graph, binary_input(seed=6, B=6, T=10, n=6, density=0.3), threads=2, chunk=1)
+    queue.put(res.totals["spikes"])
+
+
+def test_a_forked_child_makes_its_own_thread_pool():
+    """The kept pools (runtime/batches.shared_pool) are forgotten in a forked child, whose threads
+    they are not: a child's threaded simulate runs instead of waiting on the parent's pool."""
+    import multiprocessing
+
+    graph = recurrent_loihi_graph(seed=5)
+    want = snnc.runtime.simulate(graph, binary_input(seed=6, B=6, T=10, n=6, density=0.3), threads=2, chunk=1)
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_simulate_in_child, args=(queue,))
+    child.start()
+    child.join(600)   # a hang would stop here (not a timing check: the child takes well under a second)
+    assert child.exitcode == 0 and queue.get(timeout=1) == want.totals["spikes"]
