@@ -42,8 +42,6 @@ def pad_input(graph: Graph, x: np.ndarray) -> np.ndarray:
     steps = graph.metadata.get("steps")
     planes = graph.metadata.get("input_planes")
     if planes is not None and x.ndim == 3 and x.shape[2] == planes["channels"]:   # analog: the host's planes
-        from snnc.compiler.frontend.planes import encode_planes
-
         x = encode_planes(planes, x, steps)
     if steps is not None and x.shape[1] != steps and not graph.metadata.get("any_steps"):
         raise InputError(f"graph was compiled for {steps} input steps, got {x.shape[1]}")
@@ -52,6 +50,23 @@ def pad_input(graph: Graph, x: np.ndarray) -> np.ndarray:
             np.zeros((x.shape[0], pad, x.shape[2]), x.dtype)
         x = np.concatenate([x, tail], axis=1)
     return with_bias_channels(graph, x, x.shape[1] - pad)
+
+
+def encode_planes(meta: dict, x: np.ndarray, steps: int) -> np.ndarray:
+    """Host side: analog x [B, 1, n] -> held bit planes [B, steps, planes * n] (int64 0/1): bit k
+    of q = clip(round(|x| / scale), 0, 2^bits - 1) on channel k * n + i, negative values in a
+    second set of planes (`snnc.compiler.frontend.planes` builds the graph that reads them)."""
+    x = np.asarray(x, np.float64)
+    n, bits, scale = int(meta["channels"]), int(meta["bits"]), float(meta["scale"])
+    if x.ndim != 3 or x.shape[1] != 1 or x.shape[2] != n:
+        raise InputError(f"input must be [B, 1, {n}] analog values (a 1-step net's samples), got {x.shape}")
+    parts = [np.maximum(x, 0.0)] + ([np.maximum(-x, 0.0)] if meta["signed"] else [])
+    planes = []
+    for part in parts:
+        q = np.clip(np.rint(part[:, 0] / scale), 0, 2 ** bits - 1).astype(np.int64)
+        planes.extend((q >> k) & 1 for k in range(bits))
+    held = np.concatenate(planes, axis=1)[:, None, :]
+    return np.repeat(held, steps, axis=1)
 
 
 def data_channels(graph: Graph) -> int:

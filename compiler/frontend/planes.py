@@ -30,7 +30,7 @@ import dataclasses
 import numpy as np
 
 from snnc.compiler.ir import Conv2d, Graph, Input, Synapse
-from snnc.errors import CompileError, InputError
+from snnc.errors import CompileError
 
 MAX_BITS = 8     # the planes per sign; 8 bits: the resolution of edge-int8's int8 input, and of an 8-bit sensor
 SETTLE = 3       # estimate: held steps beyond the first, for Loihi's 1/4096 membrane carry (see docstring)
@@ -102,21 +102,6 @@ def _plane(syn: Synapse, p: int, planes: int, factor: float, name: str) -> Synap
     return dataclasses.replace(syn, weights=full.astype(np.float32))
 
 
-def encode_planes(meta: dict, x: np.ndarray, steps: int) -> np.ndarray:
-    """Host side: analog x [B, 1, n] -> held bit planes [B, steps, planes * n] (int64 0/1)."""
-    x = np.asarray(x, np.float64)
-    n, bits, scale = int(meta["channels"]), int(meta["bits"]), float(meta["scale"])
-    if x.ndim != 3 or x.shape[1] != 1 or x.shape[2] != n:
-        raise InputError(f"input must be [B, 1, {n}] analog values (a 1-step net's samples), got {x.shape}")
-    parts = [np.maximum(x, 0.0)] + ([np.maximum(-x, 0.0)] if meta["signed"] else [])
-    planes = []
-    for part in parts:
-        q = np.clip(np.rint(part[:, 0] / scale), 0, 2 ** bits - 1).astype(np.int64)
-        planes.extend((q >> k) & 1 for k in range(bits))
-    held = np.concatenate(planes, axis=1)[:, None, :]
-    return np.repeat(held, steps, axis=1)
-
-
 CALIBRATION = 256   # training samples that show the data's lattice (the compiler's default calibration size)
 
 
@@ -124,7 +109,7 @@ def held_planes(graph: Graph, data: dict) -> tuple[Graph, int, list[str]]:
     """(graph, steps, notes): a 1-step binary float graph as it runs held (module docstring): bit
     planes of the data set's lattice, 1 + SETTLE steps, the readout memoryless and read last."""
     from snnc.compiler.passes.base import readout_name
-    from snnc.evaluation.datasets import load_split
+    from snnc.train.data.arrays import load_split
 
     x_cal = load_split(data, "train", limit=CALIBRATION)[0]
     graph, notes = bit_planes(graph, x_cal)

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from snnc.cli import main
-from snnc.compiler.frontend.planes import SETTLE, encode_planes, input_lattice
+from snnc.compiler.frontend.planes import SETTLE, input_lattice
 from snnc.errors import InputError
 from snnc.evaluation.compiled import compile_checkpoint, torch_probabilities
 from snnc.evaluation.datasets import load_split
 from snnc.evaluation.verify import verify
 from snnc.runtime import deploy
+from snnc.runtime.deploy import encode_planes
 from snnc.runtime.simulate import simulate
 from snnc.targets.loihi import lava_exec
 from snnc.train import config as config_mod
