@@ -58,11 +58,12 @@ def cmd_simulate(argv: list[str]) -> int:
 
 def _run_input(graph, spikes, args):
     """(decoded values [B, n] or None, SimResult). A graph that runs on any length (from a NIR
-    file) or appends bias channels runs as deployed: padded for its latency, then decoded."""
+    file), appends bias channels or holds analog input as bit planes runs as deployed: its input
+    encoded and padded for its latency by the host (`deploy.pad_input`), then decoded."""
     from snnc.runtime import deploy
 
     meta = graph.metadata
-    if meta.get("any_steps") or meta.get("bias_channels"):
+    if meta.get("any_steps") or meta.get("bias_channels") or meta.get("input_planes"):
         x = spikes if spikes.ndim == 3 else spikes[None]
         return deploy.run(graph, x, engine=args.engine, progress=True, check=args.check, threads=args.threads)
     record = ("v",) if args.out else ()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from snnc.cli import main
+from snnc.compiler.ir import save
 from snnc.compiler.frontend.planes import SETTLE, input_lattice
 from snnc.errors import InputError
 from snnc.evaluation.compiled import compile_checkpoint, torch_probabilities
@@ -107,3 +108,14 @@ def test_adapt_refuses_a_held_net_in_one_line(held, tmp_path, capsys):
     assert main(["adapt", str(ckpt), "--target", "loihi", "--epochs", "1", "--out", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bit planes" in err
+
+
+def test_simulate_takes_the_analog_samples_of_a_held_graph(held, tmp_path):
+    _, compiled = held
+    save(compiled.graph, tmp_path / "g.snnc")
+    x, _ = load_split(compiled.graph.metadata["data"], "test", limit=6)
+    np.save(tmp_path / "x.npy", x.astype(np.float32))
+    assert main(["simulate", str(tmp_path / "g.snnc"), "--input", str(tmp_path / "x.npy"),
+                 "--out", str(tmp_path / "y.npz")]) == 0
+    values = np.load(tmp_path / "y.npz")["values__output"]
+    assert np.array_equal(values, deploy.run(compiled.graph, x)[0])
