@@ -65,8 +65,10 @@ def _population(graph: Graph, out: Graph, pop: str) -> None:
         raise CompileError(f"population '{pop}': {type(node).__name__} has no dense form (FloatLIF only)")
     feeds = [(s, syn, src) for s, syn, src in graph.incoming(pop) if syn.delay == 0]
     if len(feeds) != 1:
-        raise CompileError(f"population '{pop}' needs exactly one same-step synapse for a dense layer, "
-                           f"has {len(feeds)}")
+        why = (f"it sums {len(feeds)} spike sources ({', '.join(src for _, _, src in feeds)}: a residual spike add), "
+               "and the dense layers run as a chain (no Add node yet); train with model.shortcut = 'none', "
+               "or deploy on a spiking chip") if len(feeds) > 1 else "it has none"
+        raise CompileError(f"population '{pop}' needs exactly one same-step synapse for a dense layer: {why}")
     syn_name, syn, src = feeds[0]
     weights = syn.weights * 2.0 ** syn.weight_exp
     layer = _conv_gemm(syn_name, syn, weights, node.bias) if isinstance(syn, Conv2d) else Gemm(weights, node.bias)

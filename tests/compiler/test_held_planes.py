@@ -119,3 +119,10 @@ def test_simulate_takes_the_analog_samples_of_a_held_graph(held, tmp_path):
                  "--out", str(tmp_path / "y.npz")]) == 0
     values = np.load(tmp_path / "y.npz")["values__output"]
     assert np.array_equal(values, deploy.run(compiled.graph, x)[0])
+
+
+def test_edge_int8_names_the_residual_add_it_lacks(held, tmp_path, capsys):
+    ckpt, _ = held
+    assert main(["compile", str(ckpt), "--target", "edge-int8", "--out", str(tmp_path / "e.snnc")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "residual spike add" in err and not (tmp_path / "e.snnc").exists()
