@@ -61,9 +61,16 @@ def encode_planes(meta: dict, x: np.ndarray, steps: int) -> np.ndarray:
     if x.ndim != 3 or x.shape[1] != 1 or x.shape[2] != n:
         raise InputError(f"input must be [B, 1, {n}] analog values (a 1-step net's samples), got {x.shape}")
     parts = [np.maximum(x, 0.0)] + ([np.maximum(-x, 0.0)] if meta["signed"] else [])
+    if not meta["signed"] and (x < 0).any():
+        raise InputError(f"{int((x < 0).sum())} input values are negative; the graph's bit planes hold values "
+                         "in [0, max] (its training data had no negative value)")
     planes = []
     for part in parts:
-        q = np.clip(np.rint(part[:, 0] / scale), 0, 2 ** bits - 1).astype(np.int64)
+        q = np.rint(part[:, 0] / scale)
+        if q.max(initial=0) > 2 ** bits - 1:
+            raise InputError(f"{int((q > 2 ** bits - 1).sum())} input values exceed {(2 ** bits - 1) * scale:.4g}, "
+                             f"the largest the graph's {bits} bit planes hold (its training data's largest)")
+        q = q.astype(np.int64)
         planes.extend((q >> k) & 1 for k in range(bits))
     held = np.concatenate(planes, axis=1)[:, None, :]
     return np.repeat(held, steps, axis=1)

@@ -103,16 +103,13 @@ def _plane(syn: Synapse, p: int, planes: int, factor: float, name: str) -> Synap
     return dataclasses.replace(syn, weights=full.astype(np.float32))
 
 
-CALIBRATION = 256   # training samples that show the data's lattice (the compiler's default calibration size)
-
-
 def held_planes(graph: Graph, data: dict) -> tuple[Graph, int, list[str]]:
     """(graph, steps, notes): a 1-step binary float graph as it runs held (module docstring): bit
     planes of the data set's lattice, 1 + SETTLE steps, the readout memoryless and read last."""
     from snnc.compiler.passes.base import readout_name
     from snnc.train.data.arrays import load_split
 
-    x_cal = load_split(data, "train", limit=CALIBRATION)[0]
+    x_cal = load_split(data, "train")[0]   # the whole training split: its lattice and its largest value
     graph, notes = bit_planes(graph, x_cal)
     steps = 1 + SETTLE
     readout = readout_name(graph)

@@ -54,6 +54,10 @@ def test_planes_are_the_bits_of_the_quantised_value_held_and_signed():
     assert planes[0, 0].tolist() == [1, 0, 1, 0, 0, 0] + [0, 0, 0, 0, 0, 1]
     with pytest.raises(InputError, match=r"\[B, 1, 2\]"):
         encode_planes(meta, np.zeros((1, 2, 2)), 4)
+    with pytest.raises(InputError, match="1 input values exceed 3.5"):   # never clipped silently
+        encode_planes(meta, np.array([[[4.0, 0.0]]]), 4)
+    with pytest.raises(InputError, match="negative"):
+        encode_planes({**meta, "signed": False}, x, 4)
 
 
 def test_the_float_graph_with_planes_is_the_trained_net(held):
