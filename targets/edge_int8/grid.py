@@ -6,8 +6,9 @@ ConvGemm, s_c = max_i |W[c, i]| / 127 (`weight_scales`; one scale for the whole 
 the layer feeds the Output, whose logits share a scale). W is the float graph's weight: the
 trained weight times the per-channel gain the frontend folds into it (a "channel_positive"
 affine), so the grid is returned in the folded units; `snnc.evaluation.adapt` divides each
-channel's step by the trained net's gain. A resnet's readout, which the frontend merges with
-the global-average pool into one Gemm of repeated columns, keeps its float training.
+channel's step by the trained net's gain. The readout (its synapse `fc_out`, which the dense
+form merges into one `readout` Gemm: with the global-average pool's repeated columns in a resnet)
+keeps its float training.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def weight_grid(compiled, layers) -> dict[str, tuple[np.ndarray, int, int]]:
     mapped = compiled.mapped
     grid = {}
     for param, synapse, _ in layers:
-        if synapse not in mapped.nodes:   # a readout merged with its pooling into one Gemm: left float
+        if synapse not in mapped.nodes:   # the readout's synapse, merged into the 'readout' Gemm: left float
             continue
         w = mapped.nodes[synapse].weights
         to_output = any(isinstance(mapped.nodes[s], Output) for s in mapped.successors(synapse))
