@@ -39,6 +39,8 @@ def update(a, state, params, flags, p, lo, n, spikes):
     """One step of population p (neurons lo:lo+n) from its joined input a; returns overflow events."""
 
 
+# The kind's step, chosen when numba compiles for the joined input's dtype: integer (int64) is
+# Loihi's LIF, float (float64) the float LIF (`runtime.fused.FUSED_PARAMS` lists the same two).
 @overload(join, inline="always")
 def _join(a, lo, n, sums, base, exp, scale, first):
     impl = lif_join if isinstance(a.dtype, types.Integer) else float_lif_join
