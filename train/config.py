@@ -28,7 +28,7 @@ Keys that make the trained dynamics the ones a chip runs (see `neurons` and
     model.max_spikes  spikes a LIF neuron may emit per step (1..31; Xylo: up to 31)
     model.bias        hidden Bayesian linear layers have a bias (the readout always has)
     model.readout     "mean" | "leaky" (readout_tau) | "cuba" (readout_alpha): the
-                      weights over time of `models.readout_weights`
+                      weights over time of `net_base.readout_weights`
 
 Model selection: `data.val_fraction` of the training data (stratified by label,
 seed VALIDATION_SEED, the same samples whatever `train.seed`) is held out as the
@@ -143,7 +143,7 @@ class ModelConfig:
     data_init: bool = True            # scale the first layer by 1/rms(input)
     posterior: str = "layer"
     prior_scale: float = 1.0          # prior std = prior_scale / sqrt(fan_in)
-    readout: str = "mean"             # "mean" over steps, "leaky" or "cuba" (see models.readout_weights)
+    readout: str = "mean"             # "mean" over steps, "leaky" or "cuba" (see net_base.readout_weights)
     readout_tau: float = 5.0          # leaky readout time constant (steps)
     readout_alpha: float = 0.5        # cuba readout: synaptic decay of the output neurons
     affine: str = "none"              # per-step affine of hidden currents: "none", "step" (scale[t, c],

@@ -70,7 +70,7 @@ class Weights(NamedTuple):
 
 def sbnn_loss(out, y: torch.Tensor, kl: torch.Tensor, n_data: int, w: Weights | None = None, *,
               synops: torch.Tensor | None = None, dense: float = 1.0, **weights) -> LossTerms:
-    """Negative ELBO with the auxiliary terms; `out` is a `models.ModelOutput`, `synops`
+    """Negative ELBO with the auxiliary terms; `out` is a `net_base.ModelOutput`, `synops`
     the predicted operations per inference of each layer (`activity.synops`); the
     weights come as `w` or as keywords (`kl_weight=0.01`)."""
     w = w if w is not None else Weights(**weights)

@@ -15,7 +15,7 @@ non-spiking readout (a linear layer applied to the time-mean of the last
 spikes: by linearity the time-mean of per-step logits; `readout="leaky"`
 weights late steps more, as the final membrane of a leaky integrator, and
 `readout="cuba"` as the final membrane of Xylo's output neurons: see
-`readout_weights`, the one definition of these weights), the auxiliary margin
+`net_base.readout_weights`, the one definition of these weights), the auxiliary margin
 penalty (sum over spiking layers of the mean of ((u - theta)/S)^2: the per-neuron
 scaling of the authors' `sum_neurons (mu/S)^2`; 0 for SG nets), and each
 spiking layer's mean spike rate (a tensor with gradients, for the rate regulariser).
@@ -73,14 +73,15 @@ default, so changing a default does not change an old checkpoint.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from snnc.train.bayes import BayesConv2d, BayesLinear
-from snnc.train.neurons import (BinaryNeuron, Firing, LIFNeuron, Recurrent, noise_std, run_neuron)
+from snnc.train.net_base import ModelOutput, Net, readout_head
+from snnc.train.neurons import BinaryNeuron, Firing, LIFNeuron, Recurrent, run_neuron
+from snnc.train.resnet import ResNet
 
 MODELS = ("mlp", "srnn", "resnet")
 NEURONS = ("lif", "binary")
@@ -110,12 +111,6 @@ def stored_config(raw: dict) -> dict:
     return {**raw, "model": model}
 
 
-class ModelOutput(NamedTuple):
-    logits: torch.Tensor        # [B, n_classes]
-    margin_penalty: torch.Tensor  # scalar: sum over layers of mean ((u - theta)/S)^2 (0 when deterministic)
-    rates: torch.Tensor         # [n_spiking_layers] mean spike rate of each
-
-
 def bayes_kwargs(init: str, snr: float, posterior: str, prior_scale: float) -> dict:
     """Keyword arguments of the Bayesian layers for an init scheme."""
     if init not in INITS:
@@ -142,45 +137,6 @@ def make_neuron(kind: str, fire: Firing, *, tau_mem: float, theta: float, reset:
         return BinaryNeuron(fire, theta)
     return LIFNeuron(fire, tau_mem=tau_mem, theta=theta, reset=reset, beta=beta,
                      syn_beta=syn_beta, max_spikes=max_spikes)
-
-
-READOUTS = ("mean", "leaky", "cuba")
-
-
-def readout_weights(steps: int, kind: str = "mean", *, tau: float = 5.0,
-                    alpha: float = 0.5) -> torch.Tensor:
-    """Weights w_t, t = 0..T-1 (float32, summing to 1) of the readout's average over time.
-
-    "mean": 1/T. "leaky": the last-step membrane of a non-spiking leaky
-    integrator y_t = beta y_{t-1} + FC(s_t), beta = exp(-1/tau), normalised by
-    sum_t beta^t: w_t = beta^(T-1-t) / sum. "cuba": the last-step membrane of
-    y_t = y_{t-1} + i_t, i_t = alpha (i_{t-1} + FC(s_t)) (Xylo's output neurons
-    with dash_syn_out = 1 for alpha = 1/2, no membrane decay):
-    w_t = alpha (1 - alpha^(T-t)) / (1 - alpha) / sum. The FC bias is unchanged by
-    any (the host adds it once). `tau` and `alpha` are model.readout_tau and
-    model.readout_alpha; the compiler calls this function too.
-    """
-    if kind not in READOUTS:
-        raise ValueError(f"readout must be one of {READOUTS}, got {kind!r}")
-    if kind == "mean":
-        return torch.full((steps,), 1.0 / steps)
-    if kind == "cuba":
-        if not 0.0 < alpha < 1.0:
-            raise ValueError(f"readout alpha must be in (0, 1), got {alpha!r}")
-        # float64 then float32: the weights do not depend on how the sum was rounded
-        lag = torch.arange(steps, 0, -1, dtype=torch.float64)  # T - t
-        w = alpha * (1.0 - alpha ** lag) / (1.0 - alpha)
-        return (w / w.sum()).float()
-    w = torch.exp(-torch.arange(steps - 1, -1, -1, dtype=torch.float32) / tau)
-    return w / w.sum()
-
-
-def time_average(x_seq: torch.Tensor, kind: str, tau: float = 5.0, alpha: float = 0.5) -> torch.Tensor:
-    """Weighted mean over the leading time axis of x [T, B, ...]."""
-    if kind == "mean":
-        return x_seq.mean(0)
-    w = readout_weights(x_seq.shape[0], kind, tau=tau, alpha=alpha).to(x_seq)
-    return torch.tensordot(w, x_seq, dims=1)
 
 
 def _per_channel(p: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
@@ -281,26 +237,6 @@ def fold_channel_affine(state: dict, model_cfg) -> dict:
     return out
 
 
-class Readout(nn.Module):
-    """Non-spiking readout: logits = FC(weighted time-mean of x) = weighted mean of per-step
-    logits; weight noise by local reparameterisation (none for a deterministic `fc`)."""
-
-    def __init__(self, fc: nn.Module, fire: Firing | None, kind: str = "mean", tau: float = 5.0,
-                 alpha: float = 0.5):
-        super().__init__()
-        readout_weights(1, kind, tau=tau, alpha=alpha)  # validates
-        self.fc, self.fire, self.kind, self.tau, self.alpha = fc, fire, kind, tau, alpha
-
-    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        mu, var = self.fc(time_average(x_seq, self.kind, self.tau, self.alpha))
-        if var is None or self.fire.deterministic:
-            return mu
-        return mu + noise_std(var) * torch.randn_like(mu)
-
-    def extra_repr(self) -> str:
-        return f"kind={self.kind}, tau={self.tau}, alpha={self.alpha}"
-
-
 class SBNNParts:
     """The SBNN's layers and neurons: Bayesian layers (mu, var), noisy neurons sharing `fire`."""
 
@@ -325,28 +261,6 @@ class SBNNParts:
     def norm(self, kind: str, steps: int, channels: int, spatial: bool = False,
              bias: bool = True) -> nn.Module | None:
         return make_affine(kind, steps, channels, bias)
-
-
-class Net(nn.Module):
-    """Shared helpers of every architecture."""
-
-    fire: Firing | None
-
-    def _output(self, logits, margins, rates) -> ModelOutput:
-        margins = [m for m in margins if m is not None]
-        margin = torch.stack(margins).sum() if margins else logits.new_zeros(())
-        return ModelOutput(logits, margin, torch.stack(rates))
-
-    def input_layer(self) -> nn.Module:
-        raise NotImplementedError
-
-    def scale_input_layer(self, factor: float) -> None:
-        """Scale the first layer's weights (and posterior and prior std): data-aware init."""
-        self.input_layer().scale_(factor)
-
-
-def _readout(parts, in_features: int, n_classes: int, readout: tuple) -> Readout:
-    return Readout(parts.linear(in_features, n_classes, hidden=False), parts.fire, *readout)
 
 
 class MLP(Net):
@@ -374,7 +288,7 @@ class MLP(Net):
             self.neurons = nn.ModuleList(parts.neuron() for _ in hidden)
             if norms[0] is not None:
                 self.affines = nn.ModuleList(norms)
-        self.readout = _readout(parts, sizes[-1], n_classes, readout)
+        self.readout = readout_head(parts, sizes[-1], n_classes, readout)
 
     def input_layer(self):
         return self.fcs[0]
@@ -391,97 +305,6 @@ class MLP(Net):
             margins.append(margin)
             rates.append(h.mean())
         return self._output(self.readout(h), margins, rates)
-
-
-class ConvUnit(nn.Module):
-    """conv -> per-step affine (or the SG's BatchNorm) -> neuron, over [T, B, C, H, W]."""
-
-    def __init__(self, cin: int, cout: int, stride: int, steps: int, parts, affine: str, bias: bool = True):
-        super().__init__()
-        self.conv = parts.conv(cin, cout, stride)
-        self.affine = parts.norm(affine, steps, cout, spatial=True, bias=bias)
-        self.neuron = parts.neuron()
-
-    def forward(self, x: torch.Tensor, probe: list):
-        T, B = x.shape[:2]
-        mu, var = self.conv(x.flatten(0, 1))
-        mu, var = mu.unflatten(0, (T, B)), (None if var is None else var.unflatten(0, (T, B)))
-        if self.affine is not None:
-            mu, var = self.affine(mu, var)
-        s, margin = run_neuron(self.neuron, mu, var)
-        probe.append((margin, s.mean()))
-        return s
-
-
-def shortcut(x: torch.Tensor, cout: int, stride: int) -> torch.Tensor:
-    """Identity, or 2x2 average pool + zero-padded channels when the block downsamples."""
-    if stride == 1 and x.shape[2] == cout:
-        return x
-    T, B = x.shape[:2]
-    y = x.flatten(0, 1)
-    if stride != 1:
-        y = F.avg_pool2d(y, stride, ceil_mode=True)
-    y = F.pad(y, (0, 0, 0, 0, 0, cout - y.shape[1]))
-    return y.unflatten(0, (T, B))
-
-
-class ResBlock(nn.Module):
-    """Two conv units; the block input's spike counts are added to the output spikes (`residual`
-    False, model.shortcut = "none": not added, a plain conv net)."""
-
-    residual = True
-
-    def __init__(self, cin: int, cout: int, stride: int, steps: int, parts, affine: str, bias: bool = True):
-        super().__init__()
-        self.cout, self.stride = cout, stride
-        self.unit1 = ConvUnit(cin, cout, stride, steps, parts, affine, bias)
-        self.unit2 = ConvUnit(cout, cout, 1, steps, parts, affine, bias)
-
-    def forward(self, x, probe):
-        y = self.unit2(self.unit1(x, probe), probe)
-        return y + shortcut(x, self.cout, self.stride) if self.residual else y
-
-
-class ResNet(Net):
-    """Normalisation-free residual net: stem conv unit, stages of residual blocks, readout.
-
-    Conv layers: 1 + 2 * sum(blocks), `model.kernel_size` square with "same" padding,
-    stride `model.downsample` in the first block of every stage after the first (all
-    three stored in the checkpoint's config; old ones read 3, 2 and "avgpool_pad"). Activations between blocks are small integer spike
-    counts. Input x [B, T, C, H, W] (or [B, T, C*H*W] with `image_shape`).
-    """
-
-    def __init__(self, image_shape: tuple[int, int, int], widths: list[int], blocks: list[int],
-                 n_classes: int, steps: int, parts, *, affine: str = "step",
-                 readout: tuple = ("mean", 5.0, 0.5), downsample: int = 2, bias: bool = True):
-        super().__init__()
-        self.image_shape, self.fire = tuple(image_shape), parts.fire
-        self.stem = ConvUnit(image_shape[0], widths[0], 1, steps, parts, affine, bias)
-        layers, cin = [], widths[0]
-        for i, (width, n) in enumerate(zip(widths, blocks)):
-            for j in range(n):
-                stride = downsample if (i > 0 and j == 0) else 1
-                layers.append(ResBlock(cin, width, stride, steps, parts, affine, bias))
-                cin = width
-        self.blocks = nn.ModuleList(layers)
-        self.readout = _readout(parts, cin, n_classes, readout)
-
-    @property
-    def n_conv_layers(self) -> int:
-        return 1 + 2 * len(self.blocks)
-
-    def input_layer(self):
-        return self.stem.conv
-
-    def forward(self, x: torch.Tensor) -> ModelOutput:
-        B, T = x.shape[:2]
-        h = x.reshape(B, T, *self.image_shape).transpose(0, 1)  # [T, B, C, H, W]
-        probe: list = []
-        h = self.stem(h, probe)
-        for block in self.blocks:
-            h = block(h, probe)
-        logits = self.readout(h.mean((3, 4)))
-        return self._output(logits, [b for b, _ in probe], [r for _, r in probe])
 
 
 def build(model_cfg, in_shape: tuple[int, ...], n_classes: int, parts) -> Net:

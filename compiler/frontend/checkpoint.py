@@ -139,7 +139,7 @@ def readout_params(m, steps: int) -> tuple[dict, float, float]:
     sum_t w_t FC(s_t) with `readout_weights` w_t; the readout's last-step v is
     sum_t h_t FC(s_t) with h its impulse response, so gain = w_{T-1} / h_{T-1}.
     """
-    from snnc.train.models import readout_weights
+    from snnc.train.net_base import readout_weights
 
     kind = m.readout
     if kind == "mean":

@@ -9,7 +9,8 @@ import torch
 from snnc.errors import ConfigError
 from snnc.train import config as config_mod
 from snnc.train.config import ModelConfig
-from snnc.train.models import build_model, readout_weights, set_deterministic, time_average
+from snnc.train.models import build_model, set_deterministic
+from snnc.train.net_base import readout_weights, time_average
 from snnc.train.neurons import (Firing, LIFNeuron, LIFParams, LIFState, RecurrentLIF, lif_step,
                                 run_neuron)
 

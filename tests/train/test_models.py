@@ -7,8 +7,9 @@ import torch
 
 from snnc.train.config import ModelConfig
 from snnc.train.bayes import bayes_layers, sampled_states
-from snnc.train.models import (MLP, ChannelAffine, ResNet, SBNNParts, StepAffine, build_model,
-                               readout_weights, set_deterministic, time_average)
+from snnc.train.models import MLP, ChannelAffine, SBNNParts, StepAffine, build_model, set_deterministic
+from snnc.train.net_base import readout_weights, time_average
+from snnc.train.resnet import ResNet
 from snnc.train.neurons import (BinaryNeuron, Firing, LIFNeuron, LIFParams, LIFState, Recurrent,
                                 lif_step, run_neuron)
 from snnc.train.sg import SGNeuron, StepBatchNorm, build_sg_model
