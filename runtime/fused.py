@@ -12,6 +12,7 @@ writing its own samples of the run's arrays in place: nothing is copied afterwar
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -50,6 +51,7 @@ class Layout:
     state_names: tuple    # the kind's state variables (trace columns)
     populations: dict     # name -> (node index, first neuron, size)
     inputs: dict          # name -> node index
+    kind: object          # the populations' NeuronKind
 
 
 def layout(graph: Graph, plan) -> Layout | None:
@@ -98,7 +100,7 @@ def _build(graph: Graph, plan) -> Layout:
                   params, flags, np.dtype(np.int64 if params.dtype.kind == "i" else np.float64),
                   np.dtype(next(iter(kind.state.values())).dtype), tuple(kind.state),
                   {n: (node_of[n], int(first[n]), graph.nodes[n].size) for n in pops},
-                  {n: node_of[n] for n in graph.inputs})
+                  {n: node_of[n] for n in graph.inputs}, kind)
 
 
 def _engine_order(graph: Graph, name: str) -> list:
@@ -172,39 +174,43 @@ def _params(graph, pops) -> tuple[np.ndarray, np.ndarray]:
 
 def run(lay: Layout, graph: Graph, x: np.ndarray, inputs: dict, record: set, progress: bool, chunk: int,
         threads: int) -> dict[str, PopulationRun]:
-    """The engine's result ({node: PopulationRun}) for x [B, T, channels] int64, from the fused loop."""
+    """The engine's result ({node: PopulationRun}) for x [B, T, channels] int64, from the fused loop:
+    one part runs here, several on the shared pool (`threads` > 1) or one after another."""
     B, T = x.shape[:2]
-    kind = kind_of(graph.nodes[next(iter(lay.populations))])
-    keep = bool(kind.recorded(record))
+    recorded = lay.kind.recorded(record) if record else set()
     width = int(lay.params.shape[1])
+    trace = np.empty((B, T, 2, width), lay.state_dtype) if recorded else None
     out = np.empty((B, T, width), np.int64)
-    trace = np.empty((B, T, 2, width), lay.state_dtype) if keep else None
-    counts = np.zeros((3, lay.nodes.shape[0]), np.int64)   # fused_kernel's SPIKES, EVENTS, OVERFLOW per node
     starts, size = part_starts(B, chunk, threads)
-
-    def part(s: int) -> np.ndarray:
-        c = np.zeros_like(counts)
-        fk.run_fused(x, out, trace if keep else _NO_TRACE[lay.state_dtype.char], keep, s, min(s + size, B),
-                     lay.nodes, lay.syns, lay.links, lay.wd, lay.ptr, lay.post, lay.wc, lay.nnz, lay.scale,
-                     np.zeros(lay.acc_size, lay.acc_dtype), np.zeros(width, lay.a_dtype),
-                     np.zeros((2, width), lay.state_dtype), lay.params, lay.flags, c,
-                     np.zeros(max(x.shape[2], width), np.int64))
-        return c
-
-    if threads > 1 and len(starts) > 1:
-        for c in progress_bar(shared_pool(threads).map(part, starts), len(starts), graph, progress):
-            counts += c
+    part = partial(_part, lay, x, out, trace, size)
+    if len(starts) == 1:
+        counts = part(0)
     else:
-        for s in progress_bar(starts, len(starts), graph, progress):
-            counts += part(s)
-    return _runs(lay, inputs, out, trace, kind.recorded(record), counts)
+        counts = np.zeros((3, lay.nodes.shape[0]), np.int64)
+        parts = shared_pool(threads).map(part, starts) if threads > 1 else map(part, starts)
+        for c in progress_bar(parts, len(starts), graph, progress):
+            counts += c
+    return _runs(lay, inputs, out, trace, recorded, counts)
+
+
+def _part(lay: Layout, x, out, trace, size: int, s: int) -> np.ndarray:
+    """Samples s:s+size through `run_fused` with this part's own buffers; its counters [3, nodes]."""
+    width = out.shape[2]
+    counts = np.zeros((3, lay.nodes.shape[0]), np.int64)   # fused_kernel's SPIKES, EVENTS, OVERFLOW per node
+    keep = trace is not None
+    fk.run_fused(x, out, trace if keep else _NO_TRACE[lay.state_dtype.char], keep, s, min(s + size, x.shape[0]),
+                 lay.nodes, lay.syns, lay.links, lay.wd, lay.ptr, lay.post, lay.wc, lay.nnz, lay.scale,
+                 np.zeros(lay.acc_size, lay.acc_dtype), np.zeros(width, lay.a_dtype),
+                 np.zeros((2, width), lay.state_dtype), lay.params, lay.flags, counts,
+                 np.zeros(max(x.shape[2], width), np.int64))
+    return counts
 
 
 def _runs(lay: Layout, inputs: dict, out, trace, recorded, counts) -> dict[str, PopulationRun]:
     """The engine's PopulationRuns: views of the run's arrays, the kernel's counters."""
-    runs = {name: PopulationRun(inputs[name], spike_total=int(counts[fk.SPIKES, k])) for name, k in lay.inputs.items()}
+    spikes, events, overflow = counts.tolist()   # rows SPIKES, EVENTS, OVERFLOW: Python ints, read once
+    runs = {name: PopulationRun(inputs[name], spike_total=spikes[k]) for name, k in lay.inputs.items()}
     for name, (k, lo, n) in lay.populations.items():
         state = {var: trace[:, :, c, lo:lo + n] for c, var in enumerate(lay.state_names) if var in recorded}
-        runs[name] = PopulationRun(out[:, :, lo:lo + n], state, int(counts[fk.OVERFLOW, k]),
-                                   {"(fused)": int(counts[fk.EVENTS, k])}, int(counts[fk.SPIKES, k]))
+        runs[name] = PopulationRun(out[:, :, lo:lo + n], state, overflow[k], {"(fused)": events[k]}, spikes[k])
     return runs

@@ -6,6 +6,7 @@ changes. Repeated simulations of one graph then pay only for the spikes.
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,12 +64,13 @@ def prepare(graph: Graph, check: str = "error") -> Plan:
 
 
 def _cached_or_new(graph: Graph) -> Plan:
-    cached = graph.__dict__.get("_plan")
-    if cached is not None and cached.signature == signature(graph):
+    cached, sig = graph.__dict__.get("_plan"), signature(graph)
+    if cached is not None and same(cached.signature, sig):
+        cached.signature = sig   # equal values now held by identity: the next call takes the fast path
         return cached
     check_graph(graph)
     # Capacity violations are kept, not raised, so one cached plan serves both modes.
-    plan = Plan(signature(graph), violations=get_target(graph.target).check(graph, capacity="warn"))
+    plan = Plan(sig, violations=get_target(graph.target).check(graph, capacity="warn"))
     for name, syn in graph.of_type(Synapse).items():
         if isinstance(syn, Conv2d):
             plan.convs[name] = conv_plan(graph.target, name, syn)
@@ -83,11 +85,25 @@ def _cached_or_new(graph: Graph) -> Plan:
 
 
 def signature(graph: Graph) -> tuple:
-    """Identity of everything that affects a simulation (arrays by identity: they are read-only)."""
-    nodes = tuple((name, id(node), tuple((k, id(v) if isinstance(v, np.ndarray) else v)
-                                         for k, v in vars(node).items()))
-                  for name, node in graph.nodes.items())
-    return graph.target, nodes, tuple(graph.edges)
+    """Identity of everything that affects a simulation: (target, edges, every node's name, object,
+    field count, field names and values, flat). The values are held, so no id is reused while the
+    plan lives; `same` compares them (arrays by identity: they are read-only)."""
+    fields = []
+    for name, node in graph.nodes.items():
+        own = vars(node)
+        fields += (name, node, len(own), *own, *own.values())
+    return graph.target, tuple(graph.edges), tuple(fields)
+
+
+def same(old: tuple, new: tuple) -> bool:
+    """Whether two signatures describe the same simulation: every field the same object (the
+    common case, one C-level pass), else equal, arrays by identity only."""
+    if old[:2] != new[:2] or len(old[2]) != len(new[2]):
+        return False
+    if all(map(operator.is_, old[2], new[2])):
+        return True
+    return all(a is b or not isinstance(a, np.ndarray) and not isinstance(b, np.ndarray) and a == b
+               for a, b in zip(old[2], new[2]))
 
 
 def _sum_bound(graph: Graph, name: str, syn: Synapse) -> int | None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -55,16 +56,37 @@ def simulate(graph: Graph, spikes, record=(), engine: str = "event", progress: b
     for v in plan.violations:
         warnings.warn(str(v), DesignRuleWarning, stacklevel=2)
     threads = default_threads() if threads is None else int(threads)
-    x, batched, hi = _checked_batch(spikes, graph, threads)
-    inputs, input_overflow = _split_inputs(graph, x, hi)
+    facts = _facts(graph, plan)
+    x, batched, hi = _checked_batch(spikes, facts.width, threads)
+    inputs, input_overflow = _split_inputs(facts, x, hi)
     lay = fused.layout(graph, plan) if engine == "event" else None
     if lay is not None:   # one numba call for the whole graph (runtime/fused.py), the event engine's result
         runs = fused.run(lay, graph, x, inputs, _record_set(record), progress, chunk, threads)
     else:
         runs = run_batch(ENGINES[engine], graph, plan, inputs, _record_set(record), progress, chunk, threads)
-    result = _result(graph, runs, batched, x.shape[1], input_overflow, record)
+    result = _result(graph, facts.neurons, runs, batched, x.shape[1], input_overflow, record)
     result.violations = [{"rule": v.rule, "node": v.node, "detail": v.detail} for v in plan.violations]
     return result
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What every call reads of a graph besides its plan's tables, taken once per plan (`_facts`)."""
+
+    neurons: dict     # name -> neuron population, in graph order
+    width: int        # neurons in all
+    inputs: dict      # Input name -> size, in graph order
+    target: object    # the graph's Target
+
+
+def _facts(graph: Graph, plan) -> _Facts:
+    """The graph's `_Facts`, cached per plan (a plan is rebuilt when any node or edge changes)."""
+    key = ("simulate",)
+    if key not in plan.derived:
+        neurons = graph.neurons
+        plan.derived[key] = _Facts(neurons, sum(node.size for node in neurons.values()),
+                                   {n: node.size for n, node in graph.inputs.items()}, get_target(graph.target))
+    return plan.derived[key]
 
 
 MAX_COUNT = 2**31 - 1  # largest spike count per channel and step any engine takes (int64 sums stay exact)
@@ -77,13 +99,13 @@ MAX_SPIKE_VALUES = 1 << 27       # B * T * (input channels + neurons): the run's
                                  # (360 x 16 x (64 + 2048 + 10), --k 8) needs 12M
 
 
-def _check_size(shape: tuple, graph: Graph) -> None:
-    """Refuse a run whose spike record would exceed MAX_SPIKE_VALUES, or more than MAX_STEPS steps,
-    from the input's shape alone."""
+def _check_size(shape: tuple, neurons: int) -> None:
+    """Refuse a run whose spike record (input channels + `neurons` per sample and step) would exceed
+    MAX_SPIKE_VALUES, or more than MAX_STEPS steps, from the input's shape alone."""
     B, T = (1, *shape[:1]) if len(shape) == 2 else shape[:2]
     if T > MAX_STEPS:
         raise InputError(f"input spikes have {T} steps, more than the limit of {MAX_STEPS} steps per run")
-    width = shape[-1] + sum(node.size for node in graph.neurons.values())
+    width = shape[-1] + neurons
     if B * T * width > MAX_SPIKE_VALUES:
         raise InputError(f"a run of {B} x {T} steps x {width} inputs and neurons records {B * T * width} spike "
                          f"counts, more than the limit of {MAX_SPIKE_VALUES} (split the batch)")
@@ -91,12 +113,14 @@ def _check_size(shape: tuple, graph: Graph) -> None:
 
 def _as_batch(spikes, graph: Graph | None = None) -> tuple[np.ndarray, bool]:
     """Input spikes checked (`_checked_batch`) as the engines read them: ([B, T, N] int64, batched)."""
-    return _checked_batch(spikes, graph)[:2]
+    neurons = None if graph is None else sum(node.size for node in graph.neurons.values())
+    return _checked_batch(spikes, neurons)[:2]
 
 
-def _checked_batch(spikes, graph: Graph | None = None, threads: int = 1) -> tuple[np.ndarray, bool, int]:
-    """(x [B, T, N] int64, batched, its largest count) after the checks on counts and size
-    (a large int64 input's range read by `threads` threads)."""
+def _checked_batch(spikes, neurons: int | None = None, threads: int = 1) -> tuple[np.ndarray, bool, int]:
+    """(x [B, T, N] int64, batched, its largest count) after the checks on counts and on the size of
+    a run of a graph of `neurons` neurons (None: no size check); a large int64 input's range read by
+    `threads` threads."""
     if spikes is None:
         raise InputError("input spikes are missing (got None)")
     try:
@@ -110,8 +134,8 @@ def _checked_batch(spikes, graph: Graph | None = None, threads: int = 1) -> tupl
         raise InputError(f"input spikes must be integer counts, got dtype {x.dtype}")
     if x.ndim not in (2, 3) or 0 in x.shape:
         raise InputError(f"input spikes must have shape [T, N] or [B, T, N], got {x.shape}")
-    if graph is not None:
-        _check_size(x.shape, graph)
+    if neurons is not None:
+        _check_size(x.shape, neurons)
     if x.dtype.kind == "f":
         if not np.all(np.isfinite(x)):
             raise InputError("input spikes must be finite integer counts, got NaN or infinity")
@@ -157,19 +181,19 @@ def _count(v) -> str:
     return f"{int(v)}" if float(v).is_integer() and abs(float(v)) < 1e18 else f"{float(v):.3g}"
 
 
-def _split_inputs(graph: Graph, x: np.ndarray, hi: int):
-    """Columns of x go to the Input nodes in graph order; check counts (the largest: hi) per target."""
-    sizes = {n: node.size for n, node in graph.inputs.items()}
+def _split_inputs(facts: _Facts, x: np.ndarray, hi: int):
+    """Columns of x go to the Input nodes in graph order (a single one takes x whole); check counts
+    (the largest: hi) per target."""
+    sizes, target = facts.inputs, facts.target
     if x.shape[2] != sum(sizes.values()):
         names = ", ".join(f"'{n}' ({s})" for n, s in sizes.items())
         raise InputError(f"input has {x.shape[2]} channels but the graph's input {names} expects "
                          f"{sum(sizes.values())}")
-    target = get_target(graph.target)
     if target.input_max is not None and hi > target.input_max:
         raise InputError(f"{target.name} input spikes are {target.input_format}; got counts up to {hi}")
     inputs, start, overflow = {}, 0, {}
     for name, size in sizes.items():
-        inputs[name] = x[:, :, start:start + size]
+        inputs[name] = x if size == x.shape[2] else x[:, :, start:start + size]
         overflow[name] = int(np.sum(inputs[name] > target.input_cap)) if target.input_cap is not None else 0
         start += size
     return inputs, overflow
@@ -186,35 +210,38 @@ def _record_set(record) -> set[str]:
     return record
 
 
-def _result(graph, runs, batched, steps, input_overflow, record) -> SimResult:
+def _result(graph, neurons, runs, batched, steps, input_overflow, record) -> SimResult:
+    """The SimResult of the engine's runs (batch axis dropped for a [T, N] input)."""
     squeeze = (lambda a: a) if batched else (lambda a: a[0])
     spikes = {n: squeeze(r.spikes) for n, r in runs.items()}
     requested = {record} if isinstance(record, str) else set(record)
-    neurons = graph.neurons
     state = {n: {v: squeeze(runs[n].state[own]) for v, own in _own_names(node, requested) if own in runs[n].state}
              for n, node in neurons.items()}
     stats = _stats(neurons, runs, input_overflow)
-    totals = {c: int(sum(s.get(c, 0) for s in stats.values())) for c in COUNTERS}
-    totals["spikes"] = int(sum(stats[n]["spikes"] for n in neurons))
-    return SimResult(graph.target, steps, runs[next(iter(graph.inputs))].spikes.shape[0] if batched else None,
+    totals = {c: sum(s[c] for s in stats.values()) for c in COUNTERS}
+    totals["spikes"] = sum(stats[n]["spikes"] for n in neurons)
+    return SimResult(graph.target, steps, runs[next(iter(input_overflow))].spikes.shape[0] if batched else None,
                      spikes, state, stats, totals, lambda: energy_report(graph, {n: r.spikes for n, r in runs.items()}),
                      latency(graph, steps))
 
 
 def _own_names(node, requested) -> list[tuple[str, str | None]]:
     """(requested name, the node's own name for it or None), e.g. ("i_syn", "u") on Loihi."""
+    if not requested:
+        return []
     kind = kind_of(node)
     return [(var, kind.own_name(var)) for var in requested]
 
 
 def _stats(neurons, runs, input_overflow) -> dict[str, dict[str, int]]:
+    """Per node counters (Python ints): spikes, synaptic events, neuron updates, overflow events."""
     stats = {n: {"spikes": _spike_total(runs[n]), "synaptic_events": 0, "neuron_updates": 0,
                  "overflow_events": input_overflow[n]} for n in input_overflow}
     for name, node in neurons.items():
         r = runs[name]
+        B, T = r.spikes.shape[:2]
         stats[name] = {"spikes": _spike_total(r), "synaptic_events": int(sum(r.synaptic_events.values())),
-                       "neuron_updates": int(r.spikes.shape[0] * r.spikes.shape[1] * node.size),
-                       "overflow_events": int(r.overflow_events)}
+                       "neuron_updates": int(B * T * node.size), "overflow_events": int(r.overflow_events)}
     return stats
 
 
