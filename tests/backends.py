@@ -29,4 +29,6 @@ def fresh_seed() -> int:
     import os
 
     env = os.environ.get("SNNC_TEST_SEED")
-    return int(env) if env else int.from_bytes(os.urandom(4), "little")
+    seed = int(env) if env else int.from_bytes(os.urandom(4), "little")
+    print(f"SNNC_TEST_SEED={seed}")   # pytest shows a failing test's captured output: the seed to replay
+    return seed

@@ -82,8 +82,12 @@ def _agree(g: Graph, x: np.ndarray, exact: bool = True):
     return sim
 
 
-def test_loihi_conv_nets_are_bit_exact_under_onnxruntime():
-    rng = np.random.default_rng(fresh_seed())
+COVERING_SEED = 2   # its 8 nets: 4 wrap or saturate, 5 reach the pool's population (checked below, not assumed)
+
+
+@pytest.mark.parametrize("seed", [COVERING_SEED, fresh_seed()])
+def test_loihi_conv_nets_are_bit_exact_under_onnxruntime(seed):
+    rng = np.random.default_rng(seed)
     wrapped = spiking = 0
     for _ in range(8):
         g = _loihi_conv_net(rng)
@@ -91,7 +95,8 @@ def test_loihi_conv_nets_are_bit_exact_under_onnxruntime():
         sim = _agree(g, x)
         wrapped += int(sim.stats["lif0"]["overflow_events"] > 0 or sim.stats["lif1"]["overflow_events"] > 0)
         spiking += int(sim.spikes["lif2"].sum() > 0)
-    assert wrapped > 0 and spiking > 0   # some net wrapped or saturated; some reached the pool's population
+    if seed == COVERING_SEED:   # a fresh seed's nets need not wrap: only their agreement is asserted
+        assert wrapped > 0 and spiking > 0, f"seed {seed}"
 
 
 def test_loihi_conv_wraps_at_24_bits_in_onnx():
