@@ -54,8 +54,9 @@ def pad_input(graph: Graph, x: np.ndarray) -> np.ndarray:
 
 def encode_planes(meta: dict, x: np.ndarray, steps: int) -> np.ndarray:
     """Host side: analog x [B, 1, n] -> held bit planes [B, steps, planes * n] (int64 0/1): bit k
-    of q = clip(round(|x| / scale), 0, 2^bits - 1) on channel k * n + i, negative values in a
-    second set of planes (`snnc.compiler.frontend.planes` builds the graph that reads them)."""
+    of q = round(|x| / scale) on channel k * n + i, negative values in a second set of planes
+    (`snnc.compiler.frontend.planes` builds the graph that reads them). A q above 2^bits - 1, or a
+    negative value where the graph has no negative planes, is a one-line error: never clipped."""
     x = np.asarray(x, np.float64)
     n, bits, scale = int(meta["channels"]), int(meta["bits"]), float(meta["scale"])
     if x.ndim != 3 or x.shape[1] != 1 or x.shape[2] != n:

@@ -4,7 +4,7 @@ its input sent as binary bit planes, held while the chip's pipeline settles.
 Input. Loihi's input port takes 0/1 spikes (Lava 0.10.0 PyDenseModelBitAcc and the RingBuffer
 that feeds it: s_in is a bool port). The host (`snnc.runtime.deploy.encode_planes`, which
 `pad_input` calls) quantises each analog value x_i to B bits,
-q_i = clip(round(|x_i| / scale), 0, 2^B - 1), and sends bit k of q_i on input channel
+q_i = round(|x_i| / scale) (at most 2^B - 1: a larger value is an error, never clipped), and sends bit k of q_i on input channel
 k * n + i (plane-major; a second set of B planes carries the negative values where the data
 have any). Each synapse from the input becomes B (or 2B) synapses, plane k's weights being the
 trained ones times +-2^k scale: sum_k 2^k bit_k(q) w scale = q scale w, exactly, and each
