@@ -62,13 +62,14 @@ def _mse(values, y) -> float:
 
 def _float(checkpoint, graph, x, y, deployed) -> dict:
     from snnc.compiler.frontend.kan import torch_values
-    from snnc.train.kan.checkpoint import load_kan, sha256_of
+    from snnc.train.checkpoint import file_sha256
+    from snnc.train.kan.checkpoint import load_kan
 
     model, _, _ = load_kan(checkpoint)
     float_values = torch_values(model, x)
     out = {"float_mse": _mse(float_values, y), "max_abs_error": float(np.abs(deployed - float_values).max()),
            "float_values": float_values}
-    if graph.metadata.get("checkpoint_sha256") not in (None, sha256_of(checkpoint)):
+    if graph.metadata.get("checkpoint_sha256") not in (None, file_sha256(checkpoint)):
         out["warning"] = "the checkpoint is not the one this graph was compiled from (sha256 differs)"
     return out
 

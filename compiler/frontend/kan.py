@@ -218,7 +218,8 @@ def kan_float_net(checkpoint, pwl_segments: int | None = None, warn: bool = Fals
     """Read a KAN checkpoint and build its float graph (see module docstring). `warnings`
     holds what a user must see; `warn` also prints them now (the CLI prints them once the
     compile succeeded, so that a refusal stays one line)."""
-    from snnc.train.kan.checkpoint import load_kan, sha256_of
+    from snnc.train.checkpoint import file_sha256
+    from snnc.train.kan.checkpoint import load_kan
     from snnc.train.kan.run import splits_of
 
     source, cfg, ckpt = load_kan(checkpoint)
@@ -237,7 +238,7 @@ def kan_float_net(checkpoint, pwl_segments: int | None = None, warn: bool = Fals
     elif pwl_segments is not None:
         notes.append(f"--pwl-segments {pwl_segments} not used: order-2 splines lower exactly")
     graph = kan_graph(model, lowering)
-    info = {"sha256": sha256_of(checkpoint), "epoch": ckpt["epoch"], "order": ckpt["order"]}
+    info = {"sha256": file_sha256(checkpoint), "epoch": ckpt["epoch"], "order": ckpt["order"]}
     graph.metadata.update({"source": "kan-checkpoint", "checkpoint_sha256": info["sha256"],
                            "data": data, "task": "regression", "order": ckpt["order"],
                            "pwl_segments": pwl_segments if pwl else None, "kan_lowering": lowering})

@@ -78,14 +78,14 @@ def _train(config: Path, run_dir: Path, epochs: int | None) -> Path:
 
 def _shipped(stem: Path) -> Path:
     """A checkpoint shipped with the repository, after its sha256 matches the record beside it."""
-    import hashlib
     import json
 
     from snnc.errors import InputError
+    from snnc.train.checkpoint import file_sha256
 
     record = json.loads(stem.with_suffix(".json").read_text())
     ckpt = stem.with_suffix(".pt")
-    digest = hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    digest = file_sha256(ckpt)
     if digest != record["sha256"]:
         raise InputError(f"{ckpt}: sha256 {digest[:12]}... is not the {record['sha256'][:12]}... its record names")
     print(f"\n=== shipped {ckpt.name}: {record['config']}, {record['trained']['epochs']} epochs, posterior-mean test "

@@ -18,7 +18,6 @@ such a file is one `FormatError` naming it.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 
@@ -51,12 +50,6 @@ def is_kan_checkpoint(path) -> bool:
     except Exception:  # not ours to judge: the SBNN loader gives its own one-line error
         return False
     return isinstance(ckpt, dict) and ckpt.get("kind") == "kan"
-
-
-def sha256_of(path) -> str:
-    """The file's sha256 (provenance: a compiled graph records its checkpoint's)."""
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def save_kan(path, model: KAN, cfg: config_mod.KanConfig, *, epoch: int, level: int,
