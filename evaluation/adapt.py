@@ -65,12 +65,12 @@ def resnet_layers(front) -> list[tuple[str, str, str]]:
     return rows
 
 
-def unit_gains(state: dict, params) -> dict[str, np.ndarray]:
-    """Per output channel, the gain the frontend folds into each conv weight (a "channel_positive"
-    affine's softplus(scale_param); resnet conv units only): the grid's step over it is the
-    trained weight's."""
+def unit_gains(state: dict) -> dict[str, np.ndarray]:
+    """Per output channel, the gain the frontend folds into each conv weight of `state` (a
+    "channel_positive" affine's softplus(scale_param); resnet conv units only): the grid's step
+    over it is the trained weight's."""
     gains = {}
-    for param in params:
+    for param in state:
         key = param.replace(".conv.weight", ".affine.scale_param")
         if param.endswith(".conv.weight") and key in state:
             gains[param] = np.logaddexp(0.0, state[key].detach().cpu().numpy().astype(np.float64))
@@ -214,10 +214,9 @@ def accuracy_on(graph, x, y) -> float | None:
     return float(np.mean(np.argmax(logits, 1) == y))
 
 
-def assessor(target: str, cfg, val_set, data: dict | None, calibrate: int):
-    """assess(candidate) -> ({val_target_dynamics, val_deployed}, the grid of its weights)."""
-    from snnc.train.checkpoint import load_model
-
+def assessor(target: str, cfg, val_set, data: dict | None, calibrate: int, gains: dict):
+    """assess(candidate) -> ({val_target_dynamics, val_deployed}, the grid of its weights);
+    `gains`: `unit_gains` of the net, held fixed while it trains (`hold_gains`)."""
     grid_of = resolve(get_target(target).weight_grid)
     x = val_set.tensors[0].numpy().astype(np.int64 if cfg.data.encoding != "direct" else np.float32)
     y = val_set.tensors[1].numpy()
@@ -229,7 +228,6 @@ def assessor(target: str, cfg, val_set, data: dict | None, calibrate: int):
         c = compile_net(front, target, calibrate)
         scores = {"val_target_dynamics": accuracy_on(c.mapped, x, y), "val_deployed": accuracy_on(c.graph, x, y)}
         grid = grid_of(c, trained_layers(cfg.model, front))
-        gains = unit_gains(load_model(candidate)[0].state_dict(), grid)
         return scores, {p: (step / gains[p] if p in gains else step, lo, hi) for p, (step, lo, hi) in grid.items()}
 
     return assess
@@ -270,21 +268,21 @@ def prepare(checkpoint, target: str, epochs: int, out, *, lr: float | None = Non
     run = Run(cfg, start_state(checkpoint, cfg, info["in_shape"], info["n_classes"]), info["in_shape"],
               info["n_classes"], train_set, val_set, Path(out))
     notes.extend(hold_gains(run.core))
+    gains = unit_gains(run.core.state_dict())
     about = {"target": target, "source": str(checkpoint), "source_sha256": info["sha256"], "notes": notes,
              "data": data, "lr": cfg.train.lr, "calibrate": calibrate,
              "rate_weight": cfg.loss.rate_weight, "rate_target": cfg.loss.rate_target,
              "model": {k: getattr(cfg.model, k) for k in ("beta", "syn_beta", "reset", "max_spikes", "readout",
                                                           "bias")}}
-    return Plan(run, assessor(target, cfg, val_set, data, calibrate), notes, about)
+    return Plan(run, assessor(target, cfg, val_set, data, calibrate, gains), notes, about)
 
 
 def hold_gains(model) -> list[str]:
     """The conv units' affine scales held fixed: their gain is part of each weight's grid step
     (`unit_gains`), which must not move between two compiles."""
     held = [name for name, p in model.named_parameters() if name.endswith(".affine.scale_param")]
-    for name, p in model.named_parameters():
-        if name in held:
-            p.requires_grad_(False)
+    for name in held:
+        model.get_parameter(name).requires_grad_(False)
     return [f"model: {len(held)} conv units' affine scales held (their gain sets the weight grid's step)"] if held else []
 
 

@@ -51,7 +51,7 @@ def input_lattice(x: np.ndarray) -> tuple[int, float, bool]:
     return MAX_BITS, top / (2 ** MAX_BITS - 1), False
 
 
-def bit_planes(graph: Graph, x_cal: np.ndarray, settle: int = SETTLE) -> tuple[Graph, list[str]]:
+def bit_planes(graph: Graph, x_cal: np.ndarray) -> tuple[Graph, list[str]]:
     """The float graph taking the held bit planes of its analog input (module docstring); notes."""
     (inp, node), = graph.inputs.items()
     bits, scale, exact = input_lattice(x_cal)
@@ -82,10 +82,7 @@ def bit_planes(graph: Graph, x_cal: np.ndarray, settle: int = SETTLE) -> tuple[G
     out.metadata["input_planes"] = {"bits": bits, "scale": scale, "signed": signed, "channels": n}
     out.metadata["hold_input"] = True
     how = "the data's own lattice: exact" if exact else f"{2 ** bits} levels: rounded"
-    notes = [f"input: analog values sent as {bits * len(signs)} binary bit planes of {n} channels "
-             f"(scale {scale:.4g}, {how}), held for {1 + settle} steps plus the chip's latency while "
-             "the memoryless units settle"]
-    return out, notes
+    return out, [f"input: analog values sent as {planes} binary bit planes of {n} channels (scale {scale:.4g}, {how})"]
 
 
 def _plane(syn: Synapse, p: int, planes: int, factor: float, name: str) -> Synapse:
@@ -113,9 +110,9 @@ def held_planes(graph: Graph, data: dict) -> tuple[Graph, int, list[str]]:
     graph, notes = bit_planes(graph, x_cal)
     steps = 1 + SETTLE
     readout = readout_name(graph)
-    graph.nodes[readout] = dataclasses.replace(graph.nodes[readout], beta=np.zeros_like(graph.nodes[readout].beta)
-                                               if isinstance(graph.nodes[readout].beta, np.ndarray) else 0.0)
+    graph.nodes[readout] = dataclasses.replace(graph.nodes[readout], beta=0.0)   # a vector again once checked
     (out_name,) = graph.outputs
     graph.nodes[out_name] = dataclasses.replace(graph.nodes[out_name], step=steps - 1)
     graph.metadata["steps"] = steps
+    notes = [f"{notes[0]}, held for {steps} steps plus the chip's latency while the memoryless units settle"]
     return graph, steps, notes
