@@ -46,8 +46,9 @@ class Layout:
     acc_size: int
     params: np.ndarray    # [4, neurons] the kind's parameters
     flags: np.ndarray     # [populations, 2]
-    a_dtype: np.dtype     # the joined input: int64 (integer kinds) or float64
-    state_dtype: np.dtype
+    a_dtype: np.dtype     # the joined input: int32 (integer kinds: Loihi's int32 port) or float64
+    work_dtype: np.dtype  # the kernel's state: int32 (integer kinds) or float32
+    state_dtype: np.dtype  # the recorded state: the kind's (int64, float32)
     state_names: tuple    # the kind's state variables (trace columns)
     populations: dict     # name -> (node index, first neuron, size)
     inputs: dict          # name -> node index
@@ -97,7 +98,8 @@ def _build(graph: Graph, plan) -> Layout:
     acc_dtype = np.dtype(np.float64 if not integer else np.int32 if fits else np.int64)
     return Layout(nodes, syns, links, weights["wd"], weights["ptr"], weights["post"], weights["wc"], weights["nnz"],
                   np.array([2.0 ** syn.weight_exp for _, syn, _, _ in entries] or [1.0]), acc_dtype, acc_size,
-                  params, flags, np.dtype(np.int64 if params.dtype.kind == "i" else np.float64),
+                  params, flags, np.dtype(np.int32 if params.dtype.kind == "i" else np.float64),
+                  np.dtype(np.int32 if params.dtype.kind == "i" else np.float32),
                   np.dtype(next(iter(kind.state.values())).dtype), tuple(kind.state),
                   {n: (node_of[n], int(first[n]), graph.nodes[n].size) for n in pops},
                   {n: node_of[n] for n in graph.inputs}, kind)
@@ -173,9 +175,11 @@ def _params(graph, pops) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run(lay: Layout, graph: Graph, x: np.ndarray, inputs: dict, record: set, progress: bool, chunk: int,
-        threads: int) -> dict[str, PopulationRun]:
+        threads: int, check_bits=None) -> dict[str, PopulationRun]:
     """The engine's result ({node: PopulationRun}) for x [B, T, channels] int64, from the fused loop:
-    one part runs here, several on the shared pool (`threads` > 1) or one after another."""
+    one part runs here, several on the shared pool (`threads` > 1) or one after another.
+    check_bits: called with each part's samples and the OR of their input counts as the part ends,
+    in sample order (it raises on a count the graph does not take: the run stops at that part)."""
     B, T = x.shape[:2]
     recorded = lay.kind.recorded(record) if record else set()
     width = int(lay.params.shape[1])
@@ -183,27 +187,33 @@ def run(lay: Layout, graph: Graph, x: np.ndarray, inputs: dict, record: set, pro
     out = np.empty((B, T, width), np.int64)
     starts, size = part_starts(B, chunk, threads)
     part = partial(_part, lay, x, out, trace, size)
+    check = check_bits or (lambda x, bits: None)
     if len(starts) == 1:
-        counts = part(0)
+        counts, bits = part(0)
+        check(x, bits)
     else:
         counts = np.zeros((3, lay.nodes.shape[0]), np.int64)
         parts = shared_pool(threads).map(part, starts) if threads > 1 else map(part, starts)
-        for c in progress_bar(parts, len(starts), graph, progress):
+        for s, (c, bits) in zip(starts, progress_bar(parts, len(starts), graph, progress)):
+            check(x[s:s + size], bits)
             counts += c
     return _runs(lay, inputs, out, trace, recorded, counts)
 
 
-def _part(lay: Layout, x, out, trace, size: int, s: int) -> np.ndarray:
-    """Samples s:s+size through `run_fused` with this part's own buffers; its counters [3, nodes]."""
+def _part(lay: Layout, x, out, trace, size: int, s: int) -> tuple[np.ndarray, int]:
+    """Samples s:s+size through `run_fused` with this part's own buffers; its counters [3, nodes]
+    and the OR of its input counts."""
     width = out.shape[2]
     counts = np.zeros((3, lay.nodes.shape[0]), np.int64)   # fused_kernel's SPIKES, EVENTS, OVERFLOW per node
+    bits = np.zeros(1, np.int64)
     keep = trace is not None
     fk.run_fused(x, out, trace if keep else _NO_TRACE[lay.state_dtype.char], keep, s, min(s + size, x.shape[0]),
                  lay.nodes, lay.syns, lay.links, lay.wd, lay.ptr, lay.post, lay.wc, lay.nnz, lay.scale,
                  np.zeros(lay.acc_size, lay.acc_dtype), np.zeros(width, lay.a_dtype),
-                 np.zeros((2, width), lay.state_dtype), lay.params, lay.flags, counts,
-                 np.zeros(max(x.shape[2], width), np.int64))
-    return counts
+                 np.zeros((2, width), lay.work_dtype), lay.params, lay.flags, counts,
+                 np.zeros(max(x.shape[2], width), np.int64), np.zeros(width, np.int32), np.zeros(width, np.int32),
+                 bits)
+    return counts, int(bits[0])
 
 
 def _runs(lay: Layout, inputs: dict, out, trace, recorded, counts) -> dict[str, PopulationRun]:

@@ -35,12 +35,13 @@ def join(a, lo, n, sums, base, exp, scale, first):
     `dense_input`; float: x 2^exp); sums[base:base+n] = 0."""
 
 
-def update(a, state, params, flags, p, lo, n, spikes):
-    """One step of population p (neurons lo:lo+n) from its joined input a; returns overflow events."""
+def update(a, state, params, flags, p, lo, n, fired, over):
+    """One step of population p (neurons lo:lo+n) from its joined input a: spike counts into fired,
+    overflow events into over (int32 [neurons], per neuron)."""
 
 
 # The kind's step, chosen when numba compiles for the joined input's dtype: integer (int64) is
-# Loihi's LIF, float (float64) the float LIF (`runtime.fused.FUSED_PARAMS` lists the same two).
+# Loihi's LIF (int32), float (float64) the float LIF (`runtime.fused.FUSED_PARAMS` lists the same two).
 @overload(join, inline="always")
 def _join(a, lo, n, sums, base, exp, scale, first):
     impl = lif_join if isinstance(a.dtype, types.Integer) else float_lif_join
@@ -48,9 +49,10 @@ def _join(a, lo, n, sums, base, exp, scale, first):
 
 
 @overload(update, inline="always")
-def _update(a, state, params, flags, p, lo, n, spikes):
+def _update(a, state, params, flags, p, lo, n, fired, over):
     impl = lif_update if isinstance(a.dtype, types.Integer) else float_lif_update
-    return lambda a, state, params, flags, p, lo, n, spikes: impl(a, state, params, flags, p, lo, n, spikes)
+    return lambda a, state, params, flags, p, lo, n, fired, over: impl(a, state, params, flags, p, lo, n, fired,
+                                                                        over)
 
 
 @kernel(inline=True)
@@ -77,12 +79,16 @@ def add_rows4(acc, base, w, r0, r1, r2, r3, n):
 
 
 @kernel(inline=True)
-def deliver(src, idx, k, t, T, nodes, syns, links, wd, ptr, post, wc, nnz, acc, counts):
+def deliver(src, idx, k, t, T, nodes, syns, links, wd, ptr, post, wc, nnz, acc, counts, bits):
     """Add node k's nonzero counts src[LO:LO+N] of step t into its outgoing synapses' slots of step
     t + delay; count node k's spikes and the synaptic events (count x the presynaptic neuron's
-    fan-out) of each target."""
+    fan-out) of each target. An Input's counts are also OR-ed into bits[0]: the caller checks the
+    input's range from it after the run (the loop only multiplies by counts: any count is safe)."""
     lo = np.uint64(nodes[k, LO])
-    m, total = _nonzero(src, lo, np.uint64(nodes[k, N]), idx)
+    if nodes[k, POP] < 0:
+        m, total = _nonzero_or(src, lo, np.uint64(nodes[k, N]), idx, bits)
+    else:
+        m, total = _nonzero(src, lo, np.uint64(nodes[k, N]), idx)
     counts[SPIKES, k] += total
     for e in range(nodes[k, OUT0], nodes[k, OUT1]):
         s = links[e]
@@ -131,16 +137,29 @@ def _nonzero(src, lo, n, idx):
     return m, total
 
 
+@kernel(inline=True)
+def _nonzero_or(src, lo, n, idx, bits):
+    """`_nonzero`, also OR-ing every count into bits[0]: negative if any count is, else an upper
+    bound of the largest (each count's bits are among the OR's); a loop of its own, which vectorises."""
+    acc = bits[0]
+    for j in range(n):
+        acc |= src[lo + j]
+    bits[0] = acc
+    return _nonzero(src, lo, n, idx)
+
+
 @kernel(refcounts=False)
 def run_fused(x, out, trace, keep, b0, b1, nodes, syns, links, wd, ptr, post, wc, nnz, scale, acc, a, state,
-              params, flags, counts, idx):
+              params, flags, counts, idx, fired, over, bits):
     """Samples b0:b1 of the whole graph: spikes into out [B, T, neurons], states into trace
-    [B, T, 2, neurons] when `keep`, counters added into counts [3, nodes] (SPIKES, EVENTS, OVERFLOW).
-    acc, a [neurons], state [2, neurons], idx [max(channels, neurons)] (a node's spiking neurons):
-    this part's own buffers; params [4, neurons] and flags [populations, 2]: the kind's
-    (`fused_params`). Compiled without reference counts (a view is free: x[b, t] is read and
-    out[b, t] written in place) and with the kinds' steps inlined: nothing in the loop writes a
-    cache line that another part reads."""
+    [B, T, 2, neurons] when `keep`, counters added into counts [3, nodes] (SPIKES, EVENTS, OVERFLOW),
+    the OR of every input count into bits [1]. acc, a, fired, over [neurons] (the step's spike
+    counts and overflow events, int32), state [2, neurons], idx [max(channels, neurons)] (a node's spiking neurons): this part's own buffers;
+    params [4, neurons] and flags [populations, 2]: the kind's (`fused_params`). A population's
+    step writes int32 lanes only (fired, over, its state); its spikes are then widened into out
+    and delivered from fired. Compiled without reference counts (a view is free: x[b, t] is read
+    and out[b, t] written in place) and with the kinds' steps inlined: nothing in the loop writes
+    a cache line that another part reads."""
     T = x.shape[1]
     for b in range(b0, b1):
         acc[:] = 0
@@ -150,15 +169,28 @@ def run_fused(x, out, trace, keep, b0, b1, nodes, syns, links, wd, ptr, post, wc
             for k in range(nodes.shape[0]):
                 p = nodes[k, POP]
                 if p < 0:
-                    deliver(x[b, t], idx, k, t, T, nodes, syns, links, wd, ptr, post, wc, nnz, acc, counts)
+                    deliver(x[b, t], idx, k, t, T, nodes, syns, links, wd, ptr, post, wc, nnz, acc, counts, bits)
                     continue
                 _fold(a, nodes, k, t, syns, links, scale, acc)
-                counts[OVERFLOW, k] += update(a, state, params, flags, p, nodes[k, LO], nodes[k, N], now)
-                deliver(now, idx, k, t, T, nodes, syns, links, wd, ptr, post, wc, nnz, acc, counts)
+                update(a, state, params, flags, p, nodes[k, LO], nodes[k, N], fired, over)
+                counts[OVERFLOW, k] += _widen(fired, over, now, nodes[k, LO], nodes[k, N])
+                deliver(fired, idx, k, t, T, nodes, syns, links, wd, ptr, post, wc, nnz, acc, counts, bits)
             if keep:   # element by element: an array assignment may copy (numba's runtime)
                 for c in range(2):
                     for j in range(np.uint64(state.shape[1])):
                         trace[b, t, c, j] = state[c, j]
+
+
+@kernel(inline=True)
+def _widen(fired, over, now, lo, n):
+    """now[lo:lo+n] = fired[lo:lo+n] (int32 counts into the int64 record); returns the sum of
+    over[lo:lo+n], the population's overflow events of the step."""
+    lo = np.uint64(lo)
+    total = 0
+    for i in range(np.uint64(n)):
+        now[lo + i] = fired[lo + i]
+        total += over[lo + i]
+    return total
 
 
 @kernel(inline=True)

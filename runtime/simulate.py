@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -57,11 +58,14 @@ def simulate(graph: Graph, spikes, record=(), engine: str = "event", progress: b
         warnings.warn(str(v), DesignRuleWarning, stacklevel=2)
     threads = default_threads() if threads is None else int(threads)
     facts = _facts(graph, plan)
-    x, batched, hi = _checked_batch(spikes, facts.width, threads)
-    inputs, input_overflow = _split_inputs(facts, x, hi)
     lay = fused.layout(graph, plan) if engine == "event" else None
+    x, batched, span = _checked_batch(spikes, facts.width, threads, defer_range=lay is not None)
+    inputs, input_overflow = _split_inputs(facts, x)
+    if span is not None:
+        _check_span(facts.target, span)
     if lay is not None:   # one numba call for the whole graph (runtime/fused.py), the event engine's result
-        runs = fused.run(lay, graph, x, inputs, _record_set(record), progress, chunk, threads)
+        runs = fused.run(lay, graph, x, inputs, _record_set(record), progress, chunk, threads,
+                         None if span is not None else partial(_check_bits, facts.target))
     else:
         runs = run_batch(ENGINES[engine], graph, plan, inputs, _record_set(record), progress, chunk, threads)
     result = _result(graph, facts.neurons, runs, batched, x.shape[1], input_overflow, record)
@@ -117,10 +121,12 @@ def _as_batch(spikes, graph: Graph | None = None) -> tuple[np.ndarray, bool]:
     return _checked_batch(spikes, neurons)[:2]
 
 
-def _checked_batch(spikes, neurons: int | None = None, threads: int = 1) -> tuple[np.ndarray, bool, int]:
-    """(x [B, T, N] int64, batched, its largest count) after the checks on counts and on the size of
-    a run of a graph of `neurons` neurons (None: no size check); a large int64 input's range read by
-    `threads` threads."""
+def _checked_batch(spikes, neurons: int | None = None, threads: int = 1,
+                   defer_range: bool = False) -> tuple[np.ndarray, bool, tuple | None]:
+    """(x [B, T, N] int64, batched, (least, largest count)) after the checks on counts and on the
+    size of a run of a graph of `neurons` neurons (None: no size check); a large int64 input's range
+    read by `threads` threads. defer_range: an int64 C-ordered input's range is left to the fused
+    loop, which reads every count anyway (span None: checked after the run, `_check_bits`)."""
     if spikes is None:
         raise InputError("input spikes are missing (got None)")
     try:
@@ -141,13 +147,32 @@ def _checked_batch(spikes, neurons: int | None = None, threads: int = 1) -> tupl
             raise InputError("input spikes must be finite integer counts, got NaN or infinity")
         if not np.all(x == np.round(x)):
             raise InputError(f"input spikes must be integer counts, got fractional values (dtype {x.dtype})")
-    lo, hi = _value_range(x, threads)
+    span = None
+    if not (defer_range and x.dtype == np.int64 and x.flags.c_contiguous):
+        span = _value_range(x, threads)
+        _check_span(None, span)
+    batched = x.ndim == 3
+    return _engine_input(x if batched else x[None]), batched, span
+
+
+def _check_span(target, span) -> None:
+    """The input's least and largest count (span) against the engines' limits and, given a
+    target, the largest count its input port accepts."""
+    lo, hi = span
     if lo < 0:
         raise InputError(f"input spikes must be >= 0, got minimum {_count(lo)}")
     if hi > MAX_COUNT:
         raise InputError(f"input spikes must be at most {MAX_COUNT} per channel and step, got {_count(hi)}")
-    batched = x.ndim == 3
-    return _engine_input(x if batched else x[None]), batched, int(hi)
+    if target is not None and target.input_max is not None and hi > target.input_max:
+        raise InputError(f"{target.name} input spikes are {target.input_format}; got counts up to {_count(hi)}")
+
+
+def _check_bits(target, x: np.ndarray, bits: int) -> None:
+    """The fused loop's OR of every input count: within every limit when it is (no count is negative
+    or above it: each count's bits are among the OR's); else the exact range is read and checked."""
+    limit = MAX_COUNT if target.input_max is None else min(MAX_COUNT, target.input_max)
+    if not 0 <= bits <= limit:
+        _check_span(target, _value_range(x))
 
 
 PARALLEL_RANGE_MIN = 1 << 20   # values: below this one thread reads the range (a tuning choice: a
@@ -181,16 +206,14 @@ def _count(v) -> str:
     return f"{int(v)}" if float(v).is_integer() and abs(float(v)) < 1e18 else f"{float(v):.3g}"
 
 
-def _split_inputs(facts: _Facts, x: np.ndarray, hi: int):
-    """Columns of x go to the Input nodes in graph order (a single one takes x whole); check counts
-    (the largest: hi) per target."""
+def _split_inputs(facts: _Facts, x: np.ndarray):
+    """Columns of x go to the Input nodes in graph order (a single one takes x whole); counts above
+    the target's input cap are counted per Input (its overflow events)."""
     sizes, target = facts.inputs, facts.target
     if x.shape[2] != sum(sizes.values()):
         names = ", ".join(f"'{n}' ({s})" for n, s in sizes.items())
         raise InputError(f"input has {x.shape[2]} channels but the graph's input {names} expects "
                          f"{sum(sizes.values())}")
-    if target.input_max is not None and hi > target.input_max:
-        raise InputError(f"{target.name} input spikes are {target.input_format}; got counts up to {hi}")
     inputs, start, overflow = {}, 0, {}
     for name, size in sizes.items():
         inputs[name] = x if size == x.shape[2] else x[:, :, start:start + size]

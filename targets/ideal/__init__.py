@@ -142,17 +142,27 @@ def float_lif_join(a, lo, n, sums, base, exp, scale, first):
 
 
 @kernel(inline=True)
-def float_lif_update(a, state, params, flags, p, lo, n, spikes):
+def float_lif_update(a, state, params, flags, p, lo, n, fired, over):
     """`float_lif_neuron` on neurons lo:lo+n: state [2, neurons] = (v, i_syn), params [4, neurons] =
     (beta, alpha, vth, bias), flags[p] = (soft reset, max_spikes) (`fused_params`); spike counts into
-    spikes [neurons]; returns 0 (no overflow in float)."""
+    fired (int32 [neurons]); `over` untouched (no overflow in float). The common population (one
+    spike a step at most, zero reset) runs a loop with those two as constants: the same neuron,
+    whose branches then compile to selects, 8 lanes wide."""
+    soft, max_spikes = flags[p, 0] != 0, flags[p, 1]
+    if max_spikes == 1 and not soft:
+        _float_lif_loop(a, state, params, lo, n, fired, False, 1)
+    else:
+        _float_lif_loop(a, state, params, lo, n, fired, soft, max_spikes)
+
+
+@kernel(inline=True)
+def _float_lif_loop(a, state, params, lo, n, fired, soft_reset, max_spikes):
     lo = np.uint64(lo)
     for i in range(np.uint64(n)):
         k = lo + i
         v, i_syn, s = float_lif_neuron(state[0, k], state[1, k], a[k], params[0, k], params[1, k], params[2, k],
-                                       params[3, k], flags[p, 0] != 0, flags[p, 1])
-        state[0, k], state[1, k], spikes[k] = v, i_syn, s
-    return 0
+                                       params[3, k], soft_reset, max_spikes)
+        state[0, k], state[1, k], fired[k] = v, i_syn, s
 
 
 def fused_params(node: FloatLIF) -> tuple[np.ndarray, np.ndarray]:

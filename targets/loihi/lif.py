@@ -33,6 +33,7 @@ from snnc.targets.kernel import keep_step, kernel, recurrent_sum
 from snnc.targets.registry import register_kind
 
 MAX_UV = 2**23          # u, v are 24-bit
+I32 = np.int32          # Lava's int32 states and ports
 DECAY_UNITY = 4096      # 12-bit decay constants
 ACT_SHIFT = 6           # a_in and vth are MSB-aligned by 6 bits
 DENSE_DELAY = 1         # Lava's Dense buffers a_out for one step
@@ -109,17 +110,30 @@ def dense_output(acc, weight_exp):
     return wrap(acc >> -weight_exp, 32)
 
 
+@kernel(inline=True)
+def decay12_32(x, d):
+    """`decay12` for an int32 x, in int32 lanes (exact: the same value on every int32 x, 0 <= d <= 4096):
+    x = hi 2^12 + lo (0 <= lo < 2^12), so x m / 4096 = hi m + lo m / 4096 with m = 4096 - d; hi m
+    and lo m fit in 32 bits; rounding toward zero adds 1 where x < 0 and lo m is not a multiple of
+    4096. Each step is cast to int32 so that the compiler keeps 8 lanes per 256-bit vector."""
+    m = I32(DECAY_UNITY - d)
+    p = I32(I32(x & (DECAY_UNITY - 1)) * m)
+    return I32(I32(I32(x >> 12) * m) + I32(p >> 12) + I32((x < 0) & ((p & (DECAY_UNITY - 1)) != 0)))
+
+
 @kernel
 def lif_neuron(u, v, a_in, du, dv, bias, vth_scaled):
-    """One PyLifModelBitAcc step of one neuron: (u, v, spike, n_overflow)."""
-    c = wrap(decay12(u, du + 1) + wrap(a_in << ACT_SHIFT, 32), 32)
-    w = c - 2 * MAX_UV if c > MAX_UV else c
-    w = c + 2 * MAX_UV if w <= -MAX_UV else w
-    u = wrap(w, 32)
-    upd = wrap(wrap(decay12(v, dv) + u, 32) + bias, 32)
-    clipped = min(max(upd, -MAX_UV + 1), MAX_UV - 1)
+    """One PyLifModelBitAcc step of one neuron: (u, v, spike, n_overflow), in int32 (Lava keeps u, v,
+    a_in and bias in int32: every wrap(., 32) of the module docstring is int32's own; 2^23 and
+    2^24 stay within it). Inputs are cast to int32 first: int64 callers pass int32 values."""
+    u, v, a_in, bias, vth_scaled = I32(u), I32(v), I32(a_in), I32(bias), I32(vth_scaled)
+    c = I32(decay12_32(u, du + 1) + I32(a_in << ACT_SHIFT))
+    w = I32(c - 2 * MAX_UV) if c > MAX_UV else c
+    w = I32(c + 2 * MAX_UV) if w <= -MAX_UV else w
+    upd = I32(I32(decay12_32(v, dv) + w) + bias)
+    clipped = min(max(upd, I32(-MAX_UV + 1)), I32(MAX_UV - 1))
     spike = clipped > vth_scaled
-    return u, 0 if spike else clipped, spike, (c != w) + (upd != clipped)
+    return w, I32(0) if spike else clipped, spike, I32((c != w) + (upd != clipped))
 
 
 @kernel
@@ -187,34 +201,33 @@ def add_dense_output(a_in, acc, weight_exp):
 @kernel(inline=True)
 def lif_join(a, lo, n, sums, base, exp, scale, first):
     """a[lo + i] = dense_input(0 if first else a[lo + i], sums[base + i], exp): one Dense's int32
-    a_out (its weight sum shifted by weight_exp) added in int32 to what the earlier synapses gave;
-    the sums are zeroed (`scale` unused). Unsigned indices: the loop vectorises."""
+    a_out (its weight sum shifted by weight_exp) added in int32 to what the earlier synapses gave
+    (a: int32); the sums are zeroed (`scale` unused). Unsigned indices: the loop vectorises."""
     lo, base = np.uint64(lo), np.uint64(base)
     for i in range(np.uint64(n)):
-        a[lo + i] = dense_input(0 if first else a[lo + i], np.int64(sums[base + i]), exp)   # int32 sums widened
+        a[lo + i] = I32(dense_input(0 if first else a[lo + i], np.int64(sums[base + i]), exp))   # int32 sums widened
         sums[base + i] = 0
 
 
 @kernel(inline=True)
-def lif_update(a, state, params, flags, p, lo, n, spikes):
-    """`lif_neuron` on neurons lo:lo+n: state [2, neurons] = (u, v), params [4, neurons] = (du, dv,
-    bias, vth << 6) (`fused_params`: rows, so the loop vectorises); spikes into spikes [neurons];
-    returns overflow events (`flags`, `p` unused)."""
-    n_over = 0
+def lif_update(a, state, params, flags, p, lo, n, fired, over):
+    """`lif_neuron` on neurons lo:lo+n: state [2, neurons] = (u, v) and params [4, neurons] = (du, dv,
+    bias, vth << 6) in int32 (`fused_params`: rows), spikes into fired and overflow events into over
+    (int32 [neurons]): no reduction and one lane width in the loop, so it vectorises 8 lanes wide
+    (`flags`, `p` unused)."""
     lo = np.uint64(lo)
     for i in range(np.uint64(n)):
         k = lo + i
         u, v, s, n_o = lif_neuron(state[0, k], state[1, k], a[k], params[0, k], params[1, k], params[2, k],
                                   params[3, k])
-        state[0, k], state[1, k], spikes[k] = u, v, s
-        n_over += n_o
-    return n_over
+        state[0, k], state[1, k], fired[k], over[k] = u, v, s, n_o
 
 
 def fused_params(node: LoihiLIF) -> tuple[np.ndarray, np.ndarray]:
-    """(params [4, n] int64: du, dv, effective bias, vth << 6; flags [2]: unused) for `lif_update`."""
+    """(params [4, n] int32: du, dv, effective bias, vth << 6 (each within 24 bits); flags [2]:
+    unused) for `lif_update`."""
     params = np.stack([node.du, node.dv, effective_bias(node.bias_mant, node.bias_exp), node.vth << ACT_SHIFT])
-    return np.ascontiguousarray(params, np.int64), np.zeros(2, np.int64)
+    return np.ascontiguousarray(params, np.int32), np.zeros(2, np.int64)
 
 
 # --- LoihiLIF in the simulators ----------------------------------------------

@@ -224,3 +224,29 @@ def test_a_forked_child_makes_its_own_thread_pool():
     child.start()
     child.join(600)   # a hang would stop here (not a timing check: the child takes well under a second)
     assert child.exitcode == 0 and queue.get(timeout=1) == want.totals["spikes"]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_fused_loop_checks_every_input_count_it_reads(threads):
+    """An int64 input's range is checked from the OR of its counts the loop takes as it reads them
+    (no pass of its own): a bad count in any part of a batch is the same one-line error as before
+    the loop; counts just within the limits run (the ideal target: 2^31 - 1; Loihi: 0/1)."""
+    from snnc.errors import InputError
+    from snnc.runtime.simulate import MAX_COUNT
+
+    g = float_graph(3)
+    x = np.zeros((9, 4, 6), np.int64)
+    x[8, 3, 5] = MAX_COUNT                       # the largest count any engine takes, in the last part
+    x[2, 1, 0] = 5
+    assert snnc.runtime.simulate(g, x, threads=threads, chunk=2).spikes["input"][8, 3, 5] == MAX_COUNT
+    for bad, message in ((-1, ">= 0, got minimum -1"), (MAX_COUNT + 1, f"at most {MAX_COUNT} per channel")):
+        y = x.copy()
+        y[7, 2, 4] = bad
+        with pytest.raises(InputError, match=message):
+            snnc.runtime.simulate(g, y, threads=threads, chunk=2)
+    chain = loihi.graph_from_lava_layers([dict(weights=np.ones((3, 4), int), vth=1)], 4)
+    z = np.zeros((5, 3, 4), np.int64)
+    z[4, 2, 3] = 3                               # OR 3 > 1: the exact range is read for the message
+    with pytest.raises(InputError, match="got counts up to 3") as info:
+        snnc.runtime.simulate(chain, z, threads=threads, chunk=1)
+    assert "\n" not in str(info.value)
