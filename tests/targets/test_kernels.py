@@ -96,3 +96,17 @@ def test_every_limit_cites_its_source():
     for name, target in all_targets().items():
         missing = set(target.limits) - set(target.limit_sources)
         assert not missing, f"{name}: limits without a source: {sorted(missing)}"
+
+
+def test_the_int32_decay_is_decay12_on_int32_values():
+    """lif_neuron's decay in int32 lanes (decay12_32) equals decay12 (int64) at the int32 edges,
+    around multiples of 4096 and on random values, for decays at their edges and between."""
+    from snnc.targets.loihi.lif import decay12_32
+
+    rng = np.random.default_rng(7)
+    edges = [-(2**31), -(2**31) + 1, 2**31 - 1, 2**31 - 4096, -(2**23), 2**23, 0, 1, -1]
+    around = [k * 4096 + o for k in (-3, -1, 0, 1, 5, 2**19 - 1, -(2**19)) for o in (-1, 0, 1)]
+    xs = [x for x in edges + around + rng.integers(-(2**31), 2**31, 400).tolist() if -(2**31) <= x < 2**31]
+    for d in (0, 1, 2, 2048, 4094, 4095, 4096, *rng.integers(0, 4097, 4).tolist()):
+        got = [int(decay12_32(np.int32(x), d)) for x in xs]
+        assert got == [int(loihi.decay12(x, d)) for x in xs], d
