@@ -6,7 +6,8 @@ synapse per population with a delay >= 1; anything else runs `runtime.event`. Th
 built once per plan (`Plan.derived`): weights in the narrowest exact dtype (integers: int8 /
 int16 / int32 / int64 holding every weight; float: float32), sums in `Plan.accumulator`'s
 dtype (int32 where every synapse's sums provably fit, else int64; float64 for float weights,
-as the engine). Samples run in parts side by side (the kernel releases the GIL), each part
+as the engine, unless they lie on a power-of-two lattice: then their integers and int32 sums,
+`runtime.lattice`). Samples run in parts side by side (the kernel releases the GIL), each part
 writing its own samples of the run's arrays in place: nothing is copied afterwards.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from functools import partial
 import numpy as np
 
 from snnc.compiler.ir import Graph, Synapse
-from snnc.runtime import fused_kernel as fk
+from snnc.runtime import fused_kernel as fk, lattice
 from snnc.runtime.batches import part_starts, progress_bar, shared_pool
 from snnc.runtime.event import PopulationRun
 from snnc.targets import ideal
@@ -41,7 +42,8 @@ class Layout:
     post: np.ndarray
     wc: np.ndarray
     nnz: np.ndarray       # synaptic events per spike of each presynaptic neuron, flat
-    scale: np.ndarray     # 2^weight_exp per synapse (float kinds)
+    scale: np.ndarray     # 2^weight_exp per synapse (float kinds; on a lattice 2^(e + weight_exp))
+    input_limit: int | None  # on a lattice: the largest input count its int32 sums cover (None: any)
     acc_dtype: np.dtype
     acc_size: int
     params: np.ndarray    # [4, neurons] the kind's parameters
@@ -55,11 +57,15 @@ class Layout:
     kind: object          # the populations' NeuronKind
 
 
-def layout(graph: Graph, plan) -> Layout | None:
-    """The graph's fused tables, or None when the fused path does not cover it (cached per plan)."""
-    key = ("fused",)
+def layout(graph: Graph, plan, on_lattice: bool = True) -> Layout | None:
+    """The graph's fused tables, or None when the fused path does not cover it (cached per plan).
+    on_lattice: float weights on a power-of-two lattice are summed as integers (`runtime.lattice`;
+    False: float64 sums, what a run takes again whose input counts exceed the layout's limit, and
+    every run of the plan after it)."""
+    on_lattice = on_lattice and ("fused", "beyond") not in plan.derived
+    key = ("fused", on_lattice)
     if key not in plan.derived:
-        plan.derived[key] = _build(graph, plan) if covered(graph, plan) else None
+        plan.derived[key] = _build(graph, plan, on_lattice) if covered(graph, plan) else None
     return plan.derived[key]
 
 
@@ -81,23 +87,27 @@ def covered(graph: Graph, plan) -> bool:
     return True
 
 
-def _build(graph: Graph, plan) -> Layout:
+def _build(graph: Graph, plan, on_lattice: bool) -> Layout:
     order = [*graph.inputs, *graph.neuron_order()]
     pops = {n: i for i, n in enumerate(graph.neuron_order())}
     first = dict(zip(graph.inputs, np.cumsum([0] + [graph.nodes[n].size for n in graph.inputs])))
     first.update(zip(pops, np.cumsum([0] + [graph.nodes[n].size for n in pops])))
     entries = [(syn_name, syn, src, dst) for dst in pops for syn_name, syn, src in _engine_order(graph, dst)]
     node_of = {n: k for k, n in enumerate(order)}
-    weights = _weights(plan, entries)
+    floats = any(syn.weights.dtype.kind == "f" for _, syn, _, _ in entries)
+    grid = lattice.lattice(graph, entries) if floats and on_lattice else None
+    weights = _weights(plan, entries, grid)
     syns, acc_size = _syn_table(plan, entries, node_of, weights)
     nodes, links = _node_table(graph, order, pops, first, entries, node_of)
     params, flags = _params(graph, pops)
     kind = kind_of(graph.nodes[next(iter(pops))])
     integer = weights["dtype"].kind == "i"
-    fits = all(plan.accumulator(s, np.int64) == np.int32 for s, *_ in entries)
+    fits = grid is not None or all(plan.accumulator(s, np.int64) == np.int32 for s, *_ in entries)
     acc_dtype = np.dtype(np.float64 if not integer else np.int32 if fits else np.int64)
+    exps = [syn.weight_exp + (grid.exponents[name] if grid else 0) for name, syn, _, _ in entries]
     return Layout(nodes, syns, links, weights["wd"], weights["ptr"], weights["post"], weights["wc"], weights["nnz"],
-                  np.array([2.0 ** syn.weight_exp for _, syn, _, _ in entries] or [1.0]), acc_dtype, acc_size,
+                  np.array([2.0 ** e for e in exps] or [1.0]), None if grid is None else grid.input_limit,
+                  acc_dtype, acc_size,
                   params, flags, np.dtype(np.int32 if params.dtype.kind == "i" else np.float64),
                   np.dtype(np.int32 if params.dtype.kind == "i" else np.float32),
                   np.dtype(next(iter(kind.state.values())).dtype), tuple(kind.state),
@@ -120,14 +130,17 @@ def _narrowest(values: list[np.ndarray]) -> np.dtype:
     return next(np.dtype(t) for t in INT_WEIGHTS if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max)
 
 
-def _weights(plan, entries) -> dict:
-    """Every entry's dense rows (where the plan keeps them) or CSR, flat, in the narrowest dtype."""
-    dtype = _narrowest([plan.fan_outs[s].weight for s, *_ in entries])
+def _weights(plan, entries, grid: lattice.Lattice | None) -> dict:
+    """Every entry's dense rows (where the plan keeps them) or CSR, flat, in the narrowest dtype (on
+    a lattice: the integers k of w = k 2^e)."""
+    on_grid = (lambda name, w: w) if grid is None else (lambda name, w: lattice.integers(w, grid.exponents[name]))
+    dtype = _narrowest([on_grid(s, plan.fan_outs[s].weight) for s, *_ in entries])
     wd, ptr, post, wc, nnz = [], [], [], [], []
     sizes = {"wd": 0, "ptr": 0, "post": 0, "nnz": 0}
     offsets = []
     for name, _, _, _ in entries:
         rows, fo = plan.dense_rows[name], plan.fan_outs[name]
+        rows, fo_weight = (None if rows is None else on_grid(name, rows)), on_grid(name, fo.weight)
         if rows is not None:
             offsets.append((1, sizes["wd"]))
             wd.append(rows.reshape(-1))
@@ -136,7 +149,7 @@ def _weights(plan, entries) -> dict:
             offsets.append((0, sizes["ptr"]))
             ptr.append(fo.indptr + sizes["post"])
             post.append(fo.post)
-            wc.append(fo.weight)
+            wc.append(fo_weight)
             sizes["ptr"] += fo.indptr.size
             sizes["post"] += fo.post.size
         offsets[-1] += (sizes["nnz"],)
@@ -174,12 +187,14 @@ def _params(graph, pops) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(np.concatenate([p for p, _ in parts], axis=1)), np.stack([f for _, f in parts])
 
 
-def run(lay: Layout, graph: Graph, x: np.ndarray, inputs: dict, record: set, progress: bool, chunk: int,
+def run(lay: Layout, graph: Graph, plan, x: np.ndarray, inputs: dict, record: set, progress: bool, chunk: int,
         threads: int, check_bits=None) -> dict[str, PopulationRun]:
     """The engine's result ({node: PopulationRun}) for x [B, T, channels] int64, from the fused loop:
     one part runs here, several on the shared pool (`threads` > 1) or one after another.
     check_bits: called with each part's samples and the OR of their input counts as the part ends,
-    in sample order (it raises on a count the graph does not take: the run stops at that part)."""
+    in sample order (it raises on a count the graph does not take: the run stops at that part).
+    A part whose input counts exceed a lattice layout's `input_limit` runs again with float64 sums,
+    and the plan's later runs take float64 sums from the start (its data has such counts)."""
     B, T = x.shape[:2]
     recorded = lay.kind.recorded(record) if record else set()
     width = int(lay.params.shape[1])
@@ -187,17 +202,27 @@ def run(lay: Layout, graph: Graph, x: np.ndarray, inputs: dict, record: set, pro
     out = np.empty((B, T, width), np.int64)
     starts, size = part_starts(B, chunk, threads)
     part = partial(_part, lay, x, out, trace, size)
-    check = check_bits or (lambda x, bits: None)
+
+    def finish(s: int, counts: np.ndarray, bits: int) -> np.ndarray:
+        if check_bits is not None:
+            check_bits(x[s:s + size], bits)
+        if not _within(lay.input_limit, x[s:s + size], bits):
+            plan.derived[("fused", "beyond")] = True
+            counts, _ = _part(layout(graph, plan, on_lattice=False), x, out, trace, size, s)
+        return counts
+
     if len(starts) == 1:
-        counts, bits = part(0)
-        check(x, bits)
-    else:
-        counts = np.zeros((3, lay.nodes.shape[0]), np.int64)
-        parts = shared_pool(threads).map(part, starts) if threads > 1 else map(part, starts)
-        for s, (c, bits) in zip(starts, progress_bar(parts, len(starts), graph, progress)):
-            check(x[s:s + size], bits)
-            counts += c
+        return _runs(lay, inputs, out, trace, recorded, finish(0, *part(0)))
+    counts = np.zeros((3, lay.nodes.shape[0]), np.int64)
+    parts = shared_pool(threads).map(part, starts) if threads > 1 else map(part, starts)
+    for s, (c, bits) in zip(starts, progress_bar(parts, len(starts), graph, progress)):
+        counts += finish(s, c, bits)
     return _runs(lay, inputs, out, trace, recorded, counts)
+
+
+def _within(limit: int | None, x: np.ndarray, bits: int) -> bool:
+    """Whether input counts x (their OR: bits) are all within a lattice layout's limit (None: any)."""
+    return limit is None or 0 <= bits <= limit or int(x.max()) <= limit
 
 
 def _part(lay: Layout, x, out, trace, size: int, s: int) -> tuple[np.ndarray, int]:

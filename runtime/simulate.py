@@ -64,7 +64,7 @@ def simulate(graph: Graph, spikes, record=(), engine: str = "event", progress: b
     if span is not None:
         _check_span(facts.target, span)
     if lay is not None:   # one numba call for the whole graph (runtime/fused.py), the event engine's result
-        runs = fused.run(lay, graph, x, inputs, _record_set(record), progress, chunk, threads,
+        runs = fused.run(lay, graph, plan, x, inputs, _record_set(record), progress, chunk, threads,
                          None if span is not None else partial(_check_bits, facts.target))
     else:
         runs = run_batch(ENGINES[engine], graph, plan, inputs, _record_set(record), progress, chunk, threads)

@@ -138,7 +138,7 @@ def float_lif_join(a, lo, n, sums, base, exp, scale, first):
     lo, base = np.uint64(lo), np.uint64(base)
     for i in range(np.uint64(n)):
         a[lo + i] = sums[base + i] * scale if first else a[lo + i] + sums[base + i] * scale
-        sums[base + i] = 0.0
+        sums[base + i] = 0
 
 
 @kernel(inline=True)

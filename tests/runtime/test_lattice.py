@@ -1,0 +1,108 @@
+"""Float weights on a power-of-two lattice (runtime/lattice.py): the fused loop sums their integers
+in int32 and gives the event engine's float64 result bit for bit, runs again with float64 sums
+when an input count exceeds what the int32 proof covers, and keeps float64 sums off a lattice."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import snnc
+from snnc.compiler.ir import FloatLIF, Graph, Input, Output, Synapse
+from snnc.runtime import fused, lattice
+from snnc.runtime.plan import prepare
+from tests.runtime.test_fused import assert_same, both
+
+
+@pytest.mark.parametrize("w,e", [
+    ([0.0, 0.0], 0), ([1, -3, 5], 0), ([2, 4, -6], 1), ([0.5, 3, -1.25], -2), ([2.0**-20, 1.0], -20),
+    ([3 * 2.0**40], 40), ([2.0**-149], -149), ([2.0**31], 31), ([1.0, 2.0**31], None), ([np.inf, 1], None),
+    ([0.1], -27),    # 0.1 as a float32 is 13421773 x 2^-27
+])
+def test_the_exponent_is_the_largest_common_power_of_two(w, e):
+    w = np.asarray(w, np.float32)
+    got = lattice.exponent(w)
+    assert got == e
+    if e is not None:
+        k = lattice.integers(w, e)
+        assert np.array_equal(np.ldexp(k.astype(np.float64), e), w.astype(np.float64))
+        assert not np.any(k) or np.bitwise_or.reduce(k) & 1   # nothing left to take out
+
+
+def test_random_float32_weights_are_off_every_lattice():
+    rng = np.random.default_rng(0)
+    assert lattice.exponent(rng.normal(0, 1, (20, 30)).astype(np.float32)) is None
+
+
+def lattice_graph(seed: int, k_max: int = 100) -> Graph:
+    """A FloatLIF graph whose weights are integers times a power of two, one per synapse, with
+    weight exponents, multi-spike neurons, soft and zero reset, a skip synapse, delays 0 to 2 and
+    a recurrent synapse."""
+    rng = np.random.default_rng(seed)
+
+    def w(*shape):
+        k = rng.integers(-k_max, k_max + 1, shape) * (rng.random(shape) < rng.choice([0.2, 1.0]))
+        return np.ldexp(k.astype(np.float64), int(rng.integers(-12, 4))).astype(np.float32)
+
+    g = Graph(target="ideal")
+    g.add("input", Input(6))
+    g.add("s0", Synapse(w(9, 6), int(rng.integers(-2, 3)), 0), ["input"])
+    g.add("a", FloatLIF(9, beta=0.75, alpha=float(rng.choice([0.0, 0.5])), vth=float(rng.uniform(0.05, 2)),
+                        reset=str(rng.choice(["soft", "zero"])), max_spikes=int(rng.choice([1, 3]))), ["s0"])
+    g.add("s1", Synapse(w(4, 9), 0, 2), ["a"])
+    g.add("skip", Synapse(w(4, 6), -1, 1), ["input"])
+    g.add("b", FloatLIF(4, beta=0.875, vth=0.5, reset="soft", max_spikes=2), ["s1", "skip"])
+    g.add("rec", Synapse(w(4, 4), 0, 1), ["b"])
+    g.connect("rec", "b")
+    g.add("output", Output(4), ["b"])
+    return g
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_sums_on_a_lattice_are_the_engines(monkeypatch, seed):
+    g = lattice_graph(seed)
+    lay = fused.layout(g, prepare(g))
+    assert lay.wd.dtype.kind == "i" and lay.acc_dtype == np.int32 and lay.input_limit >= 1
+    x = np.random.default_rng(seed + 50).poisson(0.8, (5, 25, 6)).astype(np.int64)
+    got, want = both(monkeypatch, g, x, ("v", "i_syn"), threads=1 + seed % 2)
+    assert got.totals["spikes"] > 0
+    assert_same(got, want)
+
+
+def test_counts_beyond_the_limit_run_again_with_float64_sums(monkeypatch):
+    """Weights of 2^27: an input count above 15 could leave int32; such a part runs again with float64
+    sums (the float path's own layout), the others stay on the lattice; the result is the engine's."""
+    g = Graph(target="ideal")
+    g.add("input", Input(2))
+    g.add("w", Synapse(np.array([[2.0**27, -(2.0**26)], [1.0, 2.0**27]], np.float32), -27, 0), ["input"])
+    g.add("lif", FloatLIF(2, beta=0.5, vth=0.7, reset="soft", max_spikes=31), ["w"])
+    g.add("output", Output(2), ["lif"])
+    lay = fused.layout(g, prepare(g))
+    assert lay.input_limit == (2**31 - 1) // (2**27 + 2**26) == 10
+    x = np.zeros((4, 6, 2), np.int64)
+    x[0, :, 0] = 3
+    x[2, 1] = (30, 11)    # sample 2 beyond the limit (a part of its own with chunk=1)
+    parts = []
+    real = fused._part
+    monkeypatch.setattr(fused, "_part", lambda lay, *a: parts.append(lay.input_limit) or real(lay, *a))
+    got = snnc.runtime.simulate(g, x, record=("v",), threads=1, chunk=1)
+    assert parts == [10, 10, 10, None, 10]      # the third part again, with float64 sums
+    parts.clear()
+    again = snnc.runtime.simulate(g, x, record=("v",), threads=1, chunk=1)
+    assert parts == [None] * 4                   # later runs of the plan: float64 sums from the start
+    monkeypatch.setattr(fused, "layout", lambda graph, plan, on_lattice=True: None)
+    want = snnc.runtime.simulate(g, x, record=("v",), threads=1)
+    assert_same(got, want)
+    assert_same(again, want)
+
+
+def test_weights_off_a_lattice_keep_float64_sums():
+    """A few float32 weights of similar size share a lattice (24-bit mantissas a few octaves apart);
+    a trained layer's spread does not."""
+    rng = np.random.default_rng(1)
+    assert lattice.exponent(rng.normal(0, 1, 12).astype(np.float32)) is not None
+    g = Graph(target="ideal")
+    g.add("input", Input(3))
+    g.add("w", Synapse(rng.normal(0, 1, (4, 3)).astype(np.float32) * np.float32([1e-6, 1, 1]), 0, 1), ["input"])
+    g.add("lif", FloatLIF(4), ["w"])
+    lay = fused.layout(g, prepare(g))
+    assert lay.wd.dtype == np.float32 and lay.acc_dtype == np.float64 and lay.input_limit is None
