@@ -25,13 +25,21 @@ from snnc.targets import loihi
 TWIN_BETA, TWIN_VTH = 0.875, 850.0
 
 
-def timed(run, repeats):
-    out = run()  # warm-up: numba compilation, plan, allocator, caches
-    best = float("inf")
-    for _ in range(repeats):
+MIN_TIMED_S = 0.5   # a row's timed runs last at least this long together (timeit's autorange idea)
+
+
+def timed(run, repeats, min_time: float = MIN_TIMED_S):
+    """(best seconds of one run, the warm-up's result): one warm-up (numba compilation, plan,
+    allocator, caches), then at least `repeats` timed runs and as many more as take `min_time`
+    in all, the same rule for every row: a sub-millisecond row is timed in its steady state as a
+    slow one is, not from five runs that may each meet caches another row has just filled."""
+    out = run()
+    best, spent, n = float("inf"), 0.0, 0
+    while n < repeats or spent < min_time:
         start = time.perf_counter()
         run()
-        best = min(best, time.perf_counter() - start)
+        took = time.perf_counter() - start
+        best, spent, n = min(best, took), spent + took, n + 1
     return best, out
 
 

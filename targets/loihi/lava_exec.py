@@ -298,7 +298,8 @@ def unpack_graph(out: dict, net: LavaNet, batched: bool, batch: int) -> dict:
 
 def time_lava_run(layers: list[dict], spikes: np.ndarray,
                   timeout: float = DEFAULT_TIMEOUT_S) -> float:
-    """Seconds of Lava's `run()` alone (no Monitors, compile and start-up excluded)."""
+    """Seconds of Lava's `run()` of T steps alone (no Monitors, compile and start-up excluded): the
+    best of the worker's TIMED_RUNS calls in one runtime, its steady state."""
     packed = pack_cases([(layers, spikes)], record=())
     out = call_worker(packed, args=("--time-only",), timeout=timeout)
     return float(out["case0__run_seconds"])
