@@ -12,7 +12,8 @@ writing its own samples of the run's arrays in place: nothing is copied afterwar
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+import threading
 from functools import partial
 
 import numpy as np
@@ -55,6 +56,7 @@ class Layout:
     populations: dict     # name -> (node index, first neuron, size)
     inputs: dict          # name -> node index
     kind: object          # the populations' NeuronKind
+    scratch: dict = field(default_factory=dict, repr=False)   # `_scratch`: buffers per thread
 
 
 def layout(graph: Graph, plan, on_lattice: bool = True) -> Layout | None:
@@ -228,17 +230,27 @@ def _within(limit: int | None, x: np.ndarray, bits: int) -> bool:
 def _part(lay: Layout, x, out, trace, size: int, s: int) -> tuple[np.ndarray, int]:
     """Samples s:s+size through `run_fused` with this part's own buffers; its counters [3, nodes]
     and the OR of its input counts."""
-    width = out.shape[2]
     counts = np.zeros((3, lay.nodes.shape[0]), np.int64)   # fused_kernel's SPIKES, EVENTS, OVERFLOW per node
     bits = np.zeros(1, np.int64)
+    acc, a, state, idx, fired, over = _scratch(lay, x.shape[2])
     keep = trace is not None
     fk.run_fused(x, out, trace if keep else _NO_TRACE[lay.state_dtype.char], keep, s, min(s + size, x.shape[0]),
                  lay.nodes, lay.syns, lay.links, lay.wd, lay.ptr, lay.post, lay.wc, lay.nnz, lay.scale,
-                 np.zeros(lay.acc_size, lay.acc_dtype), np.zeros(width, lay.a_dtype),
-                 np.zeros((2, width), lay.work_dtype), lay.params, lay.flags, counts,
-                 np.zeros(max(x.shape[2], width), np.int64), np.zeros(width, np.int32), np.zeros(width, np.int32),
-                 bits)
+                 acc, a, state, lay.params, lay.flags, counts, idx, fired, over, bits)
     return counts, int(bits[0])
+
+
+def _scratch(lay: Layout, channels: int) -> tuple:
+    """This thread's working buffers for the layout (acc, a, state, idx, fired, over), kept between
+    calls: the kernel zeroes acc and state for each sample and writes the others before it reads
+    them; one thread runs one part at a time, so no two parts share them."""
+    key = (threading.get_ident(), channels)
+    if key not in lay.scratch:
+        width = int(lay.params.shape[1])
+        lay.scratch[key] = (np.zeros(lay.acc_size, lay.acc_dtype), np.zeros(width, lay.a_dtype),
+                            np.zeros((2, width), lay.work_dtype), np.zeros(max(channels, width), np.int64),
+                            np.zeros(width, np.int32), np.zeros(width, np.int32))
+    return lay.scratch[key]
 
 
 def _runs(lay: Layout, inputs: dict, out, trace, recorded, counts) -> dict[str, PopulationRun]:

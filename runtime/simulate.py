@@ -235,14 +235,15 @@ def _record_set(record) -> set[str]:
 
 def _result(graph, neurons, runs, batched, steps, input_overflow, record) -> SimResult:
     """The SimResult of the engine's runs (batch axis dropped for a [T, N] input)."""
-    squeeze = (lambda a: a) if batched else (lambda a: a[0])
-    spikes = {n: squeeze(r.spikes) for n, r in runs.items()}
-    requested = {record} if isinstance(record, str) else set(record)
-    state = {n: {v: squeeze(runs[n].state[own]) for v, own in _own_names(node, requested) if own in runs[n].state}
-             for n, node in neurons.items()}
-    stats = _stats(neurons, runs, input_overflow)
-    totals = {c: sum(s[c] for s in stats.values()) for c in COUNTERS}
-    totals["spikes"] = sum(stats[n]["spikes"] for n in neurons)
+    spikes = {n: r.spikes for n, r in runs.items()} if batched else {n: r.spikes[0] for n, r in runs.items()}
+    state = {n: {} for n in neurons}
+    if record:
+        squeeze = (lambda a: a) if batched else (lambda a: a[0])
+        requested = {record} if isinstance(record, str) else set(record)
+        for n, node in neurons.items():
+            state[n] = {v: squeeze(runs[n].state[own]) for v, own in _own_names(node, requested)
+                        if own in runs[n].state}
+    stats, totals = _stats(neurons, runs, input_overflow)
     return SimResult(graph.target, steps, runs[next(iter(input_overflow))].spikes.shape[0] if batched else None,
                      spikes, state, stats, totals, lambda: energy_report(graph, {n: r.spikes for n, r in runs.items()}),
                      latency(graph, steps))
@@ -256,16 +257,19 @@ def _own_names(node, requested) -> list[tuple[str, str | None]]:
     return [(var, kind.own_name(var)) for var in requested]
 
 
-def _stats(neurons, runs, input_overflow) -> dict[str, dict[str, int]]:
-    """Per node counters (Python ints): spikes, synaptic events, neuron updates, overflow events."""
+def _stats(neurons, runs, input_overflow) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+    """Per node counters (Python ints): spikes, synaptic events, neuron updates, overflow events;
+    and their totals (spikes: the populations' only)."""
     stats = {n: {"spikes": _spike_total(runs[n]), "synaptic_events": 0, "neuron_updates": 0,
                  "overflow_events": input_overflow[n]} for n in input_overflow}
+    spikes, events, updates, overflow = 0, 0, 0, sum(input_overflow.values())
     for name, node in neurons.items():
         r = runs[name]
         B, T = r.spikes.shape[:2]
-        stats[name] = {"spikes": _spike_total(r), "synaptic_events": int(sum(r.synaptic_events.values())),
-                       "neuron_updates": int(B * T * node.size), "overflow_events": int(r.overflow_events)}
-    return stats
+        s, e, u, o = _spike_total(r), int(sum(r.synaptic_events.values())), B * T * node.size, int(r.overflow_events)
+        stats[name] = {"spikes": s, "synaptic_events": e, "neuron_updates": u, "overflow_events": o}
+        spikes, events, updates, overflow = spikes + s, events + e, updates + u, overflow + o
+    return stats, dict(zip(COUNTERS, (spikes, events, updates, overflow)))
 
 
 def _spike_total(run) -> int:
