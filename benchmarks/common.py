@@ -100,12 +100,15 @@ def numpy_dense(prepared, x):
 
 # --- the float twin: snnc ideal and snnTorch -----------------------------------
 
-def ideal_twin(layers, n_in, vth: float = TWIN_VTH) -> Graph:
-    """The chain as float32 `FloatLIF` layers (beta 0.875, zero reset, no synaptic delay)."""
+def ideal_twin(layers, n_in, vth: float = TWIN_VTH, jitter: float = 0.0) -> Graph:
+    """The chain as float32 `FloatLIF` layers (beta 0.875, zero reset, no synaptic delay); jitter:
+    every weight times (1 + jitter u), u uniform in [-1, 1] (seed 3)."""
+    rng = np.random.default_rng(3)
     g = Graph(target="ideal", metadata={"source": "benchmarks twin"})
     prev = g.add("input", Input(n_in))
     for k, l in enumerate(layers):
-        w = loihi.effective_weights(l["weights"]).astype(np.float32)
+        w = loihi.effective_weights(l["weights"]).astype(np.float64)
+        w = (w * (1 + jitter * rng.uniform(-1, 1, w.shape)) if jitter else w).astype(np.float32)
         g.add(f"fc{k}", Synapse(w, 0, 0), [prev])
         prev = g.add(f"lif{k}", FloatLIF(w.shape[0], beta=TWIN_BETA, vth=vth, reset="zero"), [f"fc{k}"])
     g.add("output", Output(g.nodes[prev].size), [prev])

@@ -25,7 +25,12 @@ step, every sample) or the script stops with an error.
   zero reset, no synaptic state, synapses without delay, against snnTorch's
   `Leaky` (reset_mechanism "zero", reset_delay False) after `nn.Linear`, no
   grad, `torch.set_num_threads(1)`. snnTorch is checked against this twin:
-  float LIF cannot reproduce Loihi's integer decay.
+  float LIF cannot reproduce Loihi's integer decay. The twin's weights are
+  Loihi's integers, a power-of-two lattice, so snnc sums them as integers
+  (runtime/lattice.py: exactly its float64 sums). One more row, no bar: the
+  twin with every weight moved by a relative 2^-20 (float32 weights no lattice
+  holds: float64 sums, the general float path), batch 64, checked against the
+  event engine (`runtime.event`, the fused loop off).
 
 Setup is outside every timer: graphs, weights, the ONNX session, torch layers
 and Lava's compile are built before timing; the snnc plan is built by the
@@ -119,6 +124,7 @@ def main() -> int:
     onnx_rows(rows, graph, inputs, ref, events, r)
     twin = ideal_twin(layers, spikes.shape[1])
     twin_ref = snnc_rows(rows, "snnc event-driven, ideal twin", twin, inputs, r)
+    off_lattice_row(rows, layers, spikes.shape[1], inputs[f"batch {BATCH}"], r)
     model = snntorch_setup(layers)
     import torch
     for label, x in inputs.items():
@@ -130,6 +136,25 @@ def main() -> int:
     if args.json:
         snnc.io.write_json(args.json, {k: {"seconds": s, "synaptic_events": e} for k, (s, e) in rows.items()})
     return 0
+
+
+def off_lattice_row(rows, layers, n_in, x, repeats):
+    """The twin with weights off every lattice (times 1 + 2^-20 u): snnc's general float path,
+    checked against the event engine."""
+    from snnc.runtime import fused
+    from snnc.runtime.plan import prepare
+
+    off = ideal_twin(layers, n_in, jitter=2.0**-20)
+    if fused.layout(off, prepare(off)).input_limit is not None:
+        raise SystemExit("off-lattice twin: its weights still lie on a lattice; row not reported")
+    sec, res = timed(lambda: snnc.runtime.simulate(off, x, threads=1), repeats)
+    layout, fused.layout = fused.layout, lambda graph, plan, on_lattice=True: None
+    try:
+        want = snnc.runtime.simulate(off, x, threads=1)
+    finally:
+        fused.layout = layout
+    check("snnc off-lattice twin", [res.spikes[p] for p in off.neurons], [want.spikes[p] for p in off.neurons])
+    rows[f"snnc event-driven, twin off a lattice, batch {BATCH}"] = (sec, res.totals["synaptic_events"])
 
 
 def lava_row(rows, graph, layers, spikes, ref, events):
@@ -180,6 +205,10 @@ def print_bars(rows):
     for label, num, den in bars:
         if num in sec and den in sec:
             print(f"{label}: {sec[num] / sec[den]:.2f}")
+    off = f"snnc event-driven, twin off a lattice, {b}"
+    if off in sec and f"snnTorch Leaky (ideal twin), {b}" in sec:
+        print(f"snnTorch on the twin / snnc on the twin off a lattice, {b} (no bar: float64 sums): "
+              f"{sec[f'snnTorch Leaky (ideal twin), {b}'] / sec[off]:.2f}")
     events = rows[f"snnc event-driven, {b}"]
     print(f"synaptic events/s, one thread, {b} (bar >= 2e9): {events[1] / events[0]:.3g}")
     call = sec.get("snnc simulate() call, 1 step, 10 neurons")
