@@ -18,14 +18,16 @@ numba's compilation happen in the warm-up call. A point is the best of
 `--repeats` timed runs after one warm-up (one timed run from 10^8 synapses on).
 
 Sweeps (`--quick`: fewer points, for `make bench`):
-* activity: 700-256-256-20, 100 steps, input rate 0.5-20 % (plus 35 and 50 %,
-  to find where the dense rows catch up), batch 1 and 64;
+* activity: 700-256-256-20, 100 steps, input rate 0.5-20 % (plus 35, 50, 65, 80
+  and 100 %, to find where the dense rows catch up), batch 1 and 64;
 * size: n-n-n (2 n^2 synapses, 10^4 to 10^8), 50 steps, 5 % input, batch 1;
   vth grows with the fan-in (3000 n / 700, an estimate: benchmark_case is tuned
   for a fan-in of 700; hidden activity then stays at 8-25 %, each point prints
   its own); a size that would not fit in the available memory (60 bytes per
   synapse, 52 measured at 10^8) is named with the reason, not run;
-* batch: 700-256-256-20, 100 steps, 5 % input, batch 1 to 1024.
+* batch: 700-256-256-20, 100 steps, 5 % and 100 % input (every channel every step:
+  the densest input there is), batch 1 to 1024 (2048 would exceed simulate's limit of
+  2^27 recorded spike counts a run: it asks for the batch split).
 
 For each sweep and pair (snnc vs numpy, snnc twin vs snnTorch) the script
 prints the other row's time over snnc's, within this run only, and the
@@ -57,10 +59,10 @@ PAIRS = (("numpy dense", "snnc"), ("snnTorch twin", "snnc twin"))
 DEFAULT_SIZES = (700, 256, 256, 20)
 VTH, FAN_IN = 3000, 700       # benchmark_case's vth, tuned for a 700 fan-in (its docstring)
 BYTES_PER_SYNAPSE = 60        # peak resident set per synapse: 4.9 GiB measured at 10^8 (52 B), rounded up
-FULL = {"rates": (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5), "rate_batches": (1, 64),
-        "synapses": (1e4, 1e5, 1e6, 1e7, 1e8), "batches": (1, 4, 16, 64, 256, 1024)}
+FULL = {"rates": (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0), "rate_batches": (1, 64),
+        "synapses": (1e4, 1e5, 1e6, 1e7, 1e8), "batches": (1, 4, 16, 64, 256, 1024), "batch_rates": (0.05, 1.0)}
 QUICK = {"rates": (0.005, 0.05, 0.2), "rate_batches": (64,),
-         "synapses": (1e4, 1e6), "batches": (1, 16, 256)}
+         "synapses": (1e4, 1e6), "batches": (1, 16, 256), "batch_rates": (0.05,)}
 
 
 def chain(sizes, steps, rate, vth_per_fan_in=False):
@@ -134,9 +136,13 @@ def size_sweep(grid, repeats) -> list[dict]:
 
 
 def batch_sweep(grid, repeats) -> list[dict]:
-    layers, spikes = chain(DEFAULT_SIZES, 100, 0.05)
-    return [report({"sweep": "batch", "x": b, **point(layers, batch_inputs(spikes, b) if b > 1 else spikes[None],
-                                                        repeats)}) for b in grid["batches"]]
+    points = []
+    for rate in grid["batch_rates"]:
+        layers, spikes = chain(DEFAULT_SIZES, 100, rate)
+        points += [report({"sweep": f"batch, input {rate:.0%}", "x": b,
+                           **point(layers, batch_inputs(spikes, b) if b > 1 else spikes[None], repeats)})
+                   for b in grid["batches"]]
+    return points
 
 
 def available_bytes() -> int:
@@ -225,7 +231,7 @@ def mark_crossovers(ax, points) -> None:
 
 
 XLABEL = {"activity": "input spike rate per step (700-256-256-20, 100 steps)",
-          "size": "synapses (n-n-n, 50 steps, 5 % input)", "batch": "batch (700-256-256-20, 5 % input)"}
+          "size": "synapses (n-n-n, 50 steps, 5 % input)", "batch": "batch (700-256-256-20, 100 steps)"}
 
 
 def main(argv=None) -> int:

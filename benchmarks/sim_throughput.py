@@ -34,8 +34,10 @@ step, every sample) or the script stops with an error.
 
 Setup is outside every timer: graphs, weights, the ONNX session, torch layers
 and Lava's compile are built before timing; the snnc plan is built by the
-warm-up call. Each row is the best of `--repeats` (default 5) timed runs after
-one warm-up; Lava's row the best of 3 `run()` calls.
+warm-up call. Each row is the best of at least `--repeats` (default 5) timed
+runs after one warm-up, and of as many more as fill 0.5 s (`common.timed`: a
+fast row is timed in its steady state, as a slow one is); Lava's row the best
+of 3 workers, each the best of 3 `run()` calls in one runtime.
 
     .venv/bin/python benchmarks/sim_throughput.py [--repeats 5 | --quick] [--json out.json]
 
@@ -103,7 +105,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per row (best is kept)")
     parser.add_argument("--json", help="also write the rows as JSON")
-    parser.add_argument("--quick", action="store_true", help="2 timed runs per row (`make bench`)")
+    parser.add_argument("--quick", action="store_true", help="at least 2 timed runs per row, not 5 (`make bench`)")
     args = parser.parse_args()
     if args.quick:
         args.repeats = 2

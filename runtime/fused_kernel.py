@@ -40,8 +40,8 @@ def update(a, state, params, flags, p, lo, n, fired, over):
     overflow events into over (int32 [neurons], per neuron)."""
 
 
-# The kind's step, chosen when numba compiles for the joined input's dtype: integer (int64) is
-# Loihi's LIF (int32), float (float64) the float LIF (`runtime.fused.FUSED_PARAMS` lists the same two).
+# The kind's step, chosen when numba compiles for the joined input's dtype: integer (int32) is
+# Loihi's LIF, float (float64) the float LIF (`runtime.fused.FUSED_PARAMS` lists the same two).
 @overload(join, inline="always")
 def _join(a, lo, n, sums, base, exp, scale, first):
     impl = lif_join if isinstance(a.dtype, types.Integer) else float_lif_join
@@ -154,8 +154,9 @@ def run_fused(x, out, trace, keep, b0, b1, nodes, syns, links, wd, ptr, post, wc
     """Samples b0:b1 of the whole graph: spikes into out [B, T, neurons], states into trace
     [B, T, 2, neurons] when `keep`, counters added into counts [3, nodes] (SPIKES, EVENTS, OVERFLOW),
     the OR of every input count into bits [1]. acc, a, fired, over [neurons] (the step's spike
-    counts and overflow events, int32), state [2, neurons], idx [max(channels, neurons)] (a node's spiking neurons): this part's own buffers;
-    params [4, neurons] and flags [populations, 2]: the kind's (`fused_params`). A population's
+    counts and overflow events, int32), state [2, neurons], idx [max(channels, neurons)] (a
+    node's spiking neurons): this part's own buffers; params [4, neurons] and flags
+    [populations, 2]: the kind's (`fused_params`). A population's
     step writes int32 lanes only (fired, over, its state); its spikes are then widened into out
     and delivered from fired. Compiled without reference counts (a view is free: x[b, t] is read
     and out[b, t] written in place) and with the kinds' steps inlined: nothing in the loop writes
