@@ -96,12 +96,17 @@ def test_loihi_skip_connections_and_sparse_rows(monkeypatch, seed, density):
     assert_same(got, want)
 
 
-def float_graph(seed: int) -> Graph:
+def float_weights(rng, *shape) -> np.ndarray:
+    """Normal float32 weights, a tenth of them or all nonzero."""
+    return (rng.normal(0, 1, shape) * (rng.random(shape) < rng.choice([0.1, 1.0]))).astype(np.float32)
+
+
+def float_graph(seed: int, weights=float_weights) -> Graph:
     """Random FloatLIF graph: multi-spike neurons, soft and zero reset, synaptic decay, delay 0
-    and 2, a skip synapse and a recurrent one, sparse and dense weights, weight exponents."""
+    and 2, a skip synapse and a recurrent one, sparse and dense weights (`weights(rng, *shape)`),
+    weight exponents."""
     rng = np.random.default_rng(seed)
-    w = lambda *shape: (rng.normal(0, 1, shape) * (rng.random(shape) < rng.choice([0.1, 1.0]))  # noqa: E731
-                        ).astype(np.float32)
+    w = lambda *shape: weights(rng, *shape)  # noqa: E731
     vec = lambda lo, hi, n: rng.uniform(lo, hi, n).astype(np.float32)  # noqa: E731
     g = Graph(target="ideal")
     g.add("input", Input(6))

@@ -10,7 +10,7 @@ import snnc
 from snnc.compiler.ir import FloatLIF, Graph, Input, Output, Synapse
 from snnc.runtime import fused, lattice
 from snnc.runtime.plan import prepare
-from tests.runtime.test_fused import assert_same, both
+from tests.runtime.test_fused import assert_same, both, float_graph
 
 
 @pytest.mark.parametrize("w,e", [
@@ -33,33 +33,15 @@ def test_random_float32_weights_are_off_every_lattice():
     assert lattice.exponent(rng.normal(0, 1, (20, 30)).astype(np.float32)) is None
 
 
-def lattice_graph(seed: int, k_max: int = 100) -> Graph:
-    """A FloatLIF graph whose weights are integers times a power of two, one per synapse, with
-    weight exponents, multi-spike neurons, soft and zero reset, a skip synapse, delays 0 to 2 and
-    a recurrent synapse."""
-    rng = np.random.default_rng(seed)
-
-    def w(*shape):
-        k = rng.integers(-k_max, k_max + 1, shape) * (rng.random(shape) < rng.choice([0.2, 1.0]))
-        return np.ldexp(k.astype(np.float64), int(rng.integers(-12, 4))).astype(np.float32)
-
-    g = Graph(target="ideal")
-    g.add("input", Input(6))
-    g.add("s0", Synapse(w(9, 6), int(rng.integers(-2, 3)), 0), ["input"])
-    g.add("a", FloatLIF(9, beta=0.75, alpha=float(rng.choice([0.0, 0.5])), vth=float(rng.uniform(0.05, 2)),
-                        reset=str(rng.choice(["soft", "zero"])), max_spikes=int(rng.choice([1, 3]))), ["s0"])
-    g.add("s1", Synapse(w(4, 9), 0, 2), ["a"])
-    g.add("skip", Synapse(w(4, 6), -1, 1), ["input"])
-    g.add("b", FloatLIF(4, beta=0.875, vth=0.5, reset="soft", max_spikes=2), ["s1", "skip"])
-    g.add("rec", Synapse(w(4, 4), 0, 1), ["b"])
-    g.connect("rec", "b")
-    g.add("output", Output(4), ["b"])
-    return g
+def lattice_weights(rng, *shape) -> np.ndarray:
+    """Integers up to 100 (a fifth of them or all nonzero) times one power of two, 2^-12 to 2^3."""
+    k = rng.integers(-100, 101, shape) * (rng.random(shape) < rng.choice([0.2, 1.0]))
+    return np.ldexp(k.astype(np.float64), int(rng.integers(-12, 4))).astype(np.float32)
 
 
 @pytest.mark.parametrize("seed", range(8))
 def test_sums_on_a_lattice_are_the_engines(monkeypatch, seed):
-    g = lattice_graph(seed)
+    g = float_graph(seed, lattice_weights)   # test_fused's random float graph, on lattices
     lay = fused.layout(g, prepare(g))
     assert lay.wd.dtype.kind == "i" and lay.acc_dtype == np.int32 and lay.input_limit >= 1
     x = np.random.default_rng(seed + 50).poisson(0.8, (5, 25, 6)).astype(np.int64)
