@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc.compiler.ir import Graph
+from snnc.compiler.ir import Conv2d, Graph
 from snnc.errors import BackendUnavailable, GraphError, InputError, SnncError
 from snnc.targets import loihi
 from snnc.targets.loihi.lava_graph import LavaNet, lava_net
@@ -191,7 +191,7 @@ BLOCK_WEIGHTS = 2**21
 
 
 def run_lava_graph(graph: Graph, spikes, record=("v", "u"), block: int | None = None,
-                   timeout: float = DEFAULT_TIMEOUT_S) -> dict:
+                   timeout: float = DEFAULT_TIMEOUT_S, workers: int | None = None) -> dict:
     """Run a compiled Loihi graph in Lava on a batch of binary input spikes.
 
     Any graph the loihi target compiles (`lava_graph.lava_net`): populations in any order,
@@ -209,8 +209,34 @@ def run_lava_graph(graph: Graph, spikes, record=("v", "u"), block: int | None = 
     "weights_lo"), and runs one sample at a time). Neurons differing in du, dv
     or vth run as one Lava LIF per distinct triple (see lava_network.py), at
     most MAX_GROUPS per population.
+
+    workers: a graph with a Conv2d (Lava runs it one sample at a time) splits its batch over
+    this many Lava workers side by side, each its own runtime on its own samples (default:
+    the cores this process may use); the result is the same. Not with "weights" recorded
+    (each worker would read the same weights back).
     """
-    return run_lava_graphs([(graph, spikes)], record=record, block=block, timeout=timeout)[0]
+    parts = _worker_parts(graph, spikes, record, block, workers)
+    if len(parts) == 1:
+        return run_lava_graphs([(graph, spikes)], record=record, block=block, timeout=timeout)[0]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(parts)) as pool:   # threads wait on their worker processes
+        outs = list(pool.map(lambda part: run_lava_graphs([(graph, part)], record=record, block=block,
+                                                          timeout=timeout)[0], parts))
+    return {node: {var: np.concatenate([o[node][var] for o in outs]) for var in outs[0][node]} for node in outs[0]}
+
+
+def _worker_parts(graph: Graph, spikes, record, block, workers) -> list:
+    """The batch split into contiguous parts, one a worker, for a conv graph (one sample at a
+    time in Lava) of more than one sample; else [spikes]."""
+    x = np.asarray(spikes)
+    one_at_a_time = "weights" not in record and any(isinstance(n, Conv2d) for n in graph.nodes.values())
+    n = workers if workers is not None else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise InputError(f"workers must be a positive integer, got {workers!r}")
+    if x.ndim != 3 or not one_at_a_time or min(int(n), x.shape[0]) < 2:
+        return [spikes]
+    return np.array_split(x, min(int(n), x.shape[0]))
 
 
 def run_lava_graphs(items, record=("v", "u"), block: int | None = None,

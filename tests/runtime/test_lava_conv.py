@@ -126,6 +126,20 @@ def test_the_exported_program_runs_a_conv_net_as_the_simulator():
     assert_same(g, x, got, "exported program")
 
 
+def test_a_conv_batch_split_over_workers_is_one_workers_result():
+    """run_lava_graph splits a conv net's batch (one sample at a time in Lava) over workers side by
+    side: 5 samples over 2 workers equal the simulator, as 1 worker does (tested above); an odd
+    workers count is one line."""
+    require("Lava", lava_exec.lava_python)
+    rng = np.random.default_rng(11)
+    g = conv_net(rng)
+    x = _batch(rng, g, batch=5)
+    assert [len(p) for p in lava_exec._worker_parts(g, x, ("v",), None, 2)] == [3, 2]
+    assert_same(g, x, lava_exec.run_lava_graph(g, x, record=("v", "u"), workers=2), "2 workers")
+    with pytest.raises(InputError, match="workers must be a positive integer"):
+        lava_exec.run_lava_graph(g, x, workers=0)
+
+
 def test_lava_order_of_arrays():
     """The network arrays hold a conv population in Lava's (W, H, C) order and the Dense after it
     with its columns in that order: Lava's W s is the graph's."""
