@@ -51,13 +51,18 @@ def test_sums_on_a_lattice_are_the_engines(monkeypatch, seed):
 
 
 def test_counts_beyond_the_limit_run_again_with_float64_sums(monkeypatch):
-    """Weights of 2^27: an input count above 15 could leave int32; such a part runs again with float64
-    sums (the float path's own layout), the others stay on the lattice; the result is the engine's."""
-    g = Graph(target="ideal")
-    g.add("input", Input(2))
-    g.add("w", Synapse(np.array([[2.0**27, -(2.0**26)], [1.0, 2.0**27]], np.float32), -27, 0), ["input"])
-    g.add("lif", FloatLIF(2, beta=0.5, vth=0.7, reset="soft", max_spikes=31), ["w"])
-    g.add("output", Output(2), ["lif"])
+    """Weights of 2^27: an input count above 10 could leave int32; such a part runs again with float64
+    sums (the float path's own layout), the others stay on the lattice, on one thread or two; the
+    plan's later runs take float64 sums; every result is the engine's."""
+    def graph():
+        g = Graph(target="ideal")
+        g.add("input", Input(2))
+        g.add("w", Synapse(np.array([[2.0**27, -(2.0**26)], [1.0, 2.0**27]], np.float32), -27, 0), ["input"])
+        g.add("lif", FloatLIF(2, beta=0.5, vth=0.7, reset="soft", max_spikes=31), ["w"])
+        g.add("output", Output(2), ["lif"])
+        return g
+
+    g = graph()
     lay = fused.layout(g, prepare(g))
     assert lay.input_limit == (2**31 - 1) // (2**27 + 2**26) == 10
     x = np.zeros((4, 6, 2), np.int64)
@@ -69,11 +74,15 @@ def test_counts_beyond_the_limit_run_again_with_float64_sums(monkeypatch):
     got = snnc.runtime.simulate(g, x, record=("v",), threads=1, chunk=1)
     assert parts == [10, 10, 10, None, 10]      # the third part again, with float64 sums
     parts.clear()
+    threaded = snnc.runtime.simulate(graph(), x, record=("v",), threads=2, chunk=1)   # a fresh plan
+    assert sorted(parts, key=str) == [10, 10, 10, 10, None]   # parts on the pool, the rerun here
+    parts.clear()
     again = snnc.runtime.simulate(g, x, record=("v",), threads=1, chunk=1)
     assert parts == [None] * 4                   # later runs of the plan: float64 sums from the start
     monkeypatch.setattr(fused, "layout", lambda graph, plan, on_lattice=True: None)
     want = snnc.runtime.simulate(g, x, record=("v",), threads=1)
     assert_same(got, want)
+    assert_same(threaded, want)
     assert_same(again, want)
 
 
