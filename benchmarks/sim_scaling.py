@@ -8,11 +8,17 @@ Three sweeps of one Loihi LIF chain (`benchmark_case`: Poisson input, uniform
   float64 matmul, exact here; BLAS on one thread);
 * snnc event-driven on the float `ideal` twin (same weights as float32, LIF
   beta 0.875, zero reset, no synaptic delay), one thread;
-* snnTorch `Leaky` on that twin (`torch.set_num_threads(1)`, no grad).
+* snnTorch `Leaky` on that twin (`torch.set_num_threads(1)`, no grad);
+* snnc on the twin with every weight times (1 + 2^-20 u), u uniform in [-1, 1]:
+  float32 weights no power-of-two lattice holds, so snnc sums them in float64 (its
+  general float path; the twin's integer weights are summed exactly as integers,
+  runtime/lattice.py), one thread.
 
 Every row is checked before it is timed: the numpy stepper must give snnc's
-spikes on the loihi graph, snnTorch snnc's spikes on the twin (every layer,
-step and sample), or the script stops. One process; every row one thread.
+spikes on the loihi graph, snnTorch snnc's spikes on the twin, the off-lattice
+twin the event engine's spikes (runtime/event.py, the fused loop off; snnTorch's
+float32 sums round differently there) (every layer, step and sample), or the
+script stops. One process; every row one thread.
 Setup (graphs, weights, torch layers) is outside every timer; snnc's plan and
 numba's compilation happen in the warm-up call. A point is the best of
 `--repeats` timed runs after one warm-up (one timed run from 10^8 synapses on).
@@ -29,7 +35,7 @@ Sweeps (`--quick`: fewer points, for `make bench`):
   the densest input there is), batch 1 to 1024 (2048 would exceed simulate's limit of
   2^27 recorded spike counts a run: it asks for the batch split).
 
-For each sweep and pair (snnc vs numpy, snnc twin vs snnTorch) the script
+For each sweep and pair (snnc vs numpy, snnc twin and its off-lattice form vs snnTorch) the script
 prints the other row's time over snnc's, within this run only, and the
 measured crossover: where that ratio falls below 1, interpolated between the
 two grid points around it (log-log), or "none in the grid".
@@ -54,8 +60,9 @@ from snnc.targets.loihi.lava_exec import benchmark_case  # noqa: E402
 from common import (TWIN_VTH, batch_inputs, check, ideal_twin, numpy_dense, numpy_setup,  # noqa: E402
                     snntorch_dense, snntorch_setup, timed)
 
-ROWS = ("snnc", "numpy dense", "snnc twin", "snnTorch twin")
-PAIRS = (("numpy dense", "snnc"), ("snnTorch twin", "snnc twin"))
+ROWS = ("snnc", "numpy dense", "snnc twin", "snnTorch twin", "snnc twin off lattice")
+PAIRS = (("numpy dense", "snnc"), ("snnTorch twin", "snnc twin"), ("snnTorch twin", "snnc twin off lattice"))
+JITTER = 2.0**-20             # the off-lattice twin's weights: x (1 + JITTER u), u uniform in [-1, 1]
 DEFAULT_SIZES = (700, 256, 256, 20)
 VTH, FAN_IN = 3000, 700       # benchmark_case's vth, tuned for a 700 fan-in (its docstring)
 BYTES_PER_SYNAPSE = 60        # peak resident set per synapse: 4.9 GiB measured at 10^8 (52 B), rounded up
@@ -75,15 +82,31 @@ def chain(sizes, steps, rate, vth_per_fan_in=False):
 
 
 def point(layers, x, repeats) -> dict:
-    """The four rows on one input, each checked against snnc, then timed; one row's
-    graph or weights at a time in memory (each row is its own function)."""
+    """The five rows on one input, each checked, then timed; one row's graph or weights at a time
+    in memory (each row is its own function)."""
     vth = TWIN_VTH * layers[0]["vth"] / VTH
     sec = {}
     sec["snnc"], ref, hidden, events = snnc_row(loihi.graph_from_lava_layers(layers, x.shape[2]), x, repeats)
     sec["numpy dense"] = numpy_row(layers, x, ref, repeats)
     sec["snnc twin"], twin_ref, _, _ = snnc_row(ideal_twin(layers, x.shape[2], vth=vth), x, repeats)
     sec["snnTorch twin"] = snntorch_row(layers, x, vth, twin_ref, repeats)
+    sec["snnc twin off lattice"] = off_lattice_row(ideal_twin(layers, x.shape[2], vth=vth, jitter=JITTER), x, repeats)
     return {"seconds": sec, "hidden_activity": hidden, "synaptic_events": events}
+
+
+def off_lattice_row(graph, x, repeats) -> float:
+    """snnc on the twin with weights off every lattice (float64 sums, the general float path),
+    checked against the event engine (the fused loop off: `runtime.event`)."""
+    from snnc.runtime import fused
+
+    sec, got, _, _ = snnc_row(graph, x, repeats)
+    layout, fused.layout = fused.layout, lambda graph, plan, on_lattice=True: None
+    try:
+        want = snnc.runtime.simulate(graph, x, threads=1)
+    finally:
+        fused.layout = layout
+    check("snnc twin off lattice", got, [want.spikes[p] for p in graph.neurons])
+    return sec
 
 
 def snnc_row(graph, x, repeats):
@@ -203,7 +226,7 @@ def plot(points: list[dict], path) -> None:
     fig, axes = plt.subplots(1, len(sweeps), figsize=(4.2 * len(sweeps), 3.8), squeeze=False)
     for ax, sweep in zip(axes[0], sweeps):
         mine = [p for p in points if p["sweep"] == sweep and "seconds" in p]
-        for row, style in zip(ROWS, ("o-", "s--", "^-", "v--")):
+        for row, style in zip(ROWS, ("o-", "s--", "^-", "v--", "x:")):
             ax.plot([p["x"] for p in mine], [p["seconds"][row] for p in mine], style, label=row, markersize=4)
         mark_crossovers(ax, mine)
         ax.set_xscale("log")
@@ -222,7 +245,7 @@ def plot(points: list[dict], path) -> None:
 
 def mark_crossovers(ax, points) -> None:
     """A dotted line where a dense row catches up with its snnc row (measured, interpolated)."""
-    for (other, ours), color in zip(PAIRS, ("tab:orange", "tab:red")):
+    for (other, ours), color in zip(PAIRS, ("tab:orange", "tab:red", "tab:purple")):
         found = crossover_at(points, other, ours)
         if found:
             ax.axvline(found[2], color=color, linestyle=":", linewidth=1)
