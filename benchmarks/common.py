@@ -1,12 +1,14 @@
 """Pieces the simulator benchmarks share: timing, checking, and the rows beside snnc.
 
-* `timed`: one warm-up call, then the best of `repeats` timed calls.
+* `timed`: one warm-up call, then the best of at least `repeats` timed calls and 0.5 s of them.
 * `check`: a row's spikes must equal snnc's, layer by layer, or the script stops.
 * `numpy_setup` / `numpy_dense`: a plain numpy stepper of Lava's integer
   semantics (PyDenseModelBitAcc + PyLifModelBitAcc: wraps, clip, truncating
   decay, bias, the one-step Dense delay), vectorised over the batch.
 * `ideal_twin`, `snntorch_setup` / `snntorch_dense`: the same chain as float32
-  LIF layers (snnc `ideal` and snnTorch `Leaky`), for the float comparison.
+  LIF layers (snnc `ideal` and snnTorch `Leaky`), for the float comparison;
+  `off_lattice_twin` with float weights no lattice holds, checked against
+  `event_engine_spikes` (the event engine, the fused loop off).
 
 Threads: whatever the caller sets; the scripts set OMP/OpenBLAS/MKL to 1 thread
 before numpy is imported and `torch.set_num_threads(1)` in `snntorch_setup`.
@@ -17,6 +19,7 @@ import time
 
 import numpy as np
 
+import snnc
 from snnc.compiler.ir import FloatLIF, Graph, Input, Output, Synapse
 from snnc.targets import loihi
 
@@ -113,6 +116,28 @@ def ideal_twin(layers, n_in, vth: float = TWIN_VTH, jitter: float = 0.0) -> Grap
         prev = g.add(f"lif{k}", FloatLIF(w.shape[0], beta=TWIN_BETA, vth=vth, reset="zero"), [f"fc{k}"])
     g.add("output", Output(g.nodes[prev].size), [prev])
     return g
+
+
+OFF_LATTICE = 2.0**-20   # the off-lattice twin's weights: x (1 + OFF_LATTICE u), u uniform in [-1, 1]
+
+
+def off_lattice_twin(layers, n_in, vth: float = TWIN_VTH) -> Graph:
+    """The twin with float32 weights no power-of-two lattice holds: snnc sums them in float64 (its
+    general float path), where the twin's integer weights are summed as integers."""
+    return ideal_twin(layers, n_in, vth=vth, jitter=OFF_LATTICE)
+
+
+def event_engine_spikes(graph: Graph, x) -> list:
+    """Spikes per population from the general event engine (`runtime.event`, the fused loop off):
+    the reference of a row that `check` cannot compare with snnTorch (float sums round differently)."""
+    from snnc.runtime import fused
+
+    layout, fused.layout = fused.layout, lambda graph, plan, on_lattice=True: None
+    try:
+        res = snnc.runtime.simulate(graph, x, threads=1)
+    finally:
+        fused.layout = layout
+    return [res.spikes[p] for p in graph.neurons]
 
 
 def snntorch_setup(layers, vth: float = TWIN_VTH):

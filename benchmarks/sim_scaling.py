@@ -57,12 +57,11 @@ import snnc  # noqa: E402
 import snnc.io  # noqa: E402
 from snnc.targets import loihi  # noqa: E402
 from snnc.targets.loihi.lava_exec import benchmark_case  # noqa: E402
-from common import (TWIN_VTH, batch_inputs, check, ideal_twin, numpy_dense, numpy_setup,  # noqa: E402
-                    snntorch_dense, snntorch_setup, timed)
+from common import (TWIN_VTH, batch_inputs, check, event_engine_spikes, ideal_twin, numpy_dense,  # noqa: E402
+                    numpy_setup, off_lattice_twin, snntorch_dense, snntorch_setup, timed)
 
 ROWS = ("snnc", "numpy dense", "snnc twin", "snnTorch twin", "snnc twin off lattice")
 PAIRS = (("numpy dense", "snnc"), ("snnTorch twin", "snnc twin"), ("snnTorch twin", "snnc twin off lattice"))
-JITTER = 2.0**-20             # the off-lattice twin's weights: x (1 + JITTER u), u uniform in [-1, 1]
 DEFAULT_SIZES = (700, 256, 256, 20)
 VTH, FAN_IN = 3000, 700       # benchmark_case's vth, tuned for a 700 fan-in (its docstring)
 BYTES_PER_SYNAPSE = 60        # peak resident set per synapse: 4.9 GiB measured at 10^8 (52 B), rounded up
@@ -90,22 +89,14 @@ def point(layers, x, repeats) -> dict:
     sec["numpy dense"] = numpy_row(layers, x, ref, repeats)
     sec["snnc twin"], twin_ref, _, _ = snnc_row(ideal_twin(layers, x.shape[2], vth=vth), x, repeats)
     sec["snnTorch twin"] = snntorch_row(layers, x, vth, twin_ref, repeats)
-    sec["snnc twin off lattice"] = off_lattice_row(ideal_twin(layers, x.shape[2], vth=vth, jitter=JITTER), x, repeats)
+    sec["snnc twin off lattice"] = off_lattice_row(off_lattice_twin(layers, x.shape[2], vth=vth), x, repeats)
     return {"seconds": sec, "hidden_activity": hidden, "synaptic_events": events}
 
 
 def off_lattice_row(graph, x, repeats) -> float:
-    """snnc on the twin with weights off every lattice (float64 sums, the general float path),
-    checked against the event engine (the fused loop off: `runtime.event`)."""
-    from snnc.runtime import fused
-
+    """snnc on the off-lattice twin (float64 sums), checked against the event engine."""
     sec, got, _, _ = snnc_row(graph, x, repeats)
-    layout, fused.layout = fused.layout, lambda graph, plan, on_lattice=True: None
-    try:
-        want = snnc.runtime.simulate(graph, x, threads=1)
-    finally:
-        fused.layout = layout
-    check("snnc twin off lattice", got, [want.spikes[p] for p in graph.neurons])
+    check("snnc twin off lattice", got, event_engine_spikes(graph, x))
     return sec
 
 

@@ -49,14 +49,22 @@ class Layout:
     acc_size: int
     params: np.ndarray    # [4, neurons] the kind's parameters
     flags: np.ndarray     # [populations, 2]
-    a_dtype: np.dtype     # the joined input: int32 (integer kinds: Loihi's int32 port) or float64
-    work_dtype: np.dtype  # the kernel's state: int32 (integer kinds) or float32
     state_dtype: np.dtype  # the recorded state: the kind's (int64, float32)
     state_names: tuple    # the kind's state variables (trace columns)
     populations: dict     # name -> (node index, first neuron, size)
     inputs: dict          # name -> node index
     kind: object          # the populations' NeuronKind
     scratch: dict = field(default_factory=dict, repr=False)   # `_scratch`: buffers per thread
+
+    @property
+    def a_dtype(self) -> np.dtype:
+        """The joined input: int32 for an integer kind (Loihi's int32 port), else float64."""
+        return np.dtype(np.int32 if self.params.dtype.kind == "i" else np.float64)
+
+    @property
+    def work_dtype(self) -> np.dtype:
+        """The kernel's state: int32 for an integer kind, else float32."""
+        return np.dtype(np.int32 if self.params.dtype.kind == "i" else np.float32)
 
 
 def layout(graph: Graph, plan, on_lattice: bool = True) -> Layout | None:
@@ -110,9 +118,7 @@ def _build(graph: Graph, plan, on_lattice: bool) -> Layout:
     return Layout(nodes, syns, links, weights["wd"], weights["ptr"], weights["post"], weights["wc"], weights["nnz"],
                   np.array([2.0 ** e for e in exps] or [1.0]), None if grid is None else grid.input_limit,
                   acc_dtype, acc_size,
-                  params, flags, np.dtype(np.int32 if params.dtype.kind == "i" else np.float64),
-                  np.dtype(np.int32 if params.dtype.kind == "i" else np.float32),
-                  np.dtype(next(iter(kind.state.values())).dtype), tuple(kind.state),
+                  params, flags, np.dtype(next(iter(kind.state.values())).dtype), tuple(kind.state),
                   {n: (node_of[n], int(first[n]), graph.nodes[n].size) for n in pops},
                   {n: node_of[n] for n in graph.inputs}, kind)
 
@@ -136,13 +142,14 @@ def _weights(plan, entries, grid: lattice.Lattice | None) -> dict:
     """Every entry's dense rows (where the plan keeps them) or CSR, flat, in the narrowest dtype (on
     a lattice: the integers k of w = k 2^e)."""
     on_grid = (lambda name, w: w) if grid is None else (lambda name, w: lattice.integers(w, grid.exponents[name]))
-    dtype = _narrowest([on_grid(s, plan.fan_outs[s].weight) for s, *_ in entries])
+    fo_weights = {name: on_grid(name, plan.fan_outs[name].weight) for name, *_ in entries}
+    dtype = _narrowest(list(fo_weights.values()))
     wd, ptr, post, wc, nnz = [], [], [], [], []
     sizes = {"wd": 0, "ptr": 0, "post": 0, "nnz": 0}
     offsets = []
     for name, _, _, _ in entries:
         rows, fo = plan.dense_rows[name], plan.fan_outs[name]
-        rows, fo_weight = (None if rows is None else on_grid(name, rows)), on_grid(name, fo.weight)
+        rows, fo_weight = (None if rows is None else on_grid(name, rows)), fo_weights[name]
         if rows is not None:
             offsets.append((1, sizes["wd"]))
             wd.append(rows.reshape(-1))

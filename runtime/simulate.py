@@ -59,10 +59,8 @@ def simulate(graph: Graph, spikes, record=(), engine: str = "event", progress: b
     threads = default_threads() if threads is None else int(threads)
     facts = _facts(graph, plan)
     lay = fused.layout(graph, plan) if engine == "event" else None
-    x, batched, span = _checked_batch(spikes, facts.width, threads, defer_range=lay is not None)
+    x, batched, span = _checked_batch(spikes, facts.width, threads, defer_range=lay is not None, target=facts.target)
     inputs, input_overflow = _split_inputs(facts, x)
-    if span is not None:
-        _check_span(facts.target, span)
     if lay is not None:   # one numba call for the whole graph (runtime/fused.py), the event engine's result
         runs = fused.run(lay, graph, plan, x, inputs, _record_set(record), progress, chunk, threads,
                          None if span is not None else partial(_check_bits, facts.target))
@@ -121,12 +119,13 @@ def _as_batch(spikes, graph: Graph | None = None) -> tuple[np.ndarray, bool]:
     return _checked_batch(spikes, neurons)[:2]
 
 
-def _checked_batch(spikes, neurons: int | None = None, threads: int = 1,
-                   defer_range: bool = False) -> tuple[np.ndarray, bool, tuple | None]:
-    """(x [B, T, N] int64, batched, (least, largest count)) after the checks on counts and on the
-    size of a run of a graph of `neurons` neurons (None: no size check); a large int64 input's range
-    read by `threads` threads. defer_range: an int64 C-ordered input's range is left to the fused
-    loop, which reads every count anyway (span None: checked after the run, `_check_bits`)."""
+def _checked_batch(spikes, neurons: int | None = None, threads: int = 1, defer_range: bool = False,
+                   target=None) -> tuple[np.ndarray, bool, tuple | None]:
+    """(x [B, T, N] int64, batched, (least, largest count)) after the checks on counts (against the
+    engines' limits and, given a target, its input port's) and on the size of a run of a graph of
+    `neurons` neurons (None: no size check); a large int64 input's range read by `threads` threads.
+    defer_range: an int64 C-ordered input's range is left to the fused loop, which reads every
+    count anyway (span None: checked after the run, `_check_bits`)."""
     if spikes is None:
         raise InputError("input spikes are missing (got None)")
     try:
@@ -150,7 +149,7 @@ def _checked_batch(spikes, neurons: int | None = None, threads: int = 1,
     span = None
     if not (defer_range and x.dtype == np.int64 and x.flags.c_contiguous):
         span = _value_range(x, threads)
-        _check_span(None, span)
+        _check_span(target, span)
     batched = x.ndim == 3
     return _engine_input(x if batched else x[None]), batched, span
 
@@ -251,8 +250,6 @@ def _result(graph, neurons, runs, batched, steps, input_overflow, record) -> Sim
 
 def _own_names(node, requested) -> list[tuple[str, str | None]]:
     """(requested name, the node's own name for it or None), e.g. ("i_syn", "u") on Loihi."""
-    if not requested:
-        return []
     kind = kind_of(node)
     return [(var, kind.own_name(var)) for var in requested]
 
