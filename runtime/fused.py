@@ -4,8 +4,9 @@ Taken for the common case: every population of one kind that has fused steps (Lo
 the float LIF), fed by dense `Synapse`s (no Conv2d), no delivery cap, at most one recurrent
 synapse per population with a delay >= 1; anything else runs `runtime.event`. The tables are
 built once per plan (`Plan.derived`): weights in the narrowest exact dtype (integers: int8 /
-int16 / int32 / int64 holding every weight; float: float32), sums in `Plan.accumulator`'s
-dtype (int32 where every synapse's sums provably fit, else int64; float64 for float weights,
+int16 / int32 / int64 holding every weight; float: float32), sums in the
+narrowest integer dtype every synapse's sums provably fit (`Plan.sum_bound`: int16, 16 lanes a
+vector, for int8 weights of moderate fan-in; else int32, else int64); float64 for float weights,
 as the engine, unless they lie on a power-of-two lattice: then their integers and int32 sums,
 `runtime.lattice`). Samples run in parts side by side (the kernel releases the GIL), each part
 writing its own samples of the run's arrays in place: nothing is copied afterwards.
@@ -111,9 +112,7 @@ def _build(graph: Graph, plan, on_lattice: bool) -> Layout:
     nodes, links = _node_table(graph, order, pops, first, entries, node_of)
     params, flags = _params(graph, pops)
     kind = kind_of(graph.nodes[next(iter(pops))])
-    integer = weights["dtype"].kind == "i"
-    fits = grid is not None or all(plan.accumulator(s, np.int64) == np.int32 for s, *_ in entries)
-    acc_dtype = np.dtype(np.float64 if not integer else np.int32 if fits else np.int64)
+    acc_dtype = _sum_dtype(plan, entries, weights["dtype"], grid)
     exps = [syn.weight_exp + (grid.exponents[name] if grid else 0) for name, syn, _, _ in entries]
     return Layout(nodes, syns, links, weights["wd"], weights["ptr"], weights["post"], weights["wc"], weights["nnz"],
                   np.array([2.0 ** e for e in exps] or [1.0]), None if grid is None else grid.input_limit,
@@ -121,6 +120,25 @@ def _build(graph: Graph, plan, on_lattice: bool) -> Layout:
                   params, flags, np.dtype(next(iter(kind.state.values())).dtype), tuple(kind.state),
                   {n: (node_of[n], int(first[n]), graph.nodes[n].size) for n in pops},
                   {n: node_of[n] for n in graph.inputs}, kind)
+
+
+SUM_DTYPES = (np.int16, np.int32, np.int64)   # integer sums, narrowest first: 16, 8, 4 lanes a 256-bit vector
+
+
+def _sum_dtype(plan, entries, weight_dtype: np.dtype, grid: lattice.Lattice | None) -> np.dtype:
+    """The dtype every synapse's sums accumulate in: float64 for float weights off a lattice; int32
+    on one (`runtime.lattice`'s proof); for integer weights the narrowest of int16 / int32 / int64
+    that holds the largest `Plan.sum_bound` (int64 when a bound is unknown: an Input without a cap).
+    A bound covers every partial sum of one step's slot, so the sums are exact in it."""
+    if grid is not None:
+        return np.dtype(np.int32)
+    if weight_dtype.kind != "i":
+        return np.dtype(np.float64)
+    bounds = [plan.sum_bound[name] for name, *_ in entries]
+    if any(b is None for b in bounds):
+        return np.dtype(np.int64)
+    top = max(bounds, default=0)
+    return next(np.dtype(t) for t in SUM_DTYPES if top <= np.iinfo(t).max)
 
 
 def _engine_order(graph: Graph, name: str) -> list:

@@ -54,6 +54,48 @@ def test_random_loihi_chains(monkeypatch, seed):
     assert_same(got, want)
 
 
+@pytest.mark.parametrize("tiers", [(np.int32, np.int64), (np.int64,)])
+@pytest.mark.parametrize("seed", [0, 4, 7])
+def test_every_sum_dtype_gives_the_engines_result(monkeypatch, seed, tiers):
+    """The random chains' sums fit int16 (the path they take); the wider tiers, forced, give the
+    same result (a graph whose bounds pass 2^15 or 2^31 takes them)."""
+    monkeypatch.setattr(fused, "SUM_DTYPES", tiers)
+    rng = np.random.default_rng(seed)
+    layers, n_in, x = random_lava_case(rng, steps=30)
+    graph = loihi.graph_from_lava_layers(layers, n_in)
+    assert fused.layout(graph, prepare(graph)).acc_dtype == tiers[0]
+    assert_same(*both(monkeypatch, graph, np.stack([x, 1 - x]), ("u", "v"), threads=2))
+
+
+def edge_graph(extra: int) -> Graph:
+    """Input(129) into two LIFs whose one-step weight sums with every input spiking are +-(32767 +
+    extra): int16's largest (extra 0) or just past it. Excitatory weights are Lava's [0, 255],
+    inhibitory [-255, 0] (`effective_weights`), so 128 x 255 + 127 = 32767."""
+    row = np.array([255] * 128 + [127 + extra])
+    g = Graph(target="loihi")
+    g.add("input", Input(129))
+    g.add("pos", Synapse(np.stack([row, row - 1]), 0, 1), ["input"])
+    g.add("neg", Synapse(-np.stack([row, row - 1]), -2, 1), ["input"])
+    g.add("lif_pos", LoihiLIF(2, du=4095, dv=100, vth=1 << 16), ["pos"])
+    g.add("lif_neg", LoihiLIF(2, du=0, dv=0, vth=1 << 16), ["neg"])
+    g.add("output", Output(2), ["lif_pos"])
+    return g
+
+
+@pytest.mark.parametrize("extra, dtype", [(0, np.int16), (1, np.int32)])
+def test_int16_sums_at_their_edge(monkeypatch, extra, dtype):
+    """Sums of exactly +-32767 are taken in int16 and one more in int32, each equal to the engine
+    (int32 sums): a bound off by one would wrap 32768 to -32768 and change u. Lava runs both graphs
+    too (tests/runtime/test_lava_graph_general.py)."""
+    graph = edge_graph(extra)
+    assert fused.layout(graph, prepare(graph)).acc_dtype == dtype
+    x = np.ones((2, 6, 129), np.int64)
+    x[1, 3] = 0
+    got, want = both(monkeypatch, graph, x, ("u", "v"))
+    assert_same(got, want)
+    assert got.state["lif_pos"]["u"][0, 1, 0] == (32767 + extra) << 6   # du = 4095: u is the step's a_in
+
+
 def test_the_random_chains_reach_the_edges(monkeypatch):
     """The cases above wrap u, saturate v, spike and use negative exponents and recurrence."""
     overflow = spikes = negative = recurrent = 0
@@ -142,7 +184,7 @@ def test_the_benchmark_net_takes_the_fused_path(monkeypatch):
     snnc.runtime.simulate(graph, spikes)
     assert calls == [1]
     lay = fused.layout(graph, prepare(graph))
-    assert lay.wd.dtype == np.int8 and lay.acc_dtype == np.int32   # the narrowest exact weights, int32 sums
+    assert lay.wd.dtype == np.int8 and lay.acc_dtype == np.int16   # the narrowest exact weights and sums
 
 
 def test_graphs_it_does_not_cover_fall_back():

@@ -1,7 +1,8 @@
 """run_lava_graph on graphs beyond a chain == snnc.runtime.simulate bit for bit: several Dense
 into one population (input skips, bias-like constant channels, recurrence, feedback-free DAGs
 in any node order), SplitDense synapses (two Lava Dense each), extreme values (u wraps, v
-saturates, negative exponents); and a SplitDense's two Dense sum, in Lava, to exactly the
+saturates, negative exponents, one-step sums of +-32767 at the edge of the fused loop's int16
+lanes and one past it); and a SplitDense's two Dense sum, in Lava, to exactly the
 integer product of its wide weights. All graphs run in one worker (Lava starts once)."""
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from snnc.targets import loihi
 from snnc.targets.loihi import lava_exec
 from snnc.targets.loihi.lava_layers import SplitDense, split_parts
 from tests.backends import fresh_seed, require
+from tests.runtime.test_fused import edge_graph
 from tests.runtime.test_lava_graph import assert_same, lif_params, weights
 
 FRESH_SEED = fresh_seed()  # a new seed each run; SNNC_TEST_SEED=N replays one
@@ -83,10 +85,14 @@ def test_general_graphs_and_split_weights_match_lava():
     fixed = [g for g, _, _ in items[:3]]
     assert any(len(g.incoming(p)) >= 3 for g in fixed for p in g.neurons)          # several Dense into one LIF
     assert any(isinstance(n, SplitDense) for g in fixed for n in g.nodes.values())
+    edge_x = np.ones((2, 6, 129), np.int64)
+    edge_x[1, 3] = 0
+    items += [(edge_graph(extra), edge_x, 2) for extra in (0, 1)]   # sums of +-32767 in int16 lanes, 32768 not
     split_graph, split_x = exact_split_graph()
     outs = lava_exec.run_lava_graphs(items + [(split_graph, split_x, 2)])
     for i, ((g, x, block), lava) in enumerate(zip(items, outs)):
-        assert_same(g, x, lava, f"graph {i} (seed {0 if i < 3 else FRESH_SEED}, block {block})")
+        assert_same(g, x, lava, f"graph {i} (seed {0 if i < 3 else FRESH_SEED if i < 6 else 'int16 edge'}, "
+                                f"block {block})")
     # the two Dense sum to floor(W s / 2^3) for the 16-bit W, delivered one step later, << 6 into u
     acc = np.einsum("on,btn->bto", split_graph.nodes["split"].weights, split_x)[:, :-1]
     np.testing.assert_array_equal(outs[-1]["lif"]["u"][:, 1:], loihi.wrap((acc >> 3) << 6, 32))
