@@ -188,7 +188,7 @@ def _result(graph: Graph, batch: int, batched: bool, spikes: dict, layers: dict,
     report = energy(graph)
     per_inference = report["energy_per_inference_j"]["mean"]
     return SimResult(graph.target, 1, batch if batched else None, spikes,
-                     {n: {"v": v} for n, v in layers.items()}, stats, totals,
+                     {n: {"v": v} for n, v in layers.items()}, (stats, totals),
                      {"energy_per_inference_j": report["energy_per_inference_j"], "total_j": per_inference * batch,
                       "per_inference_j": per_inference, "terms": {t: v * batch for t, v in report["terms_j"].items()},
                       "sources": report["sources"], "estimates": report["estimates"]}, latency(graph, 1))

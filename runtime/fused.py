@@ -281,8 +281,9 @@ def _scratch(lay: Layout, channels: int) -> tuple:
 def _runs(lay: Layout, inputs: dict, out, trace, recorded, counts) -> dict[str, PopulationRun]:
     """The engine's PopulationRuns: views of the run's arrays, the kernel's counters."""
     spikes, events, overflow = counts.tolist()   # rows SPIKES, EVENTS, OVERFLOW: Python ints, read once
-    runs = {name: PopulationRun(inputs[name], spike_total=spikes[k]) for name, k in lay.inputs.items()}
+    runs = {name: PopulationRun(inputs[name], {}, 0, {}, spikes[k]) for name, k in lay.inputs.items()}
     for name, (k, lo, n) in lay.populations.items():
-        state = {var: trace[:, :, c, lo:lo + n] for c, var in enumerate(lay.state_names) if var in recorded}
+        state = {var: trace[:, :, c, lo:lo + n] for c, var in enumerate(lay.state_names) if var in recorded} \
+            if recorded else {}
         runs[name] = PopulationRun(out[:, :, lo:lo + n], state, overflow[k], {"(fused)": events[k]}, spikes[k])
     return runs

@@ -20,13 +20,30 @@ class SimResult:
     batch: int | None                         # None when the input was [T, N]
     spikes: dict[str, np.ndarray]             # node -> [T, n] or [B, T, n]
     state: dict[str, dict[str, np.ndarray]]   # node -> var -> [.., n] (values after each step)
-    stats: dict[str, dict[str, int]]          # node -> counters
-    totals: dict[str, int] = field(default_factory=dict)
+    # (stats: node -> counters, totals: counter -> sum), or the function that computes them on the
+    # first read of `stats` or `totals` (a run nobody asks the counters of does not pay for them)
+    counters: tuple | Callable[[], tuple] = field(default=({}, {}), repr=False)
     # energy_per_inference_j, total_j (the run's), terms, per_node, sources: the dict, or the function that
     # computes it on the first read of `energy` (a run nobody asks the energy of does not pay for it)
     energy_report: dict | Callable[[], dict] = field(default_factory=dict, repr=False)
     latency: dict = field(default_factory=dict)  # latency_steps, latency_s at the target's time step
     violations: list[dict] = field(default_factory=list)  # capacity rules broken (check="warn"): rule, node, detail
+
+    @property
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Per node: spikes, synaptic_events, neuron_updates, overflow_events (the dense executor's
+        own counters for its layers), computed once, when first read."""
+        return self._counters()[0]
+
+    @property
+    def totals(self) -> dict[str, int]:
+        """The counters summed over nodes (spikes: the populations' only)."""
+        return self._counters()[1]
+
+    def _counters(self) -> tuple:
+        if callable(self.counters):
+            self.counters = self.counters()
+        return self.counters
 
     @property
     def energy(self) -> dict:

@@ -5,6 +5,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from functools import partial
+from typing import Callable
 
 import numpy as np
 
@@ -63,12 +64,10 @@ def simulate(graph: Graph, spikes, record=(), engine: str = "event", progress: b
     inputs, input_overflow = _split_inputs(facts, x)
     if lay is not None:   # one numba call for the whole graph (runtime/fused.py), the event engine's result
         runs = fused.run(lay, graph, plan, x, inputs, _record_set(record), progress, chunk, threads,
-                         None if span is not None else partial(_check_bits, facts.target))
+                         None if span is not None else facts.check_bits)
     else:
         runs = run_batch(ENGINES[engine], graph, plan, inputs, _record_set(record), progress, chunk, threads)
-    result = _result(graph, facts.neurons, runs, batched, x.shape[1], input_overflow, record)
-    result.violations = [{"rule": v.rule, "node": v.node, "detail": v.detail} for v in plan.violations]
-    return result
+    return _result(graph, facts, runs, batched, x.shape[1], input_overflow, record, plan.violations)
 
 
 @dataclass(frozen=True)
@@ -79,6 +78,8 @@ class _Facts:
     width: int        # neurons in all
     inputs: dict      # Input name -> size, in graph order
     target: object    # the graph's Target
+    check_bits: Callable   # `_check_bits` for the target
+    latency: dict     # steps -> `per_inference.latency` (copied out: a result's dict is its own)
 
 
 def _facts(graph: Graph, plan) -> _Facts:
@@ -86,8 +87,10 @@ def _facts(graph: Graph, plan) -> _Facts:
     key = ("simulate",)
     if key not in plan.derived:
         neurons = graph.neurons
+        target = get_target(graph.target)
         plan.derived[key] = _Facts(neurons, sum(node.size for node in neurons.values()),
-                                   {n: node.size for n, node in graph.inputs.items()}, get_target(graph.target))
+                                   {n: node.size for n, node in graph.inputs.items()}, target,
+                                   partial(_check_bits, target), {})
     return plan.derived[key]
 
 
@@ -232,20 +235,23 @@ def _record_set(record) -> set[str]:
     return record
 
 
-def _result(graph, neurons, runs, batched, steps, input_overflow, record) -> SimResult:
-    """The SimResult of the engine's runs (batch axis dropped for a [T, N] input)."""
+def _result(graph, facts: _Facts, runs, batched, steps, input_overflow, record, violations) -> SimResult:
+    """The SimResult of the engine's runs (batch axis dropped for a [T, N] input); its counters and
+    energy are computed when first read."""
     spikes = {n: r.spikes for n, r in runs.items()} if batched else {n: r.spikes[0] for n, r in runs.items()}
-    state = {n: {} for n in neurons}
+    state = {n: {} for n in facts.neurons}
     if record:
         squeeze = (lambda a: a) if batched else (lambda a: a[0])
         requested = {record} if isinstance(record, str) else set(record)
-        for n, node in neurons.items():
+        for n, node in facts.neurons.items():
             state[n] = {v: squeeze(runs[n].state[own]) for v, own in _own_names(node, requested)
                         if own in runs[n].state}
-    stats, totals = _stats(neurons, runs, input_overflow)
+    if steps not in facts.latency:
+        facts.latency[steps] = latency(graph, steps)
     return SimResult(graph.target, steps, runs[next(iter(input_overflow))].spikes.shape[0] if batched else None,
-                     spikes, state, stats, totals, lambda: energy_report(graph, {n: r.spikes for n, r in runs.items()}),
-                     latency(graph, steps))
+                     spikes, state, lambda: _stats(facts.neurons, runs, input_overflow),
+                     lambda: energy_report(graph, {n: r.spikes for n, r in runs.items()}), dict(facts.latency[steps]),
+                     [{"rule": v.rule, "node": v.node, "detail": v.detail} for v in violations])
 
 
 def _own_names(node, requested) -> list[tuple[str, str | None]]:
