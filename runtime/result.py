@@ -52,6 +52,13 @@ class SimResult:
             self.energy_report = self.energy_report()
         return self.energy_report
 
+    def __getstate__(self) -> dict:
+        """Pickled with its counters and energy computed (the functions that compute them on first
+        read are closures, which pickle cannot hold)."""
+        self._counters()
+        _ = self.energy
+        return dict(self.__dict__)
+
     def rates(self) -> dict[str, float]:
         """Mean spikes per neuron per step, per population."""
         return {n: float(np.mean(s)) for n, s in self.spikes.items()}

@@ -1,17 +1,21 @@
 """Per-inference counters and `snnc simulate --data`: per sample, never a batch total."""
 from __future__ import annotations
 
+import importlib
 import json
+import pickle
 
 import numpy as np
 import pytest
 
+import snnc
 from snnc.cli import main
 from snnc.evaluation.compiled import compile_checkpoint
 from snnc.compiler.ir import save
 from snnc.runtime import deploy
 from snnc.evaluation.datasets import load_split
 from snnc.runtime.per_inference import counters, energy
+from tests.strategies import binary_input, recurrent_loihi_graph
 
 
 @pytest.mark.parametrize("ckpt_name,target", [("loihi_ckpt", "loihi"), ("seq_ckpt", "xylo")])
@@ -81,3 +85,22 @@ def test_loihi_energy_per_inference_equals_a_count_by_hand(loihi_ckpt):
     e = energy(g, result.spikes)
     assert e["energy_per_inference_j"]["mean"] == pytest.approx(float(np.mean(by_hand)), rel=1e-12)
     assert e["energy_per_inference_j"]["std"] == pytest.approx(float(np.std(by_hand)), rel=1e-9)
+
+
+def test_counters_and_energy_are_computed_on_first_read_and_pickle(monkeypatch):
+    """A run's counters and energy are computed when first read, once (a loop that never reads them
+    does not pay for them), from the run itself whenever read; a pickled result carries them."""
+    sim = importlib.import_module("snnc.runtime.simulate")   # the module (snnc.runtime.simulate is also the function)
+    calls = []
+    real = sim._stats
+    monkeypatch.setattr(sim, "_stats", lambda *a: calls.append(1) or real(*a))
+    graph = recurrent_loihi_graph(seed=5)
+    x = binary_input(seed=6, B=3, T=12, n=6, density=0.4)
+    res = snnc.runtime.simulate(graph, x)
+    assert calls == [] and callable(res.counters) and callable(res.energy_report)
+    totals = res.totals
+    assert calls == [1] and res.stats is res.stats and calls == [1]
+    assert totals["spikes"] == sum(int(s.sum()) for n, s in res.spikes.items() if n in graph.neurons) > 0
+    copy = pickle.loads(pickle.dumps(snnc.runtime.simulate(graph, x)))
+    assert copy.stats == res.stats and copy.totals == totals
+    assert copy.energy["energy_per_inference_j"] == res.energy["energy_per_inference_j"]
