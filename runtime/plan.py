@@ -27,7 +27,8 @@ class Plan:
     dense_rows: dict[str, np.ndarray | None] = field(default_factory=dict)  # (n_pre, n_post) or None
     violations: list = field(default_factory=list)  # broken capacity rules (DesignRuleError)
     # per synapse: the largest |weight sum| one postsynaptic neuron can receive in a step (None: unbounded
-    # input counts); an integer sum below 2^31 accumulates exactly in int32 lanes
+    # input counts); an integer sum below 2^31 accumulates exactly in int32 lanes (below 2^15 in the
+    # fused loop's int16 lanes, `runtime.fused`)
     sum_bound: dict[str, int | None] = field(default_factory=dict)
     events_per_spike: dict[str, np.ndarray] = field(default_factory=dict)   # Synapse.fan_out_counts, int64
     convs: dict[str, ConvPlan] = field(default_factory=dict)   # Conv2d synapses (runtime/conv.py), no CSR

@@ -79,7 +79,7 @@ class _Facts:
     inputs: dict      # Input name -> size, in graph order
     target: object    # the graph's Target
     check_bits: Callable   # `_check_bits` for the target
-    latency: dict     # steps -> `per_inference.latency` (copied out: a result's dict is its own)
+    latency: dict     # (steps, pad_steps) -> `per_inference.latency` (copied out: a result's dict is its own)
 
 
 def _facts(graph: Graph, plan) -> _Facts:
@@ -235,6 +235,9 @@ def _record_set(record) -> set[str]:
     return record
 
 
+LATENCIES_KEPT = 64   # latency reports cached per plan (one per run length and padding; a tuning choice)
+
+
 def _result(graph, facts: _Facts, runs, batched, steps, input_overflow, record, violations) -> SimResult:
     """The SimResult of the engine's runs (batch axis dropped for a [T, N] input); its counters and
     energy are computed when first read."""
@@ -246,11 +249,14 @@ def _result(graph, facts: _Facts, runs, batched, steps, input_overflow, record, 
         for n, node in facts.neurons.items():
             state[n] = {v: squeeze(runs[n].state[own]) for v, own in _own_names(node, requested)
                         if own in runs[n].state}
-    if steps not in facts.latency:
-        facts.latency[steps] = latency(graph, steps)
+    key = (steps, graph.metadata.get("pad_steps", 0))   # metadata is not in the plan's signature
+    if key not in facts.latency:
+        if len(facts.latency) >= LATENCIES_KEPT:
+            facts.latency.clear()
+        facts.latency[key] = latency(graph, steps)
     return SimResult(graph.target, steps, runs[next(iter(input_overflow))].spikes.shape[0] if batched else None,
                      spikes, state, lambda: _stats(facts.neurons, runs, input_overflow),
-                     lambda: energy_report(graph, {n: r.spikes for n, r in runs.items()}), dict(facts.latency[steps]),
+                     lambda: energy_report(graph, {n: r.spikes for n, r in runs.items()}), dict(facts.latency[key]),
                      [{"rule": v.rule, "node": v.node, "detail": v.detail} for v in violations])
 
 

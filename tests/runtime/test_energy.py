@@ -91,6 +91,20 @@ def test_latency_in_seconds_at_the_targets_time_step():
     assert latency(g, 10)["latency_s"] is None
 
 
+def test_a_results_latency_follows_the_graphs_padding_between_calls():
+    """simulate() keeps latency reports per plan; the padding is metadata, outside the plan's
+    signature, so a change to it between two calls is seen (and a result's dict is its own)."""
+    g = loihi.graph_from_lava_layers([dict(weights=np.ones((2, 3), int), vth=5)], 3)
+    x = np.ones((10, 3), int)
+    first = simulate(g, x)
+    assert first.latency["latency_steps"] == 0
+    first.latency["latency_steps"] = 99
+    g.metadata["pad_steps"] = 2
+    assert simulate(g, x).latency == latency(g, 10) and latency(g, 10)["latency_steps"] == 2
+    g.metadata["pad_steps"] = 0
+    assert simulate(g, x).latency["latency_steps"] == 0
+
+
 def test_hand_computed_loihi_energy_of_one_sample():
     # 3 inputs all spiking for 4 steps into 2 LIF neurons (all weights non-zero): Lava delivers one
     # step later, so 3 steps x 3 inputs x fan-out 2 = 18 synaptic events; 2 x 4 neuron updates
