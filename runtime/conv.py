@@ -29,46 +29,93 @@ class Joined(NamedTuple):
     port: int
 
 
-@kernel
-def deliver_conv(acc, spikes, delay, cap, w, synapse, in_h, in_w, out_h, out_w, sh, sw, ph, pw, dh, dw, groups):
+@kernel(refcounts=False)
+def deliver_conv(acc, spikes, delay, cap, wt, taps, rows, cols, tmp, out_w, groups):
     """acc[b, t + delay, (o, oy, ox)] += min(count, cap) * w[o, i, ky, kx] for every spike of input
-    (c, y, x) and every tap with y = oy sh - ph + ky dh, x = ox sw - pw + kx dw; returns synaptic
-    events: taps reached that are synapses (`synapse` != 0: the node's nonzero weights, whatever
-    the target's kernel makes of them), times the count."""
+    (c, y, x) and every tap with oy = rows[y, ky] and ox = cols[x, kx] (`tap_table`: -1 where the
+    tap reaches no output); returns synaptic events: taps reached that are synapses (taps[g, i,
+    ky, kx]: the node's nonzero weights of group g, whatever the target's kernel makes of them),
+    times the count.
+
+    wt is the kernel as (C_in/groups, kh, kw, C_out) with 0 where the node has no synapse: one tap's
+    output channels side by side, added into tmp [(oy, ox), C_out] (position-major: a vector of
+    adds a tap) for each step with a spike, then written to the channel-major slot, which starts at
+    zero (acc: one synapse's). Each output's terms are added in the same order as one by one
+    (spikes ascending, then ky, kx); a zero weight adds nothing (tmp is never -0.0). Compiled
+    without reference counts: taking a step's slot is free (no atomic count shared by threads)."""
     B, T, n_pre = spikes.shape
-    c_out, c_in_g, kh, kw = w.shape
-    out_g, plane, image = c_out // groups, out_h * out_w, in_h * in_w
+    c_in_g, kh, kw, c_out = wt.shape
+    in_h, in_w = rows.shape[0], cols.shape[0]
+    out_g, plane = c_out // groups, tmp.shape[0] // c_out
     n_events = 0
     for b in range(B):
         for t in range(T - delay):
-            row = acc[b, t + delay]
-            for j in range(n_pre):
-                c = spikes[b, t, j]
-                if c == 0:
-                    continue
-                if cap >= 0 and c > cap:
-                    c = cap
-                ch, y, x = j // image, (j % image) // in_w, j % in_w
+            spiked = False
+            j = 0
+            for ch in range(n_pre // (in_h * in_w)):
                 g, i = ch // c_in_g, ch % c_in_g
-                for ky in range(kh):
-                    ny = y + ph - ky * dh
-                    if ny < 0 or ny % sh != 0 or ny // sh >= out_h:
-                        continue
-                    for kx in range(kw):
-                        nx = x + pw - kx * dw
-                        if nx < 0 or nx % sw != 0 or nx // sw >= out_w:
+                for y in range(in_h):
+                    for x in range(in_w):
+                        c = spikes[b, t, j]
+                        j += 1
+                        if c == 0:
                             continue
-                        at = (ny // sh) * out_w + nx // sw
-                        for o in range(g * out_g, (g + 1) * out_g):
-                            if synapse[o, i, ky, kx] != 0:
-                                row[o * plane + at] += c * w[o, i, ky, kx]
-                                n_events += c
+                        if not spiked:
+                            for k in range(tmp.shape[0]):
+                                tmp[k] = 0
+                            spiked = True
+                        if cap >= 0 and c > cap:
+                            c = cap
+                        for ky in range(kh):
+                            oy = rows[y, ky]
+                            if oy < 0:
+                                continue
+                            for kx in range(kw):
+                                ox = cols[x, kx]
+                                if ox < 0:
+                                    continue
+                                _add_tap(tmp, (oy * out_w + ox) * c_out + g * out_g, wt[i, ky, kx], g * out_g,
+                                         out_g, c)
+                                n_events += c * taps[g, i, ky, kx]
+            if spiked:
+                row = acc[b, t + delay]
+                for o in range(c_out):
+                    for at in range(plane):
+                        row[o * plane + at] = tmp[at * c_out + o]
     return n_events
+
+
+@kernel(inline=True)
+def _add_tap(tmp, base, w, w0, n, c):
+    """tmp[base:base+n] += c * w[w0:w0+n] (c = 1: no multiply); unsigned indices, so the loop vectorises."""
+    b, r = np.uint64(base), np.uint64(w0)
+    if c == 1:
+        for q in range(np.uint64(n)):
+            tmp[b + q] += w[r + q]
+    else:
+        for q in range(np.uint64(n)):
+            tmp[b + q] += c * w[r + q]
 
 
 def synapses(node: Conv2d) -> np.ndarray:
     """1 where the node's kernel holds a synapse (a nonzero weight), as int8."""
     return (node.weights != 0).astype(np.int8)
+
+
+def tap_table(size: int, taps: int, out: int, stride: int, pad: int, dilation: int) -> np.ndarray:
+    """[size, taps] int64: the output position oy that input position y reaches through tap k
+    (y = oy stride - pad + k dilation), or -1 where that oy is not a whole output position in
+    [0, out): the divisions done once per node instead of per spike and tap."""
+    ny = np.arange(size)[:, None] + pad - np.arange(taps)[None, :] * dilation
+    ok = (ny >= 0) & (ny % stride == 0) & (ny // stride < out)
+    return np.where(ok, ny // stride, -1).astype(np.int64)
+
+
+def group_taps(node: Conv2d) -> np.ndarray:
+    """taps[g, i, ky, kx]: the synapses of input channel i of group g at tap (ky, kx), over the
+    group's output channels (int64)."""
+    s = synapses(node).astype(np.int64)
+    return s.reshape(node.groups, -1, *s.shape[1:]).sum(axis=1)
 
 
 def correlate(w: np.ndarray, s: np.ndarray, node: Conv2d) -> np.ndarray:
@@ -105,6 +152,23 @@ class ConvMatrix:
         return out
 
 
+def walk(node: Conv2d, kernel: np.ndarray, acc: np.ndarray, spikes: np.ndarray, delay: int, cap: int,
+         cache: dict | None = None) -> int:
+    """`deliver_conv` of spikes [B, T, n_pre] with `kernel` (the node's shape) into acc [B, T, n_post]
+    (zeros), from the tables it takes (built here, or kept in `cache` between calls); its events."""
+    cache = {} if cache is None else cache
+    key = acc.dtype.str
+    if key not in cache:   # (C_in/groups, kh, kw, C_out), zero where no synapse
+        cache[key] = np.ascontiguousarray((kernel * synapses(node)).transpose(1, 2, 3, 0), acc.dtype)
+    if "tables" not in cache:   # taps per group; output row and column of each input position and tap
+        kh, kw = node.weights.shape[2:]
+        (h, w), (oh, ow) = node.in_shape[1:], node.out_hw
+        cache["tables"] = (group_taps(node), tap_table(h, kh, oh, node.stride[0], node.padding[0], node.dilation[0]),
+                           tap_table(w, kw, ow, node.stride[1], node.padding[1], node.dilation[1]))
+    return int(deliver_conv(acc, np.ascontiguousarray(spikes, np.int64), delay, cap, cache[key], *cache["tables"],
+                            np.zeros(node.out_size, acc.dtype), node.out_hw[1], node.groups))
+
+
 @dataclass
 class ConvPlan:
     """A Conv2d prepared once per graph for its target: the kernel its sums use, in each dtype asked."""
@@ -116,15 +180,11 @@ class ConvPlan:
     _cast: dict
 
     def deliver(self, acc: np.ndarray, spikes: np.ndarray, delay: int, cap: int) -> int:
-        """Event engine: every spike's conv fan-out into acc [B, T, n_post], then the output arithmetic."""
-        key = acc.dtype.str
-        if key not in self._cast:
-            self._cast[key] = np.ascontiguousarray(self.kernel, acc.dtype)
-        n = self.node
-        events = deliver_conv(acc, np.ascontiguousarray(spikes, np.int64), delay, cap, self._cast[key],
-                              synapses(n), n.in_shape[1], n.in_shape[2], *n.out_hw, *n.stride, *n.padding, *n.dilation, n.groups)
+        """Event engine: every spike's conv fan-out into acc [B, T, n_post] (zeros: one synapse's),
+        then the output arithmetic."""
+        events = walk(self.node, self.kernel, acc, spikes, delay, cap, self._cast)
         self.output(acc)
-        return int(events)
+        return events
 
     def matrix(self) -> ConvMatrix:
         return ConvMatrix(self.node, self.kernel, self.output)

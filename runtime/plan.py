@@ -75,11 +75,13 @@ def _cached_or_new(graph: Graph) -> Plan:
     for name, syn in graph.of_type(Synapse).items():
         if isinstance(syn, Conv2d):
             plan.convs[name] = conv_plan(graph.target, name, syn)
+            kernel = plan.convs[name].kernel   # one term per (input channel, tap) reaches an output a step
+            plan.sum_bound[name] = _sum_bound(graph, name, kernel.reshape(kernel.shape[0], -1))
             continue
         plan.fan_outs[name] = fan_out(syn.weights)
         dense = np.count_nonzero(syn.weights) >= DENSE_ROWS_MIN_DENSITY * syn.weights.size
         plan.dense_rows[name] = np.ascontiguousarray(syn.weights.T) if dense else None
-        plan.sum_bound[name] = _sum_bound(graph, name, syn)
+        plan.sum_bound[name] = _sum_bound(graph, name, syn.weights)
         plan.events_per_spike[name] = np.asarray(syn.fan_out_counts(), np.int64)
     graph.__dict__["_plan"] = plan
     return plan
@@ -107,10 +109,12 @@ def same(old: tuple, new: tuple) -> bool:
                for a, b in zip(old[2], new[2]))
 
 
-def _sum_bound(graph: Graph, name: str, syn: Synapse) -> int | None:
-    """max over postsynaptic neurons of sum |w| x (most spikes a presynaptic neuron sends a step);
-    None for float weights or when the source's counts are unbounded (an Input without a cap)."""
-    if syn.weights.dtype.kind not in "iu":
+def _sum_bound(graph: Graph, name: str, rows: np.ndarray) -> int | None:
+    """max over postsynaptic neurons of sum |w| x (most spikes a presynaptic neuron sends a step), for
+    synapse `name` whose weights reaching one postsynaptic neuron a step are at most one row of `rows`
+    (a Synapse: its weights; a Conv2d: its target kernel, a row per output channel); None for float
+    weights or when the source's counts are unbounded (an Input without a cap)."""
+    if rows.dtype.kind not in "iu":
         return None
     src = graph.nodes[graph.synapse_source(name)]
     if isinstance(src, Input):
@@ -121,4 +125,4 @@ def _sum_bound(graph: Graph, name: str, syn: Synapse) -> int | None:
         count = int(np.max(getattr(src, "max_spikes", 1)))
     if count is None:
         return None
-    return int(np.abs(syn.weights.astype(np.int64)).sum(axis=1).max(initial=0)) * count
+    return int(np.abs(rows.astype(np.int64)).sum(axis=1).max(initial=0)) * count

@@ -42,11 +42,10 @@ def _per_neuron(trace: np.ndarray) -> np.ndarray:
 def _peak_drive(syn, spikes: np.ndarray) -> np.ndarray:
     """max over samples and steps of |W s_t| (before any delay), per postsynaptic neuron."""
     if isinstance(syn, Conv2d):   # the conv walked spike by spike (runtime/conv.py)
-        from snnc.runtime.conv import deliver_conv, synapses
+        from snnc.runtime.conv import walk
 
         acc = np.zeros(spikes.shape[:2] + (syn.out_size,))
-        deliver_conv(acc, np.ascontiguousarray(spikes, np.int64), 0, -1, syn.weights.astype(np.float64), synapses(syn),
-                     *syn.in_shape[1:], *syn.out_hw, *syn.stride, *syn.padding, *syn.dilation, syn.groups)
+        walk(syn, syn.weights.astype(np.float64), acc, spikes, 0, -1)
         return _per_neuron(acc)
     flat = spikes.reshape(-1, spikes.shape[-1]).astype(np.float32)
     return _per_neuron(flat @ syn.weights.T.astype(np.float32))

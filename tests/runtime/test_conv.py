@@ -15,7 +15,7 @@ from snnc.compiler.ir import Conv2d, FloatLIF, Graph, Input, LoihiLIF, Output, S
 from snnc.compiler.ir.conv import pool_conv
 from snnc.errors import DesignRuleError, FormatError, GraphError
 from snnc.runtime import simulate
-from snnc.runtime.conv import correlate, deliver_conv, reference_view, synapses
+from snnc.runtime.conv import conv_plan, correlate, reference_view, tap_table
 from snnc.targets.loihi.conv import effective_kernel, lava_params, wrap24
 from tests.backends import fresh_seed, require
 
@@ -41,18 +41,30 @@ def test_conv_matches_torch_three_ways():
     rng = np.random.default_rng(fresh_seed())
     for _ in range(40):
         n = random_conv(rng, delay=0)
-        s = (rng.random(n.in_size) < 0.5).astype(np.int64)
+        s = rng.integers(0, 3, n.in_size) * (rng.random(n.in_size) < 0.5)   # counts 0, 1 and 2
         x = torch.tensor(s.reshape(1, *n.in_shape), dtype=torch.float64)
         want = torch.nn.functional.conv2d(x, torch.tensor(n.weights, dtype=torch.float64), stride=n.stride,
                                           padding=n.padding, dilation=n.dilation, groups=n.groups).numpy().reshape(-1)
         acc = np.zeros((1, 1, n.out_size))
-        events = deliver_conv(acc, s[None, None], 0, -1, n.weights.astype(np.float64), synapses(n), *n.in_shape[1:],
-                              *n.out_hw,
-                              *n.stride, *n.padding, *n.dilation, n.groups)
+        events = conv_plan("ideal", "conv", n).deliver(acc, s[None, None], 0, -1)   # the event engine's walk
         np.testing.assert_allclose(acc[0, 0], want, atol=1e-9)
         np.testing.assert_allclose(n.dense().astype(np.float64) @ s, want, atol=1e-9)
         np.testing.assert_allclose(correlate(n.weights.astype(np.float64), s, n), want, atol=1e-9)
         assert events == int(n.fan_out_counts() @ s) == int(np.count_nonzero(n.dense(), axis=0) @ s)
+
+
+def test_tap_table_is_every_output_a_position_reaches():
+    """rows[y, k] = oy where y = oy stride - pad + k dilation for a whole oy in [0, out), else -1:
+    against a search over every output position."""
+    for size, taps, stride, pad, dilation in [(7, 3, 1, 1, 1), (8, 3, 2, 1, 1), (9, 2, 3, 0, 2), (5, 3, 2, 2, 2)]:
+        out = (size + 2 * pad - dilation * (taps - 1) - 1) // stride + 1
+        want = np.full((size, taps), -1)
+        for oy in range(out):
+            for k in range(taps):
+                y = oy * stride - pad + k * dilation
+                if 0 <= y < size:
+                    want[y, k] = oy
+        np.testing.assert_array_equal(tap_table(size, taps, out, stride, pad, dilation), want)
 
 
 def _chain(target, conv: Conv2d, neuron, dense: bool = False) -> Graph:
