@@ -7,15 +7,14 @@ built once per plan (`Plan.derived`): weights in the narrowest exact dtype (inte
 int16 / int32 / int64 holding every weight; float: float32), sums in the
 narrowest integer dtype every synapse's sums provably fit (`Plan.sum_bound`: int16, 16 lanes a
 vector, for int8 weights of moderate fan-in; else int32, else int64); float64 for float weights,
-as the engine, unless they lie on a power-of-two lattice: then their integers and int32 sums,
-`runtime.lattice`). Samples run in parts side by side (the kernel releases the GIL), each part
+as the engine, unless they lie on a power-of-two lattice: then their integers and int16 or int32
+sums, `runtime.lattice`). Samples run in parts side by side (the kernel releases the GIL), each part
 writing its own samples of the run's arrays in place: nothing is copied afterwards.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 import threading
-from functools import partial
 
 import numpy as np
 
@@ -45,7 +44,8 @@ class Layout:
     wc: np.ndarray
     nnz: np.ndarray       # synaptic events per spike of each presynaptic neuron, flat
     scale: np.ndarray     # 2^weight_exp per synapse (float kinds; on a lattice 2^(e + weight_exp))
-    input_limit: int | None  # on a lattice: the largest input count its int32 sums cover (None: any)
+    input_limit: int | None  # on a lattice: the largest input count its integer sums cover (None: any)
+    level: int            # float weights: 0 and 1 sums on the lattice in int16 / int32, 2 float64
     acc_dtype: np.dtype
     acc_size: int
     params: np.ndarray    # [4, neurons] the kind's parameters
@@ -68,15 +68,20 @@ class Layout:
         return np.dtype(np.int32 if self.params.dtype.kind == "i" else np.float32)
 
 
-def layout(graph: Graph, plan, on_lattice: bool = True) -> Layout | None:
+LATTICE_SUMS = (np.int16, np.int32)   # float weights on a lattice: integer sums, narrowest first (level 0,
+                                      # 1); level 2 is float64 sums (`runtime.lattice`)
+
+
+def layout(graph: Graph, plan) -> Layout | None:
     """The graph's fused tables, or None when the fused path does not cover it (cached per plan).
-    on_lattice: float weights on a power-of-two lattice are summed as integers (`runtime.lattice`;
-    False: float64 sums, what a run takes again whose input counts exceed the layout's limit, and
-    every run of the plan after it)."""
-    on_lattice = on_lattice and ("fused", "beyond") not in plan.derived
-    key = ("fused", on_lattice)
+    Float weights on a power-of-two lattice are summed as integers (`runtime.lattice`), in the
+    narrowest of `LATTICE_SUMS` from the plan's level up whose proof holds; a run whose input
+    counts exceed that layout's limit raises the plan's level (`run`): the part runs again with
+    wider sums, and so do the plan's later runs."""
+    level = plan.derived.get(("fused", "level"), 0)
+    key = ("fused", level)
     if key not in plan.derived:
-        plan.derived[key] = _build(graph, plan, on_lattice) if covered(graph, plan) else None
+        plan.derived[key] = _build(graph, plan, level) if covered(graph, plan) else None
     return plan.derived[key]
 
 
@@ -98,7 +103,7 @@ def covered(graph: Graph, plan) -> bool:
     return True
 
 
-def _build(graph: Graph, plan, on_lattice: bool) -> Layout:
+def _build(graph: Graph, plan, level: int) -> Layout:
     order = [*graph.inputs, *graph.neuron_order()]
     pops = {n: i for i, n in enumerate(graph.neuron_order())}
     first = dict(zip(graph.inputs, np.cumsum([0] + [graph.nodes[n].size for n in graph.inputs])))
@@ -106,7 +111,7 @@ def _build(graph: Graph, plan, on_lattice: bool) -> Layout:
     entries = [(syn_name, syn, src, dst) for dst in pops for syn_name, syn, src in _engine_order(graph, dst)]
     node_of = {n: k for k, n in enumerate(order)}
     floats = any(syn.weights.dtype.kind == "f" for _, syn, _, _ in entries)
-    grid = lattice.lattice(graph, entries) if floats and on_lattice else None
+    grid, level = _lattice(graph, entries, level) if floats else (None, 0)
     weights = _weights(plan, entries, grid)
     syns, acc_size = _syn_table(plan, entries, node_of, weights)
     nodes, links = _node_table(graph, order, pops, first, entries, node_of)
@@ -115,23 +120,33 @@ def _build(graph: Graph, plan, on_lattice: bool) -> Layout:
     acc_dtype = _sum_dtype(plan, entries, weights["dtype"], grid)
     exps = [syn.weight_exp + (grid.exponents[name] if grid else 0) for name, syn, _, _ in entries]
     return Layout(nodes, syns, links, weights["wd"], weights["ptr"], weights["post"], weights["wc"], weights["nnz"],
-                  np.array([2.0 ** e for e in exps] or [1.0]), None if grid is None else grid.input_limit,
+                  np.array([2.0 ** e for e in exps] or [1.0]), None if grid is None else grid.input_limit, level,
                   acc_dtype, acc_size,
                   params, flags, np.dtype(next(iter(kind.state.values())).dtype), tuple(kind.state),
                   {n: (node_of[n], int(first[n]), graph.nodes[n].size) for n in pops},
                   {n: node_of[n] for n in graph.inputs}, kind)
 
 
+def _lattice(graph: Graph, entries, level: int) -> tuple[lattice.Lattice | None, int]:
+    """(the lattice of the narrowest sums from `level` on whose proof holds, its level), or (None, 2):
+    float64 sums."""
+    for at in range(level, len(LATTICE_SUMS)):
+        grid = lattice.lattice(graph, entries, LATTICE_SUMS[at])
+        if grid is not None:
+            return grid, at
+    return None, len(LATTICE_SUMS)
+
+
 SUM_DTYPES = (np.int16, np.int32, np.int64)   # integer sums, narrowest first: 16, 8, 4 lanes a 256-bit vector
 
 
 def _sum_dtype(plan, entries, weight_dtype: np.dtype, grid: lattice.Lattice | None) -> np.dtype:
-    """The dtype every synapse's sums accumulate in: float64 for float weights off a lattice; int32
-    on one (`runtime.lattice`'s proof); for integer weights the narrowest of int16 / int32 / int64
+    """The dtype every synapse's sums accumulate in: float64 for float weights off a lattice; the
+    lattice's own (int16 or int32: `runtime.lattice`'s proof) on one; for integer weights the narrowest of int16 / int32 / int64
     that holds the largest `Plan.sum_bound` (int64 when a bound is unknown: an Input without a cap).
     A bound covers every partial sum of one step's slot, so the sums are exact in it."""
     if grid is not None:
-        return np.dtype(np.int32)
+        return grid.dtype
     if weight_dtype.kind != "i":
         return np.dtype(np.float64)
     bounds = [plan.sum_bound[name] for name, *_ in entries]
@@ -220,30 +235,37 @@ def run(lay: Layout, graph: Graph, plan, x: np.ndarray, inputs: dict, record: se
     one part runs here, several on the shared pool (`threads` > 1) or one after another.
     check_bits: called with each part's samples and the OR of their input counts as the part ends,
     in sample order (it raises on a count the graph does not take: the run stops at that part).
-    A part whose input counts exceed a lattice layout's `input_limit` runs again with float64 sums,
-    and the plan's later runs take float64 sums from the start (its data has such counts)."""
+    A part whose input counts exceed a lattice layout's `input_limit` runs again with the next
+    wider sums (int16, int32 on the lattice, then float64) until they cover it, and the plan's
+    later runs take those from the start (its data has such counts)."""
     B, T = x.shape[:2]
     recorded = lay.kind.recorded(record) if record else set()
     width = int(lay.params.shape[1])
     trace = np.empty((B, T, 2, width), lay.state_dtype) if recorded else None
     out = np.empty((B, T, width), np.int64)
     starts, size = part_starts(B, chunk, threads)
-    part = partial(_part, lay, x, out, trace, size)
 
-    def finish(s: int, counts: np.ndarray, bits: int) -> np.ndarray:
+    def part(s: int) -> tuple:
+        """(the layout it ran with, counters, OR of its counts): parts on the pool keep the layout
+        the run started with; one after another, each takes the plan's current one."""
+        used = lay if threads > 1 else layout(graph, plan)
+        return (used, *_part(used, x, out, trace, size, s))
+
+    def finish(s: int, used: Layout, counts: np.ndarray, bits: int) -> np.ndarray:
         if check_bits is not None:
             check_bits(x[s:s + size], bits)
-        if not _within(lay.input_limit, x[s:s + size], bits):
-            plan.derived[("fused", "beyond")] = True
-            counts, _ = _part(layout(graph, plan, on_lattice=False), x, out, trace, size, s)
+        while not _within(used.input_limit, x[s:s + size], bits):   # wider sums, until float64's (no limit)
+            plan.derived[("fused", "level")] = max(plan.derived.get(("fused", "level"), 0), used.level + 1)
+            used = layout(graph, plan)
+            counts, _ = _part(used, x, out, trace, size, s)
         return counts
 
     if len(starts) == 1:
         return _runs(lay, inputs, out, trace, recorded, finish(0, *part(0)))
     counts = np.zeros((3, lay.nodes.shape[0]), np.int64)
     parts = shared_pool(threads).map(part, starts) if threads > 1 else map(part, starts)
-    for s, (c, bits) in zip(starts, progress_bar(parts, len(starts), graph, progress)):
-        counts += finish(s, c, bits)
+    for s, (used, c, bits) in zip(starts, progress_bar(parts, len(starts), graph, progress)):
+        counts += finish(s, used, c, bits)
     return _runs(lay, inputs, out, trace, recorded, counts)
 
 

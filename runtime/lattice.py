@@ -1,18 +1,19 @@
-"""Float weights on a power-of-two lattice: their sums taken exactly in int32 lanes.
+"""Float weights on a power-of-two lattice: their sums taken exactly in int16 or int32 lanes.
 
 A float synapse's weights w are often all integer multiples k 2^e of one power of two (a
 quantised net's float twin, weights trained on a grid, small integers). Then every partial
 sum the event engine takes in float64, sum of count x w, is an integer times 2^e: exact in
 float64 as long as the integer stays below 2^53, and the same integer is exact in int32 while
-it stays below 2^31. The fused loop then adds the int8/int16/int32 k (4x fewer bytes than
-float64 rows, 8 lanes a vector) and joins float64(sum) x 2^(e + weight_exp), the engine's own
-value: each product by a power of two is exact, or rounds the same real value once.
+it stays below 2^31 (in int16 below 2^15). The fused loop then adds the int8/int16/int32 k (4x
+fewer bytes than float64 rows, 8 or 16 lanes a vector) and joins float64(sum) x 2^(e +
+weight_exp), the engine's own value: each product by a power of two is exact, or rounds the
+same real value once.
 
 The proof needs the most spikes a presynaptic neuron sends in a step: a population's
 `max_spikes`; an Input's counts are not bounded by the graph, so a layout on the lattice takes
 them up to `input_limit` (the most for which every input synapse's sums still fit), and the
 fused loop's OR of the counts it read tells whether a run stayed within it (`runtime.fused`
-runs a part again with float64 sums when it did not).
+runs a part again with the next wider sums when it did not: int16, int32, then float64).
 """
 from __future__ import annotations
 
@@ -28,10 +29,12 @@ EXP_RANGE = (-1074, 1023)        # 2^(e + weight_exp) must be a float64 itself (
 
 @dataclass(frozen=True)
 class Lattice:
-    """Per synapse: e (weights = k 2^e); input_limit: the largest input count the int32 proof covers."""
+    """Per synapse: e (weights = k 2^e); the integer dtype its sums take (int16 or int32) and
+    input_limit: the largest input count the proof for that dtype covers."""
 
     exponents: dict[str, int]
     input_limit: int
+    dtype: np.dtype
 
 
 def exponent(w: np.ndarray) -> int | None:
@@ -55,11 +58,12 @@ def integers(w: np.ndarray, e: int) -> np.ndarray:
     return np.ldexp(np.asarray(w, np.float64), -e).astype(np.int64)
 
 
-def lattice(graph: Graph, entries: list) -> Lattice | None:
-    """The lattice of a graph's float synapses (`entries`: (name, synapse, source, target)), or None
-    when some synapse is off every lattice or its integer sums could leave int32 even for one spike
-    a step from each input channel."""
-    exponents, limit = {}, INT32_SUMS
+def lattice(graph: Graph, entries: list, dtype=np.int32) -> Lattice | None:
+    """The lattice of a graph's float synapses (`entries`: (name, synapse, source, target)) with
+    sums in `dtype` (int16 or int32), or None when some synapse is off every lattice or its integer
+    sums could leave `dtype` even for one spike a step from each input channel."""
+    most = min(INT32_SUMS, int(np.iinfo(dtype).max))
+    exponents, limit = {}, most
     for name, syn, src, _ in entries:
         e = exponent(syn.weights)
         if e is None or not EXP_RANGE[0] <= e + syn.weight_exp <= EXP_RANGE[1]:
@@ -68,7 +72,7 @@ def lattice(graph: Graph, entries: list) -> Lattice | None:
         row_sum = int(np.abs(integers(syn.weights, e)).sum(axis=1).max(initial=0))
         node = graph.nodes[src]
         if isinstance(node, Input):
-            limit = min(limit, INT32_SUMS // max(row_sum, 1))
-        elif row_sum * int(np.max(getattr(node, "max_spikes", 1))) > INT32_SUMS:
+            limit = min(limit, most // max(row_sum, 1))
+        elif row_sum * int(np.max(getattr(node, "max_spikes", 1))) > most:
             return None
-    return Lattice(exponents, limit) if limit >= 1 else None
+    return Lattice(exponents, limit, np.dtype(dtype)) if limit >= 1 else None

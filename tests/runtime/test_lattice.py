@@ -1,6 +1,7 @@
 """Float weights on a power-of-two lattice (runtime/lattice.py): the fused loop sums their integers
-in int32 and gives the event engine's float64 result bit for bit, runs again with float64 sums
-when an input count exceeds what the int32 proof covers, and keeps float64 sums off a lattice."""
+in int16 or int32 and gives the event engine's float64 result bit for bit, runs again with wider
+sums (int32, then float64) when an input count exceeds what the proof covers, and keeps float64
+sums off a lattice."""
 from __future__ import annotations
 
 import numpy as np
@@ -39,11 +40,14 @@ def lattice_weights(rng, *shape) -> np.ndarray:
     return np.ldexp(k.astype(np.float64), int(rng.integers(-12, 4))).astype(np.float32)
 
 
+@pytest.mark.parametrize("sums", [(np.int16, np.int32), (np.int32,)])
 @pytest.mark.parametrize("seed", range(8))
-def test_sums_on_a_lattice_are_the_engines(monkeypatch, seed):
+def test_sums_on_a_lattice_are_the_engines(monkeypatch, seed, sums):
+    """On int16 sums where their proof holds (these graphs' do), and on int32 (forced)."""
+    monkeypatch.setattr(fused, "LATTICE_SUMS", sums)
     g = float_graph(seed, lattice_weights)   # test_fused's random float graph, on lattices
     lay = fused.layout(g, prepare(g))
-    assert lay.wd.dtype.kind == "i" and lay.acc_dtype == np.int32 and lay.input_limit >= 1
+    assert lay.wd.dtype.kind == "i" and lay.acc_dtype == sums[0] and lay.input_limit >= 1
     x = np.random.default_rng(seed + 50).poisson(0.8, (5, 25, 6)).astype(np.int64)
     got, want = both(monkeypatch, g, x, ("v", "i_syn"), threads=1 + seed % 2)
     assert got.totals["spikes"] > 0
@@ -51,9 +55,10 @@ def test_sums_on_a_lattice_are_the_engines(monkeypatch, seed):
 
 
 def test_counts_beyond_the_limit_run_again_with_float64_sums(monkeypatch):
-    """Weights of 2^27: an input count above 10 could leave int32; such a part runs again with float64
-    sums (the float path's own layout), the others stay on the lattice, on one thread or two; the
-    plan's later runs take float64 sums; every result is the engine's."""
+    """Weights of 2^27 (no int16 lattice): an input count above 10 could leave int32; such a part runs
+    again with float64 sums (the float path's own layout), those before it stay on the lattice (on
+    two threads every part started on it), and the plan's later parts and runs take float64 sums;
+    every result is the engine's."""
     def graph():
         g = Graph(target="ideal")
         g.add("input", Input(2))
@@ -72,18 +77,46 @@ def test_counts_beyond_the_limit_run_again_with_float64_sums(monkeypatch):
     real = fused._part
     monkeypatch.setattr(fused, "_part", lambda lay, *a: parts.append(lay.input_limit) or real(lay, *a))
     got = snnc.runtime.simulate(g, x, record=("v",), threads=1, chunk=1)
-    assert parts == [10, 10, 10, None, 10]      # the third part again, with float64 sums
+    assert parts == [10, 10, 10, None, None]    # the third part again with float64 sums, the fourth from the start
     parts.clear()
     threaded = snnc.runtime.simulate(graph(), x, record=("v",), threads=2, chunk=1)   # a fresh plan
     assert sorted(parts, key=str) == [10, 10, 10, 10, None]   # parts on the pool, the rerun here
     parts.clear()
     again = snnc.runtime.simulate(g, x, record=("v",), threads=1, chunk=1)
     assert parts == [None] * 4                   # later runs of the plan: float64 sums from the start
-    monkeypatch.setattr(fused, "layout", lambda graph, plan, on_lattice=True: None)
+    monkeypatch.setattr(fused, "layout", lambda graph, plan: None)
     want = snnc.runtime.simulate(g, x, record=("v",), threads=1)
     assert_same(got, want)
     assert_same(threaded, want)
     assert_same(again, want)
+
+
+def test_sums_widen_step_by_step_int16_int32_float64(monkeypatch):
+    """Row sums of 10,000 (x 2^-4): int16 sums cover input counts up to 3, int32 up to 214,748. A
+    count of 5 runs its part again in int32 and one of 300,000 in float64; the plan's later runs
+    start from the widest sums its data needed; every result is the engine's."""
+    g = Graph(target="ideal")
+    g.add("input", Input(2))
+    g.add("w", Synapse(np.array([[6000.0, -4000.0], [1.0, 9999.0]], np.float32) / 16, 0, 0), ["input"])
+    g.add("lif", FloatLIF(2, beta=0.5, vth=0.7, reset="soft", max_spikes=31), ["w"])
+    g.add("output", Output(2), ["lif"])
+    lay = fused.layout(g, prepare(g))
+    assert (lay.acc_dtype, lay.input_limit) == (np.int16, 3)
+    x = np.zeros((4, 5, 2), np.int64)
+    x[0, :, 0] = 3
+    x[1, 2] = (5, 1)
+    x[3, 0] = (300_000, 2)
+    used = []
+    real = fused._part
+    monkeypatch.setattr(fused, "_part", lambda lay, *a: used.append(str(lay.acc_dtype)) or real(lay, *a))
+    got = snnc.runtime.simulate(g, x, record=("v",), threads=1, chunk=1)
+    assert used == ["int16", "int16", "int32", "int32", "int32", "float64"]
+    used.clear()
+    again = snnc.runtime.simulate(g, x[:1], threads=1)
+    assert used == ["float64"]
+    monkeypatch.setattr(fused, "layout", lambda graph, plan: None)
+    assert_same(got, snnc.runtime.simulate(g, x, record=("v",), threads=1))
+    assert_same(again, snnc.runtime.simulate(g, x[:1], threads=1))
 
 
 def test_weights_off_a_lattice_keep_float64_sums():
