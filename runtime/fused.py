@@ -142,9 +142,10 @@ SUM_DTYPES = (np.int16, np.int32, np.int64)   # integer sums, narrowest first: 1
 
 def _sum_dtype(plan, entries, weight_dtype: np.dtype, grid: lattice.Lattice | None) -> np.dtype:
     """The dtype every synapse's sums accumulate in: float64 for float weights off a lattice; the
-    lattice's own (int16 or int32: `runtime.lattice`'s proof) on one; for integer weights the narrowest of int16 / int32 / int64
-    that holds the largest `Plan.sum_bound` (int64 when a bound is unknown: an Input without a cap).
-    A bound covers every partial sum of one step's slot, so the sums are exact in it."""
+    lattice's own on one (int16 or int32: `runtime.lattice`'s proof); for integer weights the
+    narrowest of int16 / int32 / int64 that holds the largest `Plan.sum_bound` (int64 when a bound
+    is unknown: an Input without a cap). A bound covers every partial sum of one step's slot, so
+    the sums are exact in it."""
     if grid is not None:
         return grid.dtype
     if weight_dtype.kind != "i":
