@@ -17,6 +17,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from snnc.compiler.ir.conv import Conv2d
+from snnc.runtime.kernels import add_row
 from snnc.targets.kernel import kernel
 from snnc.targets.registry import conv_arithmetic
 
@@ -74,8 +75,8 @@ def deliver_conv(acc, spikes, delay, cap, wt, taps, rows, cols, tmp, out_w, grou
                                 ox = cols[x, kx]
                                 if ox < 0:
                                     continue
-                                _add_tap(tmp, (oy * out_w + ox) * c_out + g * out_g, wt[i, ky, kx], g * out_g,
-                                         out_g, c)
+                                add_row(tmp, (oy * out_w + ox) * c_out + g * out_g, wt[i, ky, kx], g * out_g,
+                                        out_g, c)
                                 n_events += c * taps[g, i, ky, kx]
             if spiked:
                 row = acc[b, t + delay]
@@ -83,18 +84,6 @@ def deliver_conv(acc, spikes, delay, cap, wt, taps, rows, cols, tmp, out_w, grou
                     for at in range(plane):
                         row[o * plane + at] = tmp[at * c_out + o]
     return n_events
-
-
-@kernel(inline=True)
-def _add_tap(tmp, base, w, w0, n, c):
-    """tmp[base:base+n] += c * w[w0:w0+n] (c = 1: no multiply); unsigned indices, so the loop vectorises."""
-    b, r = np.uint64(base), np.uint64(w0)
-    if c == 1:
-        for q in range(np.uint64(n)):
-            tmp[b + q] += w[r + q]
-    else:
-        for q in range(np.uint64(n)):
-            tmp[b + q] += c * w[r + q]
 
 
 def synapses(node: Conv2d) -> np.ndarray:

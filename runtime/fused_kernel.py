@@ -22,6 +22,7 @@ from numba import types
 from numba.extending import overload
 
 from snnc.targets.ideal import float_lif_join, float_lif_update
+from snnc.runtime.kernels import add_row
 from snnc.targets.kernel import kernel
 from snnc.targets.loihi.lif import lif_join, lif_update
 
@@ -53,19 +54,6 @@ def _update(a, state, params, flags, p, lo, n, fired, over):
     impl = lif_update if isinstance(a.dtype, types.Integer) else float_lif_update
     return lambda a, state, params, flags, p, lo, n, fired, over: impl(a, state, params, flags, p, lo, n, fired,
                                                                         over)
-
-
-@kernel(inline=True)
-def add_row(acc, base, w, w0, n, c):
-    """acc[base:base+n] += c * w[w0:w0+n]: one spike count times a dense weight row (c = 1: no
-    multiply). Unsigned indices: the loop vectorises (a signed index is wrapped first)."""
-    b, r = np.uint64(base), np.uint64(w0)
-    if c == 1:
-        for k in range(np.uint64(n)):
-            acc[b + k] += w[r + k]
-    else:
-        for k in range(np.uint64(n)):
-            acc[b + k] += c * w[r + k]
 
 
 @kernel(inline=True)

@@ -13,6 +13,19 @@ from snnc.targets.kernel import kernel
 jit = kernel
 
 
+@kernel(inline=True)
+def add_row(acc, base, w, w0, n, c):
+    """acc[base:base+n] += c * w[w0:w0+n]: one spike count times a dense weight row (c = 1: no
+    multiply). Unsigned indices: the loop vectorises (a signed index is wrapped first)."""
+    b, r = np.uint64(base), np.uint64(w0)
+    if c == 1:
+        for k in range(np.uint64(n)):
+            acc[b + k] += w[r + k]
+    else:
+        for k in range(np.uint64(n)):
+            acc[b + k] += c * w[r + k]
+
+
 @jit
 def deliver(acc, spikes, delay, cap, indptr, post, weight, w_t, row_nnz):
     """acc[b, t + delay, post] += min(count, cap) * w for every nonzero spikes[b, t, j] (cap < 0:
@@ -33,9 +46,7 @@ def deliver(acc, spikes, delay, cap, indptr, post, weight, w_t, row_nnz):
                 if cap >= 0 and c > cap:
                     c = cap
                 if dense:
-                    w = w_t[j]
-                    for k in range(w.shape[0]):
-                        row[k] += c * w[k]
+                    add_row(row, 0, w_t[j], 0, w_t.shape[1], c)
                 else:
                     for k in range(indptr[j], indptr[j + 1]):
                         row[post[k]] += c * weight[k]
