@@ -21,8 +21,8 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from snnc.targets.ideal import float_lif_join, float_lif_update
 from snnc.runtime.kernels import add_row
+from snnc.targets.ideal import float_lif_join, float_lif_update
 from snnc.targets.kernel import kernel
 from snnc.targets.loihi.lif import lif_join, lif_update
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from snnc.compiler.ir import Conv2d, Graph
 from snnc.errors import BackendUnavailable, GraphError, InputError, SnncError
+from snnc.runtime.simulate import default_threads
 from snnc.targets import loihi
 from snnc.targets.loihi.lava_graph import LavaNet, lava_net
 
@@ -231,7 +232,7 @@ def _worker_parts(graph: Graph, spikes, record, block, workers) -> list:
     time in Lava) of more than one sample; else [spikes]."""
     x = np.asarray(spikes)
     one_at_a_time = "weights" not in record and any(isinstance(n, Conv2d) for n in graph.nodes.values())
-    n = workers if workers is not None else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    n = default_threads() if workers is None else workers
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise InputError(f"workers must be a positive integer, got {workers!r}")
     if x.ndim != 3 or not one_at_a_time or min(int(n), x.shape[0]) < 2:
