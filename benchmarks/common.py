@@ -90,15 +90,21 @@ def numpy_dense(prepared, x):
         for k, (w, exp, du, dv, bias, vth) in enumerate(prepared):
             acc = (s @ w).astype(np.int64)
             a_in, pending[k] = pending[k], wrap(acc << exp if exp >= 0 else acc >> -exp, 32)
-            c = wrap(decay(u[k], du + 1) + wrap(a_in << 6, 32), 32)
-            w24 = np.where(c > 2**23, c - 2**24, c)
-            u[k] = wrap(np.where(w24 <= -(2**23), c + 2**24, w24), 32)
-            v[k] = np.clip(wrap(wrap(decay(v[k], dv) + u[k], 32) + bias, 32), -(2**23) + 1, 2**23 - 1)
-            spk = v[k] > vth
-            v[k][spk] = 0
+            u[k], v[k], spk = lif_step(u[k], v[k], a_in, du, dv, bias, vth)
             out[k][:, t] = spk
             s = spk.astype(np.float64)
     return out
+
+
+def lif_step(u, v, a_in, du, dv, bias, vth):
+    """One PyLifModelBitAcc step of a layer, in numpy int64: (u, v, spikes); v is reset in place."""
+    c = wrap(decay(u, du + 1) + wrap(a_in << 6, 32), 32)
+    w24 = np.where(c > 2**23, c - 2**24, c)
+    u = wrap(np.where(w24 <= -(2**23), c + 2**24, w24), 32)
+    v = np.clip(wrap(wrap(decay(v, dv) + u, 32) + bias, 32), -(2**23) + 1, 2**23 - 1)
+    spk = v > vth
+    v[spk] = 0
+    return u, v, spk
 
 
 # --- the float twin: snnc ideal and snnTorch -----------------------------------

@@ -13,9 +13,9 @@ the script stops):
 * snnc event-driven on every core (`simulate`'s default), checked against one thread.
 * torch dense stepper, one thread (`torch.set_num_threads(1)`): `torch.nn.functional.conv2d`
   in float64 (exact: every sum is an integer below 2^53) on the whole batch each step, then
-  Loihi's integer semantics in torch int64 (the conv's effective kernel and 24-bit wrap, Dense's
-  shift and int32 port, the LIF's truncating decays, wraps and clip, one-step delays): the
-  dense way of running the same net, with a conv someone else wrote.
+  Loihi's integer semantics in numpy int64 (the conv's effective kernel and 24-bit wrap, Dense's
+  shift and int32 port, one-step delays, and the LIF step of sim_throughput's numpy stepper,
+  `common.lif_step`): the dense way of running the same net, with a conv someone else wrote.
 
 Setup outside the timers (graph, torch tensors); snnc's plan and numba's compilation in the
 warm-up. Each row: the best of at least `--repeats` timed runs and 0.5 s of runs (`common.timed`).
@@ -35,7 +35,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import check, timed  # noqa: E402
+from common import check, lif_step, timed, wrap  # noqa: E402
 
 import snnc  # noqa: E402
 from snnc.compiler.ir import Conv2d, Graph, Input, LoihiLIF, Output, Synapse  # noqa: E402
@@ -63,64 +63,50 @@ def conv_net(image: int = 32, channels: int = 16, seed: int = 0) -> Graph:
 
 
 def torch_setup(graph: Graph):
-    """Per population in order: (kind, weights, conv geometry or shift, du, dv, bias, vth << 6) as torch tensors."""
+    """Per population in order: (weights as a torch tensor, conv geometry or Dense shift, du, dv,
+    bias, vth << 6), the LIF parameters as numpy int64."""
     import torch
 
     layers = []
     for name in graph.neuron_order():
         (syn_name, syn, _), = graph.incoming(name)
         lif = graph.nodes[name]
-        bias = loihi.wrap(lif.bias_mant.astype(np.int64) << lif.bias_exp.astype(np.int64), 32)
-        params = [torch.as_tensor(a.astype(np.int64)) for a in (lif.du, lif.dv, bias, lif.vth << 6)]
+        params = (lif.du.astype(np.int64), lif.dv.astype(np.int64),
+                  wrap(lif.bias_mant.astype(np.int64) << lif.bias_exp.astype(np.int64), 32), lif.vth << 6)
         if isinstance(syn, Conv2d):
-            layers.append(("conv", torch.as_tensor(effective_kernel(syn), dtype=torch.float64), syn, *params))
+            layers.append((torch.as_tensor(effective_kernel(syn), dtype=torch.float64), syn, *params))
         else:
-            w = loihi.effective_weights(syn.weights).T.astype(np.float64)
-            layers.append(("dense", torch.as_tensor(w), syn.weight_exp, *params))
+            layers.append((torch.as_tensor(loihi.effective_weights(syn.weights).T.astype(np.float64)),
+                           syn.weight_exp, *params))
     return layers
 
 
-def _wrap(x, bits: int):
-    half = 1 << (bits - 1)
-    return ((x + half) & (2 * half - 1)) - half
-
-
-def _decay(x, d):
-    p = x * (4096 - d)
-    return (p + ((p >> 63) & 4095)) >> 12   # rounds toward zero, as Lava's decay (targets/loihi/lif.py)
-
-
 def torch_dense(layers, xt):
-    """Lava's Conv / Dense (one-step delay) and PyLifModelBitAcc on the whole batch each step."""
+    """Lava's Conv / Dense (one-step delay; the sums from torch in float64) and PyLifModelBitAcc
+    (`common.lif_step`, numpy int64) on the whole batch each step."""
     import torch
     import torch.nn.functional as F
 
     B, T = xt.shape[:2]
-    n = [(p[3].shape[0]) for p in layers]
-    u = [torch.zeros((B, k), dtype=torch.int64) for k in n]
-    v = [torch.zeros_like(a) for a in u]
-    pending = [torch.zeros_like(a) for a in u]
-    out = [torch.zeros((B, T, k), dtype=torch.int64) for k in n]
+    n = [p[2].shape[0] for p in layers]
+    u = [np.zeros((B, k), np.int64) for k in n]
+    v = [np.zeros_like(a) for a in u]
+    pending = [np.zeros_like(a) for a in u]
+    out = [np.zeros((B, T, k), np.int64) for k in n]
     for t in range(T):
         s = xt[:, t]
-        for k, (kind, w, geo, du, dv, bias, vth) in enumerate(layers):
-            if kind == "conv":
-                img = s.reshape(B, *geo.in_shape)
-                acc = F.conv2d(img, w, stride=geo.stride, padding=geo.padding, dilation=geo.dilation,
-                               groups=geo.groups).reshape(B, -1).to(torch.int64)
-                a_out = _wrap(acc, 24)
+        for k, (w, geo, du, dv, bias, vth) in enumerate(layers):
+            if isinstance(geo, Conv2d):
+                acc = F.conv2d(s.reshape(B, *geo.in_shape), w, stride=geo.stride, padding=geo.padding,
+                               dilation=geo.dilation, groups=geo.groups).reshape(B, -1).numpy().astype(np.int64)
+                a_out = wrap(acc, 24)
             else:
-                acc = (s @ w).to(torch.int64)
-                a_out = _wrap(acc << geo if geo >= 0 else acc >> -geo, 32)
+                acc = (s @ w).numpy().astype(np.int64)
+                a_out = wrap(acc << geo if geo >= 0 else acc >> -geo, 32)
             a_in, pending[k] = pending[k], a_out
-            c = _wrap(_decay(u[k], du + 1) + _wrap(a_in << 6, 32), 32)
-            w24 = torch.where(c > 2**23, c - 2**24, c)
-            u[k] = _wrap(torch.where(w24 <= -(2**23), c + 2**24, w24), 32)
-            v[k] = torch.clamp(_wrap(_wrap(_decay(v[k], dv) + u[k], 32) + bias, 32), -(2**23) + 1, 2**23 - 1)
-            spk = v[k] > vth
-            v[k] = torch.where(spk, torch.zeros_like(v[k]), v[k])
-            out[k][:, t] = spk.to(torch.int64)
-            s = spk.to(torch.float64)
+            u[k], v[k], spk = lif_step(u[k], v[k], a_in, du, dv, bias, vth)
+            out[k][:, t] = spk
+            s = torch.as_tensor(spk, dtype=torch.float64)
     return out
 
 
@@ -149,7 +135,7 @@ def main(argv=None) -> int:
     rows[f"snnc event-driven, {n} threads"] = sec
     layers, xt = torch_setup(graph), torch.as_tensor(x, dtype=torch.float64)
     sec, out = timed(lambda: torch_dense(layers, xt), args.repeats)
-    check("torch dense stepper", [o.numpy() for o in out], ref)
+    check("torch dense stepper", out, ref)
     rows["torch dense stepper (conv2d float64), one thread"] = sec
     print(f"Loihi conv net {graph.nodes['in'].size}-{'-'.join(str(graph.nodes[p].size) for p in pops)}, "
           f"{args.steps} steps, batch {args.batch}, activity per step "
